@@ -1,0 +1,77 @@
+# LR Schedule Studio: `make run` starts the app, `make test` lints and runs every test.
+# Everything runs from the project's own virtualenv (.venv), created on first use.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV     := .venv
+BIN      := $(VENV)/bin
+STAMP    := $(VENV)/.installed
+PYTHON   ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+CHROMIUM := /usr/bin/chromium
+HOST     ?= 127.0.0.1
+PORT     ?= 8501
+
+.PHONY: help venv browser run test lint fmt bench clean distclean
+
+help:
+	@echo "make run        start the app on http://$(HOST):$(PORT) (HOST, PORT override)"
+	@echo "make test       ruff check + ruff format --check + pytest (incl. real-browser tests)"
+	@echo "make lint       ruff check + ruff format --check"
+	@echo "make fmt        ruff format + ruff check --fix"
+	@echo "make bench      run bench/run.py"
+	@echo "make venv       create .venv and install requirements-dev.txt + this package (editable)"
+	@echo "make browser    install Debian chromium at $(CHROMIUM) if missing (apt-get)"
+	@echo "make clean      remove caches, build outputs and test artifacts (distclean: also .venv)"
+
+venv: $(STAMP)
+
+# Re-installs whenever a requirements file or pyproject.toml changes. torch is pinned in
+# requirements.txt (a local CPU wheel on the project's machines); the package itself is installed
+# with --no-deps so nothing here can pull a different (CUDA) torch.
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	@test -x $(BIN)/python || { \
+	  test -n "$(PYTHON)" || { echo "error: python3.11 (or python3) not found on PATH" >&2; exit 1; }; \
+	  echo "creating $(VENV) with $(PYTHON)"; \
+	  $(PYTHON) -m venv $(VENV); }
+	$(BIN)/python -m pip install -r requirements-dev.txt
+	$(BIN)/python -m pip install --no-deps -e .
+	@touch $@
+
+# Debian's chromium for the browser tests. Never `playwright install`: the tests drive this one.
+browser:
+	@if [ -x $(CHROMIUM) ]; then \
+	  echo "chromium: $(CHROMIUM) present"; \
+	else \
+	  echo "chromium missing at $(CHROMIUM): installing Debian chromium with apt-get"; \
+	  if [ "$$(id -u)" -eq 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y --no-install-recommends chromium fonts-dejavu-core; \
+	fi
+	@test -x $(CHROMIUM) || { echo "error: $(CHROMIUM) still missing after apt-get" >&2; exit 1; }
+
+run: $(STAMP)
+	$(BIN)/streamlit run app/main.py --server.address $(HOST) --server.port $(PORT)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: $(STAMP) browser lint
+	$(BIN)/python -m pytest
+
+fmt: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf .pytest_cache .ruff_cache .hypothesis build dist *.egg-info bench/results
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +
+	[ ! -d tests/artifacts ] || find tests/artifacts -mindepth 1 ! -name .gitkeep -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV)
