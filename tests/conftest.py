@@ -1,0 +1,195 @@
+"""Shared fixtures: a real Streamlit server, and Debian's headless chromium driving it.
+
+Browser tests are marked ``@pytest.mark.browser`` and typically use ``open_app``::
+
+    @pytest.mark.browser
+    def test_something(open_app, wait_for_app):
+        page = open_app("/compare")          # navigates and waits until the script run is done
+        page.get_by_role("button", name="Go").click()
+        wait_for_app(page)                   # wait for the rerun the click triggered
+
+The server log goes to ``tests/artifacts/streamlit-server.log``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS_DIR = REPO_ROOT / "tests" / "artifacts"
+
+SERVER_START_TIMEOUT_S = 60.0
+SERVER_STOP_GRACE_S = 10.0
+
+# Debian's chromium, installed by `make browser`. Playwright's own browser downloads are not used.
+CHROMIUM_PATH = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+VIEWPORT = {"width": 1400, "height": 900}
+
+# Streamlit's root element reports the websocket and script-run state; "notRunning" only appears
+# once a run has happened (before the first run it says "initial").
+APP_IDLE_SELECTOR = (
+    '[data-testid="stApp"][data-test-connection-state="CONNECTED"][data-test-script-state="notRunning"]'
+)
+APP_IDLE_TIMEOUT_MS = 30_000
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir() -> Path:
+    """``tests/artifacts/`` (git-ignored): screenshots, downloads, server logs."""
+    ARTIFACTS_DIR.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS_DIR
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _tail(path: Path, max_chars: int = 4000) -> str:
+    text = path.read_text(errors="replace") if path.exists() else ""
+    return text[-max_chars:] or "<no output>"
+
+
+def _wait_for_health(proc: subprocess.Popen, base_url: str, log_path: Path) -> None:
+    health_url = f"{base_url}/_stcore/health"
+    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(
+                f"streamlit server exited with code {proc.returncode} before {health_url} answered.\n"
+                f"--- server output ({log_path}) ---\n{_tail(log_path)}",
+                pytrace=False,
+            )
+        try:
+            with urllib.request.urlopen(health_url, timeout=2) as response:
+                if response.status == 200 and response.read().strip() == b"ok":
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    pytest.fail(
+        f"streamlit server did not answer {health_url} with 'ok' within {SERVER_START_TIMEOUT_S:.0f} s.\n"
+        f"--- server output ({log_path}) ---\n{_tail(log_path)}",
+        pytrace=False,
+    )
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=SERVER_STOP_GRACE_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture(scope="session")
+def streamlit_server(artifacts_dir: Path) -> Iterator[str]:
+    """A real ``streamlit run app/main.py`` on a free local port; yields its base URL."""
+    port = _free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    command = [
+        sys.executable, "-m", "streamlit", "run", "app/main.py",
+        "--server.headless", "true",
+        "--server.address", "127.0.0.1",
+        "--server.port", str(port),
+        "--browser.gatherUsageStats", "false",
+    ]  # fmt: skip
+    log_path = artifacts_dir / "streamlit-server.log"
+    with log_path.open("wb") as log:
+        # Output goes to a file, not a pipe: a chatty server must never block on a full pipe.
+        proc = subprocess.Popen(
+            command,
+            cwd=REPO_ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        try:
+            _wait_for_health(proc, base_url, log_path)
+            yield base_url
+        finally:
+            _stop(proc)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """Headless Debian chromium (``/usr/bin/chromium``) driven by Playwright."""
+    if not os.access(CHROMIUM_PATH, os.X_OK):
+        pytest.fail(
+            f"{CHROMIUM_PATH} is missing: the browser tests need Debian's chromium. "
+            "Run `make browser` (apt-get install chromium), or `make test`, which runs it first.",
+            pytrace=False,
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM_PATH, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    """A fresh browser context (own cookies and storage) and page per test."""
+    context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
+def _wait_for_app(page: Page, settle_ms: int = 250) -> None:
+    # Wait, pause, wait again: right after an interaction the previous run's "notRunning" can still
+    # be showing for a moment before the rerun it triggered starts.
+    page.wait_for_selector(APP_IDLE_SELECTOR, timeout=APP_IDLE_TIMEOUT_MS)
+    page.wait_for_timeout(settle_ms)
+    page.wait_for_selector(APP_IDLE_SELECTOR, timeout=APP_IDLE_TIMEOUT_MS)
+
+
+@pytest.fixture
+def wait_for_app() -> Callable[..., None]:
+    """``wait_for_app(page)``: block until the app is connected and its script run has finished."""
+    return _wait_for_app
+
+
+@pytest.fixture
+def open_app(page: Page, streamlit_server: str) -> Callable[..., Page]:
+    """``open_app(path="/")``: load a page of the running app and wait until it has rendered."""
+
+    def _open(path: str = "/") -> Page:
+        page.goto(streamlit_server + path)
+        _wait_for_app(page)
+        return page
+
+    return _open
