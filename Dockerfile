@@ -1,0 +1,34 @@
+# LR Schedule Studio: the Streamlit app in a container.
+#   docker build -t lr-schedule-studio .
+#   docker run --rm -p 8501:8501 lr-schedule-studio      # then open http://127.0.0.1:8501
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+RUN useradd --create-home --uid 1000 --shell /usr/sbin/nologin studio
+WORKDIR /home/studio/app
+
+# Dependencies first, so code changes do not invalidate this (large) layer.
+# Note: on PyPI, torch for Linux x86_64 is the CUDA build. For a much smaller CPU-only image, install
+# torch from https://download.pytorch.org/whl/cpu before this step.
+COPY requirements.txt ./
+RUN pip install -r requirements.txt
+
+# The library (installed, as `make venv` does, without touching the pinned dependencies) and the app.
+COPY pyproject.toml README.md ./
+COPY schedules/ schedules/
+RUN pip install --no-deps . && rm -rf build *.egg-info
+COPY app/ app/
+COPY .streamlit/ .streamlit/
+
+USER studio
+EXPOSE 8501
+
+# slim has no curl: probe Streamlit's health endpoint with the standard library.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["python", "-c", "import sys, urllib.request; r = urllib.request.urlopen('http://127.0.0.1:8501/_stcore/health', timeout=4); sys.exit(0 if r.read().strip() == b'ok' else 1)"]
+
+CMD ["streamlit", "run", "app/main.py", "--server.address", "0.0.0.0", "--server.port", "8501", "--server.headless", "true"]
