@@ -1,0 +1,476 @@
+"""``build_scheduler``: the ONE place real ``torch.optim.lr_scheduler`` objects are made.
+
+The designer's curve, the live run, the CLI and a user's own training loop all get their schedulers
+here, so what is drawn is what trains.  See :func:`build_scheduler` for the stepping rule.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.optim import lr_scheduler as tls
+
+from .config import MetricSource, ScheduleConfig, load_config
+from .errors import ConfigError, Problem
+from .expr import LrExpression, check_expression
+from .plan import Plan, make_plan
+
+#: Warnings torch emits for stepping patterns this module uses on purpose (the curve engine steps
+#: schedulers on a dummy optimizer that never takes a real step).
+_QUIET = (
+    r".*lr_scheduler\.step\(\)` before `optimizer\.step\(\)`.*",
+    r".*optimizer\.step\(\)` has been overridden.*",
+    r".*The epoch parameter in `scheduler\.step\(\)`.*",
+)
+
+
+@contextlib.contextmanager
+def quiet_scheduler_warnings() -> Iterator[None]:
+    """Silence the warnings torch gives for the dummy optimizer that is never stepped."""
+    with warnings.catch_warnings():
+        for pattern in _QUIET:
+            warnings.filterwarnings("ignore", message=pattern, category=UserWarning)
+        yield
+
+
+# --------------------------------------------------------------------------------------------------
+# pieces
+
+
+class LinearWarmup:
+    """``lr_lambda`` for a warmup from 0: ``min(1, step / steps)`` (a picklable callable object).
+
+    LinearLR cannot start at 0 (its recursive form would stay at 0), so a warmup from 0 is the one
+    place a LambdaLR is used, exactly as transformers' ``get_*_schedule_with_warmup`` do.
+    """
+
+    def __init__(self, steps: int):
+        self.steps = int(steps)
+
+    def __call__(self, step: int) -> float:
+        return min(1.0, step / self.steps)
+
+
+def warmup_scheduler(optimizer: torch.optim.Optimizer, steps: int, start_factor: float) -> tls.LRScheduler:
+    """Linear warmup over ``steps`` optimizer steps from ``start_factor`` to 1."""
+    if start_factor > 0:
+        return tls.LinearLR(optimizer, start_factor=start_factor, end_factor=1.0, total_iters=steps)
+    return tls.LambdaLR(optimizer, LinearWarmup(steps))
+
+
+def decay_kwargs(config: ScheduleConfig, plan: Plan | None = None) -> dict[str, Any]:
+    """The decay scheduler's keyword arguments with every left-out default resolved.
+
+    Length arguments default to the decay length (:attr:`Plan.decay_length`: steps after warmup and
+    hold, or epoch ends after warmup for ``interval="epoch"``); ``OneCycleLR.total_steps`` defaults
+    to the total (steps, or epoch ends with ``interval="epoch"``).  ``lr_lambda`` expressions stay
+    strings here (see :func:`make_decay` for the callables).
+    """
+    assert config.decay is not None
+    plan = plan or make_plan(config)
+    n = plan.decay_length
+    base = config.optimizer.base_lrs()
+    given = {k: v for k, v in config.decay.kwargs.items() if v is not None}
+    name = config.decay.scheduler
+    defaults: dict[str, Any]
+    if name == "CosineAnnealingLR":
+        defaults = {"T_max": n, "eta_min": 0.0}
+    elif name == "CosineAnnealingWarmRestarts":
+        defaults = {"T_0": n, "T_mult": 1, "eta_min": 0.0}
+    elif name == "LinearLR":
+        defaults = {"start_factor": 1.0, "end_factor": 0.0, "total_iters": n}
+    elif name == "PolynomialLR":
+        defaults = {"total_iters": n, "power": 1.0}
+    elif name == "StepLR":
+        defaults = {"step_size": max(1, n // 3), "gamma": 0.1}
+    elif name == "MultiStepLR":
+        defaults = {"milestones": sorted({max(1, n // 2), max(1, (3 * n) // 4)}), "gamma": 0.1}
+    elif name == "ConstantLR":
+        defaults = {"factor": 1.0 / 3.0, "total_iters": n}
+    elif name == "ExponentialLR":
+        defaults = {"gamma": 0.01 ** (1.0 / n)}
+    elif name == "CyclicLR":
+        defaults = {"base_lr": [lr / 10 for lr in base], "max_lr": list(base), "step_size_up": max(1, n // 4)}
+    elif name == "OneCycleLR":
+        total = plan.total_steps if config.decay.interval == "step" else n
+        defaults = {"max_lr": list(base), "total_steps": total}
+    else:  # LambdaLR, MultiplicativeLR: lr_lambda is required
+        defaults = {}
+    return {**defaults, **given}
+
+
+def expression_constants(plan: Plan) -> dict[str, float]:
+    return {"n": plan.decay_length, "total_steps": plan.total_steps, "warmup_steps": plan.warmup_steps}
+
+
+def make_decay(optimizer: torch.optim.Optimizer, config: ScheduleConfig, plan: Plan) -> tls.LRScheduler:
+    """Construct the configured ``torch.optim.lr_scheduler`` decay class with resolved kwargs."""
+    assert config.decay is not None
+    kwargs = decay_kwargs(config, plan)
+    name = config.decay.scheduler
+    if name in ("LambdaLR", "MultiplicativeLR"):
+        kwargs["lr_lambda"] = LrExpression(kwargs["lr_lambda"], expression_constants(plan))
+    cls = getattr(tls, name)
+    return cls(optimizer, **kwargs)
+
+
+class MetricFeed:
+    """The configured plateau metric, one value per evaluation (``None`` past the given values)."""
+
+    def __init__(self, source: MetricSource, expected: int = 0):
+        self.values = source.values
+        self.synthetic = source.synthetic
+        self._z = np.zeros(0)
+        if self.synthetic is not None:
+            self._rng = np.random.default_rng(self.synthetic.seed)
+            self._grow(max(expected, 1))
+
+    def _grow(self, count: int) -> None:
+        if count > len(self._z):
+            self._z = np.concatenate([self._z, self._rng.standard_normal(count - len(self._z))])
+
+    def __call__(self, index: int) -> float | None:
+        if self.values is not None:
+            return float(self.values[index]) if index < len(self.values) else None
+        m = self.synthetic
+        assert m is not None
+        self._grow(index + 1)
+        stall = index if m.plateau_from is None else min(index, m.plateau_from)
+        past = 0 if m.plateau_from is None else max(0, index - m.plateau_from)
+        value = m.floor + (m.start - m.floor) * 0.5 ** (stall / m.half_life) + m.drift * past
+        return float(value + m.noise * self._z[index])
+
+
+@dataclass
+class Evaluation:
+    """One ReduceLROnPlateau evaluation: the metric, what the scheduler made of it."""
+
+    index: int
+    step: int  # the optimizer step that ended this evaluation period
+    metric: float
+    best: float
+    num_bad_epochs: int
+    in_cooldown: bool
+    reduced: bool
+
+
+@dataclass
+class Event:
+    """Something worth marking on a chart; ``step`` is the first row where it shows."""
+
+    kind: str  # warmup_end | hold_end | epoch | restart | plateau_reduction
+    step: int
+    label: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------------------------------
+# the schedule object
+
+
+class LRSchedule:
+    """The scheduler objects built for one config and the rule that steps them.
+
+    Attributes:
+        scheduler: the per-optimizer-step torch scheduler, or ``None``.  With ``decay.interval="step"``
+            a ``SequentialLR`` of [warmup, hold, decay] (or the single phase there is); with
+            ``interval="epoch"`` the warmup alone.
+        epoch_scheduler: the decay when ``interval="epoch"`` (else ``None``).
+        plateau: the ``ReduceLROnPlateau``, or ``None``.
+        warmup, decay: the phase objects themselves (also inside ``scheduler``).
+
+    Call :meth:`step` once right after every ``optimizer.step()``; see :func:`build_scheduler`.
+    """
+
+    def __init__(self, optimizer: torch.optim.Optimizer, config: ScheduleConfig, plan: Plan):
+        self.optimizer = optimizer
+        self.config = config
+        self.plan = plan
+        self.steps_taken = 0
+        self.events: list[Event] = []
+        self.evaluations: list[Evaluation] = []
+        self.warnings: list[str] = []
+        self.warmup: tls.LRScheduler | None = None
+        self.decay: tls.LRScheduler | None = None
+        self.scheduler: tls.LRScheduler | None = None
+        self.epoch_scheduler: tls.LRScheduler | None = None
+        self.plateau: tls.ReduceLROnPlateau | None = None
+        self._feed: MetricFeed | None = None
+        self._build()
+        self._eval_every = None
+        if self.plateau is not None:
+            every = config.plateau.eval_every
+            self._eval_every = plan.steps_per_epoch if every == "epoch" else int(every)
+        self._restart_watch = isinstance(self.decay, tls.CosineAnnealingWarmRestarts)
+        self._last_t_cur = getattr(self.decay, "T_cur", None)
+
+    # -- construction ------------------------------------------------------------------------------
+    def _build(self) -> None:
+        opt, cfg, plan = self.optimizer, self.config, self.plan
+        w, h = plan.warmup_steps, plan.hold_steps
+        start = cfg.warmup.start_factor if cfg.warmup is not None else 1.0
+        with quiet_scheduler_warnings():
+            if cfg.decay is not None and cfg.decay.interval == "epoch":
+                # The decay is made first so that the warmup, made last, sets the starting lr.
+                self.decay = make_decay(opt, cfg, plan)
+                self.epoch_scheduler = self.decay
+                if w > 0:
+                    self.warmup = self.scheduler = warmup_scheduler(opt, w, start)
+            else:
+                phases: list[tls.LRScheduler] = []
+                milestones: list[int] = []
+                if w > 0:
+                    self.warmup = warmup_scheduler(opt, w, start)
+                    phases.append(self.warmup)
+                if cfg.decay is not None:
+                    if h > 0:
+                        phases.append(tls.ConstantLR(opt, factor=1.0, total_iters=h))
+                    self.decay = make_decay(opt, cfg, plan)
+                    phases.append(self.decay)
+                elif phases:
+                    # Constant after warmup: a chainable no-op phase (keeps plateau reductions).
+                    phases.append(tls.ConstantLR(opt, factor=1.0, total_iters=0))
+                if w > 0 and len(phases) > 1:
+                    milestones.append(w)
+                if cfg.decay is not None and h > 0:
+                    milestones.append(w + h)
+                if len(phases) > 1:
+                    self.scheduler = tls.SequentialLR(opt, phases, milestones)
+                elif phases:
+                    self.scheduler = phases[0]
+            if cfg.plateau is not None:
+                p = cfg.plateau
+                self.plateau = tls.ReduceLROnPlateau(
+                    opt,
+                    mode=p.mode,
+                    factor=p.factor,
+                    patience=p.patience,
+                    threshold=p.threshold,
+                    threshold_mode=p.threshold_mode,
+                    cooldown=p.cooldown,
+                    min_lr=p.min_lr,
+                    eps=p.eps,
+                )
+                self._feed = MetricFeed(p.metric, len(plan.eval_steps(p.eval_every)))
+
+    # -- stepping ----------------------------------------------------------------------------------
+    @property
+    def needs_metric(self) -> bool:
+        """True when the next :meth:`step` ends an evaluation period (pass the metric to it)."""
+        return self._eval_every is not None and (self.steps_taken + 1) % self._eval_every == 0
+
+    def step(self, metric: float | None = None) -> None:
+        """Advance by one optimizer step.  Call right after ``optimizer.step()``.
+
+        ``metric``: the validation metric when :attr:`needs_metric` is true; when left out, the
+        config's metric source (values or synthetic model) supplies it.
+        """
+        k = self.steps_taken
+        self.steps_taken = k + 1
+        plan = self.plan
+        if self.scheduler is not None and (self.epoch_scheduler is None or k < plan.warmup_steps):
+            self.scheduler.step()
+        if (
+            self.epoch_scheduler is not None
+            and k >= plan.warmup_steps
+            and (k + 1) % plan.steps_per_epoch == 0
+        ):
+            self.epoch_scheduler.step()
+        if self._restart_watch:
+            t_cur = self.decay.T_cur
+            if t_cur < self._last_t_cur and k + 1 > plan.decay_start:
+                self.events.append(Event("restart", k + 1, "restart", {"T_i": self.decay.T_i}))
+            self._last_t_cur = t_cur
+        if self._eval_every is not None and (k + 1) % self._eval_every == 0:
+            self._evaluate(k, metric)
+
+    def _evaluate(self, k: int, metric: float | None) -> None:
+        index = (k + 1) // self._eval_every - 1
+        if metric is None:
+            metric = self._feed(index)
+            if metric is None:
+                if not self.warnings:
+                    self.warnings.append(
+                        f"plateau.metric.values has {len(self._feed.values)} values but the run evaluates "
+                        f"{len(self.plan.eval_steps(self.config.plateau.eval_every))} times: later evaluations are skipped"
+                    )
+                return
+        metric = float(metric)
+        if not math.isfinite(metric):
+            raise ValueError(f"plateau metric must be finite, got {metric} at evaluation {index} (step {k})")
+        groups = self.optimizer.param_groups
+        before = [g["lr"] for g in groups]
+        p = self.plateau
+        p.step(metric)
+        after = [g["lr"] for g in groups]
+        reduced = any(a < b for a, b in zip(after, before, strict=True))
+        self.evaluations.append(
+            Evaluation(index, k, metric, float(p.best), p.num_bad_epochs, p.in_cooldown, reduced)
+        )
+        if reduced:
+            self.events.append(
+                Event(
+                    "plateau_reduction",
+                    k + 1,
+                    f"plateau: x{self.config.plateau.factor:g}",
+                    {
+                        "metric": metric,
+                        "best": float(p.best),
+                        "evaluation": index,
+                        "lr_before": before[0],
+                        "lr_after": after[0],
+                    },
+                )
+            )
+
+    def get_last_lr(self) -> list[float]:
+        return [float(g["lr"]) for g in self.optimizer.param_groups]
+
+    # -- checkpointing -----------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "steps_taken": self.steps_taken,
+            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "epoch_scheduler": self.epoch_scheduler.state_dict()
+            if self.epoch_scheduler is not None
+            else None,
+            "plateau": self.plateau.state_dict() if self.plateau is not None else None,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.steps_taken = state["steps_taken"]
+        for name in ("scheduler", "epoch_scheduler", "plateau"):
+            obj = getattr(self, name)
+            if obj is not None and state.get(name) is not None:
+                obj.load_state_dict(state[name])
+        if self._restart_watch:
+            self._last_t_cur = self.decay.T_cur
+
+
+# --------------------------------------------------------------------------------------------------
+# public entry points
+
+
+def build_scheduler(
+    optimizer: torch.optim.Optimizer, config: ScheduleConfig | dict[str, Any] | str | Path
+) -> LRSchedule:
+    """Build the real torch schedulers of ``config`` on ``optimizer``; returns an :class:`LRSchedule`.
+
+    Each param group's lr is set to ``optimizer.lr * lr_scale`` from the config (the optimizer must
+    have exactly the config's param groups, in order), so the schedule is the designed one.
+
+    **Stepping rule.** Step once per *optimizer* step, never per micro-batch, and after
+    ``optimizer.step()``::
+
+        schedule = build_scheduler(optimizer, config)
+        plan = schedule.plan
+        for step in range(plan.total_steps):
+            for x, y in micro_batches(step):               # plan.window(step): A micro-batches, fewer at epoch end
+                loss = loss_fn(model(x), y, reduction="sum") / plan.window(step).samples
+                loss.backward()
+            optimizer.step()
+            schedule.step(evaluate() if schedule.needs_metric else None)
+            optimizer.zero_grad()
+
+    What ``schedule.step()`` does after optimizer step ``k`` (0-based):
+
+    1. ``interval="step"``: steps ``schedule.scheduler`` (``SequentialLR`` of warmup, hold, decay).
+       ``interval="epoch"``: steps the warmup while ``k < warmup_steps``, and the decay
+       (``schedule.epoch_scheduler``) after the last step of each epoch with ``k >= warmup_steps``.
+    2. If ``k`` ends an evaluation period (``schedule.needs_metric`` was true): ``plateau.step(metric)``.
+
+    So row ``k`` of the curve is the lr optimizer step ``k`` uses.  Example: lr 1.0, warmup 2 steps from
+    0, then ``CosineAnnealingLR`` over the remaining 4 of 6 steps:
+
+    ====  =====  =====  =====  =====  =====  =====
+    step    0      1      2      3      4      5
+    lr    0.000  0.500  1.000  0.854  0.500  0.146
+    ====  =====  =====  =====  =====  =====  =====
+
+    ReduceLROnPlateau multiplies the *current* lr.  A chainable decay (StepLR, ExponentialLR,
+    CosineAnnealingLR's recursive form, LinearLR, ConstantLR...) continues from the reduced value;
+    a LambdaLR phase (the warmup from 0, LambdaLR decays) recomputes ``base_lr * f(step)`` each step and
+    so overwrites reductions made while it runs; ``SequentialLR`` restarts each phase from its closed
+    form at the milestone.  This is what the torch objects do, and the curve shows exactly that.
+    """
+    cfg = load_config(config)
+    plan = make_plan(cfg)
+    base = cfg.optimizer.base_lrs()
+    if len(optimizer.param_groups) != len(base):
+        names = [g.name for g in cfg.optimizer.groups()]
+        raise ValueError(
+            f"optimizer has {len(optimizer.param_groups)} param groups but the config defines "
+            f"{len(base)} ({', '.join(names)}): build the optimizer with one group per config group"
+        )
+    for group, lr in zip(optimizer.param_groups, base, strict=True):
+        group["lr"] = lr
+        group["initial_lr"] = lr
+    return LRSchedule(optimizer, cfg, plan)
+
+
+def dummy_optimizer(config: ScheduleConfig) -> torch.optim.Optimizer:
+    """The configured optimizer class on one 1-element tensor per param group (never stepped)."""
+    cls = getattr(torch.optim, config.optimizer.name)
+    groups = [
+        {"params": [torch.zeros(1, requires_grad=True)], "lr": lr} for lr in config.optimizer.base_lrs()
+    ]
+    return cls(groups, lr=config.optimizer.lr, **config.optimizer.kwargs)
+
+
+def _guard(path: str, value: Any, fn: Callable[[], Any]) -> Any:
+    try:
+        return fn()
+    except ConfigError:
+        raise
+    except (ValueError, TypeError, KeyError, ZeroDivisionError, OverflowError, RuntimeError) as exc:
+        raise ConfigError(Problem(path, f"rejected by torch: {exc}", value)) from None
+
+
+def check_buildable(config: ScheduleConfig) -> None:
+    """Raise ConfigError if torch would reject the optimizer or scheduler arguments."""
+    import inspect
+
+    opt_cls = getattr(torch.optim, config.optimizer.name)
+    params = inspect.signature(opt_cls.__init__).parameters
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        allowed = [n for n in params if n not in ("self", "params", "lr")]
+        for key, value in config.optimizer.kwargs.items():
+            if key not in allowed:
+                raise ConfigError(
+                    Problem(
+                        f"optimizer.kwargs.{key}",
+                        f"is not an argument of torch.optim.{config.optimizer.name} "
+                        f"(allowed: {', '.join(allowed)})",
+                        value,
+                    )
+                )
+    _guard("optimizer.kwargs", config.optimizer.kwargs, lambda: dummy_optimizer(config))
+    plan = make_plan(config)
+    if config.decay is not None:
+        kwargs = decay_kwargs(config, plan)
+        name = config.decay.scheduler
+        if name in ("LambdaLR", "MultiplicativeLR"):
+            check_expression(kwargs["lr_lambda"], expression_constants(plan), "decay.kwargs.lr_lambda")
+        if name == "OneCycleLR":
+            received = plan.decay_length
+            if kwargs["total_steps"] < received:
+                raise ConfigError(
+                    Problem(
+                        "decay.kwargs.total_steps",
+                        f"must be >= {received}, the steps OneCycleLR receives",
+                        kwargs["total_steps"],
+                    )
+                )
+    _guard(
+        "decay.kwargs",
+        config.decay.kwargs if config.decay else None,
+        lambda: LRSchedule(dummy_optimizer(config), config, plan),
+    )

@@ -1,0 +1,162 @@
+"""The lr curve: step the real schedulers from :func:`build_scheduler` and record every row.
+
+Row ``k`` (``k = 0 .. T-1``) is ``param_groups[g]["lr"]`` read just before optimizer step ``k`` in the
+canonical loop ``optimizer.step(); schedule.step(); optimizer.zero_grad()`` (CONTRACT.md section 3).
+The optimizer is the configured class on one-element dummy tensors and is never stepped: only the
+schedulers are, so the values are the torch objects' own, bit for bit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .build import Evaluation, Event, LRSchedule, build_scheduler, dummy_optimizer, quiet_scheduler_warnings
+from .config import ScheduleConfig, load_config
+from .errors import ConfigError, Problem
+from .plan import Plan
+
+ProgressFn = Callable[[int, int], None]
+
+
+@dataclass
+class Curve:
+    """A computed schedule: the per-step frame plus what a chart needs to mark on it."""
+
+    config: ScheduleConfig
+    plan: Plan
+    frame: pd.DataFrame  # step, epoch, samples, lr, [lr/<group> ...]
+    lrs: np.ndarray  # shape (T, groups)
+    group_names: list[str]
+    events: list[Event]
+    evaluations: list[Evaluation]
+    warnings: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        """The numbers of the designer's summary card."""
+        lr = self.lrs[:, 0]
+        p = self.plan
+        return {
+            "total_steps": p.total_steps,
+            "warmup_steps": p.warmup_steps,
+            "hold_steps": p.hold_steps,
+            "steps_per_epoch": p.steps_per_epoch,
+            "micro_batches_per_epoch": p.micro_batches_per_epoch,
+            "epochs": p.total_epochs,
+            "effective_batch": p.effective_batch,
+            "samples": int(self.frame["samples"].iloc[-1]),
+            "peak_lr": float(lr.max()),
+            "peak_step": int(lr.argmax()),
+            "final_lr": float(lr[-1]),
+            "min_lr": float(lr.min()),
+            "plateau_reductions": sum(1 for e in self.events if e.kind == "plateau_reduction"),
+            "restarts": sum(1 for e in self.events if e.kind == "restart"),
+        }
+
+    def events_frame(self) -> pd.DataFrame:
+        rows = [{"kind": e.kind, "step": e.step, "label": e.label, **e.data} for e in self.events]
+        return pd.DataFrame(rows, columns=None if rows else ["kind", "step", "label"])
+
+    def evaluations_frame(self) -> pd.DataFrame:
+        cols = ["index", "step", "metric", "best", "num_bad_epochs", "in_cooldown", "reduced"]
+        return pd.DataFrame([asdict(e) for e in self.evaluations], columns=cols)
+
+
+def static_events(plan: Plan, max_epoch_marks: int = 500) -> list[Event]:
+    """Events known from the plan alone: warmup end, hold end, epoch boundaries."""
+    out: list[Event] = []
+    t = plan.total_steps
+    if 0 < plan.warmup_steps < t:
+        out.append(Event("warmup_end", plan.warmup_steps, "warmup end"))
+    if plan.hold_steps > 0 and 0 < plan.decay_start < t:
+        out.append(Event("hold_end", plan.decay_start, "decay start"))
+    starts = range(plan.steps_per_epoch, t, plan.steps_per_epoch)
+    if len(starts) <= max_epoch_marks:
+        out.extend(Event("epoch", s, f"epoch {s // plan.steps_per_epoch}") for s in starts)
+    return out
+
+
+def step_schedule(schedule: LRSchedule, steps: int, progress: ProgressFn | None = None) -> np.ndarray:
+    """Record ``steps`` rows of lrs, stepping ``schedule`` after each row (so ``steps`` calls)."""
+    groups = schedule.optimizer.param_groups
+    n_groups = len(groups)
+    out = np.empty((steps, n_groups), dtype=np.float64)
+    chunk = 50_000
+    with quiet_scheduler_warnings():
+        if n_groups == 1:
+            g0 = groups[0]
+            col = out[:, 0]
+            step = schedule.step
+            for start in range(0, steps, chunk):
+                stop = min(steps, start + chunk)
+                for k in range(start, stop):
+                    col[k] = g0["lr"]
+                    step()
+                if progress is not None:
+                    progress(stop, steps)
+        else:
+            for start in range(0, steps, chunk):
+                stop = min(steps, start + chunk)
+                for k in range(start, stop):
+                    out[k] = [g["lr"] for g in groups]
+                    schedule.step()
+                if progress is not None:
+                    progress(stop, steps)
+    return out
+
+
+def compute_curve(config: ScheduleConfig | dict[str, Any] | str, progress: ProgressFn | None = None) -> Curve:
+    """The full curve of a config, with events and plateau evaluations.
+
+    ``progress(done, total)`` is called every 50k steps (the app shows a progress bar with it).
+    """
+    cfg = load_config(config)
+    optimizer = dummy_optimizer(cfg)
+    schedule = build_scheduler(optimizer, cfg)
+    plan = schedule.plan
+    try:
+        lrs = step_schedule(schedule, plan.total_steps, progress)
+    except ConfigError:
+        raise
+    except (ValueError, ZeroDivisionError, OverflowError) as exc:
+        path = "decay.kwargs" if cfg.decay is not None else "(config)"
+        raise ConfigError(
+            Problem(path, f"torch failed at step {schedule.steps_taken}: {exc}", None, has_value=False)
+        ) from None
+    if not np.isfinite(lrs).all() or (lrs < 0).any():
+        bad = int(np.argmax(~np.isfinite(lrs).all(axis=1) | (lrs < 0).any(axis=1)))
+        raise ConfigError(
+            Problem(
+                "decay.kwargs",
+                f"must give finite, non-negative lrs; step {bad} has lr {lrs[bad].tolist()}",
+                None,
+                has_value=False,
+            )
+        )
+    names = [g.name for g in cfg.optimizer.groups()]
+    frame = curve_frame(plan, lrs, names)
+    events = sorted(static_events(plan) + schedule.events, key=lambda e: (e.step, e.kind))
+    return Curve(cfg, plan, frame, lrs, names, events, schedule.evaluations, list(schedule.warnings))
+
+
+def curve_frame(plan: Plan, lrs: np.ndarray, names: list[str]) -> pd.DataFrame:
+    data: dict[str, Any] = {
+        "step": plan.steps(),
+        "epoch": plan.epochs_array(),
+        "samples": plan.samples_array(),
+        "lr": lrs[:, 0],
+    }
+    if len(names) > 1:
+        for i, name in enumerate(names):
+            data[f"lr/{name}"] = lrs[:, i]
+    return pd.DataFrame(data)
+
+
+def lr_curve(config: ScheduleConfig | dict[str, Any] | str) -> pd.DataFrame:
+    """``DataFrame`` with columns ``step, epoch, samples, lr`` and ``lr/<group>`` per group when more
+    than one (CONTRACT.md section 4).  Use :func:`compute_curve` for events and evaluations too."""
+    return compute_curve(config).frame
