@@ -284,6 +284,9 @@ class LRSchedule:
             and (k + 1) % plan.steps_per_epoch == 0
         ):
             self.epoch_scheduler.step()
+        for group in self.optimizer.param_groups:
+            if group["lr"] < 0.0:  # recursive forms can end at -1e-17 (e.g. LinearLR to 0): flush to 0
+                group["lr"] = 0.0
         if self._restart_watch:
             t_cur = self.decay.T_cur
             if t_cur < self._last_t_cur and k + 1 > plan.decay_start:
@@ -351,6 +354,9 @@ class LRSchedule:
             obj = getattr(self, name)
             if obj is not None and state.get(name) is not None:
                 obj.load_state_dict(state[name])
+        for group in self.optimizer.param_groups:
+            if group["lr"] < 0.0:  # recursive forms can end at -1e-17 (e.g. LinearLR to 0): flush to 0
+                group["lr"] = 0.0
         if self._restart_watch:
             self._last_t_cur = self.decay.T_cur
 
@@ -400,6 +406,10 @@ def build_scheduler(
     a LambdaLR phase (the warmup from 0, LambdaLR decays) recomputes ``base_lr * f(step)`` each step and
     so overwrites reductions made while it runs; ``SequentialLR`` restarts each phase from its closed
     form at the milestone.  This is what the torch objects do, and the curve shows exactly that.
+
+    One deliberate difference from stepping the torch objects bare: a recursive form that ends a
+    hair below zero through rounding (``LinearLR`` to ``end_factor=0`` gives ``-1.2e-17``) is set to
+    ``0.0``; no lr this schedule gives is ever negative.
     """
     cfg = load_config(config)
     plan = make_plan(cfg)

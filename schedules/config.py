@@ -27,6 +27,8 @@ MAX_METRIC_VALUES = 100_000
 MAX_NAME_CHARS = 200
 MAX_EXPRESSION_CHARS = 500
 MAX_MILESTONES = 1_000
+#: Smallest nonzero start factor: LinearLR's recursive form divides by it.
+MIN_FACTOR = 1e-6
 
 
 class StrictModel(BaseModel):
@@ -148,6 +150,14 @@ class WarmupConfig(StrictModel):
         0.0, ge=0, le=1, description="Warmup starts at start_factor * lr and rises linearly to lr."
     )
 
+    @field_validator("start_factor")
+    @classmethod
+    def _zero_or_representable(cls, value: float) -> float:
+        # LinearLR's recursive form overflows for denormal start factors; 0 uses LambdaLR instead.
+        if 0 < value < MIN_FACTOR:
+            raise ConfigError(Problem("", f"must be 0 or a number >= {MIN_FACTOR:g} and <= 1", value))
+        return value
+
     @model_validator(mode="after")
     def _one_length(self) -> WarmupConfig:
         if self.steps is None and self.ratio is None:
@@ -192,7 +202,9 @@ class CosineAnnealingWarmRestartsKwargs(DecayKwargs):
 
 class LinearLRKwargs(DecayKwargs):
     length_args: ClassVar[tuple[str, ...]] = ("total_iters",)
-    start_factor: float | None = Field(None, gt=0, le=1, description="Factor at the start. Default 1.0.")
+    start_factor: float | None = Field(
+        None, ge=MIN_FACTOR, le=1, description="Factor at the start. Default 1.0."
+    )
     end_factor: float | None = Field(None, ge=0, le=1, description="Factor at the end. Default 0.0.")
     total_iters: int | None = Field(None, ge=1, le=MAX_TOTAL_STEPS, description="Default: the decay length.")
 
@@ -238,7 +250,12 @@ class MultiStepLRKwargs(DecayKwargs):
 
 class ConstantLRKwargs(DecayKwargs):
     length_args: ClassVar[tuple[str, ...]] = ("total_iters",)
-    factor: float | None = Field(None, ge=0, le=1, description="Factor held until total_iters. Default 1/3.")
+    factor: float | None = Field(
+        None,
+        ge=MIN_FACTOR,
+        le=1,
+        description="Factor held until total_iters (torch divides by it then). Default 1/3.",
+    )
     total_iters: int | None = Field(None, ge=0, le=MAX_TOTAL_STEPS, description="Default: the decay length.")
 
 
@@ -604,8 +621,10 @@ def _field_at(model: type[BaseModel] | None, loc: tuple[Any, ...]):
     current: Any = model
     field = None
     for part in loc:
-        if not (isinstance(current, type) and issubclass(current, BaseModel)) or not isinstance(part, str):
-            return field if isinstance(part, int) else None
+        if isinstance(part, int):  # a list index: stay on the list's item model
+            continue
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return None
         field = current.model_fields.get(part)
         if field is None:
             return None
@@ -690,7 +709,9 @@ def problems_from_validation(exc: ValidationError, model: type[BaseModel] | None
         elif etype in {"dict_type", "model_type", "model_attributes_type"}:
             out.append(Problem(path, "must be an object", value))
         elif etype == "literal_error":
-            out.append(Problem(path, f"must be one of {ctx.get('expected')}", value))
+            expected = str(ctx.get("expected"))
+            several = " or " in expected or "," in expected
+            out.append(Problem(path, f"must be {'one of ' if several else ''}{expected}", value))
         elif etype == "missing":
             out.append(Problem(path, "is required", None, has_value=False))
         elif etype == "extra_forbidden":
