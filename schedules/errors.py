@@ -7,6 +7,7 @@ shows them in an error box; nothing ever shows a traceback.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +24,7 @@ def show_value(value: Any) -> str:
     elif isinstance(value, dict):
         text = "an object"
         if len(value) <= 4:
-            text = "{" + ", ".join(str(k) for k in value) + "}"
+            text = "{" + ", ".join(_plain_key(str(k)) and str(k) or json.dumps(str(k)) for k in value) + "}"
     elif isinstance(value, list | tuple):
         text = repr(list(value))
     else:
@@ -39,9 +40,15 @@ def join_path(parts: Iterable[str | int]) -> str:
     for part in parts:
         if isinstance(part, int):
             out += f"[{part}]"
-        else:
+        elif _plain_key(str(part)):
             out += ("." if out else "") + str(part)
+        else:  # empty, dotted, bracketed or control-character keys are quoted: ["a.b"]
+            out += f"[{json.dumps(str(part))[:_MAX_VALUE_CHARS]}]"
     return out or "(config)"
+
+
+def _plain_key(key: str) -> bool:
+    return bool(key) and key.isprintable() and not any(c in key for c in '.[]" ') and len(key) <= 64
 
 
 @dataclass(frozen=True)
@@ -60,9 +67,17 @@ class Problem:
         return Problem(path, self.allowed, self.got, self.has_value)
 
     def __str__(self) -> str:
-        if not self.has_value:
-            return f"{self.path}: {self.allowed}"
-        return f"{self.path}: {self.allowed}, got {show_value(self.got)}"
+        text = f"{self.path}: {self.allowed}"
+        if self.has_value:
+            text += f", got {show_value(self.got)}"
+        return _one_line(text)
+
+
+def _one_line(text: str) -> str:
+    """Escape control characters so a problem is always exactly one printable line."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 def _split(path: str) -> list[str | int]:
