@@ -1,0 +1,127 @@
+"""LR Schedule Studio benchmarks: ratios against baselines measured in the same process, in one run.
+
+    .venv/bin/python bench/run.py            # everything (several minutes on 2 cores)
+    .venv/bin/python bench/run.py --quick    # smaller sizes, for a smoke check
+
+Sections:
+1. curve: ``schedules.compute_curve`` vs the naive user loop (``zero_grad(); step(); scheduler.step()``
+   on a one-parameter SGD, reading the lr each step) for 1e3..1e6 steps and several schedulers;
+   values must be identical.
+2. payload: bytes of the Plotly figure JSON the designer sends for the same sizes.
+3. apptest: time from a widget change to the new figure in AppTest (cold = new design, warm = cache hit).
+4. live: live-loop throughput vs a bare PyTorch loop of the same model and accumulation (CPU).
+
+Results are printed and written to ``bench/results/latest.json``.  These machines are noisy: compare the
+ratios within one run, not absolute seconds across runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from schedules import compute_curve, load_config  # noqa: E402
+from schedules.build import build_scheduler, quiet_scheduler_warnings  # noqa: E402
+
+SCHEDULES = {
+    "warmup+cosine": {"warmup": {"ratio": 0.01}, "decay": {"scheduler": "CosineAnnealingLR"}},
+    "linear (HF)": {"warmup": {"ratio": 0.05}, "decay": {"scheduler": "LinearLR"}},
+    "one-cycle": {"decay": {"scheduler": "OneCycleLR"}},
+    "warm restarts": {"decay": {"scheduler": "CosineAnnealingWarmRestarts", "kwargs": {"T_0": 1000, "T_mult": 2}}},
+    "inverse sqrt (LambdaLR expr)": {
+        "warmup": {"ratio": 0.01},
+        "decay": {"scheduler": "LambdaLR", "kwargs": {"lr_lambda": "1 / sqrt((step + warmup_steps) / warmup_steps)"}},
+    },
+    "step decay per epoch": {
+        "training": {"dataset_size": 50_000, "micro_batch_size": 50},
+        "decay": {"scheduler": "StepLR", "kwargs": {"step_size": 30}, "interval": "epoch"},
+    },
+    "exp + plateau every 100": {
+        "decay": {"scheduler": "ExponentialLR", "kwargs": {"gamma": 0.99999}},
+        "plateau": {"eval_every": 100, "patience": 5, "metric": {"synthetic": {"noise": 0.01}}},
+    },
+}
+
+
+def config_for(name: str, steps: int):
+    spec = json.loads(json.dumps(SCHEDULES[name]))
+    training = spec.pop("training", {})
+    if "interval" in spec.get("decay", {}) and spec["decay"]["interval"] == "epoch":
+        epochs = max(1, steps // 1000)
+        training = {**training, "epochs": epochs}
+    else:
+        training = {**training, "max_steps": steps}
+    return load_config({"optimizer": {"name": "SGD", "lr": 0.1}, "training": training, **spec})
+
+
+def naive_loop(config) -> tuple[list[float], float]:
+    """What a user writes to see their schedule: a real SGD step on one parameter each time."""
+    param = torch.zeros(1, requires_grad=True)
+    opt = torch.optim.SGD([param], lr=config.optimizer.lr)
+    start = time.perf_counter()
+    schedule = build_scheduler(opt, config)
+    group = opt.param_groups[0]
+    out = []
+    with quiet_scheduler_warnings():
+        for _ in range(schedule.plan.total_steps):
+            out.append(group["lr"])
+            opt.zero_grad()
+            opt.step()
+            schedule.step()
+    return out, time.perf_counter() - start
+
+
+def bench_curve(sizes, naive_limit, results):
+    print("\n== 1. curve computation vs the naive user loop (same process) ==")
+    print(f"{'schedule':32} {'steps':>9} {'naive s':>9} {'curve s':>9} {'ratio':>7}  identical")
+    rows = []
+    for name in SCHEDULES:
+        for steps in sizes:
+            cfg = config_for(name, steps)
+            start = time.perf_counter()
+            curve = compute_curve(cfg)
+            t_curve = time.perf_counter() - start
+            total = curve.plan.total_steps
+            if total <= naive_limit or name == "warmup+cosine":
+                values, t_naive = naive_loop(cfg)
+                same = values == curve.frame["lr"].tolist()
+                ratio = t_curve / t_naive
+                print(f"{name:32} {total:>9} {t_naive:>9.3f} {t_curve:>9.3f} {ratio:>7.3f}  {same}")
+            else:
+                t_naive, ratio, same = None, None, None
+                print(f"{name:32} {total:>9} {'-':>9} {t_curve:>9.3f} {'-':>7}  (naive skipped)")
+            rows.append({"schedule": name, "steps": total, "naive_s": t_naive, "curve_s": t_curve, "ratio": ratio,
+                         "identical": same})
+    results["curve"] = rows
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--only", choices=["curve", "payload", "apptest", "live"], action="append")
+    args = parser.parse_args(argv)
+    sizes = [1_000, 10_000] if args.quick else [1_000, 10_000, 100_000, 1_000_000]
+    naive_limit = 10_000 if args.quick else 200_000
+    results = {"machine": platform.platform(), "python": platform.python_version(), "torch": torch.__version__,
+               "threads": torch.get_num_threads()}
+    only = set(args.only or ["curve", "payload", "apptest", "live"])
+    if "curve" in only:
+        bench_curve(sizes, naive_limit, results)
+    out = ROOT / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "latest.json").write_text(json.dumps(results, indent=2))
+    print(f"\nwritten: {out / 'latest.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""Deployment safety invariants that are cheap to check statically."""
+
+import ast
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCES = sorted([*ROOT.glob("schedules/**/*.py"), *ROOT.glob("app/**/*.py")])
+
+
+def test_streamlit_config_keeps_security_on_and_caps_uploads():
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    server = config["server"]
+    assert server["enableXsrfProtection"] is True
+    assert server["enableCORS"] is True
+    assert server["maxUploadSize"] == 1  # MB: configs are small JSON documents
+    assert config["browser"]["gatherUsageStats"] is False
+
+
+def _calls(tree):
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            fn = node.func  # bare builtins only: model.eval() and re.compile() are fine
+            if isinstance(fn, ast.Name):
+                yield fn.id
+
+
+def test_no_eval_exec_or_pickle_on_any_input():
+    assert SOURCES, "no sources found"
+    for path in SOURCES:
+        tree = ast.parse(path.read_text(), filename=str(path))
+        calls = set(_calls(tree))
+        assert not calls & {"eval", "exec", "compile", "__import__"}, str(path)
+        imports = {
+            alias.name.split(".")[0]
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Import | ast.ImportFrom)
+            for alias in (node.names if isinstance(node, ast.Import) else [ast.alias(node.module or "")])
+        }
+        assert not imports & {"pickle", "dill", "marshal", "shelve"}, f"{path} imports {imports}"
+        # torch.load unpickles: never on user input.
+        assert "torch.load" not in path.read_text(), path
+
+
+def test_expression_evaluator_refuses_python():
+    from schedules.errors import ConfigError
+    from schedules.expr import check_expression
+
+    for bad in [
+        "__import__('os').system('true')",
+        "().__class__",
+        "open('/etc/passwd')",
+        "[x for x in ()]",
+        "lambda: 1",
+        "step.__class__",
+        "'a' * 10",
+    ]:
+        try:
+            check_expression(bad, {"n": 10, "total_steps": 10, "warmup_steps": 0}, "decay.kwargs.lr_lambda")
+        except ConfigError as exc:
+            assert exc.problems[0].path == "decay.kwargs.lr_lambda"
+        else:
+            raise AssertionError(f"accepted: {bad}")
