@@ -5,6 +5,8 @@ FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
+    OMP_NUM_THREADS=2 \
+    MKL_NUM_THREADS=2 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
@@ -12,10 +14,12 @@ RUN useradd --create-home --uid 1000 --shell /usr/sbin/nologin studio
 WORKDIR /home/studio/app
 
 # Dependencies first, so code changes do not invalidate this (large) layer.
-# Note: on PyPI, torch for Linux x86_64 is the CUDA build. For a much smaller CPU-only image, install
-# torch from https://download.pytorch.org/whl/cpu before this step.
+# CPU torch: PyPI's Linux torch is the CUDA build (gigabytes); the CPU wheel comes from PyTorch's CPU
+# index, installed first so that requirements.txt's torch==2.13.0 pin is already satisfied.
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 COPY requirements.txt ./
-RUN pip install -r requirements.txt
+RUN pip install --index-url "${TORCH_INDEX_URL}" "$(grep -E '^torch==' requirements.txt)" \
+ && pip install -r requirements.txt
 
 # The library (installed, as `make venv` does, without touching the pinned dependencies) and the app.
 COPY pyproject.toml README.md ./

@@ -61,3 +61,17 @@ def test_expression_evaluator_refuses_python():
             assert exc.problems[0].path == "decay.kwargs.lr_lambda"
         else:
             raise AssertionError(f"accepted: {bad}")
+
+
+def test_dockerfile_is_slim_cpu_non_root_with_healthcheck():
+    text = (ROOT / "Dockerfile").read_text()
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
+    assert lines[0].startswith("FROM python:3.11-slim")
+    assert "whl/cpu" in text  # CPU torch, not PyPI's CUDA build
+    users = [line.split()[1] for line in lines if line.startswith("USER ")]
+    assert users and users[-1] not in ("root", "0")
+    assert any(line.startswith("HEALTHCHECK") for line in lines) and "/_stcore/health" in text
+    cmd = next(line for line in lines if line.startswith("CMD "))
+    assert '"0.0.0.0"' in cmd and "app/main.py" in cmd
+    assert "enableXsrfProtection" not in text and "enableCORS" not in text  # config.toml's settings stand
+    assert "COPY .streamlit/" in text
