@@ -71,7 +71,7 @@ def test_dockerfile_is_slim_cpu_non_root_with_healthcheck():
     users = [line.split()[1] for line in lines if line.startswith("USER ")]
     assert users and users[-1] not in ("root", "0")
     assert any(line.startswith("HEALTHCHECK") for line in lines) and "/_stcore/health" in text
-    cmd = next(line for line in lines if line.startswith("CMD "))
+    cmd = [line for line in lines if line.startswith("CMD ")][-1]  # the last CMD is the container's
     assert '"0.0.0.0"' in cmd and "app/main.py" in cmd
     assert "enableXsrfProtection" not in text and "enableCORS" not in text  # config.toml's settings stand
     assert "COPY .streamlit/" in text
