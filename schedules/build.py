@@ -204,13 +204,17 @@ class LRSchedule:
         self.epoch_scheduler: tls.LRScheduler | None = None
         self.plateau: tls.ReduceLROnPlateau | None = None
         self._feed: MetricFeed | None = None
+        self._restart_watch = False
+        self._last_t_cur: int | None = None
+        self._epoch_decay = config.decay is not None and config.decay.interval == "epoch"
         self._build()
         self._eval_every = None
         if self.plateau is not None:
             every = config.plateau.eval_every
             self._eval_every = plan.steps_per_epoch if every == "epoch" else int(every)
-        self._restart_watch = isinstance(self.decay, tls.CosineAnnealingWarmRestarts)
-        self._last_t_cur = getattr(self.decay, "T_cur", None)
+        if not self._epoch_decay:
+            self._restart_watch = isinstance(self.decay, tls.CosineAnnealingWarmRestarts)
+            self._last_t_cur = getattr(self.decay, "T_cur", None)
 
     # -- construction ------------------------------------------------------------------------------
     def _build(self) -> None:
@@ -218,12 +222,13 @@ class LRSchedule:
         w, h = plan.warmup_steps, plan.hold_steps
         start = cfg.warmup.start_factor if cfg.warmup is not None else 1.0
         with quiet_scheduler_warnings():
-            if cfg.decay is not None and cfg.decay.interval == "epoch":
-                # The decay is made first so that the warmup, made last, sets the starting lr.
-                self.decay = make_decay(opt, cfg, plan)
-                self.epoch_scheduler = self.decay
+            if self._epoch_decay:
+                # Per-epoch decay: the warmup runs alone; the decay is constructed when the warmup has
+                # ended (row w), as if SequentialLR handed over to it, so its own first value shows there.
                 if w > 0:
                     self.warmup = self.scheduler = warmup_scheduler(opt, w, start)
+                else:
+                    self._start_epoch_decay()
             else:
                 phases: list[tls.LRScheduler] = []
                 milestones: list[int] = []
@@ -261,6 +266,15 @@ class LRSchedule:
                 )
                 self._feed = MetricFeed(p.metric, len(plan.eval_steps(p.eval_every)))
 
+    def _start_epoch_decay(self) -> None:
+        # Constructed as on a fresh optimizer whose lr is the one the warmup reached: each scheduler
+        # records its own initial_lr (CyclicLR's first value is base_lr only then).
+        for group in self.optimizer.param_groups:
+            group.pop("initial_lr", None)
+        self.decay = self.epoch_scheduler = make_decay(self.optimizer, self.config, self.plan)
+        self._restart_watch = isinstance(self.decay, tls.CosineAnnealingWarmRestarts)
+        self._last_t_cur = getattr(self.decay, "T_cur", None)
+
     # -- stepping ----------------------------------------------------------------------------------
     @property
     def needs_metric(self) -> bool:
@@ -276,13 +290,15 @@ class LRSchedule:
         k = self.steps_taken
         self.steps_taken = k + 1
         plan = self.plan
-        if self.scheduler is not None and (self.epoch_scheduler is None or k < plan.warmup_steps):
+        if not self._epoch_decay:
+            if self.scheduler is not None:
+                self.scheduler.step()
+        elif k < plan.warmup_steps:
             self.scheduler.step()
-        if (
-            self.epoch_scheduler is not None
-            and k >= plan.warmup_steps
-            and (k + 1) % plan.steps_per_epoch == 0
-        ):
+            if k + 1 == plan.warmup_steps:
+                with quiet_scheduler_warnings():
+                    self._start_epoch_decay()
+        elif (k + 1) % plan.steps_per_epoch == 0:
             self.epoch_scheduler.step()
         for group in self.optimizer.param_groups:
             if group["lr"] < 0.0:  # recursive forms can end at -1e-17 (e.g. LinearLR to 0): flush to 0
@@ -349,7 +365,14 @@ class LRSchedule:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore from :meth:`state_dict` (after the optimizer's own ``load_state_dict``)."""
         self.steps_taken = state["steps_taken"]
+        if self._epoch_decay and self.epoch_scheduler is None and state.get("epoch_scheduler") is not None:
+            lrs = [g["lr"] for g in self.optimizer.param_groups]
+            with quiet_scheduler_warnings():
+                self._start_epoch_decay()  # its constructor sets lrs: put the restored ones back
+            for group, lr in zip(self.optimizer.param_groups, lrs, strict=True):
+                group["lr"] = lr
         for name in ("scheduler", "epoch_scheduler", "plateau"):
             obj = getattr(self, name)
             if obj is not None and state.get(name) is not None:
@@ -389,8 +412,10 @@ def build_scheduler(
     What ``schedule.step()`` does after optimizer step ``k`` (0-based):
 
     1. ``interval="step"``: steps ``schedule.scheduler`` (``SequentialLR`` of warmup, hold, decay).
-       ``interval="epoch"``: steps the warmup while ``k < warmup_steps``, and the decay
-       (``schedule.epoch_scheduler``) after the last step of each epoch with ``k >= warmup_steps``.
+       ``interval="epoch"``: steps the warmup while ``k < warmup_steps``; the decay
+       (``schedule.epoch_scheduler``) is constructed when the warmup ends, on the lr the warmup reached
+       (so its first value shows at row ``warmup_steps``), and stepped after the last step of each
+       epoch with ``k >= warmup_steps``.
     2. If ``k`` ends an evaluation period (``schedule.needs_metric`` was true): ``plateau.step(metric)``.
 
     So row ``k`` of the curve is the lr optimizer step ``k`` uses.  Example: lr 1.0, warmup 2 steps from
@@ -405,7 +430,9 @@ def build_scheduler(
     CosineAnnealingLR's recursive form, LinearLR, ConstantLR...) continues from the reduced value;
     a LambdaLR phase (the warmup from 0, LambdaLR decays) recomputes ``base_lr * f(step)`` each step and
     so overwrites reductions made while it runs; ``SequentialLR`` restarts each phase from its closed
-    form at the milestone.  This is what the torch objects do, and the curve shows exactly that.
+    form at the milestone; a decay without a closed form (``MultiplicativeLR``) continues from the lr
+    it is handed, the last warmup value.  This is what the torch objects do, and the curve shows
+    exactly that.  ``OneCycleLR`` brings its own warmup and is not combined with a warmup or hold.
 
     One deliberate difference from stepping the torch objects bare: a recursive form that ends a
     hair below zero through rounding (``LinearLR`` to ``end_factor=0`` gives ``-1.2e-17``) is set to
@@ -422,7 +449,7 @@ def build_scheduler(
         )
     for group, lr in zip(optimizer.param_groups, base, strict=True):
         group["lr"] = lr
-        group["initial_lr"] = lr
+        group.pop("initial_lr", None)  # as on a fresh optimizer: each scheduler records it itself
     return LRSchedule(optimizer, cfg, plan)
 
 

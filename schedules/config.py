@@ -548,6 +548,25 @@ class ScheduleConfig(StrictModel):
                     "plateau.min_lr", f"must have one value per param group ({groups})", self.plateau.min_lr
                 )
             )
+        if self.decay is not None and self.decay.scheduler == "OneCycleLR":
+            # Its constructor rewrites every group's initial_lr to max_lr / div_factor, so a warmup or
+            # hold before it (SequentialLR resets to initial_lr) would run at the wrong base.
+            if self.warmup is not None and (self.warmup.steps or self.warmup.ratio):
+                problems.append(
+                    Problem(
+                        "warmup",
+                        "must be null with OneCycleLR, which has its own warmup (pct_start)",
+                        self.warmup.model_dump(exclude_none=True),
+                    )
+                )
+            if self.decay.hold_steps or self.decay.hold_ratio:
+                problems.append(
+                    Problem(
+                        "decay.hold_steps",
+                        "must be 0 with OneCycleLR (it is a complete schedule)",
+                        self.decay.hold_steps or self.decay.hold_ratio,
+                    )
+                )
         if self.decay is not None:
             for key in ("base_lr", "max_lr"):
                 value = self.decay.kwargs.get(key)

@@ -139,7 +139,9 @@ def compute_curve(config: ScheduleConfig | dict[str, Any] | str, progress: Progr
         )
     names = [g.name for g in cfg.optimizer.groups()]
     frame = curve_frame(plan, lrs, names)
-    events = sorted(static_events(plan) + schedule.events, key=lambda e: (e.step, e.kind))
+    # An event after the last step (a restart or reduction at row T) shows on no row: leave it out.
+    shown = [e for e in schedule.events if e.step < plan.total_steps]
+    events = sorted(static_events(plan) + shown, key=lambda e: (e.step, e.kind))
     return Curve(cfg, plan, frame, lrs, names, events, schedule.evaluations, list(schedule.warnings))
 
 

@@ -167,7 +167,7 @@ def _sgdr(c: ScheduleConfig) -> Overrides:
         "warmup": None,
         "decay": {
             "scheduler": "CosineAnnealingWarmRestarts",
-            "kwargs": {"T_0": max(1, total // 7), "T_mult": 2, "eta_min": 0.0},
+            "kwargs": {"T_0": max(1, -(-total // 7)), "T_mult": 2, "eta_min": 0.0},  # ceil
         },
     }
 

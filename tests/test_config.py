@@ -139,6 +139,14 @@ BAD = [
         {"decay": {"scheduler": "CosineAnnealingLR", "interval": "epoch", "hold_steps": 3}},
         "decay.hold_steps: a hold is only supported with interval 'step', got 3",
     ),
+    (
+        {"warmup": {"steps": 10}, "decay": {"scheduler": "OneCycleLR"}},
+        "warmup: must be null with OneCycleLR, which has its own warmup (pct_start)",
+    ),
+    (
+        {"decay": {"scheduler": "OneCycleLR", "hold_steps": 5}},
+        "decay.hold_steps: must be 0 with OneCycleLR (it is a complete schedule), got 5",
+    ),
     ({"plateau": {"factor": 1.0}}, "plateau.factor: must be a number > 0 and < 1, got 1.0"),
     ({"plateau": {"patience": -1}}, "plateau.patience: must be an integer >= 0 and <= 1000000, got -1"),
     (

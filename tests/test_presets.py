@@ -205,13 +205,6 @@ EXPECTED: dict[str, Callable[[ScheduleConfig, int, int], list[float]]] = {
     "gpt3_cosine": expect_gpt3_cosine,
 }
 
-SGDR_FLOOR = (
-    "preset bug: presets._sgdr sets T_0 = total // 7 (floor) while its note says T_0 = ceil(total / 7) "
-    "with three cycles of 1, 2, 4 parts; when 7 does not divide T the curve gets a 4th restart for the "
-    "last T - 7*(T//7) steps (T=75, lr 0.5: T_0 is 10, rows 70-74 restart at 0.5; expected T_0 = 11, "
-    "row 70 = 0.5*(1+cos(pi*37/44))/2 ~ 0.0306)"
-)
-
 #: Base trainings per preset (default: the two HF sizes).
 SIZES: dict[str, list[str]] = {
     "reduce_lr_on_plateau": ["T120", "T180"],
@@ -219,16 +212,13 @@ SIZES: dict[str, list[str]] = {
     "resnet_step": ["S2", "S4-accum2"],
     "sgdr": ["T70", "T84", "T75"],
 }
-XFAIL: dict[tuple[str, str], str] = {("sgdr", "T75"): SGDR_FLOOR}
 
 
 def _params() -> list[Any]:
     out = []
     for name in PRESETS:
         for size in SIZES.get(name, ["T105", "T108"]):
-            reason = XFAIL.get((name, size))
-            marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
-            out.append(pytest.param(name, size, id=f"{name}-{size}", marks=marks))
+            out.append(pytest.param(name, size, id=f"{name}-{size}"))
     return out
 
 

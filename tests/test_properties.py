@@ -121,6 +121,9 @@ def configs(draw):
             cfg["warmup"] = {"ratio": draw(unit), "start_factor": draw(start_factor)}
     if draw(st.booleans()):
         cfg["decay"] = draw(decay_sections())
+        if cfg["decay"]["scheduler"] == "OneCycleLR":  # a complete schedule: no warmup or hold with it
+            cfg.pop("warmup", None)
+            cfg["decay"].pop("hold_ratio", None)
     if draw(st.booleans()):
         metric = (
             {"values": draw(st.lists(st.floats(0, 10), min_size=1, max_size=40))}
