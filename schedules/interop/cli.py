@@ -1,0 +1,91 @@
+"""``python -m schedules export`` and ``python -m schedules import``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ..cli import EXIT_OK, command
+from ..errors import ConfigError, Problem
+
+
+def _write(text: str, output: str | None) -> None:
+    if output in (None, "-"):
+        sys.stdout.write(text)
+        return
+    path = Path(output)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+def _export_args(p: argparse.ArgumentParser) -> None:
+    from . import TARGETS
+
+    p.add_argument("config", help="config JSON file (lr-schedule/v1)")
+    p.add_argument("--to", required=True, choices=list(TARGETS), help="target framework")
+    p.add_argument("-o", "--output", default=None, help="file to write (default: stdout)")
+
+
+@command("export", "write the design for HF TrainingArguments, Lightning, timm or DeepSpeed", _export_args)
+def cmd_export(args: argparse.Namespace) -> int:
+    from . import TARGETS
+
+    target = TARGETS[args.to]
+    payload, warnings = target.export(args.config)
+    text = payload if isinstance(payload, str) else json.dumps(payload, indent=2) + "\n"
+    _write(text, args.output)
+    for line in warnings:
+        print(f"warning: {line}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _import_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", help="TrainingArguments JSON (--from hf) or a DeepSpeed config (--from deepspeed)")
+    p.add_argument(
+        "--from", dest="source", required=True, choices=("hf", "deepspeed"), help="what the file is"
+    )
+    p.add_argument(
+        "--dataset-size", type=int, default=None, help="training samples (HF: required unless --base)"
+    )
+    p.add_argument(
+        "--world-size", type=int, default=None, help="data-parallel processes (default: --base's or 1)"
+    )
+    p.add_argument(
+        "--total-steps", type=int, default=None, help="DeepSpeed: optimizer steps when the block has none"
+    )
+    p.add_argument(
+        "--base", default=None, help="a design whose training and optimizer sections fill the gaps"
+    )
+    p.add_argument(
+        "--editable",
+        action="store_true",
+        help="DeepSpeed: nearest torch classes instead of an exact expression",
+    )
+    p.add_argument("-o", "--output", default=None, help="config JSON to write (default: stdout)")
+
+
+@command("import", "turn HF TrainingArguments JSON or a DeepSpeed config into a design", _import_args)
+def cmd_import(args: argparse.Namespace) -> int:
+    from .deepspeed import from_deepspeed
+    from .hf import from_hf
+
+    try:
+        data = Path(args.file).read_bytes()
+    except OSError as exc:
+        raise ConfigError(
+            Problem(args.file, f"cannot read the file ({exc.strerror or exc})", None, has_value=False)
+        ) from None
+    if args.source == "hf":
+        cfg, warnings = from_hf(
+            data, dataset_size=args.dataset_size, world_size=args.world_size, base=args.base
+        )
+    else:
+        cfg, warnings = from_deepspeed(
+            data, base=args.base, total_steps=args.total_steps, exact=not args.editable
+        )
+    _write(cfg.to_json() + "\n", args.output)
+    for line in warnings:
+        print(f"warning: {line}", file=sys.stderr)
+    return EXIT_OK
