@@ -1,0 +1,468 @@
+"""Real run logs: read a run's lr, training loss and validation loss, and use its validation loss
+as the plateau metric of a design.
+
+Accepted files (at most :data:`MAX_LOG_BYTES`):
+
+- **CSV** with a step column and any of lr / loss / validation-loss columns, rows may be sparse (one
+  metric per row): ``python -m schedules train`` output, Lightning ``CSVLogger``'s ``metrics.csv``,
+  a W&B or HF export.  Column names are matched forgivingly (:data:`ALIASES`, case and separators
+  ignored; Lightning's ``lr-AdamW`` / ``lr-AdamW/pg1`` names too).
+- **JSON**: HF ``Trainer``'s ``trainer_state.json`` (its ``log_history``) or the list itself, or
+  JSON Lines with one record per line.
+- **TensorBoard event files** (``events.out.tfevents.*``), read with TensorBoard's own
+  ``EventAccumulator``; tags such as ``train/learning_rate``, ``train/loss``, ``eval/loss``
+  (HF's TensorBoardCallback) or ``lr-AdamW``, ``train_loss``, ``val_loss`` (Lightning).
+
+**Steps.**  HF, Lightning and TensorBoard log ``step`` = optimizer steps *completed*; the lr they
+log there is the lr the next step uses, i.e. row ``step`` of a design's curve, and an evaluation
+logged at ``step`` ran after row ``step - 1``.  ``python -m schedules train`` writes row indices
+(``step`` = the row, ``val_loss`` on the row after which it was computed); it is recognised by its
+``window_samples`` / ``micro_batches`` columns.  :attr:`RunLog.convention` records which applies.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from .config import MAX_METRIC_VALUES, ScheduleConfig, load_config
+from .errors import ConfigError, Problem
+from .plan import make_plan
+
+#: Largest log file accepted.
+MAX_LOG_BYTES = 16 * 1024 * 1024
+#: Most rows kept per series (longer series are refused with a message, not truncated silently).
+MAX_LOG_ROWS = 2_000_000
+
+Kind = Literal["lr", "loss", "val_loss"]
+KINDS: tuple[Kind, ...] = ("lr", "loss", "val_loss")
+
+#: Normalized names (lower case, separators -> "_") per kind, best first.
+ALIASES: dict[str, tuple[str, ...]] = {
+    "step": (
+        "step",
+        "global_step",
+        "trainer_global_step",
+        "_step",
+        "steps",
+        "iteration",
+        "iter",
+        "train_global_step",
+    ),
+    "lr": (
+        "lr",
+        "learning_rate",
+        "train_learning_rate",
+        "train_lr",
+        "lr_default",
+        "learningrate",
+        "optimizer_lr",
+    ),
+    "loss": (
+        "loss",
+        "train_loss",
+        "train_loss_step",
+        "training_loss",
+        "loss_step",
+        "train_loss_epoch",
+        "trainloss",
+    ),
+    "val_loss": (
+        "val_loss",
+        "eval_loss",
+        "validation_loss",
+        "valid_loss",
+        "val_loss_epoch",
+        "test_loss",
+        "evalloss",
+        "valloss",
+    ),
+}
+
+EVENT_FILE = re.compile(r"events\.out\.tfevents")
+TB_MAGIC_LEN = 12  # a TFRecord starts with an 8-byte length and a 4-byte masked CRC
+
+
+@dataclass
+class RunLog:
+    """A run's series, each a DataFrame with columns ``step`` (int) and ``value`` (float), sorted."""
+
+    source: str  # csv | json | tensorboard
+    name: str
+    series: dict[str, pd.DataFrame]
+    columns: dict[str, str]  # kind -> the column / tag it came from
+    convention: Literal["completed", "rows"] = "completed"
+    notes: list[str] = field(default_factory=list)
+
+    def has(self, kind: str) -> bool:
+        return kind in self.series and len(self.series[kind]) > 0
+
+    def rows(self, kind: str) -> pd.DataFrame:
+        """A series with ``row``: the design-curve row each value belongs to.
+
+        lr and training loss at ``step`` -> row ``step``; a validation loss -> the row after which
+        the evaluation ran (``step - 1`` for completed-step logs)."""
+        frame = self.series[kind].copy()
+        shift = 1 if (kind == "val_loss" and self.convention == "completed") else 0
+        frame["row"] = frame["step"] - shift
+        return frame
+
+    def summary(self) -> list[str]:
+        out = [f"{self.name}: {self.source}"]
+        for kind in KINDS:
+            if self.has(kind):
+                s = self.series[kind]
+                out.append(
+                    f"{kind} from '{self.columns[kind]}': {len(s)} values, steps {int(s.step.iloc[0])}..{int(s.step.iloc[-1])}"
+                )
+        return out
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", str(name).strip().lower()).strip("_") or str(name)
+
+
+def match_columns(names: list[str]) -> dict[str, str]:
+    """``{kind: original name}`` for the step and each metric kind found in ``names``."""
+    normalized = {}
+    for n in names:
+        normalized.setdefault(_norm(n), n)
+    found: dict[str, str] = {}
+    for kind, aliases in ALIASES.items():
+        for alias in aliases:
+            if alias in normalized:
+                found[kind] = normalized[alias]
+                break
+    if "lr" not in found:
+        # Lightning's LearningRateMonitor: "lr-AdamW", "lr-AdamW/pg1", "lr-SGD-momentum"...
+        for n in names:
+            if re.match(r"^(train[/_-])?lr[-_/]", str(n), re.IGNORECASE):
+                found["lr"] = n
+                break
+    if "val_loss" not in found:
+        for n in names:
+            k = _norm(n)
+            if k.startswith(("val_", "eval_", "valid_", "validation_")) and k.endswith("loss"):
+                found["val_loss"] = n
+                break
+    return found
+
+
+def _series(frame: pd.DataFrame, step_col: str, col: str, what: str) -> pd.DataFrame:
+    steps = pd.to_numeric(frame[step_col], errors="coerce")
+    values = pd.to_numeric(frame[col], errors="coerce")
+    keep = steps.notna() & values.notna() & np.isfinite(values)
+    out = pd.DataFrame({"step": steps[keep].astype(np.int64), "value": values[keep].astype(np.float64)})
+    out = out.sort_values("step", kind="stable").drop_duplicates("step", keep="last").reset_index(drop=True)
+    if len(out) > MAX_LOG_ROWS:
+        raise ConfigError(
+            Problem(f"{what} column '{col}'", f"must have at most {MAX_LOG_ROWS} values", len(out))
+        )
+    return out
+
+
+def _from_frame(frame: pd.DataFrame, source: str, name: str) -> RunLog:
+    names = [str(c) for c in frame.columns]
+    found = match_columns(names)
+    notes: list[str] = []
+    if "step" not in found:
+        if not any(k in found for k in KINDS):
+            raise ConfigError(
+                Problem(
+                    name,
+                    "needs a step column and at least one of lr, loss, val_loss "
+                    f"(names like {', '.join(ALIASES['step'][:3])}; {', '.join(ALIASES['lr'][:2])}; "
+                    f"{', '.join(ALIASES['loss'][:2])}; {', '.join(ALIASES['val_loss'][:2])})",
+                    f"columns {names[:8]}",
+                )
+            )
+        frame = frame.reset_index(drop=True)
+        frame["__row__"] = np.arange(len(frame))
+        found["step"] = "__row__"
+        notes.append("no step column: the row number is used as the step")
+    series: dict[str, pd.DataFrame] = {}
+    columns: dict[str, str] = {}
+    for kind in KINDS:
+        if kind in found:
+            s = _series(frame, found["step"], found[kind], name)
+            if len(s):
+                series[kind] = s
+                columns[kind] = found[kind]
+            else:
+                notes.append(f"column '{found[kind]}' has no numeric values")
+    if not series:
+        raise ConfigError(
+            Problem(
+                name,
+                "has no numeric lr, loss or validation-loss values "
+                f"(recognised columns: {', '.join(f'{k}={v}' for k, v in found.items()) or 'none'})",
+                f"columns {names[:8]}",
+            )
+        )
+    own = {"window_samples", "micro_batches"} <= {_norm(n) for n in names}
+    return RunLog(source, name, series, columns, "rows" if own else "completed", notes)
+
+
+# --------------------------------------------------------------------------------------------------
+# readers
+
+
+def read_csv(data: bytes | str, name: str = "log.csv") -> RunLog:
+    text = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else data
+    try:
+        frame = pd.read_csv(io.StringIO(text), sep=None, engine="python")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, csv.Error) as exc:
+        raise ConfigError(
+            Problem(name, f"must be a CSV file with a header row ({exc})", None, has_value=False)
+        ) from None
+    if frame.empty:
+        raise ConfigError(Problem(name, "has a header but no rows", f"columns {list(frame.columns)[:8]}"))
+    return _from_frame(frame, "csv", name)
+
+
+def read_json(data: bytes | str, name: str = "trainer_state.json") -> RunLog:
+    text = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else data
+    records: Any
+    try:
+        records = json.loads(text)
+    except json.JSONDecodeError:
+        try:
+            records = [json.loads(line) for line in text.splitlines() if line.strip()]
+        except json.JSONDecodeError as exc:
+            raise ConfigError(
+                Problem(
+                    name,
+                    f"must be JSON or JSON Lines ({exc.msg} at line {exc.lineno})",
+                    None,
+                    has_value=False,
+                )
+            ) from None
+    if isinstance(records, dict):
+        if "log_history" in records:
+            records = records["log_history"]
+        else:
+            raise ConfigError(
+                Problem(
+                    name,
+                    "must be HF's trainer_state.json (a 'log_history' list) or a list of records",
+                    f"keys {list(records)[:8]}",
+                )
+            )
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        raise ConfigError(Problem(name, "must hold a list of records (objects)", type(records).__name__))
+    if not records:
+        raise ConfigError(Problem(name, "has no records", "[]"))
+    frame = pd.DataFrame.from_records(records)
+    return _from_frame(frame, "json", name)
+
+
+def read_tensorboard(data: bytes, name: str = "events.out.tfevents") -> RunLog:
+    """Scalars of a TensorBoard event file, via ``tensorboard``'s EventAccumulator."""
+    try:
+        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    except ImportError:  # pragma: no cover - tensorboard is a requirement
+        raise ConfigError(
+            Problem(name, "needs the tensorboard package to be read", None, has_value=False)
+        ) from None
+    with tempfile.TemporaryDirectory(prefix="lr-studio-tb-") as tmp:
+        path = os.path.join(tmp, "events.out.tfevents.upload")
+        with open(path, "wb") as fh:
+            fh.write(data)
+        acc = EventAccumulator(path, size_guidance={"scalars": 0, "tensors": 0})
+        try:
+            acc.Reload()
+        except Exception as exc:  # a corrupt record: tensorboard raises several types
+            raise ConfigError(
+                Problem(
+                    name,
+                    f"is not a readable TensorBoard event file ({type(exc).__name__}: {exc})",
+                    None,
+                    has_value=False,
+                )
+            ) from None
+        tags = acc.Tags()
+        rows: list[dict[str, Any]] = []
+        for tag in tags.get("scalars", []):
+            for ev in acc.Scalars(tag):
+                rows.append({"step": ev.step, "tag": tag, "value": ev.value})
+        for tag in tags.get("tensors", []):
+            for ev in acc.Tensors(tag):
+                try:
+                    from tensorboard.util import tensor_util
+
+                    value = float(np.asarray(tensor_util.make_ndarray(ev.tensor_proto)).reshape(-1)[0])
+                except Exception:  # noqa: BLE001 - non-scalar tensors are skipped
+                    continue
+                rows.append({"step": ev.step, "tag": tag, "value": value})
+    if not rows:
+        raise ConfigError(
+            Problem(
+                name,
+                "has no scalar values (is it a TensorBoard event file with add_scalar data?)",
+                None,
+                has_value=False,
+            )
+        )
+    long = pd.DataFrame(rows)
+    wide = long.pivot_table(index="step", columns="tag", values="value", aggfunc="last").reset_index()
+    wide.columns = [str(c) for c in wide.columns]
+    log = _from_frame(wide, "tensorboard", name)
+    return log
+
+
+def read_log(data: bytes, name: str) -> RunLog:
+    """Read an uploaded log file, choosing the reader by name and content."""
+    if len(data) > MAX_LOG_BYTES:
+        raise ConfigError(
+            Problem(name, f"must be at most {MAX_LOG_BYTES // (1024 * 1024)} MB", f"{len(data) / 1e6:.1f} MB")
+        )
+    if not data:
+        raise ConfigError(Problem(name, "is empty", "0 bytes"))
+    lower = name.lower()
+    if EVENT_FILE.search(lower) or lower.endswith((".tfevents", ".pb")) or _looks_binary(data):
+        return read_tensorboard(data, name)
+    if lower.endswith((".json", ".jsonl")) or data.lstrip()[:1] in (b"{", b"["):
+        return read_json(data, name)
+    return read_csv(data, name)
+
+
+def _looks_binary(data: bytes) -> bool:
+    head = data[:512]
+    return b"\x00" in head
+
+
+# --------------------------------------------------------------------------------------------------
+# overlay frame and plateau metric
+
+
+def overlay_frame(log: RunLog, curve_frame: pd.DataFrame) -> pd.DataFrame:
+    """The design's curve next to the log's values on the same rows: columns ``row``, ``step``
+    (the log's), ``kind``, ``value``, ``design_lr`` (NaN past the design's end)."""
+    parts = []
+    lr = curve_frame["lr"].to_numpy()
+    for kind in KINDS:
+        if log.has(kind):
+            f = log.rows(kind)
+            idx = f["row"].to_numpy()
+            inside = (idx >= 0) & (idx < len(lr))
+            design = np.full(len(f), np.nan)
+            design[inside] = lr[idx[inside]]
+            parts.append(
+                pd.DataFrame(
+                    {"row": idx, "step": f["step"], "kind": kind, "value": f["value"], "design_lr": design}
+                )
+            )
+    return (
+        pd.concat(parts, ignore_index=True)
+        if parts
+        else pd.DataFrame(columns=["row", "step", "kind", "value", "design_lr"])
+    )
+
+
+def lr_agreement(log: RunLog, curve_frame: pd.DataFrame) -> dict[str, Any] | None:
+    """How the logged lr compares with the design's at the logged rows (None without an lr)."""
+    if not log.has("lr"):
+        return None
+    f = overlay_frame(log, curve_frame)
+    f = f[(f.kind == "lr") & f.design_lr.notna()]
+    if f.empty:
+        return {"rows": 0, "max_rel": math.nan, "worst_row": None}
+    rel = (f.value - f.design_lr).abs() / np.maximum(f.design_lr.abs(), 1e-300)
+    worst = int(rel.to_numpy().argmax())
+    return {
+        "rows": len(f),
+        "max_rel": float(rel.max()),
+        "worst_row": int(f.row.iloc[worst]),
+        "logged": float(f.value.iloc[worst]),
+        "design": float(f.design_lr.iloc[worst]),
+    }
+
+
+def plateau_from_log(
+    log: RunLog, config: ScheduleConfig | dict[str, Any] | str
+) -> tuple[ScheduleConfig, list[str]]:
+    """The design with ``plateau.metric.values`` = the log's validation losses and ``eval_every``
+    = the log's evaluation interval (``"epoch"`` when it equals the design's steps per epoch).
+
+    The i-th value is fed after optimizer step ``(i + 1) * eval_every`` (CONTRACT.md section 1),
+    so the interval is read from the logged evaluation steps; irregular steps are reported.  A
+    design without a plateau section gets ``ReduceLROnPlateau`` with torch's defaults.
+    """
+    cfg = load_config(config)
+    if not log.has("val_loss"):
+        raise ConfigError(
+            Problem(
+                log.name,
+                "has no validation-loss values to use as the plateau metric "
+                f"(looked for columns like {', '.join(ALIASES['val_loss'][:4])})",
+                f"found {', '.join(log.columns.values()) or 'nothing'}",
+            )
+        )
+    warnings: list[str] = []
+    val = log.rows("val_loss")
+    completed = (val["row"] + 1).to_numpy()  # optimizer steps done when each evaluation ran
+    keep = completed >= 1
+    if not keep.all():
+        warnings.append(
+            f"{int((~keep).sum())} validation value(s) before the first optimizer step were skipped"
+        )
+    completed = completed[keep]
+    values = val["value"].to_numpy()[keep]
+    if len(values) == 0:
+        raise ConfigError(
+            Problem(
+                log.name, "has no validation values after the first optimizer step", None, has_value=False
+            )
+        )
+    if len(values) > MAX_METRIC_VALUES:
+        warnings.append(f"only the first {MAX_METRIC_VALUES} of {len(values)} validation values are used")
+        values, completed = values[:MAX_METRIC_VALUES], completed[:MAX_METRIC_VALUES]
+    if len(completed) > 1:
+        diffs = np.diff(completed)
+        every = int(np.median(diffs))
+    else:
+        every = int(completed[0])
+    every = max(every, 1)
+    expected = every * np.arange(1, len(completed) + 1)
+    if not np.array_equal(expected, completed):
+        bad = int(np.argmax(expected != completed))
+        warnings.append(
+            f"evaluations are not every {every} steps from the start (evaluation {bad} ran after step "
+            f"{int(completed[bad])}, not {int(expected[bad])}): value i is used after step (i + 1) x {every}"
+        )
+    plan = make_plan(cfg)
+    eval_every: str | int = "epoch" if every == plan.steps_per_epoch else every
+    data = cfg.to_dict()
+    plateau = data.get("plateau") or {
+        "mode": "min",
+        "factor": 0.1,
+        "patience": 10,
+        "threshold": 1e-4,
+        "threshold_mode": "rel",
+        "cooldown": 0,
+        "min_lr": 0.0,
+        "eps": 1e-8,
+    }
+    if data.get("plateau") is None:
+        warnings.append(
+            "the design had no plateau: added ReduceLROnPlateau with torch's defaults (factor 0.1, patience 10)"
+        )
+    plateau["metric"] = {"values": [float(v) for v in values], "synthetic": None}
+    plateau["eval_every"] = eval_every
+    data["plateau"] = plateau
+    evals = len(plan.eval_steps(eval_every))
+    if evals > len(values):
+        warnings.append(
+            f"the design evaluates {evals} times but the log has {len(values)} validation values: later evaluations get none"
+        )
+    return load_config(data), warnings
