@@ -1,0 +1,214 @@
+"""Figures for reports and papers: ``python -m schedules plot CONFIG.json -o curve.html|png``.
+
+- ``.html``: an interactive Plotly figure in one self-contained file (plotly.js embedded, about
+  4.5 MB): it opens offline, with no CDN.
+- ``.png``: a static image drawn with matplotlib (Agg backend: no browser, no display), 1600 x 900
+  pixels at the default ``--dpi 200``.
+
+Both show every param group's lr against ``--x step|epoch|samples`` (``--log`` for a log lr axis),
+with the warmup end, the decay start after a hold, restarts and plateau reductions marked.
+``--mistake KIND`` overlays what a loop with a classic stepping mistake does to the same design
+(:mod:`schedules.mistakes`), the pictures of the README's "Common mistakes".
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from .cli import EXIT_OK, command
+from .config import ScheduleConfig, load_config
+from .curve import Curve, compute_curve
+from .errors import ConfigError, Problem
+
+XAxis = Literal["step", "epoch", "samples"]
+X_TITLES = {"step": "optimizer step", "epoch": "epoch", "samples": "samples seen"}
+COLORS = ["#2563eb", "#ea580c", "#16a34a", "#9333ea", "#dc2626", "#0891b2", "#ca8a04", "#db2777"]
+MISTAKE_COLOR = "#dc2626"
+#: Points per line drawn (longer curves are thinned by striding, keeping every extreme of a step).
+MAX_DRAWN = 20_000
+
+
+def x_values(curve: Curve, axis: XAxis) -> np.ndarray:
+    """The x coordinate of every row: step, fractional epoch (step / steps per epoch), or samples."""
+    if axis == "step":
+        return curve.frame["step"].to_numpy()
+    if axis == "epoch":
+        return curve.frame["step"].to_numpy() / curve.plan.steps_per_epoch
+    if axis == "samples":
+        return curve.frame["samples"].to_numpy()
+    raise ConfigError(Problem("--x", "must be one of step, epoch, samples", axis))
+
+
+def _thin(n: int) -> np.ndarray:
+    if n <= MAX_DRAWN:
+        return np.arange(n)
+    return np.unique(np.linspace(0, n - 1, MAX_DRAWN).astype(np.int64))
+
+
+def _marks(curve: Curve) -> list[tuple[int, str]]:
+    keep = {"warmup_end", "hold_end", "restart", "plateau_reduction"}
+    return [(e.step, e.label) for e in curve.events if e.kind in keep][:60]
+
+
+def _mistake(config: ScheduleConfig, kind: str | None) -> tuple[np.ndarray, str] | None:
+    if kind is None:
+        return None
+    from .mistakes import MISTAKES, mistake_curve
+
+    if kind not in MISTAKES:
+        raise ConfigError(Problem("--mistake", f"must be one of {', '.join(MISTAKES)}", kind))
+    frame = mistake_curve(config, kind)
+    return frame["lr"].to_numpy(), MISTAKES[kind][0]
+
+
+def _title(curve: Curve) -> str:
+    s = curve.summary()
+    return (
+        f"{curve.config.name}: {s['total_steps']} optimizer steps, warmup {s['warmup_steps']}, "
+        f"peak lr {s['peak_lr']:.3g}, effective batch {s['effective_batch']}"
+    )
+
+
+def plotly_figure(curve: Curve, axis: XAxis = "step", log_y: bool = False, mistake: str | None = None):
+    """The interactive figure (plotly ``go.Figure``)."""
+    import plotly.graph_objects as go
+
+    x = x_values(curve, axis)
+    idx = _thin(len(x))
+    fig = go.Figure()
+    for i, name in enumerate(curve.group_names):
+        label = "lr" if len(curve.group_names) == 1 else f"lr/{name}"
+        fig.add_trace(
+            go.Scatter(
+                x=x[idx],
+                y=curve.lrs[idx, i],
+                mode="lines",
+                name=label,
+                line={"color": COLORS[i % len(COLORS)], "width": 2},
+            )
+        )
+    extra = _mistake(curve.config, mistake)
+    if extra is not None:
+        lr, label = extra
+        fig.add_trace(
+            go.Scatter(
+                x=x[idx], y=lr[idx], mode="lines", name=label, line={"color": MISTAKE_COLOR, "dash": "dash"}
+            )
+        )
+    for step, label in _marks(curve):
+        if step < len(x):
+            fig.add_vline(
+                x=float(x[step]), line={"color": "#64748b", "dash": "dot", "width": 1}, annotation_text=label
+            )
+    fig.update_layout(
+        title=_title(curve),
+        xaxis_title=X_TITLES[axis],
+        yaxis_title="learning rate",
+        template="plotly_white",
+        height=520,
+        legend={"orientation": "h", "y": -0.18},
+    )
+    if log_y:
+        fig.update_yaxes(type="log")
+    return fig
+
+
+def write_html(
+    curve: Curve, path: Path, axis: XAxis = "step", log_y: bool = False, mistake: str | None = None
+) -> None:
+    fig = plotly_figure(curve, axis, log_y, mistake)
+    fig.write_html(str(path), include_plotlyjs=True, full_html=True)
+
+
+def write_png(
+    curve: Curve,
+    path: Path,
+    axis: XAxis = "step",
+    log_y: bool = False,
+    mistake: str | None = None,
+    dpi: int = 200,
+    size: tuple[float, float] = (8.0, 4.5),
+) -> None:
+    """A static PNG with matplotlib's Agg backend (thread-safe use of the object API, no pyplot)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    x = x_values(curve, axis)
+    idx = _thin(len(x))
+    fig = Figure(figsize=size, dpi=dpi, layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    for i, name in enumerate(curve.group_names):
+        label = "lr" if len(curve.group_names) == 1 else f"lr/{name}"
+        ax.plot(x[idx], curve.lrs[idx, i], color=COLORS[i % len(COLORS)], linewidth=1.8, label=label)
+    extra = _mistake(curve.config, mistake)
+    if extra is not None:
+        lr, label = extra
+        ax.plot(x[idx], lr[idx], color=MISTAKE_COLOR, linewidth=1.6, linestyle="--", label=label)
+    top = float(np.nanmax(curve.lrs)) if curve.lrs.size else 1.0
+    for step, label in _marks(curve)[:12]:
+        if step < len(x):
+            ax.axvline(float(x[step]), color="#64748b", linestyle=":", linewidth=1)
+            ax.annotate(
+                label, (float(x[step]), top), rotation=90, fontsize=7, color="#475569", va="top", ha="right"
+            )
+    ax.set_xlabel(X_TITLES[axis])
+    ax.set_ylabel("learning rate")
+    if log_y:
+        ax.set_yscale("log")
+    ax.set_title(_title(curve), fontsize=9)
+    ax.grid(True, color="#e2e8f0", linewidth=0.6)
+    ax.legend(fontsize=8, loc="best")
+    fig.savefig(str(path), dpi=dpi, format="png")
+
+
+def plot(
+    config: ScheduleConfig | dict[str, Any] | str | Path,
+    output: str | Path,
+    axis: XAxis = "step",
+    log_y: bool = False,
+    mistake: str | None = None,
+    dpi: int = 200,
+) -> Path:
+    """Write the design's curve to ``output`` (.html or .png); returns the path."""
+    path = Path(output)
+    suffix = path.suffix.lower()
+    if suffix not in (".html", ".htm", ".png"):
+        raise ConfigError(Problem("-o/--output", "must end in .html or .png", str(output)))
+    curve = compute_curve(load_config(config if not isinstance(config, Path) else str(config)))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".png":
+        write_png(curve, path, axis, log_y, mistake, dpi)
+    else:
+        write_html(curve, path, axis, log_y, mistake)
+    return path
+
+
+def _plot_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("config", help="config JSON file (lr-schedule/v1)")
+    p.add_argument(
+        "-o", "--output", required=True, help="curve.html (interactive, self-contained) or curve.png"
+    )
+    p.add_argument(
+        "--x", dest="axis", choices=("step", "epoch", "samples"), default="step", help="x axis (default step)"
+    )
+    p.add_argument("--log", action="store_true", help="logarithmic lr axis")
+    p.add_argument(
+        "--mistake",
+        default=None,
+        help="overlay a stepping mistake: per_micro_batch, before_optimizer_step, unadjusted_accumulation",
+    )
+    p.add_argument("--dpi", type=int, default=200, help="PNG resolution (default 200: 1600 x 900 pixels)")
+
+
+@command("plot", "draw the curve to an HTML (interactive) or PNG (static) file", _plot_args)
+def cmd_plot(args: argparse.Namespace) -> int:
+    if not 50 <= args.dpi <= 600:
+        raise ConfigError(Problem("--dpi", "must be an integer in [50, 600]", args.dpi))
+    path = plot(args.config, args.output, args.axis, args.log, args.mistake, args.dpi)
+    print(f"wrote {path}")
+    return EXIT_OK
