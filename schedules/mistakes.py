@@ -1,0 +1,150 @@
+"""What a training loop with a classic stepping mistake actually does to the lr.
+
+Each variant steps the *real* schedulers that :func:`~schedules.build.build_scheduler` makes for the
+config (on a dummy optimizer, as the curve does), only in the wrong places, and records the lr each
+optimizer step uses.  The rows are the correct loop's optimizer steps (``plan.total_steps`` of them,
+with the same ``samples``), so the variants overlay the true curve on a shared samples axis.
+
+=========================  ==========================================================================
+kind                       the loop
+=========================  ==========================================================================
+``correct``                ``optimizer.step(); scheduler.step()`` once per optimizer step (the curve)
+``per_micro_batch``        ``scheduler.step()`` after every micro-batch: optimizer step ``k`` uses the
+                           lr after ``(micro-batches through window k) - 1`` scheduler steps
+``before_optimizer_step``  ``scheduler.step(); optimizer.step()``: step ``k`` uses the lr after
+                           ``k + 1`` scheduler steps (warmup starts one step late; the first lr is
+                           never used)
+``unadjusted_accumulation`` the schedule is sized for accumulation 1 (lengths counted in
+                           micro-batches: ``max_steps * A`` when set, ``warmup.ratio`` and the
+                           default decay lengths of that longer run) but stepped correctly once per
+                           optimizer step, so training ends ``1/A`` of the way through it
+=========================  ==========================================================================
+
+Worked example: lr 1, warmup 4 steps from 0, constant after, accumulation 4 (one window = 4
+micro-batches):
+
+=======================  =====  =====  =====  =====  =====
+step                       0      1      2      3      4
+correct                  0.00   0.25   0.50   0.75   1.00
+per_micro_batch          0.75   1.00   1.00   1.00   1.00
+before_optimizer_step    0.25   0.50   0.75   1.00   1.00
+=======================  =====  =====  =====  =====  =====
+
+When torch itself refuses to go on (``OneCycleLR`` stepped past ``total_steps`` raises, exactly as
+it would in the user's loop), the remaining rows are NaN and ``frame.attrs["note"]`` says why.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from .build import build_scheduler, dummy_optimizer, quiet_scheduler_warnings
+from .config import ScheduleConfig, load_config
+from .curve import lr_curve
+from .errors import ConfigError, Problem
+from .plan import Plan, make_plan
+
+MistakeKind = Literal["correct", "per_micro_batch", "before_optimizer_step", "unadjusted_accumulation"]
+
+#: kind -> (short label, what the loop does), for legends and help text.
+MISTAKES: dict[str, tuple[str, str]] = {
+    "per_micro_batch": (
+        "scheduler stepped per micro-batch",
+        "scheduler.step() runs after every micro-batch instead of after every optimizer step, so the "
+        "schedule advances accumulation_steps times too fast (warmup ends early, decay finishes early).",
+    ),
+    "before_optimizer_step": (
+        "scheduler stepped before optimizer.step()",
+        "scheduler.step() runs before optimizer.step(), so every optimizer step uses the next step's lr: "
+        "the initial lr is skipped and the whole curve is shifted one step early.",
+    ),
+    "unadjusted_accumulation": (
+        "accumulation without adjusting warmup/total steps",
+        "The schedule's lengths were computed in micro-batches (as for accumulation 1), but it is "
+        "stepped once per optimizer step: training stops 1/accumulation_steps of the way through.",
+    ),
+}
+
+
+def unadjusted_config(config: ScheduleConfig) -> ScheduleConfig:
+    """The config as someone sizes it who forgets gradient accumulation: lengths in micro-batches.
+
+    Accumulation becomes 1 (so a "step" is a micro-batch); an explicit ``max_steps`` is multiplied
+    by the accumulation steps (the same run, counted in micro-batches).  Explicit step counts
+    (``warmup.steps``, ``T_max`` ...) are kept as written; ratios and default lengths follow the
+    longer count.
+    """
+    a = config.training.accumulation_steps
+    data = config.to_dict()
+    training = data["training"]
+    training["accumulation_steps"] = 1
+    if training["max_steps"] is not None:
+        training["max_steps"] = training["max_steps"] * a
+    return load_config(data)
+
+
+def micro_batches_per_step(plan: Plan) -> np.ndarray:
+    """Micro-batches in each optimizer step's accumulation window (``plan.window(k).micro_batches``)."""
+    s = plan.steps() % plan.steps_per_epoch
+    a = plan.accumulation_steps
+    return np.minimum(a, plan.micro_batches_per_epoch - s * a)
+
+
+def _record(config: ScheduleConfig, kind: str, steps: int, micro: np.ndarray) -> tuple[np.ndarray, str]:
+    """Record ``steps`` lrs (first group) stepping the real schedule the ``kind`` way."""
+    optimizer = dummy_optimizer(config)
+    schedule = build_scheduler(optimizer, config)
+    group = optimizer.param_groups[0]
+    out = np.full(steps, np.nan)
+    note = ""
+    k = 0
+    try:
+        with quiet_scheduler_warnings():
+            for k in range(steps):
+                if kind == "per_micro_batch":
+                    for _ in range(int(micro[k]) - 1):
+                        schedule.step()
+                    out[k] = group["lr"]
+                    schedule.step()
+                elif kind == "before_optimizer_step":
+                    schedule.step()
+                    out[k] = group["lr"]
+                else:
+                    out[k] = group["lr"]
+                    schedule.step()
+    except (ValueError, ZeroDivisionError, OverflowError, ConfigError) as exc:
+        note = f"torch raised at optimizer step {k}: {exc}"
+    return out, note
+
+
+def mistake_curve(config: ScheduleConfig | dict[str, Any] | str, kind: MistakeKind) -> pd.DataFrame:
+    """``DataFrame`` with columns ``step``, ``samples``, ``lr`` (first param group) for one loop variant.
+
+    ``step`` and ``samples`` are the correct plan's (one row per optimizer step that training takes);
+    ``lr`` is what that step uses in the ``kind`` loop.  See the module docstring for the kinds.
+    """
+    cfg = load_config(config)
+    plan = make_plan(cfg)
+    base = pd.DataFrame({"step": plan.steps(), "samples": plan.samples_array()})
+    note = ""
+    if kind == "correct":
+        lr = lr_curve(cfg)["lr"].to_numpy()
+    elif kind in ("per_micro_batch", "before_optimizer_step"):
+        lr, note = _record(cfg, kind, plan.total_steps, micro_batches_per_step(plan))
+    elif kind == "unadjusted_accumulation":
+        try:
+            wrong = unadjusted_config(cfg)
+        except ConfigError as exc:
+            lr, note = np.full(plan.total_steps, np.nan), f"the unadjusted config is invalid: {exc}"
+        else:
+            lr, note = _record(wrong, "correct", plan.total_steps, np.empty(0))
+    else:
+        raise ConfigError(
+            Problem("kind", f"must be one of correct, {', '.join(MISTAKES)}", kind),
+        )
+    base["lr"] = lr
+    base.attrs["note"] = note
+    return base

@@ -1,0 +1,311 @@
+"""Ready-to-paste PyTorch training loops for a config.
+
+Two flavours, both with ``zero_grad`` / ``backward`` / accumulation / ``optimizer.step()`` /
+``scheduler.step()`` in the right places (CONTRACT.md sections 2 and 3):
+
+- :func:`build_scheduler_snippet`: loads the exported JSON and gets its schedulers from
+  :func:`schedules.build_scheduler` (recommended: the config file stays the single source).
+- :func:`plain_torch_snippet`: no dependency on this package; the same ``torch.optim.lr_scheduler``
+  objects ``build_scheduler`` would make, with every default resolved to a number.
+
+The model and data in the snippets are small runnable placeholders (marked ``# <-``) to be replaced.
+Both loops record ``lr_log``: the lr each optimizer step uses, which equals the exported curve.
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import Any
+
+from .build import decay_kwargs, expression_constants
+from .config import ScheduleConfig, load_config
+from .plan import Plan, make_plan
+
+_MATH_NAMES = {"cos", "sin", "exp", "log", "sqrt", "floor", "ceil", "pi", "e"}
+
+
+def _py(value: Any) -> str:
+    """A Python literal that reproduces ``value`` exactly (floats via repr)."""
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_py(v) for v in value) + "]"
+    return repr(value)
+
+
+def _kwargs(kwargs: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={_py(v)}" for k, v in kwargs.items())
+
+
+def _header(config: ScheduleConfig, plan: Plan) -> list[str]:
+    t = config.training
+    return [
+        f"# LR Schedule Studio design {config.name!r} ({config.format}).",
+        f"# Step accounting: {plan.micro_batches_per_epoch} micro-batches per epoch per rank, "
+        f"{plan.steps_per_epoch} optimizer steps per epoch,",
+        f"# {plan.total_steps} optimizer steps in all, warmup {plan.warmup_steps}, effective batch "
+        f"{t.micro_batch_size} x {t.accumulation_steps} x {t.world_size} = {plan.effective_batch}.",
+    ]
+
+
+def _model_lines(config: ScheduleConfig, with_lr: bool) -> list[str]:
+    groups = config.optimizer.groups()
+    lrs = config.optimizer.base_lrs()
+
+    def lr(i: int) -> str:
+        return f", 'lr': {lrs[i]!r}" if with_lr else ""
+
+    if len(groups) == 1:
+        return [
+            "model = torch.nn.Linear(16, 1)  # <- your model",
+            f"param_groups = [{{'params': model.parameters(){lr(0)}}}]",
+        ]
+    layers = ", ".join(["torch.nn.Linear(16, 16)"] * (len(groups) - 1) + ["torch.nn.Linear(16, 1)"])
+    lines = [
+        f"model = torch.nn.Sequential({layers})  # <- your model",
+        "param_groups = [  # <- one per group",
+    ]
+    for i, g in enumerate(groups):
+        lines.append(f"    {{'params': model[{i}].parameters(){lr(i)}}},  # {g.name}: lr x {g.lr_scale!r}")
+    lines.append("]")
+    return lines
+
+
+def _data_lines(config: ScheduleConfig, size: str, batch: str, drop_last: str) -> list[str]:
+    t = config.training
+    share = (
+        f"this rank's share of {t.dataset_size} samples" if t.world_size > 1 else f"{t.dataset_size} samples"
+    )
+    lines = [
+        "loss_fn = torch.nn.MSELoss()",
+        f"samples = {size}  # {share}",
+        "dataset = TensorDataset(torch.randn(samples, 16), torch.randn(samples, 1))  # <- your dataset",
+    ]
+    if t.world_size > 1:
+        lines.append(
+            f"# with {t.world_size} ranks: pass sampler=DistributedSampler(dataset) and run this on every rank"
+        )
+    lines.append(f"loader = DataLoader(dataset, batch_size={batch}, shuffle=True, drop_last={drop_last})")
+    return lines
+
+
+def _evaluate_lines(config: ScheduleConfig) -> list[str]:
+    if config.plateau is None:
+        return []
+    return [
+        "",
+        "",
+        "def evaluate() -> float:",
+        f'    """<- your validation loop: the metric ReduceLROnPlateau watches (mode={config.plateau.mode!r})."""',
+        "    model.eval()",
+        "    with torch.no_grad():",
+        "        x, y = dataset[:64]",
+        "        value = loss_fn(model(x), y).item()",
+        "    model.train()",
+        "    return value",
+        "",
+    ]
+
+
+def _loop_lines(
+    optimizer_step: list[str], scheduler_step: list[str], accumulation: str, total: str
+) -> list[str]:
+    return [
+        "",
+        "lr_log = []  # the lr of every param group at each optimizer step: equals the exported curve",
+        "step = 0  # optimizer steps taken",
+        "optimizer.zero_grad()",
+        f"while step < {total}:  # epochs repeat until the total is reached",
+        "    for i, (x, y) in enumerate(loader):",
+        f"        window_start = i // {accumulation} * {accumulation}",
+        f"        window = min({accumulation}, len(loader) - window_start)  # micro-batches in this window",
+        "        loss = loss_fn(model(x), y) / window  # mean over the accumulation window",
+        "        loss.backward()",
+        "        if i + 1 < window_start + window:",
+        "            continue  # accumulate: no optimizer step yet",
+        "        lr_log.append([group['lr'] for group in optimizer.param_groups])",
+        *optimizer_step,
+        *scheduler_step,
+        "        optimizer.zero_grad()",
+        "        step += 1",
+        f"        if step == {total}:",
+        "            break",
+    ]
+
+
+def build_scheduler_snippet(
+    config: ScheduleConfig | dict[str, Any] | str, path: str = "lr-schedule.json"
+) -> str:
+    """A training loop that loads the exported config from ``path`` and uses ``build_scheduler``."""
+    cfg = load_config(config)
+    plan = make_plan(cfg)
+    lines = [
+        *_header(cfg, plan),
+        "import torch",
+        "from torch.utils.data import DataLoader, TensorDataset",
+        "",
+        "import schedules",
+        "",
+        f"config = schedules.load_config({path!r})  # the JSON exported from the designer",
+        "training = config.training",
+        *_model_lines(cfg, with_lr=False),
+        f"optimizer = torch.optim.{cfg.optimizer.name}(param_groups, lr=config.optimizer.lr, **config.optimizer.kwargs)",
+        "schedule = schedules.build_scheduler(optimizer, config)  # sets each group's lr from the config",
+        "plan = schedule.plan",
+        *_data_lines(
+            cfg,
+            "-(-training.dataset_size // training.world_size)",
+            "training.micro_batch_size",
+            "training.drop_last",
+        ),
+        *_evaluate_lines(cfg),
+        *_loop_lines(
+            ["        optimizer.step()"],
+            [
+                "        # After optimizer.step(), once per optimizer step (never per micro-batch): the lr",
+                "        # the next step uses. The schedule asks for the metric when an evaluation is due.",
+                "        schedule.step(evaluate() if schedule.needs_metric else None)"
+                if cfg.plateau is not None
+                else "        schedule.step()",
+            ],
+            "training.accumulation_steps",
+            "plan.total_steps",
+        ),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _expression_function(name: str, expression: str, constants: dict[str, float]) -> list[str]:
+    used = {n.id for n in ast.walk(ast.parse(expression, mode="eval")) if isinstance(n, ast.Name)}
+    consts = {k: v for k, v in constants.items() if k in used}
+    lines = [f"def {name}(step):", f'    """{expression}"""']
+    for k, v in consts.items():
+        lines.append(f"    {k} = {_py(v)}")
+    lines.append(f"    return {expression}")
+    return lines
+
+
+def plain_torch_snippet(config: ScheduleConfig | dict[str, Any] | str) -> str:
+    """A self-contained loop with the torch schedulers ``build_scheduler`` makes, defaults resolved."""
+    cfg = load_config(config)
+    plan = make_plan(cfg)
+    t = cfg.training
+    w, h = plan.warmup_steps, plan.hold_steps
+    epoch_interval = cfg.decay is not None and cfg.decay.interval == "epoch"
+    start = cfg.warmup.start_factor if cfg.warmup is not None else 1.0
+
+    functions: list[str] = []
+    math_names: set[str] = set()
+    decay_line = ""
+    if cfg.decay is not None:
+        kwargs = decay_kwargs(cfg, plan)
+        if cfg.decay.scheduler in ("LambdaLR", "MultiplicativeLR"):
+            expression = kwargs.pop("lr_lambda")
+            tree = ast.parse(expression, mode="eval")
+            math_names |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} & _MATH_NAMES
+            functions += [
+                "",
+                "",
+                *_expression_function("decay_factor", expression, expression_constants(plan)),
+                "",
+            ]
+            args = ", ".join(["lr_lambda=decay_factor", *([_kwargs(kwargs)] if kwargs else [])])
+        else:
+            args = _kwargs(kwargs)
+        decay_line = f"decay = lr_scheduler.{cfg.decay.scheduler}(optimizer, {args})"
+    if w > 0 and start == 0:
+        warmup_line = (
+            f"warmup = lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, step / {w}))  # linear from 0"
+        )
+    else:
+        warmup_line = f"warmup = lr_scheduler.LinearLR(optimizer, start_factor={start!r}, end_factor=1.0, total_iters={w})"
+
+    sched: list[str] = []
+    step_lines: list[str] = []
+    if epoch_interval:
+        sched.append(decay_line + "  # made first: the warmup, made last, sets the starting lr")
+        if w > 0:
+            sched.append(warmup_line)
+            step_lines += [f"        if step < {w}:", "            warmup.step()"]
+        step_lines += [
+            f"        if step >= {w} and (step + 1) % {plan.steps_per_epoch} == 0:  # last step of an epoch",
+            "            decay.step()",
+        ]
+    else:
+        phases: list[str] = []
+        milestones: list[int] = []
+        if w > 0:
+            sched.append(warmup_line)
+            phases.append("warmup")
+        if cfg.decay is not None:
+            if h > 0:
+                sched.append(f"hold = lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters={h})")
+                phases.append("hold")
+            sched.append(decay_line)
+            phases.append("decay")
+        elif phases:
+            sched.append("constant = lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)")
+            phases.append("constant")
+        if w > 0 and len(phases) > 1:
+            milestones.append(w)
+        if cfg.decay is not None and h > 0:
+            milestones.append(w + h)
+        if len(phases) > 1:
+            sched.append(
+                f"scheduler = lr_scheduler.SequentialLR(optimizer, [{', '.join(phases)}], milestones={milestones})"
+            )
+            step_lines.append("        scheduler.step()")
+        elif phases:
+            step_lines.append(f"        {phases[0]}.step()")
+    if cfg.plateau is not None:
+        p = cfg.plateau
+        every = plan.steps_per_epoch if p.eval_every == "epoch" else int(p.eval_every)
+        pk = {
+            "mode": p.mode,
+            "factor": p.factor,
+            "patience": p.patience,
+            "threshold": p.threshold,
+            "threshold_mode": p.threshold_mode,
+            "cooldown": p.cooldown,
+            "min_lr": p.min_lr,
+            "eps": p.eps,
+        }
+        sched.append(f"plateau = lr_scheduler.ReduceLROnPlateau(optimizer, {_kwargs(pk)})")
+        what = "every epoch" if p.eval_every == "epoch" else f"every {every} optimizer steps"
+        step_lines += [
+            f"        if (step + 1) % {every} == 0:  # evaluate {what}",
+            "            plateau.step(evaluate())",
+        ]
+    if step_lines:
+        step_lines = [
+            "        # After optimizer.step(), once per optimizer step (never per micro-batch): the lr",
+            "        # the next step uses.",
+            *step_lines,
+        ]
+
+    opt_kwargs = _kwargs(cfg.optimizer.kwargs)
+    lines = _header(cfg, plan)
+    if math_names:
+        lines.append(f"from math import {', '.join(sorted(math_names))}")
+        lines.append("")
+    lines += [
+        "import torch",
+        "from torch.optim import lr_scheduler",
+        "from torch.utils.data import DataLoader, TensorDataset",
+        "",
+        f"MICRO_BATCH_SIZE = {t.micro_batch_size}",
+        f"ACCUMULATION_STEPS = {t.accumulation_steps}  # micro-batches per optimizer step",
+        f"TOTAL_STEPS = {plan.total_steps}  # optimizer steps",
+        "",
+        *_model_lines(cfg, with_lr=True),
+        f"optimizer = torch.optim.{cfg.optimizer.name}(param_groups, lr={cfg.optimizer.lr!r}"
+        + (f", {opt_kwargs}" if opt_kwargs else "")
+        + ")",
+        *_data_lines(cfg, str(-(-t.dataset_size // t.world_size)), "MICRO_BATCH_SIZE", str(t.drop_last)),
+        *functions,
+        *_evaluate_lines(cfg),
+        "",
+        *sched,
+        *_loop_lines(["        optimizer.step()"], step_lines, "ACCUMULATION_STEPS", "TOTAL_STEPS"),
+    ]
+    return "\n".join(lines) + "\n"
