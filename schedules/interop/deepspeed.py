@@ -195,7 +195,8 @@ def deepspeed_curve(block: dict[str, Any], group_lrs: list[float], total: int) -
         lr = lo + (hi - lo) * scale
         rate, dstep = float(p["decay_lr_rate"]), float(p["decay_step_size"])
         if not (math.isclose(rate, 0) or math.isclose(dstep, 0)):
-            decayed = lo / (1 + rate * ((k - size) / dstep))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                decayed = lo / (1 + rate * ((k - size) / dstep))
         else:
             decayed = np.full_like(k, lo)
         out[:] = np.where(i < size, lr, decayed)[:, None]
@@ -545,7 +546,8 @@ def from_deepspeed(
 ) -> tuple[ScheduleConfig, list[str]]:
     """A design from a DeepSpeed config (``ds_config.json``) or its ``scheduler`` block.
 
-    The run length comes from ``total_steps``, else ``total_num_steps``, else ``base``; the
+    The run length comes from ``total_steps``, else ``base`` (the run the schedule is for), else
+    ``total_num_steps`` (exports may size it one step short, see the module doc); the
     optimizer from the config's ``optimizer`` block, else ``base``; batch sizes from
     ``train_micro_batch_size_per_gpu`` / ``gradient_accumulation_steps``, else ``base``.
     ``exact``: reproduce DeepSpeed's curve at every step (a ``LambdaLR`` expression where no torch
@@ -570,7 +572,7 @@ def from_deepspeed(
         training["accumulation_steps"] = get_number(
             doc, "gradient_accumulation_steps", 1, integer=True, low=1
         )
-    t = total_steps or p.get("total_num_steps")
+    t = total_steps if total_steps is not None else (None if base is not None else p.get("total_num_steps"))
     if t is not None:
         training["max_steps"] = int(
             get_number({"t": t}, "t", None, path="total_num_steps", integer=True, low=1)
