@@ -1,0 +1,565 @@
+"""Live run: train a small model with the current design, watch loss and lr, run an LR range test.
+
+A thin page over :mod:`schedules.live` and :mod:`schedules.range_test`.  Training runs in a
+background thread (:class:`schedules.live.LiveRun`, one per session, at most
+``LIVE_RUN_SLOTS`` per server); a fragment polls its buffer a few times a second while it runs, so
+the page never blocks and Stop (an event checked before every micro-batch) ends it at once.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+from tsdownsample import MinMaxLTTBDownsampler
+
+from schedules.config import ScheduleConfig, load_config, parse_config_json
+from schedules.errors import ConfigError
+from schedules.live import (
+    DEVICES,
+    LIVE_RUN_SLOTS,
+    MAX_LIVE_STEPS,
+    LiveRun,
+    comparison_settings,
+    live_run_for,
+    other_split,
+    split_label,
+)
+from schedules.models import MODELS
+from schedules.plan import make_plan
+from schedules.range_test import MAX_RANGE_STEPS, RULES, range_columns, suggest, sweep, with_lr
+
+# Session-state keys.  DESIGN_JSON / DESIGN_FROM_RANGE_TEST are shared with the designer.
+DESIGN_JSON = "design_json"
+DESIGN_FROM_RANGE_TEST = "design_from_range_test"
+RUN = "live_run"
+RANGE_RUN = "live_range_run"
+ERROR = "live_error"
+RANGE_ERROR = "live_range_error"
+APPLIED = "live_range_applied"
+
+POLL_S = 0.3
+MAX_POINTS = 1500
+COLORS = ["#2563eb", "#ea580c", "#16a34a", "#9333ea", "#dc2626", "#0891b2"]
+LIVE_MODELS = ("mlp", "cnn", "linear")
+
+#: The design used when the session has none yet (the designer normally provides one).
+DEFAULT_DESIGN = {
+    "name": "live demo: SGD, warmup + cosine",
+    "optimizer": {"name": "SGD", "lr": 0.1, "kwargs": {"momentum": 0.9}},
+    "training": {"dataset_size": 20000, "micro_batch_size": 16, "accumulation_steps": 4, "epochs": 3},
+    "warmup": {"steps": 50, "start_factor": 0.0},
+    "decay": {"scheduler": "CosineAnnealingLR", "kwargs": {}, "interval": "step"},
+}
+
+
+# --------------------------------------------------------------------------------------------------
+# pure helpers
+
+
+def current_design() -> tuple[ScheduleConfig | None, str, list[str]]:
+    """(config, where it came from, problems) from ``st.session_state[DESIGN_JSON]`` or the default."""
+    raw = st.session_state.get(DESIGN_JSON)
+    if not raw:
+        return load_config(DEFAULT_DESIGN), "a demo design (the session has no design yet)", []
+    try:
+        return parse_config_json(raw), "the Designer's current design", []
+    except ConfigError as exc:
+        return None, "the Designer's current design", exc.lines()
+
+
+def thin(x: np.ndarray, y: np.ndarray, n_out: int = MAX_POINTS) -> np.ndarray:
+    """Indices of at most ``n_out`` points to draw (min/max preserving); all when fewer."""
+    if len(x) <= n_out:
+        return np.arange(len(x))
+    return np.asarray(
+        MinMaxLTTBDownsampler().downsample(
+            np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64), n_out=n_out
+        ),
+        dtype=np.int64,
+    )
+
+
+def _layout(fig: go.Figure, title: str, x_title: str, y_title: str, log_x: bool = False) -> go.Figure:
+    fig.update_layout(
+        title={"text": title, "font": {"size": 14}, "x": 0, "xanchor": "left"},
+        template="plotly_white",
+        height=360,
+        margin={"l": 10, "r": 10, "t": 36, "b": 10},
+        legend={"orientation": "h", "yanchor": "top", "y": -0.2, "x": 0},
+        uirevision=title,
+    )
+    fig.update_xaxes(title=x_title, type="log" if log_x else "linear")
+    fig.update_yaxes(title=y_title)
+    return fig
+
+
+def smoothed(loss: pd.Series) -> pd.Series:
+    """Exponential moving average over about 2% of the run (at least 10 steps), for readable lines."""
+    span = max(10, len(loss) // 50)
+    return loss.ewm(span=span, adjust=True).mean()
+
+
+DASHES = ["solid", "dash", "dot", "dashdot"]
+
+
+def run_figures(frames: dict[str, pd.DataFrame]) -> tuple[go.Figure, go.Figure, go.Figure]:
+    """Loss vs step, lr vs step and loss vs lr, one colour per setting (thinned for drawing).
+
+    Loss lines are the moving average (raw loss faint behind it); settings that coincide exactly
+    (64x1 and 16x4) show as a dashed line over a solid one.
+    """
+    loss_fig, lr_fig, loss_lr_fig = go.Figure(), go.Figure(), go.Figure()
+    for i, (label, f) in enumerate(frames.items()):
+        if f.empty:
+            continue
+        color, dash = COLORS[i % len(COLORS)], DASHES[i % len(DASHES)]
+        step, loss, lr = f["step"].to_numpy(), f["loss"].to_numpy(), f["lr"].to_numpy()
+        smooth = smoothed(f["loss"]).to_numpy()
+        keep = thin(step, loss)
+        keep_smooth = thin(step, smooth)
+        loss_fig.add_scatter(
+            x=step[keep], y=loss[keep], mode="lines", name=f"{label} (raw)", showlegend=False,
+            line={"color": color, "width": 1}, opacity=0.25, hoverinfo="skip",
+        )  # fmt: skip
+        loss_fig.add_scatter(
+            x=step[keep_smooth], y=smooth[keep_smooth], mode="lines", name=label,
+            line={"color": color, "width": 2, "dash": dash},
+        )  # fmt: skip
+        val = f[f["val_loss"].notna()]
+        if not val.empty:
+            loss_fig.add_scatter(
+                x=val["step"], y=val["val_loss"], mode="markers", name=f"{label} (val)", showlegend=False,
+                marker={"color": color, "size": 9, "symbol": "diamond", "line": {"color": "white", "width": 1}},
+            )  # fmt: skip
+        keep_lr = thin(step, lr)
+        lr_fig.add_scatter(
+            x=step[keep_lr],
+            y=lr[keep_lr],
+            mode="lines",
+            name=label,
+            line={"color": color, "width": 2, "dash": dash},
+        )
+        loss_lr_fig.add_scatter(
+            x=lr[keep_smooth], y=smooth[keep_smooth], mode="lines", name=label,
+            line={"color": color, "width": 2, "dash": dash},
+        )  # fmt: skip
+    _layout(loss_fig, "Training loss (moving average; diamonds: validation loss)", "optimizer step", "loss")
+    _layout(lr_fig, "Learning rate used by each optimizer step", "optimizer step", "lr")
+    for fig in (loss_fig, lr_fig, loss_lr_fig):
+        fig.update_layout(showlegend=True)
+    _layout(loss_lr_fig, "Loss (moving average) against lr", "lr (log)", "loss", log_x=True)
+    return loss_fig, lr_fig, loss_lr_fig
+
+
+def _fmt(value: float, spec: str) -> str:
+    return "–" if value is None or not math.isfinite(value) else format(value, spec)
+
+
+def summary_table(run: LiveRun, frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """One row per setting: its status, steps, final loss (mean of the last 5%), last val loss, speed."""
+    rows = []
+    for job in run.jobs:
+        f = frames[job.label]
+        n = len(f)
+        final = float(f["loss"].iloc[-max(1, n // 20) :].mean()) if n else math.nan
+        val = f["val_loss"].dropna() if n else pd.Series(dtype=float)
+        seconds = float(f["wall_time"].iloc[-1]) if n else 0.0
+        rows.append(
+            {
+                "setting": job.label,
+                "status": job.outcome,
+                "steps": f"{n:,} / {job.total:,}",
+                "final loss": _fmt(final, ".4f"),
+                "val loss": _fmt(float(val.iloc[-1]) if len(val) else math.nan, ".4f"),
+                "steps/s": _fmt(n / seconds if seconds > 0 else math.nan, ",.0f"),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def range_figure(frame: pd.DataFrame, suggestions: dict) -> go.Figure:
+    fig = go.Figure()
+    if not frame.empty:
+        fig.add_scatter(
+            x=frame["lr"], y=frame["loss"], mode="lines", name="loss", line={"color": "#94a3b8", "width": 1}
+        )
+        fig.add_scatter(
+            x=frame["lr"],
+            y=frame["smoothed"],
+            mode="lines",
+            name="smoothed",
+            line={"color": COLORS[0], "width": 2.5},
+        )
+    for i, (name, s) in enumerate(suggestions.items()):
+        color = COLORS[1 + i]
+        fig.add_scatter(
+            x=[s.lr],
+            y=[s.smoothed],
+            mode="markers+text",
+            name=f"{name}: {s.lr:.3g}",
+            text=[f"{name} {s.lr:.3g}"],
+            textposition="bottom left" if i else "top right",
+            marker={"color": color, "size": 13, "symbol": "x"},
+        )
+    _layout(fig, "LR range test: loss against lr", "lr (log)", "loss", log_x=True)
+    if not frame.empty:
+        best = frame["smoothed"].min()
+        low, high = min(frame["loss"].min(), best), min(frame["loss"].max(), 4.5 * abs(best))
+        pad = 0.05 * (high - low) + 1e-6
+        fig.update_yaxes(range=[low - pad, high + pad])
+    return fig
+
+
+# --------------------------------------------------------------------------------------------------
+# callbacks (run before the page script, so the page draws the new state at once)
+
+
+def _any_running() -> bool:
+    return any(
+        isinstance(st.session_state.get(k), LiveRun) and st.session_state[k].running for k in (RUN, RANGE_RUN)
+    )
+
+
+def _start_training(config: ScheduleConfig) -> None:
+    ss = st.session_state
+    ss.pop(ERROR, None)
+    if _any_running():
+        return
+    settings, notes = comparison_settings(
+        config,
+        design=ss.get("live_design", True),
+        same_batch_other_split=ss.get("live_other_split", True),
+        per_micro_batch_bug=ss.get("live_bug_micro", True),
+        before_optimizer_bug=ss.get("live_bug_before", False),
+    )
+    if not settings:
+        ss[ERROR] = ["settings: tick at least one setting to run", *notes]
+        return
+    try:
+        run = live_run_for(
+            settings,
+            model=ss.get("live_model", "mlp"),
+            device=ss.get("live_device", "auto"),
+            seed=int(ss.get("live_seed", 0)),
+            max_steps=int(ss.get("live_steps", 500)),
+        )
+    except ConfigError as exc:
+        ss[ERROR] = exc.lines()
+        return
+    if not run.start():
+        ss[ERROR] = [
+            f"The server is busy: it already runs {LIVE_RUN_SLOTS} live runs. Please try again in a minute."
+        ]
+        return
+    ss[RUN] = run
+
+
+def _start_range(config: ScheduleConfig) -> None:
+    ss = st.session_state
+    ss.pop(RANGE_ERROR, None)
+    ss.pop(APPLIED, None)
+    if _any_running():
+        return
+    run = LiveRun()
+    try:
+        swept = sweep(
+            config,
+            min_lr=float(ss.get("range_min_lr", 1e-5)),
+            max_lr=float(ss.get("range_max_lr", 10.0)),
+            steps=int(ss.get("range_steps", 200)),
+            model=ss.get("live_model", "mlp"),
+            device=ss.get("live_device", "auto"),
+            seed=int(ss.get("live_seed", 0)),
+            stop=run.stop_event,
+        )
+    except ConfigError as exc:
+        ss[RANGE_ERROR] = exc.lines()
+        return
+    run.add("range test", swept, swept.steps, range_columns(swept.group_names))
+    if not run.start():
+        ss[RANGE_ERROR] = [
+            f"The server is busy: it already runs {LIVE_RUN_SLOTS} live runs. Please try again in a minute."
+        ]
+        return
+    ss[RANGE_RUN] = run
+
+
+def _stop(key: str) -> None:
+    run = st.session_state.get(key)
+    if isinstance(run, LiveRun):
+        run.stop()
+        run.join(1.0)
+
+
+def _use_lr(config: ScheduleConfig, name: str, lr: float) -> None:
+    try:
+        new = with_lr(config, lr)
+    except ConfigError as exc:
+        st.session_state[RANGE_ERROR] = exc.lines()
+        return
+    st.session_state[DESIGN_JSON] = new.to_json()
+    st.session_state[DESIGN_FROM_RANGE_TEST] = True
+    st.session_state[APPLIED] = f"The Designer's lr is now {new.optimizer.lr:g} (the {name} suggestion)."
+
+
+# --------------------------------------------------------------------------------------------------
+# views (fragments: they poll the background run while it is running)
+
+
+def _status_line(snap, unit: str = "steps") -> str:
+    rate = f" · {snap.steps_per_second:,.0f} {unit}/s" if snap.elapsed > 0 and snap.done else ""
+    current = f" · now: {snap.current}" if snap.current and snap.status == "running" else ""
+    return f"**{snap.status}** · {snap.done:,} / {snap.total:,} {unit}{rate} · {snap.elapsed:.1f} s{current}"
+
+
+def training_view(was_running: bool) -> None:
+    run = st.session_state.get(RUN)
+    if not isinstance(run, LiveRun):
+        st.info("Press **Start** to train with the settings above; the charts update as it runs.")
+        return
+    snap = run.snapshot()
+    if was_running and snap.status != "running":
+        st.rerun()  # the run ended: redraw the whole page (buttons, download)
+    st.progress(snap.progress, text=f"{snap.done:,} / {snap.total:,} optimizer steps")
+    st.markdown(_status_line(snap), help="stopped: Stop was pressed (or nobody watched for 2 minutes)")
+    for line in snap.messages:
+        st.warning(line)
+    loss_fig, lr_fig, loss_lr_fig = run_figures(snap.frames)
+    left, right = st.columns(2)
+    left.plotly_chart(loss_fig, key="live_loss_chart")
+    right.plotly_chart(lr_fig, key="live_lr_chart")
+    left, right = st.columns(2)
+    left.plotly_chart(loss_lr_fig, key="live_loss_lr_chart")
+    right.dataframe(summary_table(run, snap.frames), hide_index=True)
+
+
+def range_view(was_running: bool) -> None:
+    run = st.session_state.get(RANGE_RUN)
+    if not isinstance(run, LiveRun):
+        st.info(
+            "The range test trains with the design's optimizer, batches and accumulation while the lr grows "
+            "exponentially from min lr to max lr, then suggests an lr."
+        )
+        return
+    snap = run.snapshot()
+    if was_running and snap.status != "running":
+        st.rerun()
+    job = run.jobs[0]
+    st.progress(snap.progress, text=f"{snap.done:,} / {snap.total:,} sweep steps")
+    st.markdown(_status_line(snap))
+    for line in snap.messages:
+        st.warning(line)
+    frame = snap.frames[job.label]
+    suggestions, notes = ({}, [])
+    if snap.status != "running" and not frame.empty:
+        suggestions, notes = suggest(frame, job.total)
+        reason = getattr(job.records, "stop_reason", "")
+        if reason:
+            st.caption(f"Sweep: {reason}.")
+    st.plotly_chart(range_figure(frame, suggestions), key="range_chart")
+    for note in notes:
+        st.info(note)
+
+
+def range_suggestions(run: LiveRun, config: ScheduleConfig) -> None:
+    """The suggestions of a finished sweep and the button that carries one into the Designer."""
+    job = run.jobs[0]
+    frame = run.snapshot().frames[job.label]
+    if frame.empty:
+        return
+    suggestions, _ = suggest(frame, job.total)
+    if not suggestions:
+        return
+    table = pd.DataFrame(
+        [
+            {"rule": s.name, "lr": f"{s.lr:.3g}", "at step": s.step, "how": s.rule}
+            for s in suggestions.values()
+        ]
+    )
+    st.dataframe(table, hide_index=True)
+    names = list(suggestions)
+    c1, c2 = st.columns([2, 3])
+    choice = c1.radio(
+        "Suggestion to use",
+        names,
+        index=names.index("valley") if "valley" in names else 0,
+        horizontal=True,
+        key="range_choice",
+        format_func=lambda n: f"{n} ({suggestions[n].lr:.3g})",
+    )
+    c2.button(
+        "Use this lr in the Designer",
+        key="range_use",
+        type="primary",
+        on_click=_use_lr,
+        args=(config, choice, suggestions[choice].lr),
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# the page
+
+st.title("Live run")
+config, source, problems = current_design()
+if config is None:
+    st.error("The design cannot be run:\n\n" + "\n".join(f"- {p}" for p in problems))
+    st.stop()
+plan = make_plan(config)
+t = config.training
+st.caption(
+    f"Training with {source}: **{config.name}** · {config.optimizer.name} lr {config.optimizer.lr:g} · "
+    f"micro-batch x accumulation {split_label(t.micro_batch_size, t.accumulation_steps, t.world_size)} "
+    f"(effective batch {plan.effective_batch}) · {t.dataset_size:,} synthetic samples · "
+    f"{plan.total_steps:,} optimizer steps. Synthetic, seeded data; nothing is downloaded."
+)
+if st.session_state.get(DESIGN_FROM_RANGE_TEST):
+    st.caption("The design's lr came from the range test below.")
+
+c1, c2, c3 = st.columns(3)
+c1.radio(
+    "Model",
+    LIVE_MODELS,
+    format_func=lambda m: MODELS[m].title,
+    horizontal=True,
+    key="live_model",
+    disabled=_any_running(),
+    help="MLP: 32-64-64-10 on 10-class vectors; Small CNN: two 3x3 convolutions on 8x8 images; Least squares: "
+    "a linear model whose SGD diverges above lr 1 (to see the divergence guard).",
+)
+c2.number_input(
+    "Seed", min_value=0, max_value=2**31 - 1, value=0, step=1, key="live_seed", disabled=_any_running()
+)
+c3.selectbox(
+    "Device",
+    DEVICES,
+    key="live_device",
+    help="auto: CUDA when torch.cuda.is_available(), else CPU",
+    disabled=_any_running(),
+)
+
+train_tab, range_tab = st.tabs(["Training run", "LR range test"])
+
+with train_tab:
+    busy = _any_running()
+    a, b = st.columns([1, 3])
+    a.number_input(
+        "Steps (cap)",
+        min_value=1,
+        max_value=MAX_LIVE_STEPS,
+        value=min(plan.total_steps, 1000),
+        step=100,
+        key="live_steps",
+        help=f"Runs the first N optimizer steps of the designed schedule (at most {MAX_LIVE_STEPS:,}).",
+        disabled=busy,
+    )
+    alt = other_split(t.micro_batch_size, t.accumulation_steps)
+    with b:
+        st.markdown("**Settings to run and overlay**")
+        s1, s2 = st.columns(2)
+        s1.checkbox("The design as is", value=True, key="live_design", disabled=busy)
+        s1.checkbox(
+            f"Same effective batch as {split_label(*alt)}" if alt else "Same effective batch, other split",
+            value=alt is not None,
+            key="live_other_split",
+            disabled=busy or alt is None,
+            help="Same effective batch, other micro-batch x accumulation: the losses should match step by step.",
+        )
+        s2.checkbox(
+            "Bug: scheduler stepped per micro-batch",
+            value=True,
+            key="live_bug_micro",
+            disabled=busy,
+            help="scheduler.step() after every micro-batch: the schedule runs accumulation_steps times too fast.",
+        )
+        s2.checkbox(
+            "Bug: scheduler stepped before optimizer",
+            value=False,
+            key="live_bug_before",
+            disabled=busy,
+            help="scheduler.step() before optimizer.step(): the first lr is skipped.",
+        )
+    run = st.session_state.get(RUN)
+    running = isinstance(run, LiveRun) and run.running
+    b1, b2, b3 = st.columns([1, 1, 4])
+    b1.button(
+        "Start", key="live_start", type="primary", disabled=busy, on_click=_start_training, args=(config,)
+    )
+    b2.button("Stop", key="live_stop", disabled=not running, on_click=_stop, args=(RUN,))
+    if isinstance(run, LiveRun) and not running and run.snapshot().done:
+        b3.download_button(
+            "Download run as CSV",
+            data=run.frame().to_csv(index=False).encode(),
+            file_name="live-run.csv",
+            mime="text/csv",
+            key="live_download",
+        )
+    if st.session_state.get(ERROR):
+        st.error("\n\n".join(st.session_state[ERROR]))
+    st.fragment(run_every=POLL_S if running else None)(training_view)(running)
+
+with range_tab:
+    busy = _any_running()
+    r1, r2, r3 = st.columns(3)
+    r1.number_input(
+        "Min lr",
+        min_value=1e-10,
+        max_value=10.0,
+        value=1e-5,
+        format="%.1e",
+        key="range_min_lr",
+        disabled=busy,
+    )
+    r2.number_input(
+        "Max lr",
+        min_value=1e-10,
+        max_value=10.0,
+        value=10.0,
+        format="%.1e",
+        key="range_max_lr",
+        disabled=busy,
+    )
+    r3.number_input(
+        "Sweep steps",
+        min_value=10,
+        max_value=MAX_RANGE_STEPS,
+        value=200,
+        step=50,
+        key="range_steps",
+        disabled=busy,
+    )
+    st.caption(
+        "Exponential sweep over optimizer steps (with the design's accumulation). The loss is smoothed with a "
+        "bias-corrected moving average (beta 0.98); the sweep stops once it exceeds 4x its best. "
+        f"Suggestions: **steepest**: {RULES['steepest']}; **valley**: {RULES['valley']}."
+    )
+    range_run = st.session_state.get(RANGE_RUN)
+    range_running = isinstance(range_run, LiveRun) and range_run.running
+    q1, q2, q3 = st.columns([1, 1, 4])
+    q1.button(
+        "Start range test",
+        key="range_start",
+        type="primary",
+        disabled=busy,
+        on_click=_start_range,
+        args=(config,),
+    )
+    q2.button("Stop", key="range_stop", disabled=not range_running, on_click=_stop, args=(RANGE_RUN,))
+    if isinstance(range_run, LiveRun) and not range_running and range_run.snapshot().done:
+        q3.download_button(
+            "Download sweep as CSV",
+            data=range_run.frame().to_csv(index=False).encode(),
+            file_name="lr-range-test.csv",
+            mime="text/csv",
+            key="range_download",
+        )
+    if st.session_state.get(RANGE_ERROR):
+        st.error("\n\n".join(st.session_state[RANGE_ERROR]))
+    st.fragment(run_every=POLL_S if range_running else None)(range_view)(range_running)
+    if isinstance(range_run, LiveRun) and not range_running:
+        range_suggestions(range_run, config)
+    if APPLIED in st.session_state:
+        st.success(st.session_state[APPLIED])
