@@ -1,13 +1,31 @@
-"""LR Schedule Studio: the Streamlit entrypoint. It only routes; pages live in app/pages/."""
+"""LR Schedule Studio: the Streamlit entrypoint. It only routes; pages live in app/pages/.
 
-import streamlit as st
+``streamlit run app/main.py`` puts ``app/`` (this file's folder) on ``sys.path``, not the repository
+root, so the root is added here once: pages then import ``app.charts``, ``app.state`` ... and the
+``schedules`` package from this checkout, whatever the working directory (AppTest does the same).
+"""
 
+import sys
+from pathlib import Path
 
-def _designer_placeholder() -> None:
-    st.title("LR Schedule Studio")
-    st.info("The schedule designer is coming soon.")
+ROOT = str(Path(__file__).resolve().parents[1])
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
 
+import streamlit as st  # noqa: E402
 
-st.set_page_config(page_title="LR Schedule Studio", layout="wide")
-page = st.navigation([st.Page(_designer_placeholder, title="Designer", url_path="designer", default=True)])
-page.run()
+from app import state  # noqa: E402
+
+st.set_page_config(page_title="LR Schedule Studio", page_icon=":material/show_chart:", layout="wide")
+state.init_session()  # the current design: from a ?design= link, else the default
+
+pages = [
+    st.Page(
+        "pages/designer.py", title="Designer", icon=":material/show_chart:", url_path="designer", default=True
+    ),
+    st.Page("pages/compare.py", title="Compare", icon=":material/stacked_line_chart:", url_path="compare"),
+    st.Page("pages/live.py", title="Live run", icon=":material/monitoring:", url_path="live"),
+    st.Page("pages/interop.py", title="Import / export", icon=":material/swap_horiz:", url_path="interop"),
+    st.Page("pages/logs.py", title="Run logs", icon=":material/query_stats:", url_path="logs"),
+]
+st.navigation(pages, position="top").run()

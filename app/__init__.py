@@ -1,0 +1,1 @@
+"""LR Schedule Studio: the Streamlit app (thin pages over the ``schedules`` library)."""

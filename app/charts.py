@@ -1,0 +1,306 @@
+"""Plotly figures for the designer and the compare page: plain functions of DataFrames and curves.
+
+Nothing here imports Streamlit, so every figure is testable (and usable in a notebook) without a
+server.  Long curves are thinned for drawing by :func:`downsample`, the one place that decides how
+many points reach the browser; the data behind a figure (CSV export, tables) is never thinned.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from tsdownsample import MinMaxLTTBDownsampler
+
+from schedules.curve import Curve
+
+XAxis = Literal["step", "epoch", "samples"]
+
+#: Curves longer than this are downsampled for drawing (to this many points per trace).
+MAX_POINTS = 5000
+#: At most this many epoch-boundary lines; more epochs are thinned to every k-th boundary.
+MAX_EPOCH_LINES = 40
+#: At most this many restart lines (every restart still gets a hoverable marker).
+MAX_RESTART_LINES = 40
+
+X_TITLES: dict[str, str] = {"step": "optimizer step", "epoch": "epoch", "samples": "samples seen"}
+COLORS = ["#2563eb", "#ea580c", "#16a34a", "#9333ea", "#dc2626", "#0891b2", "#ca8a04", "#db2777"]
+EVENT_COLOR = "#64748b"
+METRIC_COLOR = "#9333ea"
+PLATEAU_COLOR = "#dc2626"
+
+
+def downsample(x: np.ndarray, y: np.ndarray, n_out: int = MAX_POINTS) -> np.ndarray:
+    """Indices (sorted) of the points of ``(x, y)`` to draw: all of them up to ``n_out``, else a
+    min/max-preserving selection of ``n_out`` (MinMaxLTTB), so spikes, drops and restarts survive.
+
+    ``x`` must be non-decreasing.  NaNs in ``y`` (a loop torch aborted) are kept out of the selection
+    and drawn as a gap at the first one.
+    """
+    n = len(x)
+    if n <= n_out:
+        return np.arange(n)
+    y = np.asarray(y, dtype=np.float64)
+    finite = np.isfinite(y)
+    if not finite.all():
+        keep = np.flatnonzero(finite)
+        if len(keep) <= n_out:
+            return np.sort(np.concatenate([keep, np.flatnonzero(~finite)[:1]]))
+        idx = keep[downsample(np.asarray(x)[keep], y[keep], n_out - 1)]
+        return np.sort(np.concatenate([idx, np.flatnonzero(~finite)[:1]]))
+    xs = np.asarray(x, dtype=np.float64)
+    idx = MinMaxLTTBDownsampler().downsample(xs, y, n_out=n_out)
+    return np.asarray(idx, dtype=np.int64)
+
+
+def x_of_steps(curve: Curve, steps: np.ndarray | Sequence[int], axis: XAxis) -> np.ndarray:
+    """Map optimizer-step rows to the chosen x axis (epochs are fractional: ``step / steps_per_epoch``)."""
+    steps = np.asarray(steps, dtype=np.int64)
+    if axis == "step":
+        return steps
+    if axis == "epoch":
+        return steps / curve.plan.steps_per_epoch
+    samples = curve.frame["samples"].to_numpy()
+    # Event rows can be T (one past the last row): extrapolate by a full step.
+    inside = np.minimum(steps, len(samples) - 1)
+    return samples[inside] + (steps - inside) * curve.plan.effective_batch
+
+
+def _hover_x(axis: XAxis) -> str:
+    return {
+        "step": "step %{x}",
+        "epoch": "epoch %{x:.3f} (step %{customdata})",
+        "samples": "%{x:,} samples (step %{customdata})",
+    }[axis]
+
+
+def _base_layout(fig: go.Figure, x_axis: str, log_y: bool, height: int) -> None:
+    fig.update_layout(
+        template="plotly_white",
+        height=height,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        hovermode="closest",
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "left", "x": 0},
+        xaxis={"title": {"text": X_TITLES.get(x_axis, x_axis)}, "showspikes": True, "spikethickness": 1},
+        yaxis={
+            "title": {"text": "learning rate" + (" (log)" if log_y else "")},
+            "type": "log" if log_y else "linear",
+            "tickformat": ".3~g" if not log_y else "",
+            "exponentformat": "e",
+            "rangemode": "tozero" if not log_y else "normal",
+        },
+    )
+
+
+def lr_figure(
+    curve: Curve,
+    x_axis: XAxis = "step",
+    log_y: bool = False,
+    show_groups: bool = True,
+    show_events: bool = True,
+    show_epochs: bool = True,
+    show_metric: bool = True,
+    height: int = 460,
+) -> go.Figure:
+    """The designer's chart: the lr of every param group against steps, epochs or samples.
+
+    Traces (by name): ``lr`` (one group) or ``lr/<group>`` per group; ``warmup end`` / ``decay start``
+    / ``restarts`` markers; ``plateau reductions`` (hover shows metric and best); ``metric`` on a
+    second y axis when the design has a plateau.  Epoch boundaries are light vertical lines (at most
+    :data:`MAX_EPOCH_LINES`, thinned to every k-th epoch when there are more).
+    """
+    fig = go.Figure()
+    frame = curve.frame
+    steps = frame["step"].to_numpy()
+    x_all = x_of_steps(curve, steps, x_axis)
+    columns = [f"lr/{g}" for g in curve.group_names] if len(curve.group_names) > 1 else ["lr"]
+    if not show_groups:
+        columns = columns[:1]
+    for i, col in enumerate(columns):
+        y_all = frame[col].to_numpy()
+        idx = downsample(x_all, y_all)
+        fig.add_trace(
+            go.Scatter(
+                x=x_all[idx],
+                y=y_all[idx],
+                customdata=steps[idx],
+                name=col,
+                mode="lines",
+                line={"color": COLORS[i % len(COLORS)], "width": 2},
+                hovertemplate=f"{_hover_x(x_axis)}<br>{col} %{{y:.4g}}<extra></extra>",
+            )
+        )
+    lr0 = frame["lr"].to_numpy()
+    total = len(lr0)
+
+    def at(step: int) -> float:
+        return float(lr0[min(step, total - 1)])
+
+    if show_epochs:
+        _epoch_lines(fig, curve, x_axis)
+    if show_events:
+        marks = [e for e in curve.events if e.kind in ("warmup_end", "hold_end")]
+        for e in marks:
+            x = float(x_of_steps(curve, [e.step], x_axis)[0])
+            fig.add_vline(x=x, line={"color": EVENT_COLOR, "dash": "dash", "width": 1})
+            fig.add_annotation(
+                x=x,
+                y=1,
+                yref="paper",
+                text=e.label,
+                showarrow=False,
+                xanchor="left",
+                yanchor="top",
+                font={"size": 11, "color": EVENT_COLOR},
+            )
+            fig.add_trace(
+                go.Scatter(
+                    x=[x],
+                    y=[at(e.step)],
+                    customdata=[e.step],
+                    name=e.label,
+                    mode="markers",
+                    marker={"symbol": "diamond", "size": 9, "color": EVENT_COLOR},
+                    hovertemplate=f"{e.label}<br>{_hover_x(x_axis)}<br>lr %{{y:.4g}}<extra></extra>",
+                    showlegend=False,
+                )
+            )
+        restarts = [e for e in curve.events if e.kind == "restart"]
+        if restarts:
+            rs = np.array([e.step for e in restarts])
+            rx = x_of_steps(curve, rs, x_axis)
+            stride = max(1, math.ceil(len(rs) / MAX_RESTART_LINES))
+            for x in rx[::stride]:
+                fig.add_vline(x=float(x), line={"color": EVENT_COLOR, "dash": "dot", "width": 1})
+            fig.add_trace(
+                go.Scatter(
+                    x=rx,
+                    y=[at(s) for s in rs],
+                    customdata=rs,
+                    name="restarts",
+                    mode="markers",
+                    marker={"symbol": "circle-open", "size": 9, "color": EVENT_COLOR, "line": {"width": 2}},
+                    hovertemplate=f"restart<br>{_hover_x(x_axis)}<br>lr %{{y:.4g}}<extra></extra>",
+                )
+            )
+        reductions = [e for e in curve.events if e.kind == "plateau_reduction"]
+        if reductions:
+            ps = np.array([e.step for e in reductions])
+            hover = [
+                f"plateau reduction (evaluation {e.data['evaluation']})<br>"
+                f"metric {e.data['metric']:.5g}, best {e.data['best']:.5g}<br>"
+                f"lr {e.data['lr_before']:.4g} → {e.data['lr_after']:.4g}"
+                for e in reductions
+            ]
+            fig.add_trace(
+                go.Scatter(
+                    x=x_of_steps(curve, ps, x_axis),
+                    y=[e.data["lr_after"] for e in reductions],
+                    customdata=ps,
+                    text=hover,
+                    name="plateau reductions",
+                    mode="markers",
+                    marker={"symbol": "triangle-down", "size": 11, "color": PLATEAU_COLOR},
+                    hovertemplate=f"%{{text}}<br>{_hover_x(x_axis)}<extra></extra>",
+                )
+            )
+    if show_metric and curve.evaluations:
+        ev = curve.evaluations_frame()
+        es = ev["step"].to_numpy()
+        ex = x_of_steps(curve, es, x_axis)
+        idx = downsample(ex, ev["metric"].to_numpy())
+        fig.add_trace(
+            go.Scatter(
+                x=ex[idx],
+                y=ev["metric"].to_numpy()[idx],
+                customdata=np.stack(
+                    [es[idx], ev["best"].to_numpy()[idx], ev["num_bad_epochs"].to_numpy()[idx]], -1
+                ),
+                name="metric",
+                yaxis="y2",
+                mode="lines+markers" if len(idx) <= 200 else "lines",
+                line={"color": METRIC_COLOR, "width": 1.5, "dash": "dot"},
+                marker={"size": 5},
+                hovertemplate="metric %{y:.5g}<br>best %{customdata[1]:.5g}, bad evaluations "
+                "%{customdata[2]}<br>after step %{customdata[0]}<extra></extra>",
+            )
+        )
+        fig.update_layout(
+            yaxis2={
+                "title": {"text": "metric", "font": {"color": METRIC_COLOR}},
+                "overlaying": "y",
+                "side": "right",
+                "showgrid": False,
+                "tickfont": {"color": METRIC_COLOR},
+            }
+        )
+    _base_layout(fig, x_axis, log_y, height)
+    if sum(1 for t in fig.data if t.showlegend is not False) < 2:
+        fig.update_layout(showlegend=False, margin={"t": 24})
+    return fig
+
+
+def _epoch_lines(fig: go.Figure, curve: Curve, x_axis: XAxis) -> None:
+    starts = [e.step for e in curve.events if e.kind == "epoch"]
+    if not starts:
+        return
+    stride = max(1, math.ceil(len(starts) / MAX_EPOCH_LINES))
+    chosen = np.array(starts[stride - 1 :: stride])
+    for x in x_of_steps(curve, chosen, x_axis):
+        fig.add_vline(x=float(x), line={"color": "#cbd5e1", "width": 1}, layer="below")
+
+
+@dataclass
+class Series:
+    """One overlaid curve of the compare chart: a frame with ``step``, ``samples`` and ``lr``."""
+
+    name: str
+    frame: pd.DataFrame
+    color: str | None = None
+    dash: str = "solid"
+    group: str = ""  # legend group (a design and its mistake variants)
+    note: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def compare_figure(
+    series: Sequence[Series],
+    x_axis: Literal["samples", "step"] = "samples",
+    log_y: bool = False,
+    height: int = 480,
+) -> go.Figure:
+    """Overlay several curves on a shared x axis (samples seen, so different batch settings line up)."""
+    fig = go.Figure()
+    for i, s in enumerate(series):
+        x_all = s.frame[x_axis].to_numpy()
+        y_all = s.frame["lr"].to_numpy()
+        idx = downsample(x_all, y_all)
+        fig.add_trace(
+            go.Scatter(
+                x=x_all[idx],
+                y=y_all[idx],
+                customdata=s.frame["step"].to_numpy()[idx],
+                name=s.name,
+                legendgroup=s.group or s.name,
+                mode="lines",
+                line={
+                    "color": s.color or COLORS[i % len(COLORS)],
+                    "dash": s.dash,
+                    "width": 2 if s.dash == "solid" else 2.5,
+                },
+                hovertemplate=f"<b>{s.name}</b><br>{_hover_x(x_axis) if x_axis != 'samples' else '%{x:,} samples (step %{customdata})'}"
+                "<br>lr %{y:.4g}<extra></extra>",
+                connectgaps=False,
+            )
+        )
+    _base_layout(fig, x_axis, log_y, height)
+    fig.update_layout(
+        legend={"orientation": "h", "yanchor": "top", "y": -0.16, "xanchor": "left", "x": 0},
+        margin={"t": 16},
+    )
+    return fig

@@ -1,0 +1,247 @@
+"""Compare: overlay saved designs, accumulation settings of one design, and the classic stepping
+mistakes ("what your loop actually does") on a shared samples axis, with a table of differences."""
+
+from __future__ import annotations
+
+import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
+
+if PagesManager.uses_pages_directory:
+    # A fresh server's first request for this URL ran this file directly (Streamlit's legacy pages/
+    # folder routing, active until app/main.py has called st.navigation once): rerun through the router.
+    PagesManager.uses_pages_directory = False
+    st.rerun()
+
+from app import charts, state, ui
+from schedules.compare import accumulation_variant, parameter_diff
+from schedules.config import ScheduleConfig, load_config
+from schedules.errors import ConfigError
+from schedules.mistakes import MISTAKES
+from schedules.presets import PRESETS, apply_preset
+
+ss = st.session_state
+CURRENT = "Current design"
+PRESET_PREFIX = "Preset: "
+ACCUMULATIONS = [1, 2, 4, 8, 16, 32, 64]
+DASHES = {"per_micro_batch": "dash", "before_optimizer_step": "dot", "unadjusted_accumulation": "dashdot"}
+
+K_DESIGNS = "compare_designs"
+K_BASE = "compare_accumulation_base"
+K_ACCS = "compare_accumulations"
+K_KEEP = "compare_keep"
+K_MISTAKES = "compare_mistakes"
+K_TARGET = "compare_mistake_target"
+K_X = "compare_x_axis"
+K_LOG = "compare_log_y"
+
+
+def _sanitize(key: str, options: list, default: list | object) -> None:
+    """Drop remembered selections that are no longer options (a design was renamed or removed)."""
+    if key not in ss:
+        ss[key] = default
+        return
+    value = ss[key]
+    if isinstance(value, list):
+        ss[key] = [v for v in value if v in options]
+    elif value not in options:
+        ss[key] = default
+
+
+def design_sources() -> dict[str, ScheduleConfig]:
+    current = state.current_config()
+    out: dict[str, ScheduleConfig] = {CURRENT: current}
+    for name, text in (ss.get(state.SAVED_DESIGNS) or {}).items():
+        try:
+            out[name] = load_config(text)
+        except ConfigError:
+            continue
+    for name, preset in PRESETS.items():
+        out[PRESET_PREFIX + preset.title] = (name, current)  # type: ignore[assignment]  # made on demand
+    return out
+
+
+def resolve(label: str, sources: dict) -> ScheduleConfig:
+    value = sources[label]
+    if isinstance(value, tuple):
+        name, base = value
+        return apply_preset(name, base)
+    return value
+
+
+def controls(sources: dict) -> dict:
+    labels = list(sources)
+    saved = [n for n in labels if n != CURRENT and not n.startswith(PRESET_PREFIX)]
+    _sanitize(K_DESIGNS, labels, [CURRENT, *saved])
+    with st.container(border=True):
+        a, b, c = st.columns([1.3, 1.2, 1.2], gap="medium")
+        with a:
+            st.markdown("**Designs**")
+            chosen = st.multiselect(
+                "Designs to overlay",
+                labels,
+                key=K_DESIGNS,
+                help="The current design, designs saved on the Designer (Import / Export → Save for Compare), "
+                "and presets applied to the current design's optimizer and training.",
+                placeholder="Choose designs…",
+            )
+            if not saved:
+                st.caption(
+                    "Save designs on the Designer (*Import, share & save* → *Save*) to list them here."
+                )
+            x_axis = st.segmented_control(
+                "x axis",
+                ["samples", "step"],
+                default="samples",
+                required=True,
+                key=K_X,
+                format_func=lambda x: {"samples": "samples seen", "step": "optimizer steps"}[x],
+            )
+            log_y = st.toggle("log lr", key=K_LOG)
+        with b:
+            st.markdown("**Accumulation settings of one design**")
+            bases = chosen or [CURRENT]
+            _sanitize(K_BASE, bases, bases[0])
+            st.selectbox(
+                "Design", bases, key=K_BASE, help="The design whose gradient accumulation is varied."
+            )
+            _sanitize(K_ACCS, ACCUMULATIONS, [])
+            st.multiselect(
+                "Accumulation steps",
+                ACCUMULATIONS,
+                key=K_ACCS,
+                placeholder="e.g. 1, 4, 16",
+                help="Each value adds that design with training.accumulation_steps set to it.",
+            )
+            st.radio(
+                "Keep",
+                ["effective_batch", "micro_batch"],
+                horizontal=True,
+                key=K_KEEP,
+                format_func=lambda k: {
+                    "effective_batch": "effective batch",
+                    "micro_batch": "micro-batch size",
+                }[k],
+                help="effective batch: micro-batch size = effective batch / accumulation (same optimization, less "
+                "memory). micro-batch size: the effective batch grows, so there are fewer optimizer steps.",
+            )
+        with c:
+            st.markdown("**What your loop actually does**")
+            for kind, (label, explanation) in MISTAKES.items():
+                st.checkbox(label, key=f"{K_MISTAKES}.{kind}", help=explanation)
+            target_slot = st.container()
+    return {"chosen": chosen, "x_axis": x_axis or "samples", "log_y": log_y, "target_slot": target_slot}
+
+
+def main() -> None:
+    st.title("Compare", anchor=False)
+    st.caption(
+        "Curves share one x axis, **samples seen**, so designs with different batch sizes or accumulation line up "
+        "by how much data they have consumed. Each curve is the lr of the design's first param group."
+    )
+    sources = design_sources()
+    opts = controls(sources)
+    configs: dict[str, ScheduleConfig] = {}
+    problems: list[str] = []
+    for label in opts["chosen"]:
+        try:
+            configs[label] = resolve(label, sources)
+        except ConfigError as exc:
+            problems += [f"{label}: {line}" for line in exc.lines()]
+    base_label = ss.get(K_BASE)
+    accs = sorted(ss.get(K_ACCS) or [])
+    if accs and base_label in configs:
+        base = configs[base_label]
+        for a in accs:
+            label = f"{base_label} · A={a}"
+            try:
+                cfg = accumulation_variant(base, a, ss.get(K_KEEP) or "effective_batch")
+            except ConfigError as exc:
+                problems += [f"{label}: {line}" for line in exc.lines()]
+                continue
+            configs[f"{label} (b={cfg.training.micro_batch_size})"] = cfg
+    if problems:
+        ui.show_problems("Some curves could not be made:", problems, "warning")
+    if not configs:
+        st.info("Choose at least one design above.", icon=":material/info:")
+        return
+
+    kinds = [k for k in MISTAKES if ss.get(f"{K_MISTAKES}.{k}")]
+    target = None
+    if kinds:
+        labels = list(configs)
+        default = max(labels, key=lambda n: configs[n].training.accumulation_steps)
+        _sanitize(K_TARGET, labels, default)
+        target = opts["target_slot"].selectbox(
+            "for the design",
+            labels,
+            key=K_TARGET,
+            help="The mistakes matter with gradient accumulation > 1 (the default is the design with the most "
+            "accumulation).",
+        )
+        if configs[target].training.accumulation_steps == 1:
+            opts["target_slot"].caption(
+                "With accumulation 1, stepping per micro-batch and the unadjusted lengths are the same as the "
+                "correct loop: only *before optimizer.step()* differs."
+            )
+
+    series: list[charts.Series] = []
+    notes: list[str] = []
+    for i, (label, cfg) in enumerate(configs.items()):
+        color = charts.COLORS[i % len(charts.COLORS)]
+        try:
+            curve = ui.curve_of(cfg)
+        except ConfigError as exc:
+            notes += [f"{label}: {line}" for line in exc.lines()]
+            continue
+        series.append(charts.Series(label, curve.frame[["step", "samples", "lr"]], color=color, group=label))
+        if label == target:
+            for kind in kinds:
+                frame = ui.cached_mistake(cfg.cache_key(), kind)
+                name = f"{label}: {MISTAKES[kind][0]}"
+                series.append(charts.Series(name, frame, color=color, dash=DASHES[kind], group=label))
+                if frame.attrs.get("note"):
+                    notes.append(f"{name}: {frame.attrs['note']}")
+    if notes:
+        ui.show_problems("", notes, "warning")
+    fig = charts.compare_figure(series, x_axis=opts["x_axis"], log_y=opts["log_y"])
+    st.plotly_chart(fig, key="compare_chart", config={"displaylogo": False})
+
+    st.subheader("What differs", anchor=False)
+    if len(configs) > 1:
+        diff = parameter_diff(configs)
+        if len(diff):
+            st.dataframe(diff, hide_index=True, width="stretch")
+        else:
+            st.caption("The compared designs have identical parameters.")
+    else:
+        st.caption("Add a second design or an accumulation setting to see the parameter differences.")
+    rows = []
+    for label, cfg in configs.items():
+        try:
+            s = ui.curve_of(cfg).summary()
+        except ConfigError:
+            continue
+        rows.append(
+            {
+                "design": label,
+                "total steps": s["total_steps"],
+                "warmup steps": s["warmup_steps"],
+                "steps/epoch": s["steps_per_epoch"],
+                "effective batch": s["effective_batch"],
+                "samples": s["samples"],
+                "peak lr": s["peak_lr"],
+                "final lr": s["final_lr"],
+            }
+        )
+    st.dataframe(
+        rows,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "peak lr": st.column_config.NumberColumn(format="%.3e"),
+            "final lr": st.column_config.NumberColumn(format="%.3e"),
+        },
+    )
+
+
+main()

@@ -1,0 +1,666 @@
+"""Designer: every knob of the config as a widget, the live lr curve, summary, events and exports."""
+
+from __future__ import annotations
+
+import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
+
+if PagesManager.uses_pages_directory:
+    # A fresh server's first request for this URL ran this file directly (Streamlit's legacy pages/
+    # folder routing, active until app/main.py has called st.navigation once): rerun through the router.
+    PagesManager.uses_pages_directory = False
+    st.rerun()
+
+from typing import Any
+
+from app import charts, state, ui
+from schedules.build import decay_kwargs
+from schedules.config import (
+    DECAY_KWARGS,
+    MAX_PARAM_GROUPS,
+    DecayConfig,
+    OptimizerConfig,
+    ParamGroup,
+    PlateauConfig,
+    ScheduleConfig,
+    SyntheticMetric,
+    TrainingConfig,
+    WarmupConfig,
+    parse_config_json,
+    supported_optimizers,
+)
+from schedules.errors import ConfigError
+from schedules.presets import PRESETS, apply_preset
+from schedules.snippets import build_scheduler_snippet, plain_torch_snippet
+
+ss = st.session_state
+FLOAT = "%.6g"
+
+STEPPING_RULE = (
+    "**Why `scheduler.step()` comes after `optimizer.step()`.** Row *k* of the curve is the lr that "
+    "optimizer step *k* uses. Stepping the scheduler first makes every step use the *next* step's lr "
+    "(the first lr is never used; torch warns about it), and stepping it per micro-batch runs the whole "
+    "schedule `accumulation_steps` times too fast. The snippets below put it in the right place; the "
+    "Compare page draws what the mistakes do."
+)
+
+
+# --------------------------------------------------------------------------------------------------
+# widget state: rebuild from the design when it changed elsewhere, restore values of hidden widgets
+
+
+def sync_widgets() -> None:
+    design = ss[state.DESIGN_JSON]
+    values: dict[str, Any] = ss.setdefault(state.WIDGET_VALUES, {})
+    if ss.get(state.SYNCED_JSON) != design or not values:
+        values = state.config_to_widgets(state.current_config(), previous=values)
+        ss[state.WIDGET_VALUES] = values
+        for k, v in values.items():
+            ss[k] = v
+        ss[state.SYNCED_JSON] = ss[state.DESIGN_JSON]
+    else:
+        for k, v in values.items():
+            if k not in ss:
+                ss[k] = v
+    if ss.get(state.DESIGN_FROM_RANGE_TEST):
+        ss[state.DESIGN_FROM_RANGE_TEST] = False
+        lr = state.current_config().optimizer.lr
+        state.add_notice("info", f"The Live page's range test set the lr to {ui.format_lr(lr)}.")
+
+
+def remember() -> None:
+    values = ss[state.WIDGET_VALUES]
+    for k in list(values):
+        if k in ss:
+            values[k] = ss[k]
+
+
+def widget_values() -> dict[str, Any]:
+    return {k: ss.get(k, v) for k, v in ss[state.WIDGET_VALUES].items()}
+
+
+# --------------------------------------------------------------------------------------------------
+# widget helpers: bounds from the model, help from the model's descriptions
+
+
+def number(container, path: str, label: str, model, field: str, *, step=None, fmt=None, help_path=None, **kw):
+    lo, hi = state.bounds(model, field)
+    kind = state.field_kind(model, field)
+    is_int = kind.startswith("int")
+    return container.number_input(
+        label,
+        min_value=lo,
+        max_value=hi,
+        step=step if step is not None else (1 if is_int else None),
+        format=fmt if fmt is not None else (None if is_int else FLOAT),
+        key=state.key(path),
+        help=state.help_text(help_path or path),
+        **kw,
+    )
+
+
+def decay_kwarg(container, sched: str, field: str) -> None:
+    model = DECAY_KWARGS[sched]
+    kind = state.field_kind(model, field)
+    k = state.decay_key(sched, field)
+    desc = state.help_text(f"decay.kwargs.{sched}.{field}")
+    if kind in ("int?", "float?"):
+        lo, hi = state.bounds(model, field)
+        container.number_input(
+            field,
+            min_value=lo,
+            max_value=hi,
+            step=1 if kind == "int?" else None,
+            format=None if kind == "int?" else FLOAT,
+            key=k,
+            help=desc + " Leave empty for the default.",
+            placeholder="default",
+        )
+    elif kind == "choice?":
+        container.selectbox(
+            field,
+            [None, *state.choices(model, field)],
+            format_func=lambda v: "default" if v is None else str(v),
+            key=k,
+            help=desc or f"torch's {field} argument; default: torch's default.",
+        )
+    elif kind == "bool?":
+        container.selectbox(
+            field,
+            [None, True, False],
+            format_func=lambda v: "default" if v is None else str(v).lower(),
+            key=k,
+            help=desc or f"torch's {field} argument.",
+        )
+    elif kind in ("floats?", "ints?"):
+        container.text_input(
+            field,
+            key=k,
+            placeholder="default",
+            help=desc
+            + (
+                " One number, or one per param group separated by commas."
+                if kind == "floats?"
+                else " Comma-separated."
+            )
+            + " Leave empty for the default.",
+        )
+    else:
+        container.text_input(field, key=k, help=desc)
+
+
+# --------------------------------------------------------------------------------------------------
+# callbacks (run before the script, so they may change any widget's state)
+
+
+def on_preset() -> None:
+    name = ss.get(state.PRESET_KEY)
+    if not name:
+        return
+    try:
+        state.set_design(apply_preset(name, state.current_config()))
+    except ConfigError as exc:
+        state.add_notice("error", f"Preset {name!r} does not fit this design.", exc.lines())
+        return
+    state.add_notice("success", f"Applied preset: {PRESETS[name].title}.", [PRESETS[name].note])
+
+
+def on_upload() -> None:
+    upload = ss.get(state.UPLOAD_KEY)
+    if upload is None:
+        return
+    data = upload.getvalue()
+    try:
+        cfg = parse_config_json(data)
+    except ConfigError as exc:
+        state.add_notice(
+            "error", f"{upload.name} was not loaded; the current design is unchanged.", exc.lines()
+        )
+        return
+    state.set_design(cfg)
+    state.add_notice("success", f"Loaded {upload.name}: {cfg.name!r}.")
+
+
+def on_save() -> None:
+    name = (ss.get(state.SAVE_NAME_KEY) or "").strip() or state.current_config().name
+    ss.setdefault(state.SAVED_DESIGNS, {})[name] = ss[state.DESIGN_JSON]
+    state.add_notice("success", f"Saved {name!r} for the Compare page.")
+
+
+# --------------------------------------------------------------------------------------------------
+# the input column
+
+
+def inputs(col):
+    """Draw every input; returns the slot under the decay arguments for their resolved values."""
+    with col.expander("Start from a preset", icon=":material/auto_awesome:"):
+        names = list(PRESETS)
+        st.selectbox(
+            "Preset",
+            names,
+            index=None,
+            format_func=lambda n: PRESETS[n].title,
+            key=state.PRESET_KEY,
+            placeholder="Choose a preset…",
+            help="Keeps your optimizer and training sections; replaces warmup, decay and plateau "
+            "(some recipes also set the optimizer or epochs they were published with).",
+        )
+        chosen = ss.get(state.PRESET_KEY)
+        if chosen:
+            p = PRESETS[chosen]
+            st.caption(f"**Source:** {p.source}  \n{p.note}")
+        st.button("Apply preset", on_click=on_preset, disabled=not chosen, icon=":material/check:")
+
+    io_slot = col.container()
+    with col.expander("Optimizer & param groups", expanded=True, icon=":material/tune:"):
+        st.text_input(
+            "Design name",
+            key=state.key("name"),
+            max_chars=200,
+            help="Shown in exports and on the Compare page.",
+        )
+        a, b = st.columns(2)
+        a.selectbox(
+            "Optimizer",
+            list(supported_optimizers()),
+            key=state.key("optimizer.name"),
+            help=state.help_text("optimizer.name"),
+        )
+        number(b, "optimizer.lr", "Learning rate", OptimizerConfig, "lr", step=1e-5, fmt="%.3e")
+        st.text_input(
+            "Optimizer kwargs (JSON)",
+            key=state.key("optimizer.kwargs"),
+            placeholder='{"weight_decay": 0.01}',
+            help=state.help_text("optimizer.kwargs"),
+        )
+        count = st.number_input(
+            "Param groups",
+            min_value=1,
+            max_value=MAX_PARAM_GROUPS,
+            step=1,
+            key=state.key("optimizer.param_groups.count"),
+            help="Parameter groups with their own lr (lr x lr scale), e.g. a backbone at 0.1x and a head at 1x. "
+            "Each group gets its own trace on the chart.",
+        )
+        for i in range(int(count)):
+            a, b = st.columns([3, 2])
+            a.text_input(
+                f"Group {i + 1} name",
+                key=state.group_key(i, "name"),
+                max_chars=64,
+                help=ParamGroup.model_fields["name"].description,
+            )
+            lo, hi = state.bounds(ParamGroup, "lr_scale")
+            b.number_input(
+                "lr scale",
+                min_value=lo,
+                max_value=hi,
+                step=0.1,
+                format=FLOAT,
+                key=state.group_key(i, "lr_scale"),
+                help=ParamGroup.model_fields["lr_scale"].description,
+            )
+
+    with col.expander("Data & batching", expanded=True, icon=":material/dataset:"):
+        a, b = st.columns(2)
+        number(a, "training.dataset_size", "Dataset size (N)", TrainingConfig, "dataset_size", step=1000)
+        number(b, "training.micro_batch_size", "Micro-batch size (b)", TrainingConfig, "micro_batch_size")
+        a, b = st.columns(2)
+        number(a, "training.accumulation_steps", "Accumulation (A)", TrainingConfig, "accumulation_steps")
+        number(b, "training.world_size", "World size (W)", TrainingConfig, "world_size")
+        a, b = st.columns(2)
+        use_max = ss.get(state.key("training.use_max_steps"))
+        number(a, "training.epochs", "Epochs", TrainingConfig, "epochs", disabled=bool(use_max))
+        number(b, "training.max_steps", "Max steps", TrainingConfig, "max_steps", disabled=not use_max)
+        a, b = st.columns(2)
+        a.toggle(
+            "Set max steps",
+            key=state.key("training.use_max_steps"),
+            help=TrainingConfig.model_fields["max_steps"].description,
+        )
+        b.toggle("drop_last", key=state.key("training.drop_last"), help=state.help_text("training.drop_last"))
+
+    with col.expander("Warmup", expanded=True, icon=":material/trending_up:"):
+        on = st.toggle(
+            "Linear warmup",
+            key=state.key("warmup.on"),
+            help="A linear ramp from start_factor x lr up to the lr.",
+        )
+        if on:
+            mode = st.radio(
+                "Length given as",
+                ["steps", "ratio"],
+                horizontal=True,
+                key=state.key("warmup.mode"),
+                help="A number of optimizer steps, or a fraction of all steps.",
+            )
+            a, b = st.columns(2)
+            if mode == "steps":
+                number(a, "warmup.steps", "Warmup steps", WarmupConfig, "steps", step=10)
+            else:
+                number(a, "warmup.ratio", "Warmup ratio", WarmupConfig, "ratio", step=0.01)
+            number(b, "warmup.start_factor", "start_factor", WarmupConfig, "start_factor", step=0.05)
+
+    resolved_slot = None
+    with col.expander("Decay", expanded=True, icon=":material/trending_down:"):
+        sched = st.selectbox(
+            "Scheduler",
+            [state.DECAY_NONE, *DECAY_KWARGS],
+            key=state.key("decay.scheduler"),
+            help=state.help_text("decay.scheduler"),
+        )
+        if sched != state.DECAY_NONE:
+            interval = st.radio(
+                "Interval",
+                ["step", "epoch"],
+                horizontal=True,
+                key=state.key("decay.interval"),
+                help=state.help_text("decay.interval"),
+            )
+            if interval == "step":
+                hold = st.radio(
+                    "Hold at peak after warmup",
+                    ["none", "steps", "ratio"],
+                    horizontal=True,
+                    key=state.key("decay.hold"),
+                    help=state.help_text("decay.hold_steps"),
+                )
+                if hold == "steps":
+                    number(st, "decay.hold_steps", "Hold steps", DecayConfig, "hold_steps", step=10)
+                elif hold == "ratio":
+                    number(st, "decay.hold_ratio", "Hold ratio", DecayConfig, "hold_ratio", step=0.05)
+            fields = list(DECAY_KWARGS[sched].model_fields)
+            st.caption(
+                f"`torch.optim.lr_scheduler.{sched}` arguments: empty means the default, resolved below."
+            )
+            cols = st.columns(2)
+            for i, field in enumerate(fields):
+                decay_kwarg(cols[i % 2], sched, field)
+            resolved_slot = st.empty()
+        st.caption(
+            "The scheduler steps once per optimizer step, right after `optimizer.step()` "
+            "(see the snippets for why)."
+        )
+
+    with col.expander("Plateau (ReduceLROnPlateau)", icon=":material/horizontal_rule:"):
+        on = st.toggle(
+            "Reduce on plateau",
+            key=state.key("plateau.on"),
+            help="Cut the lr when a validation metric stops improving. The cut multiplies the current lr, "
+            "on top of warmup/decay.",
+        )
+        if on:
+            a, b = st.columns(2)
+            a.selectbox(
+                "mode", ["min", "max"], key=state.key("plateau.mode"), help=state.help_text("plateau.mode")
+            )
+            number(b, "plateau.factor", "factor", PlateauConfig, "factor", step=0.05)
+            a, b = st.columns(2)
+            number(a, "plateau.patience", "patience", PlateauConfig, "patience")
+            number(b, "plateau.cooldown", "cooldown", PlateauConfig, "cooldown")
+            a, b = st.columns(2)
+            number(a, "plateau.threshold", "threshold", PlateauConfig, "threshold", step=1e-4)
+            b.selectbox(
+                "threshold_mode",
+                ["rel", "abs"],
+                key=state.key("plateau.threshold_mode"),
+                help=state.help_text("plateau.threshold_mode"),
+            )
+            a, b = st.columns(2)
+            a.text_input("min_lr", key=state.key("plateau.min_lr"), help=state.help_text("plateau.min_lr"))
+            number(b, "plateau.eps", "eps", PlateauConfig, "eps", step=1e-8, fmt="%.1e")
+            a, b = st.columns(2)
+            ev = a.radio(
+                "Evaluate",
+                ["epoch", "steps"],
+                horizontal=True,
+                key=state.key("plateau.eval"),
+                help=state.help_text("plateau.eval_every"),
+            )
+            b.number_input(
+                "every N steps",
+                min_value=1,
+                max_value=2_000_000,
+                step=1,
+                key=state.key("plateau.eval_steps"),
+                disabled=ev != "steps",
+                help="Evaluate after every N optimizer steps.",
+            )
+            src = st.radio(
+                "Metric source",
+                ["synthetic", "values"],
+                horizontal=True,
+                key=state.key("plateau.metric"),
+                format_func=lambda s: {"synthetic": "synthetic loss", "values": "paste values"}[s],
+                help=state.help_text("plateau.metric"),
+            )
+            if src == "values":
+                st.text_area(
+                    "Metric values (one per evaluation)",
+                    key=state.key("plateau.metric.values"),
+                    placeholder="2.31, 1.87, 1.62, 1.55, 1.54, 1.55, …",
+                    help="Your validation curve, one value per evaluation, separated by commas, spaces or new lines.",
+                )
+            else:
+                st.caption(SyntheticMetric.__doc__.split("\n\n")[0].replace("\n", " "))
+                cols = st.columns(2)
+                for i, field in enumerate(SyntheticMetric.model_fields):
+                    path = f"plateau.metric.synthetic.{field}"
+                    opt = {"placeholder": "never"} if field == "plateau_from" else {}
+                    number(cols[i % 2], path, field, SyntheticMetric, field, **opt)
+    return resolved_slot, io_slot
+
+
+# --------------------------------------------------------------------------------------------------
+# page
+
+
+def summary_card(curve) -> None:
+    s = curve.summary()
+    # With several param groups, report the group with the largest base lr (the one the lr knob is).
+    g = max(range(len(curve.group_names)), key=lambda i: curve.config.optimizer.base_lrs()[i])
+    lr = curve.lrs[:, g]
+    which = f" ({curve.group_names[g]})" if len(curve.group_names) > 1 else ""
+    with st.container(border=True):
+        cols = st.columns([1, 1, 1, 1, 1.2, 1.2])
+        cols[0].metric("Total steps", f"{s['total_steps']:,}", help="Optimizer steps in the run.")
+        cols[1].metric("Warmup steps", f"{s['warmup_steps']:,}", help="Optimizer steps of linear warmup.")
+        cols[2].metric(
+            "Steps / epoch",
+            f"{s['steps_per_epoch']:,}",
+            help=f"ceil(micro-batches per epoch {s['micro_batches_per_epoch']:,} / accumulation steps).",
+        )
+        cols[3].metric(
+            "Effective batch",
+            f"{s['effective_batch']:,}",
+            help="micro_batch_size x accumulation_steps x world_size.",
+        )
+        cols[4].metric(
+            "Peak lr" + which,
+            ui.format_lr(float(lr.max())),
+            help=f"First reached at step {int(lr.argmax()):,}.",
+        )
+        cols[5].metric(
+            "Final lr" + which, ui.format_lr(float(lr[-1])), help="The lr of the last optimizer step."
+        )
+        extra = [f"{s['epochs']} epoch(s)", f"{s['samples']:,} samples"]
+        if s["hold_steps"]:
+            extra.append(f"hold {s['hold_steps']:,} steps")
+        if s["restarts"]:
+            extra.append(f"{s['restarts']} restart(s)")
+        if curve.config.plateau is not None:
+            extra.append(
+                f"{s['plateau_reductions']} plateau reduction(s) in {len(curve.evaluations)} evaluations"
+            )
+        st.caption(" · ".join(extra))
+
+
+def chart(curve) -> None:
+    a, b, c, d = st.columns([3, 1.2, 1.2, 1.4])
+    x_axis = a.segmented_control(
+        "x axis",
+        ["step", "epoch", "samples"],
+        label_visibility="collapsed",
+        default="step",
+        required=True,
+        key="designer_x_axis",
+        format_func=lambda x: {"step": "optimizer steps", "epoch": "epochs", "samples": "samples"}[x],
+    )
+    log_y = b.toggle(
+        "log lr", key="designer_log_y", help="Logarithmic lr axis (steps with lr 0 are not drawn)."
+    )
+    groups = c.toggle("all groups", value=True, key="designer_groups", help="One trace per param group.")
+    epochs = d.toggle(
+        "epoch lines", value=True, key="designer_epochs", help="Light lines at epoch boundaries."
+    )
+    fig = charts.lr_figure(
+        curve, x_axis=x_axis or "step", log_y=log_y, show_groups=groups, show_epochs=epochs
+    )
+    st.plotly_chart(fig, key="designer_chart", config={"displaylogo": False})
+
+
+def tables(curve) -> None:
+    cfg = curve.config
+    names = ["Events"]
+    if cfg.plateau is not None:
+        names.append("Evaluations")
+    names += ["Snippet: build_scheduler", "Snippet: plain torch", "Config JSON"]
+    tabs = dict(zip(names, st.tabs(names), strict=True))
+    for name in ("Snippet: build_scheduler", "Snippet: plain torch"):
+        tabs[name].caption(STEPPING_RULE)
+    with tabs["Events"]:
+        events = curve.events_frame()
+        show_epochs = st.toggle("include epoch boundaries", key="designer_event_epochs")
+        if not show_epochs and len(events):
+            events = events[events["kind"] != "epoch"]
+        if len(events):
+            st.dataframe(events, hide_index=True, width="stretch", height=min(400, 38 + 35 * len(events)))
+        else:
+            st.caption("No events: no warmup end, restart or plateau reduction in this design.")
+    if "Evaluations" in tabs:
+        with tabs["Evaluations"]:
+            st.caption(
+                "Each evaluation's metric goes to ReduceLROnPlateau.step(metric) right after the optimizer step "
+                "that ends its period; a reduction shows from the next step on."
+            )
+            st.dataframe(curve.evaluations_frame(), hide_index=True, width="stretch", height=300)
+    with tabs["Snippet: build_scheduler"]:
+        st.caption(
+            "Loads the exported JSON with the `schedules` package: the schedulers are built by the same "
+            "`build_scheduler` that draws this chart. Save the config as `lr-schedule.json` next to it."
+        )
+        st.code(build_scheduler_snippet(cfg), language="python")
+    with tabs["Snippet: plain torch"]:
+        st.caption(
+            "No dependency on this package: the same torch schedulers with every default resolved to a number "
+            "for this design (regenerate it after changing the design)."
+        )
+        st.code(plain_torch_snippet(cfg), language="python")
+    with tabs["Config JSON"]:
+        st.code(cfg.to_json(), language="json")
+
+
+def _slug(cfg: ScheduleConfig) -> str:
+    return (
+        "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in cfg.name.lower()).strip("-") or "design"
+    )
+
+
+def downloads(cfg: ScheduleConfig, curve) -> None:
+    slug = _slug(cfg)
+    cols = st.columns(4)
+    cols[0].download_button(
+        "Config JSON",
+        data=cfg.to_json() + "\n",
+        file_name=f"{slug}.json",
+        mime="application/json",
+        on_click="ignore",
+        icon=":material/download:",
+        key="designer_download_json",
+        width="stretch",
+        help="The lr-schedule/v1 config: import it here again, or load it in your training script.",
+    )
+    cols[1].download_button(
+        "Curve CSV",
+        data=lambda: curve.frame.to_csv(index=False, lineterminator="\n"),
+        file_name=f"{slug}.csv",
+        mime="text/csv",
+        on_click="ignore",
+        icon=":material/download:",
+        key="designer_download_csv",
+        width="stretch",
+        help="One row per optimizer step: step, epoch, samples, lr (and lr/<group> per group).",
+    )
+    cols[2].download_button(
+        "Loop: build_scheduler",
+        data=build_scheduler_snippet(cfg, f"{slug}.json"),
+        file_name="train_with_schedules.py",
+        mime="text/x-python",
+        on_click="ignore",
+        icon=":material/code:",
+        key="designer_download_snippet",
+        width="stretch",
+        help="A training loop that loads the config JSON with schedules.build_scheduler.",
+    )
+    cols[3].download_button(
+        "Loop: plain torch",
+        data=plain_torch_snippet(cfg),
+        file_name="train_plain_torch.py",
+        mime="text/x-python",
+        on_click="ignore",
+        icon=":material/code:",
+        key="designer_download_plain",
+        width="stretch",
+        help="A training loop with the torch schedulers spelled out (no dependency on this package).",
+    )
+
+
+def import_share(slot, cfg: ScheduleConfig) -> None:
+    with slot.expander("Import, share & save", icon=":material/swap_vert:"):
+        st.file_uploader(
+            "Import a config (JSON)",
+            type=["json"],
+            key=state.UPLOAD_KEY,
+            on_change=on_upload,
+            help="An lr-schedule/v1 JSON file, e.g. one exported here. A bad file shows what is wrong and "
+            "leaves the current design as it is.",
+        )
+        token = state.design_token(cfg)
+        if state.fits_in_link(token):
+            st.caption(
+                "**Share:** the page address holds this design (`?design=…`): copy it from the address bar; it "
+                "opens the same design, also after a reload."
+            )
+        else:
+            st.caption("This design is too large for a link: share the JSON file instead.")
+        a, b = st.columns([3, 2], vertical_alignment="bottom")
+        a.text_input(
+            "Save as",
+            key=state.SAVE_NAME_KEY,
+            placeholder=cfg.name,
+            help="Name under which Compare lists it.",
+        )
+        b.button(
+            "Save",
+            on_click=on_save,
+            icon=":material/bookmark_add:",
+            width="stretch",
+            help="Save for the Compare page.",
+        )
+        saved = ss.get(state.SAVED_DESIGNS) or {}
+        if saved:
+            st.caption("Saved for Compare: " + ", ".join(f"`{n}`" for n in saved))
+
+
+def main() -> None:
+    sync_widgets()
+    left, right = st.columns([1, 2.3], gap="large")
+    resolved_slot, io_slot = inputs(left)
+    remember()
+    problems: ConfigError | None = None
+    try:
+        cfg = state.widgets_to_config(widget_values())
+    except ConfigError as exc:
+        problems = exc
+        cfg = state.current_config()
+    else:
+        if state.set_design(cfg):
+            ss[state.SYNCED_JSON] = ss[state.DESIGN_JSON]
+            state.publish_design()
+        cfg = state.current_config()
+    import_share(io_slot, cfg)  # drawn whatever happens below: an upload is the way out of a bad design
+
+    with right:
+        st.title(cfg.name or "untitled", anchor=False)
+        ui.show_notices()
+        if problems is not None:
+            ui.show_problems("The design has problems; the chart shows the last valid design.", problems)
+        try:
+            curve = ui.curve_of(cfg)
+        except ConfigError as exc:
+            ui.show_problems("This design cannot be drawn.", exc)
+            return
+        for line in curve.warnings:
+            st.warning(line, icon=":material/warning:")
+        summary_card(curve)
+        chart(curve)
+        downloads(cfg, curve)
+        tables(curve)
+
+    slot = resolved_slot
+    if slot is not None and cfg.decay is not None and problems is None:
+        resolved = decay_kwargs(cfg)
+        slot.caption("Resolved: " + ", ".join(f"`{k}={_short(v)}`" for k, v in resolved.items()))
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, list) and len(value) > 6:
+        return f"[{', '.join(_short(v) for v in value[:6])}, …]"
+    if isinstance(value, list):
+        return "[" + ", ".join(_short(v) for v in value) + "]"
+    return str(value)
+
+
+main()

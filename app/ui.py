@@ -1,0 +1,94 @@
+"""Shared Streamlit pieces of the pages: the cached curve, error boxes, keyed widget helpers.
+
+Thin on purpose: everything computed here comes from ``schedules``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from app import state
+from schedules.config import load_config
+from schedules.curve import Curve, compute_curve
+from schedules.errors import ConfigError
+from schedules.mistakes import mistake_curve
+from schedules.plan import make_plan
+
+#: Curves longer than this show a progress bar while they are computed.
+PROGRESS_OVER = 200_000
+CACHE_ENTRIES = 16
+
+
+@st.cache_data(max_entries=CACHE_ENTRIES, show_spinner=False)
+def cached_curve(cache_key: str) -> Curve:
+    """The curve of a config, keyed on its canonical JSON (``ScheduleConfig.cache_key()``).
+
+    Unchanged inputs never recompute.  Long curves (> PROGRESS_OVER steps) draw a progress bar
+    while they run (created and removed in here, so a cache hit replays nothing visible).
+    """
+    cfg = load_config(cache_key)
+    total = make_plan(cfg).total_steps
+    if total <= PROGRESS_OVER:
+        return compute_curve(cfg)
+    bar = st.progress(0.0, text=f"Computing {total:,} optimizer steps…")
+
+    def progress(done: int, of: int) -> None:
+        bar.progress(done / of, text=f"Computing {total:,} optimizer steps… {done:,} done")
+
+    try:
+        return compute_curve(cfg, progress=progress)
+    finally:
+        bar.empty()
+
+
+@st.cache_data(max_entries=4 * CACHE_ENTRIES, show_spinner=False)
+def cached_mistake(cache_key: str, kind: str) -> pd.DataFrame:
+    """``schedules.mistakes.mistake_curve`` cached on (config, kind)."""
+    return mistake_curve(load_config(cache_key), kind)  # type: ignore[arg-type]
+
+
+def curve_of(config) -> Curve:
+    return cached_curve(config.cache_key())
+
+
+def show_problems(title: str, error: ConfigError | list[str], kind: str = "error") -> None:
+    """An error (or warning) box with one line per problem, the field path in code style."""
+    lines = error.lines() if isinstance(error, ConfigError) else list(error)
+    body = [f"**{title}**"] if title else []
+    for line in lines:
+        path, sep, rest = line.partition(": ")
+        problem = sep and kind in ("error", "warning") and " " not in path
+        body.append(f"- `{path}`: {rest}" if problem else f"- {line}")
+    box: Callable[..., Any] = {
+        "error": st.error,
+        "warning": st.warning,
+        "info": st.info,
+        "success": st.success,
+    }[kind]
+    icons = {
+        "error": ":material/error:",
+        "warning": ":material/warning:",
+        "info": ":material/info:",
+        "success": ":material/check_circle:",
+    }
+    box("\n".join(body), icon=icons[kind])
+
+
+def show_notices() -> None:
+    for kind, title, lines in state.pop_notices():
+        show_problems(title, lines, kind)
+
+
+def format_lr(value: float) -> str:
+    """Short lr text for metrics: ``3e-4``, ``3.73e-11``, ``0.1``, ``0``."""
+    if value == 0:
+        return "0"
+    if 1e-2 <= abs(value) < 1e3:
+        return f"{value:.3g}"
+    mantissa, exponent = f"{value:.2e}".split("e")
+    mantissa = mantissa.rstrip("0").rstrip(".")
+    return f"{mantissa}e{int(exponent)}"

@@ -1,0 +1,102 @@
+"""The Compare page driven through the real app with AppTest: saved designs, accumulation settings,
+the mistake traces and the table of differences."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from figure_json import spec_of, trace, xy, y_at
+from streamlit.testing.v1 import AppTest
+
+from app import state
+from schedules import load_config
+
+MAIN = str(Path(__file__).resolve().parents[1] / "app" / "main.py")
+
+#: lr 1, 32 samples in micro-batches of 4, 2 epochs; warmup 4 steps from 0, then constant.
+SMALL = {
+    "name": "small",
+    "optimizer": {"name": "SGD", "lr": 1.0},
+    "training": {"dataset_size": 32, "micro_batch_size": 4, "accumulation_steps": 1, "epochs": 2},
+    "warmup": {"steps": 4},
+}
+
+
+def compare_page(design: dict = SMALL) -> AppTest:
+    at = AppTest.from_file(MAIN, default_timeout=60)
+    at.session_state[state.DESIGN_JSON] = load_config(design).to_json()
+    at.run()
+    at.switch_page("pages/compare.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_saved_designs_overlay_with_diff_table() -> None:
+    at = AppTest.from_file(MAIN, default_timeout=60)
+    at.session_state[state.DESIGN_JSON] = load_config(SMALL).to_json()
+    at.run()
+    at.text_input(key=state.SAVE_NAME_KEY).input("warmup 4").run()
+    [save] = [b for b in at.button if b.label == "Save"]
+    save.click().run()
+    assert "warmup 4" in at.session_state[state.SAVED_DESIGNS]
+    at.number_input(key="w.warmup.steps").set_value(8).run()
+    at.switch_page("pages/compare.py").run()
+    assert not at.exception
+
+    assert at.multiselect(key="compare_designs").value == ["Current design", "warmup 4"]
+    spec = spec_of(at.get("plotly_chart")[0])
+    # Shared samples axis: step k has consumed 4 (k + 1) samples.
+    assert y_at(spec, "warmup 4", 12) == pytest.approx(0.5)  # step 2 of a 4-step warmup
+    assert y_at(spec, "Current design", 12) == pytest.approx(0.25)  # step 2 of an 8-step warmup
+    diff = at.dataframe[0].value
+    assert diff["parameter"].tolist() == ["warmup.steps", "= warmup_steps"]
+    assert diff.iloc[0].tolist() == ["warmup.steps", "8", "4"]
+
+
+def test_accumulation_settings_and_mistake_traces() -> None:
+    at = compare_page()
+    at.multiselect(key="compare_accumulations").set_value([4]).run()
+    for box in at.checkbox:
+        box.check()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    spec = spec_of(at.get("plotly_chart")[0])
+    variant = "Current design · A=4 (b=1)"  # effective batch kept: 4 micro-batches of 1
+    names = [t["name"] for t in spec["data"]]
+    assert names == [
+        "Current design",
+        variant,
+        f"{variant}: scheduler stepped per micro-batch",
+        f"{variant}: scheduler stepped before optimizer.step()",
+        f"{variant}: accumulation without adjusting warmup/total steps",
+    ]
+    # Same effective batch, same samples per step: the correct curves coincide.
+    assert xy(spec, variant)[1].tolist() == xy(spec, "Current design")[1].tolist()
+    # Per micro-batch: 3 scheduler steps before the first optimizer step (at 4 samples), 7 before the second.
+    assert y_at(spec, f"{variant}: scheduler stepped per micro-batch", 4) == pytest.approx(0.75)
+    assert y_at(spec, f"{variant}: scheduler stepped per micro-batch", 8) == pytest.approx(1.0)
+    assert y_at(spec, f"{variant}: scheduler stepped before optimizer.step()", 4) == pytest.approx(0.25)
+    assert trace(spec, f"{variant}: scheduler stepped per micro-batch")["line"]["dash"] == "dash"
+    diff = at.dataframe[0].value
+    assert set(diff["parameter"]) == {"training.micro_batch_size", "training.accumulation_steps"}
+
+
+def test_keep_micro_batch_grows_the_effective_batch_and_presets_compare() -> None:
+    at = compare_page()
+    at.multiselect(key="compare_accumulations").set_value([2]).run()
+    at.radio(key="compare_keep").set_value("micro_batch").run()
+    at.multiselect(key="compare_designs").set_value(["Current design", "Preset: Cosine with warmup"]).run()
+    assert not at.exception
+    names = [t["name"] for t in spec_of(at.get("plotly_chart")[0])["data"]]
+    assert names == ["Current design", "Preset: Cosine with warmup", "Current design · A=2 (b=4)"]
+    summary = at.dataframe[1].value
+    assert summary.set_index("design").loc["Current design · A=2 (b=4)", "effective batch"] == 8
+    assert summary.set_index("design").loc["Current design · A=2 (b=4)", "total steps"] == 8
+
+
+def test_accumulation_that_does_not_divide_warns() -> None:
+    at = compare_page({**SMALL, "training": {**SMALL["training"], "micro_batch_size": 6}})
+    at.multiselect(key="compare_accumulations").set_value([4]).run()
+    assert not at.exception
+    assert "must divide the per-rank batch 6" in at.warning[0].value

@@ -1,0 +1,251 @@
+"""The Designer page driven through the real app (``app/main.py``) with Streamlit's AppTest."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from figure_json import array, spec_of, trace, y_at
+from streamlit.testing.v1 import AppTest
+
+from app import state
+from schedules import load_config
+from schedules.presets import apply_preset
+from schedules.share import encode_design
+
+MAIN = str(Path(__file__).resolve().parents[1] / "app" / "main.py")
+
+#: 100 samples, micro-batch 10, 3 epochs: 10 steps per epoch, 30 in all; warmup 10 steps from 0 to 1e-3.
+SMALL = {
+    "name": "small",
+    "optimizer": {"name": "SGD", "lr": 1e-3},
+    "training": {"dataset_size": 100, "micro_batch_size": 10, "accumulation_steps": 1, "epochs": 3},
+    "warmup": {"steps": 10},
+}
+
+
+def start(design: dict | None = None, query: str | None = None) -> AppTest:
+    at = AppTest.from_file(MAIN, default_timeout=60)
+    if design is not None:
+        at.session_state[state.DESIGN_JSON] = load_config(design).to_json()
+    if query is not None:
+        at.query_params[state.QUERY_PARAM] = query
+    return at.run()
+
+
+def no_exception(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def chart(at: AppTest) -> dict:
+    return spec_of(at.get("plotly_chart")[0])
+
+
+def metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def test_default_design_renders() -> None:
+    at = start()
+    no_exception(at)
+    assert at.title[0].value == "cosine with warmup"
+    assert metrics(at)["Total steps"] == "4,689"
+    assert metrics(at)["Warmup steps"] == "235"  # ceil(0.05 * 4689)
+    spec = chart(at)
+    assert y_at(spec, "lr", 235) == pytest.approx(3e-4)
+    assert load_config(at.session_state[state.DESIGN_JSON]).decay.scheduler == "CosineAnnealingLR"
+    assert at.query_params[state.QUERY_PARAM]  # the design is in the URL
+
+
+def test_widgets_change_the_curve() -> None:
+    at = start(SMALL)
+    no_exception(at)
+    spec = chart(at)
+    assert y_at(spec, "lr", 5) == pytest.approx(5e-4)
+    assert array(trace(spec, "warmup end")["x"]).tolist() == [10]
+    assert metrics(at)["Total steps"] == "30"
+
+    at.number_input(key="w.warmup.steps").set_value(20).run()
+    no_exception(at)
+    spec = chart(at)
+    assert y_at(spec, "lr", 5) == pytest.approx(2.5e-4)
+    assert y_at(spec, "lr", 10) == pytest.approx(5e-4)
+    assert load_config(at.session_state[state.DESIGN_JSON]).warmup.steps == 20
+
+    at.number_input(key="w.training.accumulation_steps").set_value(2).run()
+    assert metrics(at)["Total steps"] == "15"  # ceil(10 / 2) = 5 steps per epoch
+    assert metrics(at)["Effective batch"] == "20"
+
+    at.selectbox(key="w.decay.scheduler").set_value("StepLR").run()
+    at.number_input(key="w.decay.kwargs.StepLR.step_size").set_value(1).run()
+    at.number_input(key="w.decay.kwargs.StepLR.gamma").set_value(0.5).run()
+    no_exception(at)
+    # 15 steps, warmup 20 > 15: the decay never starts; shorten the warmup to 4.
+    at.number_input(key="w.warmup.steps").set_value(4).run()
+    spec = chart(at)
+    assert y_at(spec, "lr", 4) == pytest.approx(1e-3)
+    assert y_at(spec, "lr", 6) == pytest.approx(2.5e-4)  # two decay steps of x0.5
+    assert at.session_state[state.DESIGN_JSON] == load_config(at.session_state[state.DESIGN_JSON]).to_json()
+
+
+def test_axis_log_and_groups_controls() -> None:
+    design = {
+        **SMALL,
+        "optimizer": {**SMALL["optimizer"], "param_groups": [{"name": "a", "lr_scale": 0.5}, {"name": "b"}]},
+    }
+    at = start(design)
+    spec = chart(at)
+    assert {"lr/a", "lr/b"} <= {t["name"] for t in spec["data"]}
+    assert y_at(spec, "lr/a", 5) == pytest.approx(2.5e-4)
+    at.segmented_control(key="designer_x_axis").set_value("samples").run()
+    at.toggle(key="designer_log_y").set_value(True).run()
+    spec = chart(at)
+    assert spec["layout"]["yaxis"]["type"] == "log"
+    assert y_at(spec, "lr/b", 60) == pytest.approx(5e-4)  # step 5 has consumed 60 samples
+
+
+def test_plateau_design_shows_metric_and_reductions() -> None:
+    design = {
+        **SMALL,
+        "plateau": {"patience": 0, "eval_every": 5, "metric": {"values": [3, 2, 2.5, 2.6, 1, 1]}},
+    }
+    at = start(design)
+    no_exception(at)
+    spec = chart(at)
+    assert trace(spec, "metric")["yaxis"] == "y2"
+    assert "metric 2.5, best 2" in trace(spec, "plateau reductions")["text"][0]
+    assert len(at.tabs) >= 5  # events, evaluations, two snippets, JSON
+
+
+def test_upload_valid_and_invalid_configs() -> None:
+    at = start(SMALL)
+    before = at.session_state[state.DESIGN_JSON]
+    uploader = at.file_uploader(key=state.UPLOAD_KEY)
+
+    uploader.set_value(("broken.json", b'{"optimizer": {"lr": ', "application/json")).run()
+    no_exception(at)
+    assert "broken.json was not loaded" in at.error[0].value
+    assert "must be valid JSON" in at.error[0].value
+    assert at.session_state[state.DESIGN_JSON] == before
+
+    bad = {
+        **SMALL,
+        "training": {**SMALL["training"], "accumulation_steps": 0},
+        "warmup": {"steps": 10, "shape": "cos"},
+    }
+    at.file_uploader(key=state.UPLOAD_KEY).set_value(
+        ("bad.json", json.dumps(bad).encode(), "application/json")
+    ).run()
+    text = at.error[0].value
+    assert "`training.accumulation_steps`: must be an integer >= 1" in text
+    assert "`warmup.shape`: is not a known field" in text
+    assert at.session_state[state.DESIGN_JSON] == before
+    assert y_at(chart(at), "lr", 5) == pytest.approx(5e-4)  # the current design is still drawn
+
+    good = {**SMALL, "name": "uploaded", "warmup": {"steps": 4, "start_factor": 0.5}}
+    at.file_uploader(key=state.UPLOAD_KEY).set_value(
+        ("good.json", json.dumps(good).encode(), "application/json")
+    ).run()
+    no_exception(at)
+    assert at.title[0].value == "uploaded"
+    assert at.number_input(key="w.warmup.steps").value == 4
+    assert at.number_input(key="w.warmup.start_factor").value == 0.5
+    assert y_at(chart(at), "lr", 2) == pytest.approx(1e-3 * (0.5 + 0.5 * 2 / 4))
+    assert load_config(at.session_state[state.DESIGN_JSON]).cache_key() == load_config(good).cache_key()
+
+
+def test_invalid_widget_values_show_errors_not_tracebacks() -> None:
+    at = start({**SMALL, "decay": {"scheduler": "MultiStepLR"}})
+    at.text_input(key="w.decay.kwargs.MultiStepLR.milestones").input("5, x").run()
+    no_exception(at)
+    assert "`decay.kwargs.milestones`: must be integers separated by commas" in at.error[0].value
+    at.text_input(key="w.decay.kwargs.MultiStepLR.milestones").input("5, 3").run()
+    assert "strictly increasing" in at.error[0].value
+    at.text_input(key="w.decay.kwargs.MultiStepLR.milestones").input("5, 8").run()
+    assert not at.error
+    at.toggle(key="w.training.drop_last").set_value(True).run()
+    at.number_input(key="w.training.dataset_size").set_value(5).run()
+    no_exception(at)
+    assert "`training.dataset_size`: with drop_last" in at.error[0].value
+    assert at.get("plotly_chart")  # the last valid design is still drawn
+
+
+def test_preset_and_outside_change_rebuild_the_widgets() -> None:
+    at = start(SMALL)
+    at.selectbox(key=state.PRESET_KEY).set_value("linear").run()
+    at.button[0].click().run()
+    no_exception(at)
+    assert at.title[0].value == "Linear decay with warmup"
+    assert at.selectbox(key="w.decay.scheduler").value == "LinearLR"
+    assert at.radio(key="w.warmup.mode").value == "ratio"
+    assert at.number_input(key="w.training.dataset_size").value == 100  # training kept
+
+    # The Live page's range test writes a new lr into the design.
+    design = json.loads(at.session_state[state.DESIGN_JSON])
+    design["optimizer"]["lr"] = 0.02
+    at.session_state[state.DESIGN_JSON] = json.dumps(design)
+    at.session_state[state.DESIGN_FROM_RANGE_TEST] = True
+    at.run()
+    no_exception(at)
+    assert at.number_input(key="w.optimizer.lr").value == 0.02
+    assert "range test set the lr to 0.02" in at.info[0].value
+    assert at.session_state[state.DESIGN_FROM_RANGE_TEST] is False
+    assert load_config(at.session_state[state.DESIGN_JSON]).optimizer.lr == 0.02
+
+
+def test_design_link_loads_and_bad_link_warns() -> None:
+    at = start(query=encode_design(apply_preset("one_cycle")))
+    no_exception(at)
+    assert at.title[0].value == "One-cycle"
+    assert at.selectbox(key="w.decay.scheduler").value == "OneCycleLR"
+
+    at = start(query="definitely-not-a-design")
+    no_exception(at)
+    assert "could not be loaded" in at.warning[0].value
+    assert at.title[0].value == "cosine with warmup"
+
+
+def test_pages_switch_and_designer_state_survives() -> None:
+    at = start(SMALL)
+    at.number_input(key="w.warmup.steps").set_value(6).run()
+    at.switch_page("pages/compare.py").run()
+    no_exception(at)
+    assert at.title[0].value == "Compare"
+    at.switch_page("pages/designer.py").run()
+    no_exception(at)
+    assert at.number_input(key="w.warmup.steps").value == 6
+    assert y_at(chart(at), "lr", 3) == pytest.approx(5e-4)
+
+
+def test_live_page_renders_without_exception() -> None:
+    live = Path(MAIN).parent / "pages" / "live.py"
+    if not live.exists():
+        pytest.skip("no Live page in this checkout")
+    at = start(SMALL)
+    at.switch_page("pages/live.py").run()
+    no_exception(at)
+
+
+def test_long_curve_progress_and_cache() -> None:
+    from app import ui
+
+    long = {**SMALL, "training": {**SMALL["training"], "max_steps": 250_000}}
+    key = load_config(long).cache_key()
+    ui.cached_curve.clear()
+    t0 = time.perf_counter()
+    first = ui.cached_curve(key)
+    t1 = time.perf_counter()
+    again = ui.cached_curve(key)
+    t2 = time.perf_counter()
+    assert first.plan.total_steps == again.plan.total_steps == 250_000
+    assert (t2 - t1) < (t1 - t0) / 3, f"cache hit {t2 - t1:.3f}s vs first {t1 - t0:.3f}s"
+
+    ui.cached_curve.clear()
+    at = start(long)  # the progress bar path inside the cached function, then a cache-hit rerun
+    no_exception(at)
+    assert metrics(at)["Total steps"] == "250,000"
+    at.run()
+    no_exception(at)
+    assert metrics(at)["Total steps"] == "250,000"
