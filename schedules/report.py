@@ -117,6 +117,102 @@ def plotly_figure(curve: Curve, axis: XAxis = "step", log_y: bool = False, mista
     return fig
 
 
+def overlay_figure(curve: Curve, others: dict[str, np.ndarray], log_y: bool = False, height: int = 360):
+    """The design's lr (first group) with other curves of the same rows dashed over it (e.g. what an
+    export target does), against the optimizer step."""
+    import plotly.graph_objects as go
+
+    x = curve.frame["step"].to_numpy()
+    idx = _thin(len(x))
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(
+            x=x[idx], y=curve.lrs[idx, 0], mode="lines", name="design", line={"color": COLORS[0], "width": 3}
+        )
+    )
+    for i, (name, lr) in enumerate(others.items()):
+        y = np.asarray(lr)
+        y = y[:, 0] if y.ndim == 2 else y
+        n = min(len(y), len(x))
+        j = idx[idx < n]
+        fig.add_trace(
+            go.Scatter(
+                x=x[j],
+                y=y[j],
+                mode="lines",
+                name=name,
+                line={"color": COLORS[(i + 1) % len(COLORS)], "dash": "dash", "width": 2},
+            )
+        )
+    fig.update_layout(
+        xaxis_title=X_TITLES["step"],
+        yaxis_title="learning rate",
+        template="plotly_white",
+        height=height,
+        margin={"l": 60, "r": 20, "t": 30, "b": 40},
+        legend={"orientation": "h", "y": 1.12},
+    )
+    if log_y:
+        fig.update_yaxes(type="log")
+    return fig
+
+
+def log_figure(curve: Curve, log: Any, log_y: bool = False, height: int = 620):
+    """A run log over the design: top, the design's lr and the logged lr; bottom, the logged
+    training and validation loss.  x is the design's optimizer step (row), see RunLog.rows."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(
+        rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08, subplot_titles=("learning rate", "loss")
+    )
+    x = curve.frame["step"].to_numpy()
+    idx = _thin(len(x))
+    fig.add_trace(
+        go.Scatter(
+            x=x[idx],
+            y=curve.lrs[idx, 0],
+            mode="lines",
+            name="design lr",
+            line={"color": COLORS[0], "width": 3},
+        ),
+        row=1,
+        col=1,
+    )
+    styles = {
+        "lr": ("logged lr", COLORS[1], 1, "dash"),
+        "loss": ("training loss", COLORS[2], 2, "solid"),
+        "val_loss": ("validation loss", COLORS[3], 2, "solid"),
+    }
+    for kind, (name, color, row, dash) in styles.items():
+        if not log.has(kind):
+            continue
+        f = log.rows(kind)
+        j = _thin(len(f))
+        mode = "lines+markers" if kind == "val_loss" else "lines"
+        fig.add_trace(
+            go.Scatter(
+                x=f["row"].to_numpy()[j],
+                y=f["value"].to_numpy()[j],
+                mode=mode,
+                name=name,
+                line={"color": color, "dash": dash, "width": 2},
+            ),
+            row=row,
+            col=1,
+        )
+    fig.update_layout(
+        template="plotly_white",
+        height=height,
+        margin={"l": 60, "r": 20, "t": 40, "b": 40},
+        legend={"orientation": "h", "y": 1.08},
+    )
+    fig.update_xaxes(title_text=X_TITLES["step"], row=2, col=1)
+    if log_y:
+        fig.update_yaxes(type="log", row=1, col=1)
+    return fig
+
+
 def write_html(
     curve: Curve, path: Path, axis: XAxis = "step", log_y: bool = False, mistake: str | None = None
 ) -> None:

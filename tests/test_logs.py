@@ -199,3 +199,64 @@ def test_design_from_log_is_loadable(cfg, curve) -> None:
     log = read_log(hf_state(curve), "trainer_state.json")
     new, _ = plateau_from_log(log, cfg)
     assert load_config(json.loads(new.to_json())) == new
+
+
+# -- the Run logs page, driven through the real app ---------------------------------------------------
+
+MAIN = str(Path(__file__).resolve().parents[1] / "app" / "main.py")
+
+
+def logs_page(design):
+    from streamlit.testing.v1 import AppTest
+
+    from app import state
+
+    at = AppTest.from_file(MAIN, default_timeout=90)
+    at.session_state[state.DESIGN_JSON] = load_config(design).to_json()
+    at.run()
+    at.switch_page("pages/logs.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_page_overlays_a_log_and_uses_its_validation_loss(cfg, curve) -> None:
+    from figure_json import spec_of, xy
+
+    from app import state
+
+    at = logs_page(cfg)
+    assert "No log yet" in at.info[0].value
+    at.file_uploader(key="logs_upload").set_value(
+        ("trainer_state.json", hf_state(curve), "application/json")
+    ).run()
+    assert not at.exception, [e.value for e in at.exception]
+    spec = spec_of(at.get("plotly_chart")[0])
+    assert [t["name"] for t in spec["data"]] == ["design lr", "logged lr", "training loss", "validation loss"]
+    x, y = xy(spec, "validation loss")
+    assert x.tolist() == [31, 63, 95]  # logged after 32, 64, 96 completed steps: rows 31, 63, 95
+    assert at.metric[0].value == "matches"
+    at.button(key="logs_use_val_loss").click().run()
+    assert not at.exception
+    design = load_config(at.session_state[state.DESIGN_JSON])
+    assert design.plateau.eval_every == "epoch"
+    assert design.plateau.metric.values == pytest.approx([1.68, 1.36, 1.0])
+    assert any("now uses this run's validation loss" in w.value for w in at.warning)
+
+
+def test_page_reads_a_tensorboard_file(cfg, curve, tmp_path) -> None:
+    path = tensorboard_file(curve, tmp_path)
+    at = logs_page(cfg)
+    at.file_uploader(key="logs_upload").set_value(
+        (path.name, path.read_bytes(), "application/octet-stream")
+    ).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "tensorboard" in at.markdown[0].value or any("tensorboard" in m.value for m in at.markdown)
+    assert len(at.get("plotly_chart")) == 1
+
+
+def test_page_explains_an_unreadable_file(cfg) -> None:
+    at = logs_page(cfg)
+    at.file_uploader(key="logs_upload").set_value(("notes.csv", b"a,b\n1,2\n", "text/csv")).run()
+    assert not at.exception
+    assert "notes.csv could not be read" in at.error[0].value
+    assert "needs a step column" in at.error[0].value

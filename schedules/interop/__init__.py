@@ -13,9 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
+from ..config import load_config
+from ..plan import make_plan
 from .deepspeed import deepspeed_curve, from_deepspeed, to_deepspeed
 from .hf import from_hf, hf_curve, to_hf
-from .lightning import build_scheduler_variant, lightning_curve, to_lightning
+from .lightning import build_scheduler_variant, lightning_curve, snippet_curve, to_lightning
 from .timm import timm_curve, to_timm
 
 
@@ -23,6 +27,7 @@ from .timm import timm_curve, to_timm
 class Target:
     key: str
     title: str
+    short: str  # legend name
     export: Callable[[Any], tuple[Any, list[str]]]
     language: str  # how the payload is shown: "json" or "python"
     filename: str
@@ -31,14 +36,36 @@ class Target:
 TARGETS: dict[str, Target] = {
     t.key: t
     for t in (
-        Target("hf", "Hugging Face TrainingArguments", to_hf, "json", "training_args.json"),
+        Target("hf", "Hugging Face TrainingArguments", "HF", to_hf, "json", "training_args.json"),
         Target(
-            "lightning", "Lightning configure_optimizers", to_lightning, "python", "configure_optimizers.py"
+            "lightning",
+            "Lightning configure_optimizers",
+            "Lightning",
+            to_lightning,
+            "python",
+            "configure_optimizers.py",
         ),
-        Target("timm", "timm create_scheduler_v2", to_timm, "json", "timm_scheduler.json"),
-        Target("deepspeed", "DeepSpeed scheduler block", to_deepspeed, "json", "ds_config.json"),
+        Target("timm", "timm create_scheduler_v2", "timm", to_timm, "json", "timm_scheduler.json"),
+        Target("deepspeed", "DeepSpeed scheduler block", "DeepSpeed", to_deepspeed, "json", "ds_config.json"),
     )
 }
+
+
+def target_curve(key: str, config: Any, payload: Any) -> np.ndarray:
+    """The lr of every param group at every optimizer step that target ``key`` gives for an
+    exported ``payload`` (the same computation the export's check uses), shape (T, groups)."""
+    cfg = load_config(config)
+    plan = make_plan(cfg)
+    if key == "hf":
+        return hf_curve(payload, cfg, plan)
+    if key == "timm":
+        return timm_curve(payload["create_scheduler_v2"], cfg, plan)
+    if key == "deepspeed":
+        return deepspeed_curve(payload["scheduler"], cfg.optimizer.base_lrs(), plan.total_steps)
+    if key == "lightning":
+        return snippet_curve(cfg)
+    raise ValueError(f"target must be one of {', '.join(TARGETS)}, got {key!r}")
+
 
 __all__ = [
     "TARGETS",
@@ -49,6 +76,8 @@ __all__ = [
     "from_hf",
     "hf_curve",
     "lightning_curve",
+    "snippet_curve",
+    "target_curve",
     "timm_curve",
     "to_deepspeed",
     "to_hf",

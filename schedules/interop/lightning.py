@@ -36,7 +36,7 @@ from ..build import LinearWarmup, MetricFeed, decay_kwargs, expression_constants
 from ..config import ScheduleConfig, load_config
 from ..curve import compute_curve
 from ..expr import LrExpression
-from ..plan import Plan
+from ..plan import Plan, make_plan
 from .common import cannot, compare, plain_expression
 
 TARGET = "Lightning"
@@ -393,6 +393,14 @@ def lightning_curve(
 def dummy_for(cfg: ScheduleConfig) -> torch.optim.Optimizer:
     params = [{"params": [torch.zeros(1, requires_grad=True)], "lr": lr} for lr in cfg.optimizer.base_lrs()]
     return getattr(torch.optim, cfg.optimizer.name)(params, lr=cfg.optimizer.lr, **cfg.optimizer.kwargs)
+
+
+def snippet_curve(config: ScheduleConfig | dict[str, Any] | str) -> np.ndarray:
+    """The lrs the exported snippet gives under Lightning's rules (the design's plateau metric)."""
+    cfg = load_config(config)
+    plan = make_plan(cfg)
+    feed = MetricFeed(cfg.plateau.metric, 1) if cfg.plateau is not None else None
+    return lightning_curve(instantiate(_spec(cfg, plan), dummy_for(cfg)), plan, feed)
 
 
 def to_lightning(config: ScheduleConfig | dict[str, Any] | str) -> tuple[str, list[str]]:

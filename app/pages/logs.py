@@ -1,0 +1,112 @@
+"""Run logs: a real run's lr and loss (CSV, HF trainer_state.json, TensorBoard event file) over the
+current design, and its validation loss as the design's plateau metric.  Logic: schedules.logs."""
+
+from __future__ import annotations
+
+import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
+
+if PagesManager.uses_pages_directory and "studio_initialised" not in st.session_state:
+    # A fresh server's first request for this URL ran this file directly (legacy pages/ routing,
+    # active until app/main.py has called st.navigation once): rerun through the router.  Only then:
+    # a rerun consumes button clicks ("studio_initialised" is app.state.INITIALISED, set by the router).
+    PagesManager.uses_pages_directory = False
+    st.rerun()
+
+from app import state, ui
+from schedules.errors import ConfigError
+from schedules.logs import MAX_LOG_BYTES, RunLog, lr_agreement, plateau_from_log, read_log
+from schedules.report import log_figure
+
+ss = st.session_state
+K_UPLOAD = "logs_upload"
+K_LOG_Y = "logs_log_y"
+K_APPLIED = "logs_applied"
+UPLOAD_MB = MAX_LOG_BYTES // (1024 * 1024)
+
+
+@st.cache_data(max_entries=8, show_spinner="Reading the log…")
+def cached_log(data: bytes, name: str) -> RunLog:
+    return read_log(data, name)
+
+
+st.title("Run logs")
+st.caption(
+    "Upload a real run's log to see its learning rate and loss over the current design, and use its "
+    "validation loss as the design's plateau metric."
+)
+upload = st.file_uploader(
+    "Log file: CSV, trainer_state.json, JSON Lines, or a TensorBoard events.out.tfevents.* file",
+    key=K_UPLOAD,
+    max_upload_size=UPLOAD_MB,
+    help="Columns/tags are matched by name: step or global_step; lr, learning_rate or lr-AdamW; loss or "
+    "train_loss; val_loss or eval_loss (and the train/… eval/… spellings).",
+)
+applied = ss.pop(K_APPLIED, None)
+if applied is not None:
+    ui.show_problems(
+        "The design's plateau now uses this run's validation loss.",
+        applied,
+        "success" if not applied else "warning",
+    )
+
+if upload is None:
+    st.info(
+        "No log yet. `python -m schedules train DESIGN.json -o run.csv`, an HF `trainer_state.json`, "
+        "a Lightning `metrics.csv` or a TensorBoard event file all work.",
+        icon=":material/upload_file:",
+    )
+    st.stop()
+
+try:
+    log = cached_log(upload.getvalue(), upload.name)
+except ConfigError as exc:
+    ui.show_problems(f"{upload.name} could not be read", exc)
+    st.stop()
+
+config = state.current_config()
+curve = ui.curve_of(config)
+cols = st.columns([3, 2])
+with cols[0]:
+    st.markdown("\n".join(f"- {line}" for line in log.summary()))
+    if log.convention == "rows":
+        st.caption("Steps are curve rows (python -m schedules train output).")
+    else:
+        st.caption(
+            "Steps count completed optimizer steps (HF, Lightning, TensorBoard): the lr logged at step s is row s."
+        )
+    for note in log.notes:
+        st.caption(note)
+with cols[1]:
+    agreement = lr_agreement(log, curve.frame)
+    if agreement is not None and agreement["rows"]:
+        st.metric(
+            "Logged lr vs this design",
+            "matches" if agreement["max_rel"] < 1e-6 else f"{agreement['max_rel']:.1%} off",
+            help=f"Largest relative difference over {agreement['rows']} logged steps"
+            + (f"; worst at step {agreement['worst_row']}" if agreement["max_rel"] >= 1e-6 else ""),
+        )
+    elif agreement is not None:
+        st.caption("The logged steps are all past the design's end.")
+    log_y = st.toggle("Log lr axis", key=K_LOG_Y)
+
+st.plotly_chart(log_figure(curve, log, log_y=log_y), key="logs_figure", config={"displaylogo": False})
+
+st.subheader("Validation loss as the plateau metric")
+if log.has("val_loss"):
+    n = len(log.series["val_loss"])
+    st.caption(
+        f"{n} validation values. The design's ReduceLROnPlateau will get them, one per evaluation, "
+        "evaluating as often as this run did."
+    )
+    if st.button("Use its validation loss as the plateau metric", type="primary", key="logs_use_val_loss"):
+        try:
+            new, warnings = plateau_from_log(log, config)
+        except ConfigError as exc:
+            ui.show_problems("Could not use it", exc)
+        else:
+            state.set_design(new)
+            ss[K_APPLIED] = warnings
+            st.rerun()
+else:
+    st.caption("This log has no validation loss (columns like val_loss or eval_loss).")
