@@ -79,9 +79,31 @@ def _hover_x(axis: XAxis) -> str:
     }[axis]
 
 
+#: A small template (plotly's built-in ones are ~85 KB of JSON per figure and slow to copy).
+_AXIS = {
+    "gridcolor": "#e8edf3",
+    "linecolor": "#cbd5e1",
+    "zerolinecolor": "#cbd5e1",
+    "ticks": "",
+    "title": {"standoff": 8},
+    "automargin": True,
+}
+TEMPLATE = go.layout.Template(
+    layout={
+        "font": {"family": "Source Sans Pro, sans-serif", "size": 12, "color": "#334155"},
+        "paper_bgcolor": "white",
+        "plot_bgcolor": "white",
+        "colorway": COLORS,
+        "xaxis": _AXIS,
+        "yaxis": _AXIS,
+        "hoverlabel": {"font": {"size": 12}},
+    }
+)
+
+
 def _base_layout(fig: go.Figure, x_axis: str, log_y: bool, height: int) -> None:
     fig.update_layout(
-        template="plotly_white",
+        template=TEMPLATE,
         height=height,
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
         hovermode="closest",
@@ -128,7 +150,7 @@ def lr_figure(
             go.Scatter(
                 x=x_all[idx],
                 y=y_all[idx],
-                customdata=steps[idx],
+                customdata=None if x_axis == "step" else steps[idx],  # the step number, for hover
                 name=col,
                 mode="lines",
                 line={"color": COLORS[i % len(COLORS)], "width": 2},
@@ -284,7 +306,7 @@ def compare_figure(
             go.Scatter(
                 x=x_all[idx],
                 y=y_all[idx],
-                customdata=s.frame["step"].to_numpy()[idx],
+                customdata=None if x_axis == "step" else s.frame["step"].to_numpy()[idx],
                 name=s.name,
                 legendgroup=s.group or s.name,
                 mode="lines",
