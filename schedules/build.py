@@ -497,6 +497,16 @@ def check_buildable(config: ScheduleConfig) -> None:
         if name in ("LambdaLR", "MultiplicativeLR"):
             check_expression(kwargs["lr_lambda"], expression_constants(plan), "decay.kwargs.lr_lambda")
         if name == "OneCycleLR":
+            pct = kwargs.get("pct_start", 0.3)
+            if float(pct * kwargs["total_steps"]) - 1 == 0:
+                raise ConfigError(
+                    Problem(
+                        "decay.kwargs.pct_start",
+                        f"must not make pct_start * total_steps exactly 1 "
+                        f"(OneCycleLR's rising phase would be empty; total_steps is {kwargs['total_steps']})",
+                        pct,
+                    )
+                )
             received = plan.decay_length
             if kwargs["total_steps"] < received:
                 raise ConfigError(

@@ -5,10 +5,10 @@ import json
 import os
 
 import numpy as np
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from schedules import compute_curve, load_config, make_plan
+from schedules import ConfigError, compute_curve, load_config, make_plan
 
 unit = st.floats(min_value=0.0, max_value=1.0, allow_nan=False)
 positive_unit = st.floats(min_value=1e-3, max_value=1.0, allow_nan=False)
@@ -149,7 +149,13 @@ def configs(draw):
 )
 @given(configs())
 def test_random_valid_configs(raw):
-    cfg = load_config(raw)  # every generated config is valid by construction
+    try:
+        cfg = load_config(raw)
+    except ConfigError as exc:
+        # The strategy cannot know every torch constraint that depends on the step count (e.g.
+        # OneCycleLR's pct_start * total_steps == 1): those are rejected with a field-named message.
+        assert all(p.path.startswith("decay.kwargs.") for p in exc.problems), exc.lines()
+        assume(False)
     curve = compute_curve(cfg)
     plan = make_plan(cfg)
     assert len(curve.frame) == plan.total_steps
