@@ -728,6 +728,7 @@ class Snapshot:
     frames: dict[str, pd.DataFrame]
     outcomes: dict[str, str]
     messages: list[str]
+    stop_latency: float | None = None  # seconds from stop() to the thread's end
 
     @property
     def progress(self) -> float:
@@ -761,6 +762,7 @@ class LiveRun:
         self._thread: threading.Thread | None = None
         self._started = 0.0
         self._finished: float | None = None
+        self._stop_requested: float | None = None
         self._busy = False
         self._last_seen = time.monotonic()
         self.stop_reason = ""
@@ -798,6 +800,7 @@ class LiveRun:
     def stop(self, reason: str = "stopped") -> None:
         if not self.stop_event.is_set():
             self.stop_reason = reason
+            self._stop_requested = time.perf_counter()
         self.stop_event.set()
 
     def join(self, timeout: float | None = None) -> bool:
@@ -873,7 +876,10 @@ class LiveRun:
             elapsed = 0.0
         else:
             elapsed = (self._finished or time.perf_counter()) - self._started
-        return Snapshot(status, done, self.total, current, elapsed, frames, outcomes, messages)
+        latency = None
+        if self._stop_requested is not None and self._finished is not None:
+            latency = max(0.0, self._finished - self._stop_requested)
+        return Snapshot(status, done, self.total, current, elapsed, frames, outcomes, messages, latency)
 
     def frame(self) -> pd.DataFrame:
         """All jobs' rows in one frame, with ``setting`` and each job's meta columns first (for CSV)."""

@@ -10,14 +10,19 @@ import pytest
 
 pytestmark = pytest.mark.browser
 
-STATUS = re.compile(r"(ready|running|stopped|done|busy) · ([\d,]+) / ([\d,]+) steps")
+STATUS = re.compile(r"(ready|running|stopped|done|busy) · ([\d,]+) / ([\d,]+) steps.* · ([\d.]+) s")
+
+
+def status_line(page) -> re.Match:
+    text = page.locator('[data-testid="stMarkdownContainer"]', has_text=STATUS).first.inner_text()
+    match = STATUS.search(text)
+    assert match, text
+    return match
 
 
 def status(page) -> tuple[str, int]:
     """(status word, steps done) from the run's status line."""
-    text = page.locator('[data-testid="stMarkdownContainer"]', has_text=STATUS).first.inner_text()
-    match = STATUS.search(text)
-    assert match, text
+    match = status_line(page)
     return match.group(1), int(match.group(2).replace(",", ""))
 
 
@@ -57,14 +62,21 @@ def test_start_shows_progress_and_stop_stops_within_a_second(
     stop = page.get_by_role("button", name="Stop", exact=True).first
     t0 = time.monotonic()
     stop.click()
-    assert wait_until(lambda: status(page)[0] == "stopped", 5), status(page)
-    stopped_after = time.monotonic() - t0
-    assert stopped_after < 1.5, f"the page showed 'stopped' {stopped_after:.2f} s after the click"
+    assert wait_until(lambda: status(page)[0] == "stopped", 10), status(page)
+    shown_after = time.monotonic() - t0
+    # Server side: the training thread ended within a second of the Stop click reaching the server.
+    latency = float(re.search(r"ended ([\d.]+) s after Stop", status_line(page).string).group(1))
+    assert latency < 1.0, f"the run went on for {latency:.3f} s after Stop"
+    # Browser side: the page says so promptly (a full rerun of the app; generous for a loaded CI box).
+    assert shown_after < 5.0, f"the page showed 'stopped' {shown_after:.2f} s after the click"
     wait_for_app(page)
     done = status(page)[1]
     page.wait_for_timeout(1000)
     assert status(page) == ("stopped", done), "steps kept coming after Stop"
     assert 0 < done < 60_000
+    print(
+        f"stop: thread ended {latency:.3f} s after Stop; the page showed it {shown_after:.2f} s after the click"
+    )
 
     exceptions = page.locator('[data-testid="stException"]')
     assert exceptions.count() == 0, exceptions.first.inner_text()

@@ -26,6 +26,7 @@ from schedules.live import (
     Diverged,
     LiveRun,
     LiveSetup,
+    ScheduleFailed,
     check_live,
     comparison_settings,
     live_run_for,
@@ -338,6 +339,24 @@ def test_stop_event_and_callable_end_the_run_between_micro_batches() -> None:
     assert len(list(training)) == 4 and training.stopped  # 4 checks pass, the 5th stops
 
 
+def test_onecycle_stepped_per_micro_batch_fails_like_torch_does() -> None:
+    cfg = {
+        **config(micro_batch_size=16, accumulation_steps=4, epochs=1),
+        "warmup": None,
+        "decay": {"scheduler": "OneCycleLR"},
+    }
+    training = train(cfg, device="cpu", variant=PER_MICRO_BATCH)
+    records = []
+    with pytest.raises(
+        ScheduleFailed,
+        match=r"torch refused to step the scheduler at optimizer step (\d+) .*; \1 steps recorded",
+    ):
+        for r in training:
+            records.append(r)
+    # OneCycleLR allows total_steps (41) scheduler steps: 4 per optimizer step, so it fails in step 10.
+    assert len(records) == 10
+
+
 # --------------------------------------------------------------------------------------------------
 # caps
 
@@ -394,7 +413,7 @@ def test_live_run_runs_jobs_in_the_background_and_stops_within_a_second() -> Non
     assert run.join(1.0), "the run did not stop within a second"
     stopped_in = time.perf_counter() - t0
     snap = run.snapshot()
-    assert snap.status == "stopped" and stopped_in < 1.0
+    assert snap.status == "stopped" and stopped_in < 1.0 and snap.stop_latency < 1.0
     assert snap.outcomes == {"16x4 design": "stopped", "64x1 same batch": "pending"}
     csv = run.frame()
     assert list(csv.columns[:4]) == ["setting", "variant", "micro_batch_size", "accumulation_steps"]

@@ -40,9 +40,13 @@ RANGE_RUN = "live_range_run"
 ERROR = "live_error"
 RANGE_ERROR = "live_range_error"
 APPLIED = "live_range_applied"
+CSV_CACHE = "live_csv_cache"
 
-POLL_S = 0.3
+#: Seconds between chart updates while a run is going (2.5 a second).
+POLL_S = 0.4
+#: Points per trace: fewer while the charts redraw every POLL_S (less work for server and browser).
 MAX_POINTS = 1500
+LIVE_POINTS = 400
 COLORS = ["#2563eb", "#ea580c", "#16a34a", "#9333ea", "#dc2626", "#0891b2"]
 LIVE_MODELS = ("mlp", "cnn", "linear")
 
@@ -106,7 +110,9 @@ def smoothed(loss: pd.Series) -> pd.Series:
 DASHES = ["solid", "dash", "dot", "dashdot"]
 
 
-def run_figures(frames: dict[str, pd.DataFrame]) -> tuple[go.Figure, go.Figure, go.Figure]:
+def run_figures(
+    frames: dict[str, pd.DataFrame], points: int = MAX_POINTS
+) -> tuple[go.Figure, go.Figure, go.Figure]:
     """Loss vs step, lr vs step and loss vs lr, one colour per setting (thinned for drawing).
 
     Loss lines are the moving average (raw loss faint behind it); settings that coincide exactly
@@ -119,8 +125,8 @@ def run_figures(frames: dict[str, pd.DataFrame]) -> tuple[go.Figure, go.Figure, 
         color, dash = COLORS[i % len(COLORS)], DASHES[i % len(DASHES)]
         step, loss, lr = f["step"].to_numpy(), f["loss"].to_numpy(), f["lr"].to_numpy()
         smooth = smoothed(f["loss"]).to_numpy()
-        keep = thin(step, loss)
-        keep_smooth = thin(step, smooth)
+        keep = thin(step, loss, points)
+        keep_smooth = thin(step, smooth, points)
         loss_fig.add_scatter(
             x=step[keep], y=loss[keep], mode="lines", name=f"{label} (raw)", showlegend=False,
             line={"color": color, "width": 1}, opacity=0.25, hoverinfo="skip",
@@ -135,7 +141,7 @@ def run_figures(frames: dict[str, pd.DataFrame]) -> tuple[go.Figure, go.Figure, 
                 x=val["step"], y=val["val_loss"], mode="markers", name=f"{label} (val)", showlegend=False,
                 marker={"color": color, "size": 9, "symbol": "diamond", "line": {"color": "white", "width": 1}},
             )  # fmt: skip
-        keep_lr = thin(step, lr)
+        keep_lr = thin(step, lr, points)
         lr_fig.add_scatter(
             x=step[keep_lr],
             y=lr[keep_lr],
@@ -288,6 +294,15 @@ def _start_range(config: ScheduleConfig) -> None:
     ss[RANGE_RUN] = run
 
 
+def csv_bytes(run: LiveRun) -> bytes:
+    """The finished run's CSV, built once per run (reruns of the page reuse it)."""
+    cached = st.session_state.get(CSV_CACHE)
+    if cached is None or cached[0] is not run:
+        cached = (run, run.frame().to_csv(index=False).encode())
+        st.session_state[CSV_CACHE] = cached
+    return cached[1]
+
+
 def _stop(key: str) -> None:
     run = st.session_state.get(key)
     if isinstance(run, LiveRun):
@@ -313,7 +328,8 @@ def _use_lr(config: ScheduleConfig, name: str, lr: float) -> None:
 def _status_line(snap, unit: str = "steps") -> str:
     rate = f" · {snap.steps_per_second:,.0f} {unit}/s" if snap.elapsed > 0 and snap.done else ""
     current = f" · now: {snap.current}" if snap.current and snap.status == "running" else ""
-    return f"**{snap.status}** · {snap.done:,} / {snap.total:,} {unit}{rate} · {snap.elapsed:.1f} s{current}"
+    stopped = f" · ended {snap.stop_latency:.3f} s after Stop" if snap.stop_latency is not None else ""
+    return f"**{snap.status}** · {snap.done:,} / {snap.total:,} {unit}{rate} · {snap.elapsed:.1f} s{current}{stopped}"
 
 
 def training_view(was_running: bool) -> None:
@@ -328,7 +344,9 @@ def training_view(was_running: bool) -> None:
     st.markdown(_status_line(snap), help="stopped: Stop was pressed (or nobody watched for 2 minutes)")
     for line in snap.messages:
         st.warning(line)
-    loss_fig, lr_fig, loss_lr_fig = run_figures(snap.frames)
+    if snap.status == "stopped" and run.stop_reason != "stopped":
+        st.info(run.stop_reason)
+    loss_fig, lr_fig, loss_lr_fig = run_figures(snap.frames, LIVE_POINTS if was_running else MAX_POINTS)
     left, right = st.columns(2)
     left.plotly_chart(loss_fig, key="live_loss_chart")
     right.plotly_chart(lr_fig, key="live_lr_chart")
@@ -492,7 +510,7 @@ with train_tab:
     if isinstance(run, LiveRun) and not running and run.snapshot().done:
         b3.download_button(
             "Download run as CSV",
-            data=run.frame().to_csv(index=False).encode(),
+            data=csv_bytes(run),
             file_name="live-run.csv",
             mime="text/csv",
             key="live_download",
@@ -551,7 +569,7 @@ with range_tab:
     if isinstance(range_run, LiveRun) and not range_running and range_run.snapshot().done:
         q3.download_button(
             "Download sweep as CSV",
-            data=range_run.frame().to_csv(index=False).encode(),
+            data=csv_bytes(range_run),
             file_name="lr-range-test.csv",
             mime="text/csv",
             key="range_download",
