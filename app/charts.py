@@ -163,13 +163,16 @@ def lr_figure(
     def at(step: int) -> float:
         return float(lr0[min(step, total - 1)])
 
+    # Vertical lines are collected and set once: fig.add_vline re-validates every shape each call
+    # (quadratic: 32 epoch lines took 0.5 s).
+    shapes: list[dict] = []
     if show_epochs:
-        _epoch_lines(fig, curve, x_axis)
+        shapes += _epoch_lines(curve, x_axis)
     if show_events:
         marks = [e for e in curve.events if e.kind in ("warmup_end", "hold_end")]
         for e in marks:
             x = float(x_of_steps(curve, [e.step], x_axis)[0])
-            fig.add_vline(x=x, line={"color": EVENT_COLOR, "dash": "dash", "width": 1})
+            shapes.append(_vline(x, {"color": EVENT_COLOR, "dash": "dash", "width": 1}))
             fig.add_annotation(
                 x=x,
                 y=1,
@@ -197,8 +200,9 @@ def lr_figure(
             rs = np.array([e.step for e in restarts])
             rx = x_of_steps(curve, rs, x_axis)
             stride = max(1, math.ceil(len(rs) / MAX_RESTART_LINES))
-            for x in rx[::stride]:
-                fig.add_vline(x=float(x), line={"color": EVENT_COLOR, "dash": "dot", "width": 1})
+            shapes += [
+                _vline(float(x), {"color": EVENT_COLOR, "dash": "dot", "width": 1}) for x in rx[::stride]
+            ]
             fig.add_trace(
                 go.Scatter(
                     x=rx,
@@ -261,20 +265,38 @@ def lr_figure(
                 "tickfont": {"color": METRIC_COLOR},
             }
         )
+    if shapes:
+        fig.update_layout(shapes=shapes)
     _base_layout(fig, x_axis, log_y, height)
     if sum(1 for t in fig.data if t.showlegend is not False) < 2:
         fig.update_layout(showlegend=False, margin={"t": 24})
     return fig
 
 
-def _epoch_lines(fig: go.Figure, curve: Curve, x_axis: XAxis) -> None:
+def _vline(x: float, line: dict, layer: str = "above") -> dict:
+    """A full-height vertical line shape at data ``x`` (what ``add_vline`` makes, without its cost)."""
+    return {
+        "type": "line",
+        "xref": "x",
+        "yref": "y domain",
+        "x0": x,
+        "x1": x,
+        "y0": 0,
+        "y1": 1,
+        "line": line,
+        "layer": layer,
+    }
+
+
+def _epoch_lines(curve: Curve, x_axis: XAxis) -> list[dict]:
     starts = [e.step for e in curve.events if e.kind == "epoch"]
     if not starts:
-        return
+        return []
     stride = max(1, math.ceil(len(starts) / MAX_EPOCH_LINES))
     chosen = np.array(starts[stride - 1 :: stride])
-    for x in x_of_steps(curve, chosen, x_axis):
-        fig.add_vline(x=float(x), line={"color": "#cbd5e1", "width": 1}, layer="below")
+    return [
+        _vline(float(x), {"color": "#cbd5e1", "width": 1}, "below") for x in x_of_steps(curve, chosen, x_axis)
+    ]
 
 
 @dataclass

@@ -24,6 +24,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -104,6 +105,93 @@ def bench_curve(sizes, naive_limit, results):
     results["curve"] = rows
 
 
+def _cosine(steps: int, warmup: int | None = None):
+    return load_config(
+        {
+            "optimizer": {"name": "AdamW", "lr": 3e-4},
+            "training": {"max_steps": steps},
+            "warmup": {"steps": warmup if warmup is not None else max(1, steps // 100)},
+            "decay": {"scheduler": "CosineAnnealingLR"},
+            "plateau": None,
+        }
+    )
+
+
+def bench_payload(sizes, results):
+    """Bytes of the figure JSON the designer sends, vs drawing every point."""
+    import plotly.graph_objects as go
+
+    from app.charts import lr_figure
+
+    print("\n== 2. Plotly figure payload (bytes of figure JSON sent to the browser) ==")
+    print(f"{'design':32} {'steps':>9} {'all points':>12} {'drawn':>10} {'ratio':>7}  peak kept  restarts kept")
+    rows = []
+    designs = {
+        "warmup+cosine": _cosine,
+        "warm restarts (T_0=steps/8)": lambda n: load_config(
+            {"training": {"max_steps": n},
+             "decay": {"scheduler": "CosineAnnealingWarmRestarts", "kwargs": {"T_0": max(1, n // 8)}}}
+        ),
+        "plateau drops every ~5%": lambda n: load_config(
+            {"training": {"max_steps": n},
+             "plateau": {"eval_every": max(1, n // 100), "patience": 3, "factor": 0.5,
+                         "metric": {"synthetic": {"plateau_from": 5}}}}
+        ),
+    }
+    for name, make in designs.items():
+        for steps in sizes:
+            curve = compute_curve(make(steps))
+            fig = lr_figure(curve)
+            drawn = len(fig.to_json().encode())
+            full = go.Figure(go.Scatter(x=curve.frame["step"].to_numpy(), y=curve.frame["lr"].to_numpy()))
+            naive = len(full.to_json().encode())
+            lr_trace = next(t for t in fig.data if t.name in ("lr", "lr/default"))
+            y = np.asarray(lr_trace.y, dtype=float)
+            peak_kept = bool(np.isclose(y.max(), curve.lrs[:, 0].max(), rtol=0, atol=0))
+            # Every restart (or plateau drop) row must be drawn: its lr jumps, so it must appear.
+            jump_rows = [e.step for e in curve.events if e.kind in ("restart", "plateau_reduction")]
+            xs = set(np.asarray(lr_trace.x, dtype=float).tolist())
+            kept = all(float(r) in xs for r in jump_rows) if jump_rows else None
+            print(f"{name:32} {steps:>9} {naive:>12,} {drawn:>10,} {drawn / naive:>7.3f}  {peak_kept!s:9}  {kept}")
+            rows.append({"design": name, "steps": steps, "all_points_bytes": naive, "drawn_bytes": drawn,
+                         "peak_kept": peak_kept, "jumps_kept": kept})
+    results["payload"] = rows
+
+
+def bench_apptest(sizes, results):
+    """Time from a widget change to the new figure, in AppTest (server-side script run)."""
+    from streamlit.testing.v1 import AppTest
+
+    from app import state
+
+    print("\n== 3. widget change -> new figure (AppTest, seconds) ==")
+    print(f"{'steps':>9} {'first load':>11} {'change (new)':>13} {'change back (cached)':>21} {'log toggle':>11}")
+    rows = []
+    main_py = str(ROOT / "app" / "main.py")
+    for steps in sizes:
+        at = AppTest.from_file(main_py, default_timeout=600)
+        at.session_state[state.DESIGN_JSON] = _cosine(steps).to_json()
+        t0 = time.perf_counter()
+        at.run()
+        first = time.perf_counter() - t0
+        assert not at.exception, [e.value for e in at.exception]
+        w = at.number_input(key="w.warmup.steps")
+        old = w.value
+        t0 = time.perf_counter()
+        w.set_value(old + 1).run()
+        cold = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        at.number_input(key="w.warmup.steps").set_value(old).run()
+        warm = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        at.toggle(key="designer_log_y").set_value(True).run()
+        toggle = time.perf_counter() - t0
+        assert not at.exception, [e.value for e in at.exception]
+        print(f"{steps:>9} {first:>11.3f} {cold:>13.3f} {warm:>21.3f} {toggle:>11.3f}")
+        rows.append({"steps": steps, "first_s": first, "change_s": cold, "cached_s": warm, "toggle_s": toggle})
+    results["apptest"] = rows
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
@@ -116,6 +204,10 @@ def main(argv=None) -> int:
     only = set(args.only or ["curve", "payload", "apptest", "live"])
     if "curve" in only:
         bench_curve(sizes, naive_limit, results)
+    if "payload" in only:
+        bench_payload(sizes, results)
+    if "apptest" in only:
+        bench_apptest([1_000, 100_000] if args.quick else [1_000, 100_000, 1_000_000], results)
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     (out / "latest.json").write_text(json.dumps(results, indent=2))
