@@ -16,6 +16,11 @@ import plotly.graph_objects as go
 import streamlit as st
 from tsdownsample import MinMaxLTTBDownsampler
 
+try:  # the app's small Plotly template and colours (app/main.py puts the repository root on sys.path)
+    from app.charts import COLORS, TEMPLATE
+except ImportError:  # the page run on its own: plotly's template, same colours
+    COLORS = ["#2563eb", "#ea580c", "#16a34a", "#9333ea", "#dc2626", "#0891b2"]
+    TEMPLATE = "plotly_white"
 from schedules.config import ScheduleConfig, load_config, parse_config_json
 from schedules.errors import ConfigError
 from schedules.live import (
@@ -47,7 +52,6 @@ POLL_S = 0.4
 #: Points per trace: fewer while the charts redraw every POLL_S (less work for server and browser).
 MAX_POINTS = 1500
 LIVE_POINTS = 400
-COLORS = ["#2563eb", "#ea580c", "#16a34a", "#9333ea", "#dc2626", "#0891b2"]
 LIVE_MODELS = ("mlp", "cnn", "linear")
 
 #: The design used when the session has none yet (the designer normally provides one).
@@ -90,7 +94,7 @@ def thin(x: np.ndarray, y: np.ndarray, n_out: int = MAX_POINTS) -> np.ndarray:
 def _layout(fig: go.Figure, title: str, x_title: str, y_title: str, log_x: bool = False) -> go.Figure:
     fig.update_layout(
         title={"text": title, "font": {"size": 14}, "x": 0, "xanchor": "left"},
-        template="plotly_white",
+        template=TEMPLATE,
         height=360,
         margin={"l": 10, "r": 10, "t": 36, "b": 10},
         legend={"orientation": "h", "yanchor": "top", "y": -0.2, "x": 0},
