@@ -245,12 +245,20 @@ def write_png(
     if extra is not None:
         lr, label = extra
         ax.plot(x[idx], lr[idx], color=MISTAKE_COLOR, linewidth=1.6, linestyle="--", label=label)
-    top = float(np.nanmax(curve.lrs)) if curve.lrs.size else 1.0
     for step, label in _marks(curve)[:12]:
         if step < len(x):
             ax.axvline(float(x[step]), color="#64748b", linestyle=":", linewidth=1)
             ax.annotate(
-                label, (float(x[step]), top), rotation=90, fontsize=7, color="#475569", va="top", ha="right"
+                label,
+                (float(x[step]), 0.03),
+                xycoords=("data", "axes fraction"),
+                xytext=(3, 0),
+                textcoords="offset points",
+                rotation=90,
+                fontsize=7,
+                color="#475569",
+                va="bottom",
+                ha="left",
             )
     ax.set_xlabel(X_TITLES[axis])
     ax.set_ylabel("learning rate")

@@ -112,3 +112,30 @@ def test_invalid_config_exits_2(tmp_path: Path, capsys) -> None:
     bad.write_text('{"training": {"accumulation_steps": 0}}')
     assert main(["plot", str(bad), "-o", str(tmp_path / "x.png")]) == 2
     assert "training.accumulation_steps" in capsys.readouterr().err
+
+
+# -- the README's Python API example ------------------------------------------------------------------
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def readme_block(marker: str) -> str:
+    text = README.read_text()
+    start = text.index(marker)
+    code = text.index("```python\n", start) + len("```python\n")
+    return text[code : text.index("```", code)]
+
+
+@pytest.mark.parametrize("preset", ["cosine", "warmup_stable_decay", "one_cycle"])
+def test_readme_training_loop_trains_on_the_designed_curve(preset: str, tmp_path: Path, monkeypatch) -> None:
+    design = apply_preset(
+        preset,
+        {"training": {"dataset_size": 1000, "micro_batch_size": 32, "accumulation_steps": 3, "epochs": 2}},
+    )
+    (tmp_path / "design.json").write_text(design.to_json())
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(
+        compile(readme_block("<!-- example: training-loop -->"), "README.md", "exec"), namespace
+    )  # asserts inside
+    assert len(namespace["lrs"]) == compute_curve(design).plan.total_steps == 22

@@ -1,0 +1,99 @@
+"""The Import / export and Run logs pages in a real browser (Debian chromium) against ``streamlit
+run``: exports render with their checks, an import replaces the design, a real run's log uploads
+and draws over the design.  Saves the README screenshots (tests/artifacts/interop*.png, logs.png)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from schedules import load_config
+from schedules.interop import to_hf
+from schedules.share import encode_design
+
+pytestmark = pytest.mark.browser
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+#: A real run: `python -m schedules train docs/example_run_design.json -o docs/example_run.csv`.
+RUN_DESIGN = DOCS / "example_run_design.json"
+RUN_LOG = DOCS / "example_run.csv"
+
+SHOWCASE = {
+    "name": "cosine with warmup",
+    "optimizer": {"name": "AdamW", "lr": 3e-4, "kwargs": {"weight_decay": 0.01}},
+    "training": {"dataset_size": 50000, "micro_batch_size": 32, "accumulation_steps": 4, "epochs": 3},
+    "warmup": {"ratio": 0.05, "start_factor": 0.0},
+    "decay": {"scheduler": "CosineAnnealingLR", "kwargs": {"eta_min": 0.0}},
+}
+
+CHARTS_JS = """() => Array.from(document.querySelectorAll('[data-testid="stPlotlyChart"] .js-plotly-plot'))
+    .filter(el => el._fullData && el._fullData.length && el.offsetParent !== null)
+    .map(el => el._fullData.map(t => t.name))"""
+
+
+def no_exception(page) -> None:
+    exceptions = page.locator('[data-testid="stException"]')
+    assert exceptions.count() == 0, exceptions.first.inner_text()
+
+
+def visible_traces(page) -> list[list[str]]:
+    page.wait_for_function(f"() => ({CHARTS_JS})().length > 0")
+    return page.evaluate(CHARTS_JS)
+
+
+def test_export_tabs_and_import(open_app, wait_for_app, artifacts_dir: Path) -> None:
+    page = open_app(f"/interop?design={encode_design(load_config(SHOWCASE))}")
+    no_exception(page)
+    page.get_by_text(
+        "Exact: Hugging Face TrainingArguments gives this design's lr at all 1,173 optimizer steps."
+    ).wait_for()
+    code = page.locator('[data-testid="stCode"]').first.inner_text()
+    assert json.loads(code) == to_hf(load_config(SHOWCASE))[0]
+    # Streamlit scrolls inside its main container: a taller window shows the whole export.
+    page.set_viewport_size({"width": 1400, "height": 1100})
+    wait_for_app(page)
+    page.screenshot(path=artifacts_dir / "interop.png")
+
+    page.get_by_role("tab", name="DeepSpeed scheduler block").click()
+    wait_for_app(page)
+    page.get_by_text("DeepSpeed cannot express: the peak lr at the end of warmup").first.wait_for()
+    assert ["design", "DeepSpeed"] in visible_traces(page)
+    page.set_viewport_size({"width": 1400, "height": 2000})
+    wait_for_app(page)
+    page.get_by_role("tab", name="DeepSpeed scheduler block").scroll_into_view_if_needed()
+    page.screenshot(path=artifacts_dir / "interop_deepspeed.png")
+    page.set_viewport_size({"width": 1400, "height": 900})
+
+    # Import: paste HF TrainingArguments JSON; the design changes and the designer shows it.
+    page.get_by_role("tab", name="Import").click()
+    page.get_by_label("…or paste the JSON").fill(
+        json.dumps({"lr_scheduler_type": "linear", "warmup_steps": 100})
+    )
+    page.get_by_role("button", name="Import into the designer").click()
+    wait_for_app(page)
+    no_exception(page)
+    page.get_by_text("Imported “HF linear”").first.wait_for()
+    page.get_by_role("link", name="Open it in the designer").click()
+    wait_for_app(page)
+    no_exception(page)
+    assert page.get_by_text("HF linear").count() > 0
+
+
+def test_run_log_overlay_and_plateau(open_app, wait_for_app, artifacts_dir: Path) -> None:
+    page = open_app(f"/logs?design={encode_design(load_config(RUN_DESIGN))}")
+    no_exception(page)
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(RUN_LOG))
+    wait_for_app(page)
+    no_exception(page)
+    assert ["design lr", "logged lr", "training loss", "validation loss"] in visible_traces(page)
+    page.get_by_text("matches").first.wait_for()  # the logged lr is the design's, step for step
+    page.set_viewport_size({"width": 1400, "height": 1500})
+    wait_for_app(page)
+    page.screenshot(path=artifacts_dir / "logs.png")
+
+    page.get_by_role("button", name="Use its validation loss as the plateau metric").click()
+    wait_for_app(page)
+    no_exception(page)
+    page.get_by_text("The design's plateau now uses this run's validation loss.").wait_for()
