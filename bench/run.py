@@ -192,6 +192,72 @@ def bench_apptest(sizes, results):
     results["apptest"] = rows
 
 
+def bench_live(results, quick: bool):
+    """The live loop (records, grad norm, stop checks, epoch-end validation) vs a bare PyTorch loop
+    doing the same training: same data, model, sample order, accumulation, optimizer and schedule."""
+    from schedules.data import training_set
+    from schedules.live import train
+    from schedules.models import MODELS, make_model, param_groups
+    from schedules.plan import make_plan
+
+    print("\n== 4. live loop vs a bare PyTorch loop of the same model and accumulation (CPU, 1 thread) ==")
+    print(f"{'model':6} {'split':>6} {'steps':>6} {'bare steps/s':>13} {'live steps/s':>13} {'live/bare time':>15}")
+    torch.set_num_threads(1)
+    rows = []
+    for model, b, a in [("mlp", 64, 1), ("mlp", 16, 4), ("cnn", 16, 4)]:
+        cfg = load_config(
+            {
+                "optimizer": {"name": "SGD", "lr": 0.05, "kwargs": {"momentum": 0.9}},
+                "training": {"dataset_size": 8_000 if quick else 32_000, "micro_batch_size": b,
+                             "accumulation_steps": a, "epochs": 1},
+                "warmup": {"ratio": 0.05},
+                "decay": {"scheduler": "CosineAnnealingLR"},
+            }
+        )
+        plan = make_plan(cfg)
+        spec = MODELS[model]
+
+        def bare() -> float:
+            data = training_set(spec.dataset, cfg.training.dataset_size)
+            x, y = torch.from_numpy(data.x).float(), torch.from_numpy(data.y)
+            net = make_model(model, 0)
+            groups = [{"params": ps, "lr": cfg.optimizer.lr} for ps in param_groups(net, 1)]
+            opt = torch.optim.SGD(groups, lr=cfg.optimizer.lr, momentum=0.9)
+            schedule = build_scheduler(opt, cfg)
+            gen = torch.Generator().manual_seed(0)
+            perm = torch.randperm(len(x), generator=gen)
+            rb = plan.round_size
+            start = time.perf_counter()
+            for k in range(plan.total_steps):
+                first = (k % plan.steps_per_epoch) * plan.accumulation_steps
+                count = min(plan.accumulation_steps, plan.micro_batches_per_epoch - first)
+                lo, hi = first * rb, min((first + count) * rb, len(x))
+                for m in range(lo, hi, rb):
+                    idx = perm[m : min(m + rb, hi)]
+                    (spec.loss_sum(net(x[idx]), y[idx]) / (hi - lo)).backward()
+                opt.step()
+                schedule.step()
+                opt.zero_grad(set_to_none=True)
+            return time.perf_counter() - start
+
+        def live() -> float:
+            run = train(cfg, model=model, device="cpu", seed=0, threads=1)
+            start = time.perf_counter()
+            for _ in run:
+                pass
+            return time.perf_counter() - start
+
+        bare(), live()  # warm up (allocator, first-call costs)
+        t_bare = min(bare() for _ in range(3))
+        t_live = min(live() for _ in range(3))
+        steps = plan.total_steps
+        print(f"{model:6} {f'{b}x{a}':>6} {steps:>6} {steps / t_bare:>13.0f} {steps / t_live:>13.0f} "
+              f"{t_live / t_bare:>15.3f}")
+        rows.append({"model": model, "split": f"{b}x{a}", "steps": steps, "bare_s": t_bare, "live_s": t_live,
+                     "ratio": t_live / t_bare})
+    results["live"] = rows
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
@@ -208,6 +274,8 @@ def main(argv=None) -> int:
         bench_payload(sizes, results)
     if "apptest" in only:
         bench_apptest([1_000, 100_000] if args.quick else [1_000, 100_000, 1_000_000], results)
+    if "live" in only:
+        bench_live(results, args.quick)
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     (out / "latest.json").write_text(json.dumps(results, indent=2))

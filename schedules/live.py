@@ -350,6 +350,7 @@ class LiveSetup:
         self.x, self.y = self._tensors(train.x, train.y)
         self.val_x, self.val_y = self._tensors(val.x, val.y)
         self.model = make_model(model, seed, dtype=self.dtype, device=device)
+        self._params = list(self.model.parameters())
         self.groups = param_groups(self.model, len(config.optimizer.groups()))
         self.group_names = [g.name for g in config.optimizer.groups()]
         self._perm: torch.Tensor | None = None
@@ -403,10 +404,11 @@ class LiveSetup:
 
     def grad_norm(self) -> float:
         """L2 norm of all gradients together (no clipping)."""
-        grads = [p.grad for p in self.model.parameters() if p.grad is not None]
+        grads = [p.grad for p in self._params if p.grad is not None]
         if not grads:
             return 0.0
-        return float(torch.nn.utils.get_total_norm(grads))
+        # One fused kernel for the per-tensor norms (torch >= 2.4; get_total_norm needs 2.6).
+        return float(torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads))))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -507,14 +509,15 @@ class Training:
         for k in range(self.steps):
             window = plan.window(k)
             val = math.nan
-            total = torch.zeros((), dtype=torch.float64, device=setup.device)
+            total = None
             for j, idx in enumerate(setup.micro_batches(window)):
                 if stopped():
                     self.stopped = True
                     return
                 loss_sum = setup.loss_sum(idx)
                 (loss_sum / window.samples).backward()
-                total += loss_sum.detach().double()
+                part = loss_sum.detach().double()
+                total = part if total is None else total + part
                 if variant == PER_MICRO_BATCH and j < window.micro_batches - 1:
                     val = self._schedule_step(k, val)
             if variant == BEFORE_OPTIMIZER:
