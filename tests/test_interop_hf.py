@@ -462,3 +462,13 @@ def test_warmup_steps_round_trip_through_ceil() -> None:
     cfg = _cfg(training={"n": 3000, "a": 1}, warmup={"steps": None, "ratio": 0.07, "start_factor": 0.0})
     payload, _ = to_hf(cfg)
     assert payload["warmup_steps"] == math.ceil(0.07 * compute_curve(cfg).plan.total_steps)
+
+
+def test_a_precomputed_curve_is_reused_only_for_its_own_design() -> None:
+    from schedules.interop import TARGETS
+
+    cfg = apply_preset("cosine", _training(n=5000))
+    other = apply_preset("linear", _training(n=5000))
+    for target in TARGETS.values():
+        assert target.export(cfg, curve=compute_curve(cfg)) == target.export(cfg)
+        assert target.export(cfg, curve=compute_curve(other)) == target.export(cfg)  # not its curve: ignored

@@ -35,8 +35,9 @@ SOURCES = {"hf": "HF TrainingArguments JSON", "deepspeed": "DeepSpeed config / s
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def cached_export(cache_key: str, key: str) -> tuple[object, list[str]]:
-    return TARGETS[key].export(load_config(cache_key))
+def cached_export(cache_key: str, key: str, _curve=None) -> tuple[object, list[str]]:
+    """One export of a design (``_curve``: its cached curve, not part of the cache key)."""
+    return TARGETS[key].export(load_config(cache_key), curve=_curve)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -56,7 +57,7 @@ def export_section(config) -> None:
     for tab, (key, target) in zip(tabs, TARGETS.items(), strict=True):
         with tab:
             try:
-                payload, warnings = cached_export(config.cache_key(), key)
+                payload, warnings = cached_export(config.cache_key(), key, curve)
             except (ConfigError, ValueError) as exc:
                 ui.show_problems(f"{target.title} could not be exported", [str(exc)])
                 continue

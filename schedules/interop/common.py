@@ -88,6 +88,15 @@ def compare(design: np.ndarray, target: np.ndarray) -> Mismatch | None:
     )
 
 
+def with_curve(config: Any, curve: Any = None) -> Any:
+    """``curve`` when it is the curve of ``config`` (the app passes its cached one), else computed."""
+    from ..curve import compute_curve
+
+    if curve is not None and curve.config == config:
+        return curve
+    return compute_curve(config)
+
+
 def cannot(target: str, what: str, why: str = "") -> str:
     """The one wording of a warning: ``"<target> cannot express: <what> (<why>)"``."""
     return f"{target} cannot express: {what}" + (f" ({why})" if why else "")

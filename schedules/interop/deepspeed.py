@@ -44,10 +44,10 @@ import numpy as np
 
 from ..build import decay_kwargs
 from ..config import ScheduleConfig, load_config
-from ..curve import compute_curve
+from ..curve import Curve, compute_curve
 from ..errors import ConfigError, Problem
 from ..plan import Plan
-from .common import cannot, compare, get_number, num, read_json_object
+from .common import cannot, compare, get_number, num, read_json_object, with_curve
 
 TARGET = "DeepSpeed"
 DS_TYPES = ("WarmupLR", "WarmupDecayLR", "WarmupCosineLR", "OneCycle", "LRRangeTest")
@@ -406,12 +406,14 @@ def _distance(design: np.ndarray, target: np.ndarray) -> tuple[int, float]:
     )
 
 
-def to_deepspeed(config: ScheduleConfig | dict[str, Any] | str) -> tuple[dict[str, Any], list[str]]:
+def to_deepspeed(
+    config: ScheduleConfig | dict[str, Any] | str, *, curve: Curve | None = None
+) -> tuple[dict[str, Any], list[str]]:
     """A DeepSpeed config fragment (``optimizer``, ``scheduler``, batch sizes) for the design, and
     what DeepSpeed cannot express.  Of the blocks that fit the design's shape, the one whose
     curve (under the engine's stepping) is nearest the design's is returned."""
     cfg = load_config(config)
-    curve = compute_curve(cfg)
+    curve = with_curve(cfg, curve)
     plan = curve.plan
     blocks, warnings = _candidates(cfg, plan)
     lrs = cfg.optimizer.base_lrs()

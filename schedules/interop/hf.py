@@ -45,10 +45,10 @@ import torch
 
 from ..build import MetricFeed, quiet_scheduler_warnings
 from ..config import ScheduleConfig, load_config
-from ..curve import compute_curve
+from ..curve import Curve, compute_curve
 from ..errors import ConfigError, Problem
 from ..plan import Plan, accounting, make_plan
-from .common import cannot, close, compare, get_number, num, read_json_object
+from .common import cannot, close, compare, get_number, num, read_json_object, with_curve
 
 TARGET = "HF TrainingArguments"
 
@@ -512,7 +512,9 @@ def closest(cfg: ScheduleConfig, plan: Plan, design: np.ndarray) -> tuple[str, d
     return best
 
 
-def to_hf(config: ScheduleConfig | dict[str, Any] | str) -> tuple[dict[str, Any], list[str]]:
+def to_hf(
+    config: ScheduleConfig | dict[str, Any] | str, *, curve: Curve | None = None
+) -> tuple[dict[str, Any], list[str]]:
     """``TrainingArguments`` keyword arguments for the design, and what HF cannot express.
 
     ``TrainingArguments(output_dir=..., **payload)``; ``Trainer`` then builds the schedule with
@@ -520,7 +522,7 @@ def to_hf(config: ScheduleConfig | dict[str, Any] | str) -> tuple[dict[str, Any]
     the design, so an empty warning list means the same lr at every optimizer step.
     """
     cfg = load_config(config)
-    curve = compute_curve(cfg)
+    curve = with_curve(cfg, curve)
     plan = curve.plan
     args, warnings = _base_args(cfg, plan)
     name, kwargs, structural = recognize(cfg, plan, curve.lrs)

@@ -34,10 +34,10 @@ from torch.optim import lr_scheduler as tls
 
 from ..build import LinearWarmup, MetricFeed, decay_kwargs, expression_constants, quiet_scheduler_warnings
 from ..config import ScheduleConfig, load_config
-from ..curve import compute_curve
+from ..curve import Curve
 from ..expr import LrExpression
 from ..plan import Plan, make_plan
-from .common import cannot, compare, plain_expression
+from .common import cannot, compare, plain_expression, with_curve
 
 TARGET = "Lightning"
 
@@ -403,10 +403,12 @@ def snippet_curve(config: ScheduleConfig | dict[str, Any] | str) -> np.ndarray:
     return lightning_curve(instantiate(_spec(cfg, plan), dummy_for(cfg)), plan, feed)
 
 
-def to_lightning(config: ScheduleConfig | dict[str, Any] | str) -> tuple[str, list[str]]:
+def to_lightning(
+    config: ScheduleConfig | dict[str, Any] | str, *, curve: Curve | None = None
+) -> tuple[str, list[str]]:
     """A ``configure_optimizers`` snippet (plain torch) for the design, and what it cannot express."""
     cfg = load_config(config)
-    curve = compute_curve(cfg)
+    curve = with_curve(cfg, curve)
     plan = curve.plan
     spec = _spec(cfg, plan)
     code = render(cfg, plan, spec)

@@ -38,9 +38,9 @@ import numpy as np
 
 from ..build import decay_kwargs
 from ..config import ScheduleConfig, load_config
-from ..curve import compute_curve
+from ..curve import Curve
 from ..plan import Plan
-from .common import cannot, compare
+from .common import cannot, compare, with_curve
 
 TARGET = "timm"
 TIMM_SCHEDS = ("cosine", "poly", "step", "multistep", "constant", "wsd")
@@ -291,11 +291,13 @@ def _absolute_floor(cfg: ScheduleConfig, eta_min: float, out: list[str]) -> None
         )
 
 
-def to_timm(config: ScheduleConfig | dict[str, Any] | str) -> tuple[dict[str, Any], list[str]]:
+def to_timm(
+    config: ScheduleConfig | dict[str, Any] | str, *, curve: Curve | None = None
+) -> tuple[dict[str, Any], list[str]]:
     """``create_scheduler_v2`` keyword arguments (without ``optimizer``) for the design, plus the
     param groups to build the optimizer with, and what timm cannot express."""
     cfg = load_config(config)
-    curve = compute_curve(cfg)
+    curve = with_curve(cfg, curve)
     plan = curve.plan
     args, warnings = _mapping(cfg, plan)
     if args is None:
