@@ -1,4 +1,7 @@
-"""LR Schedule Studio: the Streamlit entrypoint. It only routes; pages live in app/pages/.
+"""LR Schedule Studio: the Streamlit entrypoint. It only routes; pages live in app/views/.
+
+(Not ``app/pages/``: a folder of that name switches on Streamlit's legacy file-based routing, under
+which a fresh server's first request for ``/compare`` ran the page without this router.)
 
 ``streamlit run app/main.py`` puts ``app/`` (this file's folder) on ``sys.path``, not the repository
 root, so the root is added here once: pages then import ``app.charts``, ``app.state`` ... and the
@@ -21,11 +24,11 @@ state.init_session()  # the current design: from a ?design= link, else the defau
 
 pages = [
     st.Page(
-        "pages/designer.py", title="Designer", icon=":material/show_chart:", url_path="designer", default=True
+        "views/designer.py", title="Designer", icon=":material/show_chart:", url_path="designer", default=True
     ),
-    st.Page("pages/compare.py", title="Compare", icon=":material/stacked_line_chart:", url_path="compare"),
-    st.Page("pages/live.py", title="Live run", icon=":material/monitoring:", url_path="live"),
-    st.Page("pages/interop.py", title="Import / export", icon=":material/swap_horiz:", url_path="interop"),
-    st.Page("pages/logs.py", title="Run logs", icon=":material/query_stats:", url_path="logs"),
+    st.Page("views/compare.py", title="Compare", icon=":material/stacked_line_chart:", url_path="compare"),
+    st.Page("views/live.py", title="Live run", icon=":material/monitoring:", url_path="live"),
+    st.Page("views/interop.py", title="Import / export", icon=":material/swap_horiz:", url_path="interop"),
+    st.Page("views/logs.py", title="Run logs", icon=":material/query_stats:", url_path="logs"),
 ]
 st.navigation(pages, position="top").run()

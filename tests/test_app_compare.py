@@ -27,7 +27,7 @@ def compare_page(design: dict = SMALL) -> AppTest:
     at = AppTest.from_file(MAIN, default_timeout=60)
     at.session_state[state.DESIGN_JSON] = load_config(design).to_json()
     at.run()
-    at.switch_page("pages/compare.py").run()
+    at.switch_page("views/compare.py").run()
     assert not at.exception, [e.value for e in at.exception]
     return at
 
@@ -41,7 +41,7 @@ def test_saved_designs_overlay_with_diff_table() -> None:
     save.click().run()
     assert "warmup 4" in at.session_state[state.SAVED_DESIGNS]
     at.number_input(key="w.warmup.steps").set_value(8).run()
-    at.switch_page("pages/compare.py").run()
+    at.switch_page("views/compare.py").run()
     assert not at.exception
 
     assert at.multiselect(key="compare_designs").value == ["Current design", "warmup 4"]

@@ -210,21 +210,18 @@ def test_design_link_loads_and_bad_link_warns() -> None:
 def test_pages_switch_and_designer_state_survives() -> None:
     at = start(SMALL)
     at.number_input(key="w.warmup.steps").set_value(6).run()
-    at.switch_page("pages/compare.py").run()
+    at.switch_page("views/compare.py").run()
     no_exception(at)
     assert at.title[0].value == "Compare"
-    at.switch_page("pages/designer.py").run()
+    at.switch_page("views/designer.py").run()
     no_exception(at)
     assert at.number_input(key="w.warmup.steps").value == 6
     assert y_at(chart(at), "lr", 3) == pytest.approx(5e-4)
 
 
 def test_live_page_renders_without_exception() -> None:
-    live = Path(MAIN).parent / "pages" / "live.py"
-    if not live.exists():
-        pytest.skip("no Live page in this checkout")
     at = start(SMALL)
-    at.switch_page("pages/live.py").run()
+    at.switch_page("views/live.py").run()
     no_exception(at)
 
 

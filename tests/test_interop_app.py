@@ -21,7 +21,7 @@ def interop_page(design) -> AppTest:
     at = AppTest.from_file(MAIN, default_timeout=90)
     at.session_state[state.DESIGN_JSON] = load_config(design).to_json()
     at.run()
-    at.switch_page("pages/interop.py").run()
+    at.switch_page("views/interop.py").run()
     assert not at.exception, [e.value for e in at.exception]
     return at
 

@@ -31,7 +31,7 @@ def live_page(design: dict | None = SMALL) -> AppTest:
     if design is not None:
         at.session_state["design_json"] = load_config(design).to_json()
     at.run()
-    at.switch_page("pages/live.py").run()
+    at.switch_page("views/live.py").run()
     assert not at.exception, [e.value for e in at.exception]
     return at
 

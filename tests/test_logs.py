@@ -214,7 +214,7 @@ def logs_page(design):
     at = AppTest.from_file(MAIN, default_timeout=90)
     at.session_state[state.DESIGN_JSON] = load_config(design).to_json()
     at.run()
-    at.switch_page("pages/logs.py").run()
+    at.switch_page("views/logs.py").run()
     assert not at.exception, [e.value for e in at.exception]
     return at
 

@@ -4,13 +4,6 @@ mistakes ("what your loop actually does") on a shared samples axis, with a table
 from __future__ import annotations
 
 import streamlit as st
-from streamlit.runtime.pages_manager import PagesManager
-
-if PagesManager.uses_pages_directory:
-    # A fresh server's first request for this URL ran this file directly (Streamlit's legacy pages/
-    # folder routing, active until app/main.py has called st.navigation once): rerun through the router.
-    PagesManager.uses_pages_directory = False
-    st.rerun()
 
 from app import charts, state, ui
 from schedules.compare import accumulation_variant, parameter_diff

@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-import streamlit as st
-from streamlit.runtime.pages_manager import PagesManager
-
-if PagesManager.uses_pages_directory:
-    # A fresh server's first request for this URL ran this file directly (Streamlit's legacy pages/
-    # folder routing, active until app/main.py has called st.navigation once): rerun through the router.
-    PagesManager.uses_pages_directory = False
-    st.rerun()
-
 from typing import Any
+
+import streamlit as st
 
 from app import charts, state, ui
 from schedules.build import decay_kwargs

@@ -7,14 +7,6 @@ from __future__ import annotations
 import json
 
 import streamlit as st
-from streamlit.runtime.pages_manager import PagesManager
-
-if PagesManager.uses_pages_directory and "studio_initialised" not in st.session_state:
-    # A fresh server's first request for this URL ran this file directly (legacy pages/ routing,
-    # active until app/main.py has called st.navigation once): rerun through the router.  Only then:
-    # a rerun consumes button clicks ("studio_initialised" is app.state.INITIALISED, set by the router).
-    PagesManager.uses_pages_directory = False
-    st.rerun()
 
 from app import state, ui
 from schedules.config import load_config
@@ -169,7 +161,7 @@ def import_section(config) -> None:
         st.success(f"Imported “{name}”: it is the current design now.", icon=":material/check_circle:")
         if warnings:
             ui.show_problems("Import notes", warnings, "warning")
-        st.page_link("pages/designer.py", label="Open it in the designer", icon=":material/show_chart:")
+        st.page_link("views/designer.py", label="Open it in the designer", icon=":material/show_chart:")
 
 
 config = state.current_config()

@@ -4,14 +4,6 @@ current design, and its validation loss as the design's plateau metric.  Logic: 
 from __future__ import annotations
 
 import streamlit as st
-from streamlit.runtime.pages_manager import PagesManager
-
-if PagesManager.uses_pages_directory and "studio_initialised" not in st.session_state:
-    # A fresh server's first request for this URL ran this file directly (legacy pages/ routing,
-    # active until app/main.py has called st.navigation once): rerun through the router.  Only then:
-    # a rerun consumes button clicks ("studio_initialised" is app.state.INITIALISED, set by the router).
-    PagesManager.uses_pages_directory = False
-    st.rerun()
 
 from app import state, ui
 from schedules.errors import ConfigError
