@@ -27,6 +27,8 @@ MAX_METRIC_VALUES = 100_000
 MAX_NAME_CHARS = 200
 MAX_EXPRESSION_CHARS = 500
 MAX_MILESTONES = 1_000
+#: Largest config file accepted (uploads, CLI, API): a design is a small JSON document.
+MAX_CONFIG_BYTES = 1_000_000
 #: Smallest nonzero start factor: LinearLR's recursive form divides by it.
 MIN_FACTOR = 1e-6
 
@@ -792,6 +794,15 @@ def load_config(source: str | Path | dict[str, Any] | ScheduleConfig) -> Schedul
 
 def parse_config_json(text: str | bytes) -> ScheduleConfig:
     """Parse and validate config JSON text (as uploaded or read from a file)."""
+    if len(text) > MAX_CONFIG_BYTES:
+        unit = "bytes" if isinstance(text, bytes) else "characters"
+        raise ConfigError(
+            Problem(
+                "(file)",
+                f"must be at most {MAX_CONFIG_BYTES:,} {unit} (a config is a small JSON document)",
+                f"{len(text):,} {unit}",
+            )
+        )
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8")

@@ -13,7 +13,7 @@ def test_streamlit_config_keeps_security_on_and_caps_uploads():
     server = config["server"]
     assert server["enableXsrfProtection"] is True
     assert server["enableCORS"] is True
-    assert server["maxUploadSize"] == 1  # MB: configs are small JSON documents
+    assert server["maxUploadSize"] == 16  # MB: run logs; configs are capped at 1 MB by the library
     assert config["browser"]["gatherUsageStats"] is False
 
 
@@ -75,3 +75,19 @@ def test_dockerfile_is_slim_cpu_non_root_with_healthcheck():
     assert '"0.0.0.0"' in cmd and "app/main.py" in cmd
     assert "enableXsrfProtection" not in text and "enableCORS" not in text  # config.toml's settings stand
     assert "COPY .streamlit/" in text
+
+
+def test_config_files_over_the_cap_are_rejected_before_parsing():
+    from schedules import ConfigError, parse_config_json
+    from schedules.config import MAX_CONFIG_BYTES
+
+    big = b'{"name": "' + b"x" * MAX_CONFIG_BYTES + b'"}'
+    try:
+        parse_config_json(big)
+    except ConfigError as exc:
+        assert exc.lines() == [
+            f"(file): must be at most {MAX_CONFIG_BYTES:,} bytes (a config is a small JSON "
+            f"document), got '{len(big):,} bytes'"
+        ]
+    else:
+        raise AssertionError("accepted an oversized config")
