@@ -53,7 +53,9 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
-async def one_session(browser, url: str, index: int, deadline: float, out: dict) -> None:
+async def one_session(
+    browser, url: str, index: int, seconds: float, ready: asyncio.Barrier, out: dict
+) -> None:
     context = await browser.new_context(viewport={"width": 1400, "height": 900})
     page = await context.new_page()
     page.on("pageerror", lambda exc: out["errors"].append(f"session {index}: page error: {exc}"))
@@ -62,6 +64,9 @@ async def one_session(browser, url: str, index: int, deadline: float, out: dict)
         await page.wait_for_selector(IDLE, timeout=60_000)
         await page.wait_for_function(SIGNATURE_JS, timeout=60_000)
         box = page.get_by_label("Epochs", exact=True)
+        await box.wait_for(timeout=60_000)
+        await asyncio.wait_for(ready.wait(), 120)  # the clock starts when every session has loaded
+        deadline = time.monotonic() + seconds
         changes = 0
         while time.monotonic() < deadline and changes < MAX_CHANGES_PER_SESSION:
             before = await page.evaluate(SIGNATURE_JS)
@@ -87,6 +92,7 @@ async def one_session(browser, url: str, index: int, deadline: float, out: dict)
             changes += 1
         out["changes"][index] = changes
     except Exception as exc:  # noqa: BLE001
+        ready.abort()  # never leave the other sessions waiting for this one
         out["errors"].append(f"session {index}: {type(exc).__name__}: {exc}")
     finally:
         await context.close()
@@ -99,8 +105,10 @@ async def run_load(url: str, sessions: int, seconds: float) -> dict:
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
         try:
-            deadline = time.monotonic() + seconds
-            await asyncio.gather(*(one_session(browser, url, i, deadline, out) for i in range(sessions)))
+            ready = asyncio.Barrier(sessions)
+            await asyncio.gather(
+                *(one_session(browser, url, i, seconds, ready, out) for i in range(sessions))
+            )
         finally:
             await browser.close()
     lat = out["latencies"]
