@@ -155,3 +155,69 @@ def test_a_bad_upload_between_good_ones_never_loses_the_design():
     good = load_config({**SMALL, "name": "uploaded"}).to_json().encode()
     at.file_uploader(key=state.UPLOAD_KEY).set_value(("good.json", good, "application/json")).run()
     assert json.loads(at.session_state[state.DESIGN_JSON])["name"] == "uploaded"
+
+
+# -- the upload path, fuzzed through the real app ------------------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+UPLOAD_CASES = {"accepted": 0, "rejected": 0}
+
+_documents = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), st.text(max_size=20)),
+    lambda c: st.one_of(st.lists(c, max_size=4), st.dictionaries(st.text(max_size=12), c, max_size=4)),
+    max_leaves=20,
+)
+_uploads = st.one_of(
+    st.binary(max_size=300),
+    _documents.map(lambda d: json.dumps(d, allow_nan=True).encode()),
+    st.fixed_dictionaries(
+        {
+            "training": st.dictionaries(
+                st.sampled_from(
+                    ["dataset_size", "micro_batch_size", "accumulation_steps", "epochs", "max_steps"]
+                ),
+                st.one_of(st.integers(-5, 10**7), st.floats(allow_nan=True), st.text(max_size=5)),
+                max_size=3,
+            )
+        },
+        optional={"warmup": _documents, "name": st.text(max_size=40)},
+    ).map(lambda d: json.dumps(d, allow_nan=True).encode()),
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(_uploads)
+def test_fuzzed_uploads_are_loaded_or_rejected_and_never_lose_the_design(data):
+    at = _fuzz_session()
+    before = at.session_state[state.DESIGN_JSON]
+    at.file_uploader(key=state.UPLOAD_KEY).set_value(("fuzz.json", data, "application/json")).run()
+    assert not at.exception, [e.value for e in at.exception]
+    after = at.session_state[state.DESIGN_JSON]
+    if after == before:
+        UPLOAD_CASES["rejected"] += 1
+        assert any("fuzz.json was not loaded" in e for e in errors(at)), errors(at)
+    else:
+        UPLOAD_CASES["accepted"] += 1
+        assert load_config(after)  # whatever was accepted is a valid design, and it is drawn
+        assert at.get("plotly_chart")
+
+
+_SESSION: list[AppTest] = []
+
+
+def _fuzz_session() -> AppTest:
+    if not _SESSION:
+        _SESSION.append(session({**SMALL, "training": {**SMALL["training"], "dataset_size": 1000}}))
+    at = _SESSION[0]
+    at.session_state[state.DESIGN_JSON] = load_config(
+        {**SMALL, "training": {**SMALL["training"], "dataset_size": 1000}}
+    ).to_json()
+    at.run()
+    return at
+
+
+def test_report_upload_fuzz_counts(artifacts_dir):
+    (artifacts_dir / "upload_fuzz_counts.json").write_text(json.dumps(UPLOAD_CASES))
+    print(f"\nupload fuzz cases: {UPLOAD_CASES}")
