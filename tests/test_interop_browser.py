@@ -99,17 +99,29 @@ def test_run_log_overlay_and_plateau(open_app, wait_for_app, artifacts_dir: Path
     page.get_by_text("The design's plateau now uses this run's validation loss.").wait_for()
 
 
-def test_run_logs_state_the_servers_upload_limit(open_app, wait_for_app, tmp_path: Path) -> None:
-    # .streamlit/config.toml keeps maxUploadSize = 1 (MB) and Streamlit refuses anything larger (HTTP
-    # 413); the uploader states that limit up front instead of failing with a bare network error.
-    rows = ["step,learning_rate,loss"] + [
-        f"{k},{1e-4 * (1 + k % 7)!r},{1.0 / (k + 1)!r}" for k in range(60_000)
-    ]
-    big = tmp_path / "big_log.csv"
-    big.write_text("\n".join(rows) + "\n")
-    assert big.stat().st_size > 1024 * 1024
+def test_run_logs_take_logs_over_1_mb_and_state_the_servers_upload_limit(
+    open_app, wait_for_app, tmp_path: Path
+) -> None:
+    # .streamlit/config.toml sets maxUploadSize = 16 (MB), the run-log reader's own cap; Streamlit
+    # refuses anything larger before uploading, with a message instead of a bare network error.
+    def log(path: Path, rows: int) -> Path:
+        lines = ["step,learning_rate,loss"] + [
+            f"{k},{1e-4 * (1 + k % 7)!r},{1.0 / (k + 1)!r}" for k in range(rows)
+        ]
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+    medium = log(tmp_path / "medium_log.csv", 60_000)
+    assert 1024 * 1024 < medium.stat().st_size < 16 * 1024 * 1024
     page = open_app("/logs")
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(medium))
+    wait_for_app(page)
+    no_exception(page)
+    assert page.get_by_text("File must be").count() == 0  # a 2 MB log is read
+
+    big = tmp_path / "big_log.csv"
+    big.write_bytes(b"step,lr\n" + b"0,0.1\n" * (3 * 1024 * 1024))  # 18 MB
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(big))
     wait_for_app(page)
     no_exception(page)
-    page.get_by_text("File must be 1.0MB or smaller.").wait_for()
+    page.get_by_text("File must be 16.0MB or smaller.").wait_for()
