@@ -253,17 +253,7 @@ class LRSchedule:
                     self.scheduler = phases[0]
             if cfg.plateau is not None:
                 p = cfg.plateau
-                self.plateau = tls.ReduceLROnPlateau(
-                    opt,
-                    mode=p.mode,
-                    factor=p.factor,
-                    patience=p.patience,
-                    threshold=p.threshold,
-                    threshold_mode=p.threshold_mode,
-                    cooldown=p.cooldown,
-                    min_lr=p.min_lr,
-                    eps=p.eps,
-                )
+                self.plateau = tls.ReduceLROnPlateau(opt, **p.torch_kwargs())
                 self._feed = MetricFeed(p.metric, len(plan.eval_steps(p.eval_every)))
 
     def _start_epoch_decay(self) -> None:

@@ -492,6 +492,19 @@ class PlateauConfig(StrictModel):
             )
         return value
 
+    def torch_kwargs(self) -> dict[str, Any]:
+        """The ``torch.optim.lr_scheduler.ReduceLROnPlateau`` arguments of this section."""
+        return {
+            "mode": self.mode,
+            "factor": self.factor,
+            "patience": self.patience,
+            "threshold": self.threshold,
+            "threshold_mode": self.threshold_mode,
+            "cooldown": self.cooldown,
+            "min_lr": self.min_lr,
+            "eps": self.eps,
+        }
+
     @field_validator("min_lr")
     @classmethod
     def _non_negative(cls, value: float | list[float]) -> float | list[float]:

@@ -35,7 +35,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from .config import MAX_METRIC_VALUES, ScheduleConfig, load_config
+from .config import MAX_METRIC_VALUES, PlateauConfig, ScheduleConfig, load_config
 from .errors import ConfigError, Problem
 from .plan import make_plan
 
@@ -443,16 +443,7 @@ def plateau_from_log(
     plan = make_plan(cfg)
     eval_every: str | int = "epoch" if every == plan.steps_per_epoch else every
     data = cfg.to_dict()
-    plateau = data.get("plateau") or {
-        "mode": "min",
-        "factor": 0.1,
-        "patience": 10,
-        "threshold": 1e-4,
-        "threshold_mode": "rel",
-        "cooldown": 0,
-        "min_lr": 0.0,
-        "eps": 1e-8,
-    }
+    plateau = data.get("plateau") or PlateauConfig().torch_kwargs()  # torch's defaults
     if data.get("plateau") is None:
         warnings.append(
             "the design had no plateau: added ReduceLROnPlateau with torch's defaults (factor 0.1, patience 10)"

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .cli import EXIT_OK, command
-from .config import ScheduleConfig, load_config
+from .config import PlateauConfig, ScheduleConfig, load_config
 from .errors import ConfigError, Problem
 from .plan import accounting
 
@@ -104,14 +104,7 @@ def _plateau(c: ScheduleConfig) -> Overrides:
         "warmup": None,
         "decay": None,
         "plateau": {
-            "mode": "min",
-            "factor": 0.1,
-            "patience": 10,
-            "threshold": 1e-4,
-            "threshold_mode": "rel",
-            "cooldown": 0,
-            "min_lr": 0.0,
-            "eps": 1e-8,
+            **PlateauConfig().torch_kwargs(),  # torch's ReduceLROnPlateau defaults
             "eval_every": max(1, total // 60),
             "metric": {
                 "synthetic": {

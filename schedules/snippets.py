@@ -260,16 +260,7 @@ def plain_torch_snippet(config: ScheduleConfig | dict[str, Any] | str) -> str:
     if cfg.plateau is not None:
         p = cfg.plateau
         every = plan.steps_per_epoch if p.eval_every == "epoch" else int(p.eval_every)
-        pk = {
-            "mode": p.mode,
-            "factor": p.factor,
-            "patience": p.patience,
-            "threshold": p.threshold,
-            "threshold_mode": p.threshold_mode,
-            "cooldown": p.cooldown,
-            "min_lr": p.min_lr,
-            "eps": p.eps,
-        }
+        pk = p.torch_kwargs()
         sched.append(f"plateau = lr_scheduler.ReduceLROnPlateau(optimizer, {_kwargs(pk)})")
         what = "every epoch" if p.eval_every == "epoch" else f"every {every} optimizer steps"
         step_lines += [

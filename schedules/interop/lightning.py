@@ -32,7 +32,14 @@ import numpy as np
 import torch
 from torch.optim import lr_scheduler as tls
 
-from ..build import LinearWarmup, MetricFeed, decay_kwargs, expression_constants, quiet_scheduler_warnings
+from ..build import (
+    LinearWarmup,
+    MetricFeed,
+    decay_kwargs,
+    dummy_optimizer,
+    expression_constants,
+    quiet_scheduler_warnings,
+)
 from ..config import ScheduleConfig, load_config
 from ..curve import Curve
 from ..expr import LrExpression
@@ -138,16 +145,7 @@ def _spec(cfg: ScheduleConfig, plan: Plan) -> Spec:
             spec.configs.append({"scheduler": phases[0], "interval": "step", "frequency": 1})
     if cfg.plateau is not None:
         p = cfg.plateau
-        kw = {
-            "mode": p.mode,
-            "factor": p.factor,
-            "patience": p.patience,
-            "threshold": p.threshold,
-            "threshold_mode": p.threshold_mode,
-            "cooldown": p.cooldown,
-            "min_lr": p.min_lr,
-            "eps": p.eps,
-        }
+        kw = p.torch_kwargs()
         spec.scheds.append(Sched("plateau", "ReduceLROnPlateau", kw))
         if p.eval_every == "epoch":
             spec.configs.append(
@@ -390,17 +388,12 @@ def lightning_curve(
     return out
 
 
-def dummy_for(cfg: ScheduleConfig) -> torch.optim.Optimizer:
-    params = [{"params": [torch.zeros(1, requires_grad=True)], "lr": lr} for lr in cfg.optimizer.base_lrs()]
-    return getattr(torch.optim, cfg.optimizer.name)(params, lr=cfg.optimizer.lr, **cfg.optimizer.kwargs)
-
-
 def snippet_curve(config: ScheduleConfig | dict[str, Any] | str) -> np.ndarray:
     """The lrs the exported snippet gives under Lightning's rules (the design's plateau metric)."""
     cfg = load_config(config)
     plan = make_plan(cfg)
     feed = MetricFeed(cfg.plateau.metric, 1) if cfg.plateau is not None else None
-    return lightning_curve(instantiate(_spec(cfg, plan), dummy_for(cfg)), plan, feed)
+    return lightning_curve(instantiate(_spec(cfg, plan), dummy_optimizer(cfg)), plan, feed)
 
 
 def to_lightning(
@@ -413,7 +406,7 @@ def to_lightning(
     spec = _spec(cfg, plan)
     code = render(cfg, plan, spec)
     feed = MetricFeed(cfg.plateau.metric, 1) if cfg.plateau is not None else None
-    target = lightning_curve(instantiate(spec, dummy_for(cfg)), plan, feed)
+    target = lightning_curve(instantiate(spec, dummy_optimizer(cfg)), plan, feed)
     warnings = list(spec.warnings)
     mismatch = compare(curve.lrs, target)
     if mismatch is not None:
