@@ -23,6 +23,10 @@ XAxis = Literal["step", "epoch", "samples"]
 
 #: Curves longer than this are downsampled for drawing (to this many points per trace).
 MAX_POINTS = 5000
+#: At most this many rows are forced into a drawn trace (both sides of restarts and plateau drops).
+MAX_KEPT_POINTS = 2000
+#: Events where the lr jumps: the rows on both sides are always drawn.
+JUMP_EVENTS = ("restart", "plateau_reduction", "warmup_end", "hold_end")
 #: At most this many epoch-boundary lines; more epochs are thinned to every k-th boundary.
 MAX_EPOCH_LINES = 40
 #: At most this many restart lines (every restart still gets a hoverable marker).
@@ -35,13 +39,25 @@ METRIC_COLOR = "#9333ea"
 PLATEAU_COLOR = "#dc2626"
 
 
-def downsample(x: np.ndarray, y: np.ndarray, n_out: int = MAX_POINTS) -> np.ndarray:
+def downsample(
+    x: np.ndarray, y: np.ndarray, n_out: int = MAX_POINTS, keep: np.ndarray | None = None
+) -> np.ndarray:
     """Indices (sorted) of the points of ``(x, y)`` to draw: all of them up to ``n_out``, else a
     min/max-preserving selection of ``n_out`` (MinMaxLTTB), so spikes, drops and restarts survive.
 
     ``x`` must be non-decreasing.  NaNs in ``y`` (a loop torch aborted) are kept out of the selection
-    and drawn as a gap at the first one.
+    and drawn as a gap at the first one.  ``keep``: indices that are always drawn (the rows on both
+    sides of a restart or a plateau drop, so the jump is drawn at its exact step).
     """
+    idx = _downsample(x, y, n_out)
+    if keep is not None and len(keep) and len(idx) < len(x):
+        keep = np.asarray(keep, dtype=np.int64)
+        keep = keep[(keep >= 0) & (keep < len(x))][:MAX_KEPT_POINTS]
+        idx = np.union1d(idx, keep)
+    return idx
+
+
+def _downsample(x: np.ndarray, y: np.ndarray, n_out: int) -> np.ndarray:
     n = len(x)
     if n <= n_out:
         return np.arange(n)
@@ -51,7 +67,7 @@ def downsample(x: np.ndarray, y: np.ndarray, n_out: int = MAX_POINTS) -> np.ndar
         keep = np.flatnonzero(finite)
         if len(keep) <= n_out:
             return np.sort(np.concatenate([keep, np.flatnonzero(~finite)[:1]]))
-        idx = keep[downsample(np.asarray(x)[keep], y[keep], n_out - 1)]
+        idx = keep[_downsample(np.asarray(x)[keep], y[keep], n_out - 1)]
         return np.sort(np.concatenate([idx, np.flatnonzero(~finite)[:1]]))
     xs = np.asarray(x, dtype=np.float64)
     idx = MinMaxLTTBDownsampler().downsample(xs, y, n_out=n_out)
@@ -141,11 +157,13 @@ def lr_figure(
     steps = frame["step"].to_numpy()
     x_all = x_of_steps(curve, steps, x_axis)
     columns = [f"lr/{g}" for g in curve.group_names] if len(curve.group_names) > 1 else ["lr"]
+    jumps = np.array([e.step for e in curve.events if e.kind in JUMP_EVENTS], dtype=np.int64)
+    keep = np.concatenate([jumps - 1, jumps]) if len(jumps) else None
     if not show_groups:
         columns = columns[:1]
     for i, col in enumerate(columns):
         y_all = frame[col].to_numpy()
-        idx = downsample(x_all, y_all)
+        idx = downsample(x_all, y_all, keep=keep)
         fig.add_trace(
             go.Scatter(
                 x=x_all[idx],

@@ -146,3 +146,21 @@ def test_charts_do_not_import_streamlit() -> None:
     modules = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     assert "streamlit" not in names and "streamlit" not in modules
     assert load_config(BASE)  # the library is what the charts use
+
+
+def test_long_curves_draw_every_restart_at_its_exact_step_and_stay_small():
+    curve = compute_curve(
+        load_config(
+            {"training": {"max_steps": 200_000},
+             "decay": {"scheduler": "CosineAnnealingWarmRestarts", "kwargs": {"T_0": 7_919}}}
+        )
+    )  # fmt: skip
+    restarts = [e.step for e in curve.events if e.kind == "restart"]
+    assert len(restarts) == 200_000 // 7_919
+    fig = charts.lr_figure(curve)
+    trace = next(t for t in fig.data if t.name == "lr")
+    drawn = set(np.asarray(trace.x).tolist())
+    assert all(r in drawn and r - 1 in drawn for r in restarts)
+    lr = curve.frame["lr"].to_numpy()
+    assert np.asarray(trace.y).max() == lr.max() and np.asarray(trace.y).min() == lr.min()
+    assert len(fig.to_json()) < 300_000
