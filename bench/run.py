@@ -322,7 +322,7 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--only", choices=["curve", "payload", "apptest", "live"], action="append")
     args = parser.parse_args(argv)
-    sizes = [1_000, 10_000] if args.quick else [1_000, 10_000, 100_000, 1_000_000]
+    sizes = [1_000, 10_000] if args.quick else [1_000, 10_000, 100_000, 200_000, 1_000_000]
     naive_limit = 10_000 if args.quick else 200_000
     results = {
         "machine": platform.platform(),
