@@ -407,8 +407,13 @@ class LiveSetup:
         grads = [p.grad for p in self._params if p.grad is not None]
         if not grads:
             return 0.0
-        # One fused kernel for the per-tensor norms (torch >= 2.4; get_total_norm needs 2.6).
-        return float(torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads))))
+        # One fused kernel for the per-tensor norms (torch >= 2.4; get_total_norm needs 2.6); on CPU the
+        # few scalars are combined in Python (cheaper than two more kernels), on CUDA on the device
+        # (one sync instead of one per tensor).
+        norms = torch._foreach_norm(grads)
+        if self.device.type == "cpu":
+            return math.sqrt(math.fsum(float(n) ** 2 for n in norms))
+        return float(torch.linalg.vector_norm(torch.stack(norms)))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -516,8 +521,8 @@ class Training:
                     return
                 loss_sum = setup.loss_sum(idx)
                 (loss_sum / window.samples).backward()
-                part = loss_sum.detach().double()
-                total = part if total is None else total + part
+                part = loss_sum.detach()  # summed in float64 from the second micro-batch on
+                total = part if total is None else total.double() + part
                 if variant == PER_MICRO_BATCH and j < window.micro_batches - 1:
                     val = self._schedule_step(k, val)
             if variant == BEFORE_OPTIMIZER:
