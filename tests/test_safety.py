@@ -15,6 +15,7 @@ def test_streamlit_config_keeps_security_on_and_caps_uploads():
     assert server["enableCORS"] is True
     assert server["maxUploadSize"] == 16  # MB: run logs; configs are capped at 1 MB by the library
     assert config["browser"]["gatherUsageStats"] is False
+    assert config["client"]["showErrorDetails"] == "type"  # never a traceback in the browser
 
 
 def _calls(tree):
