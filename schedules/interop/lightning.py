@@ -344,8 +344,25 @@ def lightning_curve(
     groups = optimizer.param_groups
     out = np.empty((plan.total_steps, len(groups)))
     L, A = plan.micro_batches_per_epoch, plan.accumulation_steps
-    k = 0
     evals = 0
+
+    def step_due(interval: str, count: int) -> None:
+        """Lightning's update: the configs of ``interval`` whose frequency divides ``count``, plain
+        schedulers first, then ReduceLROnPlateau with the monitored metric."""
+        nonlocal evals
+        for plateau in (False, True):
+            for c in configs:
+                if c["interval"] != interval or c["plateau"] != plateau or count % c["frequency"]:
+                    continue
+                if not plateau:
+                    c["scheduler"].step()
+                    continue
+                value = metric(evals) if metric is not None else None
+                evals += 1
+                if value is not None:
+                    c["scheduler"].step(value)
+
+    k = 0
     epoch = 0
     with quiet_scheduler_warnings():
         while k < plan.total_steps:
@@ -354,36 +371,10 @@ def lightning_curve(
                     continue  # accumulating
                 out[k] = [g["lr"] for g in groups]
                 k += 1
-                for plateau in (False, True):
-                    for c in configs:
-                        if (
-                            c["interval"] == "step"
-                            and c["plateau"] == plateau
-                            and (batch_idx + 1) % c["frequency"] == 0
-                        ):
-                            if plateau:
-                                value = metric(evals) if metric is not None else None
-                                evals += 1
-                                if value is not None:
-                                    c["scheduler"].step(value)
-                            else:
-                                c["scheduler"].step()
+                step_due("step", batch_idx + 1)
                 if k >= plan.total_steps:
                     break
-            for plateau in (False, True):
-                for c in configs:
-                    if (
-                        c["interval"] == "epoch"
-                        and c["plateau"] == plateau
-                        and (epoch + 1) % c["frequency"] == 0
-                    ):
-                        if plateau:
-                            value = metric(evals) if metric is not None else None
-                            evals += 1
-                            if value is not None:
-                                c["scheduler"].step(value)
-                        else:
-                            c["scheduler"].step()
+            step_due("epoch", epoch + 1)
             epoch += 1
     return out
 
