@@ -121,8 +121,8 @@ def _plateau(c: ScheduleConfig) -> Overrides:
     }
 
 
-def _goyal(c: ScheduleConfig) -> Overrides:
-    steps_per_epoch, _ = _total(c)
+def _imagenet_sgd(c: ScheduleConfig) -> Overrides:
+    """The ImageNet ResNet setting both recipes share: SGD 0.1, momentum 0.9, wd 1e-4, 90 epochs."""
     return {
         "optimizer": {
             **c.optimizer.model_dump(mode="json"),
@@ -131,6 +131,13 @@ def _goyal(c: ScheduleConfig) -> Overrides:
             "kwargs": {"momentum": 0.9, "weight_decay": 1e-4},
         },
         "training": {**c.training.model_dump(mode="json"), "epochs": 90, "max_steps": None},
+    }
+
+
+def _goyal(c: ScheduleConfig) -> Overrides:
+    steps_per_epoch, _ = _total(c)
+    return {
+        **_imagenet_sgd(c),
         "warmup": {"steps": 5 * steps_per_epoch, "ratio": None, "start_factor": 0.1},
         "decay": {
             "scheduler": "MultiStepLR",
@@ -142,13 +149,7 @@ def _goyal(c: ScheduleConfig) -> Overrides:
 
 def _resnet_step(c: ScheduleConfig) -> Overrides:
     return {
-        "optimizer": {
-            **c.optimizer.model_dump(mode="json"),
-            "name": "SGD",
-            "lr": 0.1,
-            "kwargs": {"momentum": 0.9, "weight_decay": 1e-4},
-        },
-        "training": {**c.training.model_dump(mode="json"), "epochs": 90, "max_steps": None},
+        **_imagenet_sgd(c),
         "warmup": None,
         "decay": {"scheduler": "StepLR", "kwargs": {"step_size": 30, "gamma": 0.1}, "interval": "epoch"},
     }
