@@ -12,11 +12,12 @@ CHROMIUM := /usr/bin/chromium
 HOST     ?= 127.0.0.1
 PORT     ?= 8501
 
-.PHONY: help venv browser run test lint fmt bench clean distclean
+.PHONY: help venv browser run test fuzz lint fmt bench clean distclean
 
 help:
 	@echo "make run        start the app on http://$(HOST):$(PORT) (HOST, PORT override)"
 	@echo "make test       ruff check + ruff format --check + pytest (incl. real-browser tests)"
+	@echo "make fuzz       the hypothesis tests with random seeds and more cases (not derandomized)"
 	@echo "make lint       ruff check + ruff format --check"
 	@echo "make fmt        ruff format + ruff check --fix"
 	@echo "make bench      run bench/run.py"
@@ -58,8 +59,14 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# Hypothesis runs derandomized here ("ci" profile, tests/conftest.py): the same cases on every run.
 test: $(STAMP) browser lint
-	$(BIN)/python -m pytest
+	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest
+
+# Exploration: fresh random seeds and more cases per property; failures print a reproduce blob.
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=explore FUZZ_EXAMPLES=2000 PROPERTY_EXAMPLES=1000 \
+	  $(BIN)/python -m pytest tests/test_fuzz.py tests/test_properties.py tests/test_app_state.py -m "not browser"
 
 fmt: $(STAMP)
 	$(BIN)/ruff format .

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -776,15 +777,19 @@ def problems_from_validation(exc: ValidationError, model: type[BaseModel] | None
     return unique
 
 
-def load_config(source: str | Path | dict[str, Any] | ScheduleConfig) -> ScheduleConfig:
-    """Validate a config from a dict, a JSON file path, a JSON string, or an existing config.
+def load_config(source: str | os.PathLike | dict[str, Any] | ScheduleConfig) -> ScheduleConfig:
+    """Validate a config from a dict, JSON text, a JSON file path, or an existing config.
+
+    A file is read when ``source`` is a :class:`pathlib.Path` (any ``os.PathLike``) or a string that
+    names a ``.json`` file (``load_config("design.json")``, as the exported snippets do). Any other
+    string is JSON text: ``load_config("0")`` is "must be a JSON object", never a file look-up.
 
     Raises :class:`~schedules.errors.ConfigError` listing every problem (field path, allowed range,
     value given).
     """
     if isinstance(source, ScheduleConfig):
         return source
-    if isinstance(source, Path) or (isinstance(source, str) and not source.lstrip().startswith("{")):
+    if isinstance(source, os.PathLike) or (isinstance(source, str) and _names_json_file(source)):
         path = Path(source)
         try:
             text = path.read_text(encoding="utf-8")
@@ -794,6 +799,13 @@ def load_config(source: str | Path | dict[str, Any] | ScheduleConfig) -> Schedul
             ) from None
         return parse_config_json(text)
     if isinstance(source, str):
+        if not source.lstrip().startswith("{"):
+            shown = source if len(source) <= 60 else source[:57] + "..."
+            raise ConfigError(
+                Problem(
+                    "(config)", "must be a JSON object (JSON text, a dict, or a path to a .json file)", shown
+                )
+            )
         return parse_config_json(source)
     if not isinstance(source, dict):
         raise ConfigError(Problem("(config)", "must be a JSON object", type(source).__name__))
@@ -803,6 +815,17 @@ def load_config(source: str | Path | dict[str, Any] | ScheduleConfig) -> Schedul
         raise ConfigError(problems_from_validation(exc, ScheduleConfig)) from None
     except RecursionError:
         raise ConfigError(Problem("(config)", "is nested too deeply", None, has_value=False)) from None
+
+
+def _names_json_file(text: str) -> bool:
+    """A string is taken as a file path only when it looks like one: one line ending in ``.json``."""
+    stripped = text.strip()
+    return (
+        stripped.lower().endswith(".json")
+        and "\n" not in stripped
+        and not stripped.startswith(("{", "[", '"'))
+        and len(stripped) <= 4096
+    )
 
 
 def parse_config_json(text: str | bytes) -> ScheduleConfig:

@@ -8,7 +8,6 @@ of cases run is written to ``tests/artifacts/fuzz_counts.json`` and printed at t
 import json
 import math
 import os
-import time
 from collections import Counter
 
 import pytest
@@ -79,7 +78,6 @@ def replaced(obj, path, value):
 
 
 def check_outcome(loader, payload, kind):
-    start = time.perf_counter()
     try:
         cfg = loader(payload)
     except ConfigError as exc:
@@ -98,7 +96,6 @@ def check_outcome(loader, payload, kind):
         COUNTS[f"{kind}: accepted and drawn"] += 1
     else:
         COUNTS[f"{kind}: accepted (planned, too long to draw in a fuzz case)"] += 1
-    assert time.perf_counter() - start < 30
 
 
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
@@ -110,6 +107,15 @@ def test_random_json_documents(doc):
     check_outcome(load_config, doc, "random JSON") if isinstance(doc, dict) else None
     text = json.dumps(doc, allow_nan=True)
     check_outcome(parse_config_json, text, "random JSON text")
+
+
+@pytest.mark.parametrize("whole", ["0", "", "  ", "[1]", "null", "config", 0, None, [VALID]])
+def test_a_config_that_is_not_an_object_is_named_as_such(whole):
+    # `load_config("0")` once read a file named "0" and `load_config("")` the current folder.
+    with pytest.raises(ConfigError) as exc:
+        load_config(whole)
+    (problem,) = exc.value.problems
+    assert problem.path == "(config)" and "must be a JSON object" in problem.allowed
 
 
 @FUZZ
@@ -143,10 +149,8 @@ def test_unknown_keys_and_unicode_names_anywhere(data):
 @pytest.mark.parametrize("depth", [50, 1_000, 200_000])
 def test_deeply_nested_documents_are_rejected_quickly(depth):
     text = '{"name": ' + "[" * depth + "]" * depth + "}"
-    start = time.perf_counter()
-    with pytest.raises(ConfigError) as exc:
+    with pytest.raises(ConfigError) as exc:  # rejected, not a RecursionError (bench/ times it)
         parse_config_json(text)
-    assert time.perf_counter() - start < 5
     assert exc.value.lines()[0].startswith(("name: ", "(file): is nested too deeply"))
     COUNTS["deep nesting: rejected"] += 1
 

@@ -29,4 +29,4 @@ def test_concurrent_sessions_redraw_without_errors(streamlit_server, artifacts_d
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert result["redraws"] >= 6
     assert all(n >= 2 for n in result["changes_per_session"].values()), result["changes_per_session"]
-    assert result["p95_s"] < 10
+    # Latency figures (p50/p95) are reported by `make bench`, not asserted here.
