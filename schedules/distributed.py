@@ -593,6 +593,9 @@ class DistributedTraining:
         return next(self._gen)
 
     def close(self) -> None:
+        """End the run now (the ranks are asked to stop, then terminated if need be)."""
+        if self._gen.gi_frame is not None:  # not finished yet
+            self.stopped = True
         self._gen.close()
 
     def frame(self, records: list[StepRecord]) -> pd.DataFrame:
@@ -636,7 +639,11 @@ class DistributedTraining:
                 conns.append(ours)
             self.pids = [p.pid for p in procs]
             yield from self._stream(procs, conns)
-        finally:
+        finally:  # also on close(): ask the ranks to stop, then make sure they are gone
+            if any(p.is_alive() for p in procs):
+                for c in conns:
+                    with contextlib.suppress(OSError):
+                        c.send("stop")
             _shutdown(procs)
             self.exitcodes = [p.exitcode for p in procs]
             for c in conns:

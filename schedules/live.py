@@ -25,6 +25,8 @@ is the headless form (CONTRACT.md section 4).
 - **World size.** ``W`` ranks are emulated in one process: a micro-batch holds ``b * W`` samples (the
   union of the ranks' micro-batches), and dividing by the window's samples gives the gradient that
   DDP's all-reduce mean gives when every rank holds the same number of samples.
+  :mod:`schedules.distributed` runs the ranks as real processes instead (:func:`live_run_for` and
+  the CLI do so whenever the world size is within its cap).
 - **Param groups.** The model's layers are split into the config's groups (body layers in order,
   the last group is the head; see :mod:`schedules.models`).
 - **Evaluation.** ``val_loss`` is the mean loss on the held-out split (:mod:`schedules.data`).  With
