@@ -77,3 +77,74 @@ def test_defect2_distributed_drop_last_loader_yields_the_designs_epochs(tmp_path
     # The per-epoch StepLR halves at every epoch end; the plateau (no improvement after the first value,
     # patience 0) halves again from the second evaluation on.
     assert want[:, 0].tolist() == [1.0] * 8 + [0.5] * 8 + [0.125] * 8
+
+
+# -- defect 4: resume in either restore order continues the curve bit for bit --------------------
+
+WARMUP_COSINE = {
+    "optimizer": {"name": "AdamW", "lr": 0.1},
+    "training": {"dataset_size": 400, "micro_batch_size": 2, "epochs": 1},  # 200 steps
+    "warmup": {"steps": 20},
+    "decay": {"scheduler": "CosineAnnealingLR"},
+}
+PLATEAU = {
+    "optimizer": {"name": "SGD", "lr": 0.1},
+    "training": {"dataset_size": 40, "micro_batch_size": 1, "epochs": 5},  # 200 steps
+    "plateau": {"eval_every": 20, "patience": 0, "factor": 0.5, "metric": {"values": [3.0, 3.0, 3.0]}},
+}
+
+
+def _resume_by_hand(raw: dict, at: int, optimizer_first: bool) -> list[float]:
+    """Run to ``at``, torch.save both states, restore in a fresh 'process', continue to the end."""
+    import io
+
+    import torch
+
+    import schedules
+
+    cfg = load_config(raw)
+    total = make_plan(cfg).total_steps
+
+    def fresh_optimizer() -> torch.optim.Optimizer:
+        model = torch.nn.Linear(2, 1)
+        return getattr(torch.optim, cfg.optimizer.name)(model.parameters(), lr=cfg.optimizer.lr)
+
+    optimizer = fresh_optimizer()
+    schedule = schedules.build_scheduler(optimizer, cfg)
+    lrs = []
+    for _ in range(at):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        schedule.step()
+    buffer = io.BytesIO()
+    torch.save({"optimizer": optimizer.state_dict(), "schedule": schedule.state_dict()}, buffer)
+    buffer.seek(0)
+    checkpoint = torch.load(buffer)  # the default weights_only
+    optimizer = fresh_optimizer()
+    if optimizer_first:
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        schedule = schedules.build_scheduler(optimizer, cfg)
+    else:
+        schedule = schedules.build_scheduler(optimizer, cfg)
+        optimizer.load_state_dict(checkpoint["optimizer"])
+    schedule.load_state_dict(checkpoint["schedule"])
+    for _ in range(at, total):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        schedule.step()
+    return lrs
+
+
+def test_defect4_resume_in_either_order_continues_the_curve() -> None:
+    import math
+
+    want = compute_curve(load_config(WARMUP_COSINE)).lrs[:, 0].tolist()
+    # Row 100: 0.1 * (1 + cos(pi * 80 / 180)) / 2 (cosine over the 180 steps after the 20-step warmup).
+    assert math.isclose(want[100], 0.1 * (1 + math.cos(math.pi * 80 / 180)) / 2, rel_tol=1e-12)
+    for optimizer_first in (False, True):
+        assert _resume_by_hand(WARMUP_COSINE, 100, optimizer_first) == want
+    plateau = compute_curve(load_config(PLATEAU)).lrs[:, 0].tolist()
+    # Evaluations after steps 19, 39, 59: best 3.0, then two bad ones -> x0.5 at rows 40 and 60.
+    assert plateau[100] == 0.025 and plateau[:40] == [0.1] * 40
+    for optimizer_first in (False, True):
+        assert _resume_by_hand(PLATEAU, 100, optimizer_first) == plateau
