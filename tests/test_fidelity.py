@@ -148,3 +148,49 @@ def test_defect4_resume_in_either_order_continues_the_curve() -> None:
     assert plateau[100] == 0.025 and plateau[:40] == [0.1] * 40
     for optimizer_first in (False, True):
         assert _resume_by_hand(PLATEAU, 100, optimizer_first) == plateau
+
+
+# -- defect 3: the HF export considers every named schedule and picks the closest ------------------
+
+
+def hf_scheduler_lrs(payload: dict, total: int, warmup: int) -> np.ndarray:
+    """The lr of every optimizer step from ``transformers.get_scheduler`` itself (stepped as Trainer does)."""
+    import torch
+    from transformers import get_scheduler
+
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=payload["learning_rate"])
+    sched = get_scheduler(
+        payload["lr_scheduler_type"],
+        opt,
+        num_warmup_steps=warmup,
+        num_training_steps=total,
+        scheduler_specific_kwargs=payload.get("lr_scheduler_kwargs") or {},
+    )
+    out = np.empty(total)
+    for k in range(total):
+        out[k] = opt.param_groups[0]["lr"]
+        opt.step()
+        sched.step()
+    return out
+
+
+def relative_gap(design: np.ndarray, target: np.ndarray) -> float:
+    return float(np.max(np.abs(design - target)) / np.max(np.abs(design)))
+
+
+def test_defect3_hf_export_of_cosine_with_restarts_is_hfs_cosine_with_restarts() -> None:
+    from schedules.interop import to_hf
+    from schedules.presets import apply_preset
+
+    cfg = apply_preset(
+        "cosine_with_restarts", {"training": {"dataset_size": 50_000, "micro_batch_size": 32, "epochs": 3}}
+    )
+    plan = make_plan(cfg)
+    assert (plan.total_steps, plan.warmup_steps) == (4689, 235)
+    payload, notes = to_hf(cfg)
+    assert payload["lr_scheduler_type"] == "cosine_with_restarts"
+    # T_0 = ceil(4454 / 3) = 1485 steps per cycle: HF's cycle length is 4454 / num_cycles.
+    assert payload["lr_scheduler_kwargs"] == {"num_cycles": 4454 / 1485}
+    theirs = hf_scheduler_lrs(payload, plan.total_steps, payload["warmup_steps"])
+    assert relative_gap(compute_curve(cfg).lrs[:, 0], theirs) <= 1e-9
+    assert notes == []
