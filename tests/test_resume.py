@@ -188,3 +188,22 @@ def test_resume_check_api_reports_every_order() -> None:
     result = resume_check(design("OneCycleLR"), 17, ORDERS)
     assert result.differing["build_first"] == 0 and result.differing["optimizer_first"] == 0
     assert result.differing["fresh"] > 0 and not result.ok
+
+
+@pytest.mark.parametrize(
+    "name", ["two groups, warmup + cosine + plateau", "per-epoch CyclicLR (momentum cycled)"]
+)
+def test_readme_resume_example_runs(name: str, tmp_path, monkeypatch) -> None:
+    from tests.test_report import readme_block
+
+    cfg = design(name)
+    if len(cfg.optimizer.groups()) > 1:  # the README's model has one param group
+        data = cfg.to_dict()
+        data["optimizer"]["param_groups"] = None
+        cfg = load_config(data)
+    (tmp_path / "design.json").write_text(cfg.to_json())
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(readme_block("<!-- example: resume -->"), "README.md", "exec"), namespace)  # asserts inside
+    assert len(namespace["lrs"]) == make_plan(cfg).total_steps
+    assert (tmp_path / "checkpoint.pt").exists()
