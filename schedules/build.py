@@ -22,6 +22,7 @@ from .config import MetricSource, ScheduleConfig, load_config
 from .errors import ConfigError, Problem
 from .expr import LrExpression, check_expression
 from .plan import Plan, make_plan
+from .wsd import wsd_factor
 
 #: Warnings torch emits for stepping patterns this module uses on purpose (the curve engine steps
 #: schedulers on a dummy optimizer that never takes a real step).
@@ -229,6 +230,9 @@ class LRSchedule:
                     self.warmup = self.scheduler = warmup_scheduler(opt, w, start)
                 else:
                     self._start_epoch_decay()
+            elif cfg.wsd is not None:
+                # Warmup-stable-decay: one LambdaLR with transformers' WSD lambda (schedules/wsd.py).
+                self.scheduler = tls.LambdaLR(opt, wsd_factor(cfg.wsd, plan.total_steps))
             else:
                 phases: list[tls.LRScheduler] = []
                 milestones: list[int] = []
@@ -430,7 +434,8 @@ def build_scheduler(
 
     What ``schedule.step()`` does after optimizer step ``k`` (0-based):
 
-    1. ``interval="step"``: steps ``schedule.scheduler`` (``SequentialLR`` of warmup, hold, decay).
+    1. ``interval="step"``: steps ``schedule.scheduler`` (``SequentialLR`` of warmup, hold, decay;
+       with a ``wsd`` section one ``LambdaLR`` whose lambda is :class:`~schedules.wsd.WSDFactor`).
        ``interval="epoch"``: steps the warmup while ``k < warmup_steps``; the decay
        (``schedule.epoch_scheduler``) is constructed when the warmup ends, on the lr the warmup reached
        (so its first value shows at row ``warmup_steps``), and stepped after the last step of each

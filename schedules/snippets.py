@@ -220,6 +220,38 @@ def _expression_function(name: str, expression: str, constants: dict[str, float]
     return lines
 
 
+def _wsd_function(cfg: ScheduleConfig, total: int) -> list[str]:
+    """``def wsd_factor(step)``: transformers' WSD lambda with this design's numbers (as WSDFactor)."""
+    from .wsd import wsd_factor
+
+    f = wsd_factor(cfg.wsd, total)
+    warm = {
+        "linear": "progress",
+        "cosine": "0.5 * (1.0 - cos(pi * progress))",
+        "1-sqrt": "1.0 - sqrt(1.0 - progress)",
+    }[f.warmup_type]
+    decay = {
+        "linear": "1.0 - progress",
+        "cosine": "0.5 * (1.0 + cos(pi * 0.5 * 2.0 * progress))",
+        "1-sqrt": "1.0 - sqrt(progress)",
+    }[f.decay_type]
+    w, s, d = f.warmup_steps, f.stable_steps, f.decay_steps
+    return [
+        "def wsd_factor(step):",
+        f'    """Warmup {w} steps ({f.warmup_type}), stable {s}, decay {d} ({f.decay_type}) to '
+        f'{f.min_lr_ratio!r} x lr (transformers.get_wsd_schedule)."""',
+        f"    if step < {w}:",
+        f"        progress = float(step) / float({max(1, w)})",
+        f"        return max(0.0, ({warm}) * (1.0 - {f.warmup_start!r}) + {f.warmup_start!r})",
+        f"    if step < {w + s}:",
+        "        return 1.0",
+        f"    if step < {w + s + d}:",
+        f"        progress = float(step - {w} - {s}) / float({max(1, d)})",
+        f"        return max(0.0, ({decay}) * (1.0 - {f.min_lr_ratio!r}) + {f.min_lr_ratio!r})",
+        f"    return {f.min_lr_ratio!r}",
+    ]
+
+
 def plain_torch_snippet(config: ScheduleConfig | dict[str, Any] | str) -> str:
     """A self-contained loop with the torch schedulers ``build_scheduler`` makes, defaults resolved."""
     cfg = load_config(config)
@@ -248,6 +280,9 @@ def plain_torch_snippet(config: ScheduleConfig | dict[str, Any] | str) -> str:
         else:
             args = _kwargs(kwargs)
         decay_line = f"decay = lr_scheduler.{cfg.decay.scheduler}(optimizer, {args})"
+    if cfg.wsd is not None:
+        functions += ["", "", *_wsd_function(cfg, plan.total_steps), ""]
+        math_names |= {"cos", "pi", "sqrt"}
     if w > 0 and start == 0:
         warmup_line = (
             f"warmup = lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, step / {w}))  # linear from 0"
@@ -282,6 +317,9 @@ def plain_torch_snippet(config: ScheduleConfig | dict[str, Any] | str) -> str:
                 "        if epoch_end:  # the last optimizer step of an epoch",
                 "            decay.step()",
             ]
+    elif cfg.wsd is not None:
+        sched.append("scheduler = lr_scheduler.LambdaLR(optimizer, wsd_factor)  # warmup-stable-decay")
+        step_lines.append("        scheduler.step()")
     else:
         phases: list[str] = []
         milestones: list[int] = []

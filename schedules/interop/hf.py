@@ -302,6 +302,8 @@ def recognize(
     lr = cfg.optimizer.lr
     out: list[str] = []
     decay, plateau = cfg.decay, cfg.plateau
+    if cfg.wsd is not None:
+        return _recognize_wsd(cfg, plan, out)
     wsd_like = decay is not None and h > 0
     if w > 0 and s != 0 and not wsd_like:
         out.append(_warmup_start(s))
@@ -407,6 +409,32 @@ def recognize(
         )
     )
     return None, {}, out
+
+
+def _recognize_wsd(cfg: ScheduleConfig, plan: Plan, out: list[str]) -> tuple[str, dict[str, Any], list[str]]:
+    """A ``wsd`` section is ``warmup_stable_decay`` with the same numbers (schedules/wsd.py)."""
+    ws = cfg.wsd
+    assert ws is not None
+    w, _, d = ws.lengths(plan.total_steps)
+    if w > 0 and ws.warmup_start is not None and not close(ws.warmup_start, ws.min_lr_ratio):
+        out.append(
+            cannot(
+                TARGET,
+                f"wsd.warmup_start={ws.warmup_start:g}",
+                "warmup_stable_decay warms up from min_lr_ratio",
+            )
+        )
+    if cfg.plateau is not None:
+        out.append(cannot(TARGET, "ReduceLROnPlateau together with wsd", "one lr_scheduler_type per run"))
+    kw: dict[str, Any] = {
+        "num_decay_steps": d,
+        "warmup_type": ws.warmup_type,
+        "decay_type": ws.decay_type,
+        "min_lr_ratio": ws.min_lr_ratio,
+    }
+    if ws.stable_steps is not None:
+        kw["num_stable_steps"] = ws.stable_steps
+    return "warmup_stable_decay", kw, out
 
 
 def decay_kwargs_resolved(cfg: ScheduleConfig, plan: Plan) -> dict[str, Any]:
