@@ -131,6 +131,7 @@ def _load_plugins() -> None:
         "schedules.report",
         "schedules.interop",
         "schedules.resume",
+        "schedules.rescale",
     ):
         try:
             importlib.import_module(module)

@@ -13,6 +13,7 @@ from schedules.errors import ConfigError
 from schedules.mistakes import MISTAKES, RESUME_MISTAKES, default_resume_step
 from schedules.plan import make_plan
 from schedules.presets import PRESETS, apply_preset
+from schedules.rescale import RULES, Rescaled, rescale
 
 ss = st.session_state
 CURRENT = "Current design"
@@ -36,6 +37,15 @@ K_TARGET = "compare_mistake_target"
 K_RESUME_AT = "compare_resume_at"
 K_X = "compare_x_axis"
 K_LOG = "compare_log_y"
+K_RS_ON = "compare_rescale_on"
+K_RS_DESIGN = "compare_rescale_design"
+K_RS_FOR = "compare_rescale_for"
+K_RS_RULE = "compare_rescale_rule"
+K_RS = {
+    "micro_batch_size": "compare_rescale_b",
+    "accumulation_steps": "compare_rescale_a",
+    "world_size": "compare_rescale_w",
+}
 
 
 def _sanitize(key: str, options: list, default: list | object) -> None:
@@ -157,6 +167,68 @@ def _resume_step(slot, config: ScheduleConfig) -> int | None:
     return int(at)
 
 
+def batch_assistant(configs: dict[str, ScheduleConfig], sources: dict) -> tuple[str, Rescaled] | None:
+    """The batch-size assistant: new effective batch -> proposed lr and lengths (schedules.rescale)."""
+    with st.expander(
+        "Batch-size assistant: what lr when the effective batch changes?", icon=":material/calculate:"
+    ):
+        on = st.toggle(
+            "Propose a design for a new batch",
+            key=K_RS_ON,
+            help="Change micro-batch, accumulation or world size; the linear (SGD) or square-root (Adam) rule "
+            "proposes the new peak lr, and every length counted in steps is kept in samples.",
+        )
+        if not on:
+            return None
+        labels = list(configs) or [CURRENT]
+        _sanitize(K_RS_DESIGN, labels, labels[0])
+        label = st.selectbox("Design", labels, key=K_RS_DESIGN)
+        cfg = configs.get(label) or resolve(label, sources)
+        if ss.get(K_RS_FOR) != label:  # a new design: start from its own batch
+            for name, k in K_RS.items():
+                ss[k] = int(getattr(cfg.training, name))
+            ss[K_RS_FOR] = label
+        a, b, c, d = st.columns(4)
+        a.number_input("Micro-batch size", min_value=1, max_value=10**6, step=1, key=K_RS["micro_batch_size"])
+        b.number_input("Accumulation", min_value=1, max_value=10**5, step=1, key=K_RS["accumulation_steps"])
+        c.number_input("World size", min_value=1, max_value=10**5, step=1, key=K_RS["world_size"])
+        d.selectbox(
+            "Rule",
+            ["auto", *RULES],
+            key=K_RS_RULE,
+            format_func=lambda r: "auto (by optimizer)" if r == "auto" else RULES[r].title,
+        )
+        try:
+            result = rescale(
+                cfg, rule=ss.get(K_RS_RULE) or "auto", **{n: int(ss[k]) for n, k in K_RS.items()}
+            )
+        except ConfigError as exc:
+            ui.show_problems("No proposal:", exc.lines(), "warning")
+            return None
+        m = st.columns(4)
+        m[0].metric(
+            "Effective batch", f"{result.new_batch:,}", f"x{result.kappa:g} (was {result.old_batch:,})"
+        )
+        m[1].metric("Peak lr", f"{result.new_lr:.3e}", f"was {result.old_lr:.3e}", delta_color="off")
+        m[2].metric(
+            "Warmup steps",
+            f"{result.new_warmup_steps:,}",
+            f"was {result.old_warmup_steps:,}",
+            delta_color="off",
+        )
+        m[3].metric(
+            "Warmup ends after",
+            f"{result.new_warmup_samples:,} samples",
+            f"was {result.old_warmup_samples:,}",
+            delta_color="off",
+        )
+        r = result.rule
+        st.caption(f"**{r.title}**: lr x kappa^{r.exponent:g}. Source: {r.source}.  \n**Limits:** {r.limits}")
+        for note in result.notes:
+            st.caption(f"Note: {note}")
+        return label, result
+
+
 def main() -> None:
     st.title("Compare", anchor=False)
     st.caption(
@@ -184,6 +256,10 @@ def main() -> None:
                 problems += [f"{label}: {line}" for line in exc.lines()]
                 continue
             configs[f"{label} (b={cfg.training.micro_batch_size})"] = cfg
+    proposal = batch_assistant(configs, sources)
+    if proposal is not None:
+        label, result = proposal
+        configs[f"{label} · batch {result.new_batch} ({result.rule.name} rule)"] = result.new
     if problems:
         ui.show_problems("Some curves could not be made:", problems, "warning")
     if not configs:
