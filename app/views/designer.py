@@ -6,7 +6,7 @@ from typing import Any
 
 import streamlit as st
 
-from app import charts, state, ui
+from app import state, ui
 from schedules.build import decay_kwargs
 from schedules.config import (
     DECAY_KWARGS,
@@ -25,7 +25,7 @@ from schedules.config import (
 )
 from schedules.errors import ConfigError
 from schedules.presets import PRESETS, apply_preset
-from schedules.snippets import build_scheduler_snippet, plain_torch_snippet
+from schedules.snippets import build_scheduler_snippet
 from schedules.wsd import SHAPES
 
 ss = st.session_state
@@ -54,8 +54,9 @@ def sync_widgets() -> None:
             ss[k] = v
         ss[state.SYNCED_JSON] = ss[state.DESIGN_JSON]
     else:
+        present = set(ss)  # one pass: `k in st.session_state` rebuilds the whole state per key
         for k, v in values.items():
-            if k not in ss:
+            if k not in present:
                 ss[k] = v
     if ss.get(state.DESIGN_FROM_RANGE_TEST):
         ss[state.DESIGN_FROM_RANGE_TEST] = False
@@ -65,8 +66,9 @@ def sync_widgets() -> None:
 
 def remember() -> None:
     values = ss[state.WIDGET_VALUES]
+    present = set(ss)
     for k in list(values):
-        if k in ss:
+        if k in present:
             values[k] = ss[k]
 
 
@@ -510,7 +512,9 @@ def summary_card(curve) -> None:
         st.caption(" · ".join(extra))
 
 
+@st.fragment
 def chart(curve) -> None:
+    """The chart and its view controls: a view toggle reruns only this fragment, not the page."""
     a, b, c, d = st.columns([3, 1.2, 1.2, 1.4])
     x_axis = a.segmented_control(
         "x axis",
@@ -528,7 +532,7 @@ def chart(curve) -> None:
     epochs = d.toggle(
         "epoch lines", value=True, key="designer_epochs", help="Light lines at epoch boundaries."
     )
-    fig = charts.lr_figure(
+    fig = ui.cached_figure(
         curve, x_axis=x_axis or "step", log_y=log_y, show_groups=groups, show_epochs=epochs
     )
     st.plotly_chart(fig, key="designer_chart", config={"displaylogo": False})
@@ -540,39 +544,48 @@ def tables(curve) -> None:
     if cfg.plateau is not None:
         names.append("Evaluations")
     names += ["Snippet: build_scheduler", "Snippet: plain torch", "Config JSON"]
-    tabs = dict(zip(names, st.tabs(names), strict=True))
-    for name in ("Snippet: build_scheduler", "Snippet: plain torch"):
-        tabs[name].caption(STEPPING_RULE)
-    with tabs["Events"]:
-        events = curve.events_frame()
-        show_epochs = st.toggle("include epoch boundaries", key="designer_event_epochs")
-        if not show_epochs and len(events):
-            events = events[events["kind"] != "epoch"]
-        if len(events):
-            st.dataframe(events, hide_index=True, width="stretch", height=min(400, 38 + 35 * len(events)))
-        else:
-            st.caption("No events: no warmup end, restart or plateau reduction in this design.")
-    if "Evaluations" in tabs:
+    # Lazy tabs: only the open tab's content is computed and sent on a rerun.
+    tabs = dict(zip(names, st.tabs(names, key="designer_tabs", on_change="rerun"), strict=True))
+    if tabs["Events"].open:
+        with tabs["Events"]:
+            events_tab(curve)
+    if "Evaluations" in tabs and tabs["Evaluations"].open:
         with tabs["Evaluations"]:
             st.caption(
                 "Each evaluation's metric goes to ReduceLROnPlateau.step(metric) right after the optimizer step "
                 "that ends its period; a reduction shows from the next step on."
             )
             st.dataframe(curve.evaluations_frame(), hide_index=True, width="stretch", height=300)
-    with tabs["Snippet: build_scheduler"]:
-        st.caption(
-            "Loads the exported JSON with the `schedules` package: the schedulers are built by the same "
-            "`build_scheduler` that draws this chart. Save the config as `lr-schedule.json` next to it."
-        )
-        st.code(build_scheduler_snippet(cfg), language="python")
-    with tabs["Snippet: plain torch"]:
-        st.caption(
-            "No dependency on this package: the same torch schedulers with every default resolved to a number "
-            "for this design (regenerate it after changing the design)."
-        )
-        st.code(plain_torch_snippet(cfg), language="python")
-    with tabs["Config JSON"]:
-        st.code(cfg.to_json(), language="json")
+    if tabs["Snippet: build_scheduler"].open:
+        with tabs["Snippet: build_scheduler"]:
+            st.caption(STEPPING_RULE)
+            st.caption(
+                "Loads the exported JSON with the `schedules` package: the schedulers are built by the same "
+                "`build_scheduler` that draws this chart. Save the config as `lr-schedule.json` next to it."
+            )
+            st.code(ui.cached_snippet(cfg.cache_key(), "build_scheduler"), language="python")
+    if tabs["Snippet: plain torch"].open:
+        with tabs["Snippet: plain torch"]:
+            st.caption(STEPPING_RULE)
+            st.caption(
+                "No dependency on this package: the same torch schedulers with every default resolved to a "
+                "number for this design (regenerate it after changing the design)."
+            )
+            st.code(ui.cached_snippet(cfg.cache_key(), "plain_torch"), language="python")
+    if tabs["Config JSON"].open:
+        with tabs["Config JSON"]:
+            st.code(cfg.to_json(), language="json")
+
+
+def events_tab(curve) -> None:
+    events = curve.events_frame()
+    show_epochs = st.toggle("include epoch boundaries", key="designer_event_epochs")
+    if not show_epochs and len(events):
+        events = events[events["kind"] != "epoch"]
+    if len(events):
+        st.dataframe(events, hide_index=True, width="stretch", height=min(400, 38 + 35 * len(events)))
+    else:
+        st.caption("No events: no warmup end, restart or plateau reduction in this design.")
 
 
 def _slug(cfg: ScheduleConfig) -> str:
@@ -586,7 +599,7 @@ def downloads(cfg: ScheduleConfig, curve) -> None:
     cols = st.columns(4)
     cols[0].download_button(
         "Config JSON",
-        data=cfg.to_json() + "\n",
+        data=lambda: cfg.to_json() + "\n",
         file_name=f"{slug}.json",
         mime="application/json",
         on_click="ignore",
@@ -608,7 +621,7 @@ def downloads(cfg: ScheduleConfig, curve) -> None:
     )
     cols[2].download_button(
         "Loop: build_scheduler",
-        data=build_scheduler_snippet(cfg, f"{slug}.json"),
+        data=lambda: build_scheduler_snippet(cfg, f"{slug}.json"),
         file_name="train_with_schedules.py",
         mime="text/x-python",
         on_click="ignore",
@@ -619,7 +632,7 @@ def downloads(cfg: ScheduleConfig, curve) -> None:
     )
     cols[3].download_button(
         "Loop: plain torch",
-        data=plain_torch_snippet(cfg),
+        data=lambda: ui.cached_snippet(cfg.cache_key(), "plain_torch"),
         file_name="train_plain_torch.py",
         mime="text/x-python",
         on_click="ignore",
