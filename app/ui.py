@@ -5,6 +5,8 @@ Thin on purpose: everything computed here comes from ``schedules``.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -27,11 +29,13 @@ PROGRESS_OVER = 200_000
 CURVE_CACHE_BYTES = 256 * 1024 * 1024
 #: Bytes of the Compare page's loop-mistake curves (drawn only: kept as float32).
 MISTAKE_CACHE_BYTES = 64 * 1024 * 1024
+#: Entries of the small caches (snippets: a few KB each).
+CACHE_ENTRIES = 16
 
 
 def _curve_bytes(curve: Curve) -> int:
     frame = int(curve.frame.memory_usage(index=True, deep=False).sum())
-    shared = all(np.shares_memory(curve.frame["lr"].to_numpy(), curve.lrs[:, :1]) for _ in (0,))
+    shared = np.shares_memory(curve.frame["lr"].to_numpy(), curve.lrs[:, :1])
     return frame + (0 if shared else int(curve.lrs.nbytes)) + 4096
 
 
@@ -40,7 +44,7 @@ def _frame_bytes(frame: pd.DataFrame) -> int:
 
 
 CURVES: BytesLRU[str, Curve] = BytesLRU(CURVE_CACHE_BYTES, _curve_bytes)
-MISTAKES: BytesLRU[tuple[str, str], pd.DataFrame] = BytesLRU(MISTAKE_CACHE_BYTES, _frame_bytes)
+MISTAKES: BytesLRU[tuple[str, str, int | None], pd.DataFrame] = BytesLRU(MISTAKE_CACHE_BYTES, _frame_bytes)
 
 
 def cached_curve(cache_key: str) -> Curve:
@@ -74,12 +78,13 @@ def _compute(cache_key: str) -> Curve:
         bar.empty()
 
 
-def cached_mistake(cache_key: str, kind: str) -> pd.DataFrame:
-    """``schedules.mistakes.mistake_curve`` cached on (config, kind), compact: these curves are only
-    drawn (the Compare page), so ``lr`` is float32 and ``step`` int32.  Exports never come from here."""
+def cached_mistake(cache_key: str, kind: str, at: int | None = None) -> pd.DataFrame:
+    """``schedules.mistakes.mistake_curve`` cached on (config, kind, resume step), compact: these
+    curves are only drawn (the Compare page), so ``lr`` is float32 and ``step`` int32.  Exports never
+    come from here."""
 
     def compute() -> pd.DataFrame:
-        frame = mistake_curve(load_config(cache_key), kind, time_limit=APP_CURVE_SECONDS)  # type: ignore[arg-type]
+        frame = mistake_curve(load_config(cache_key), kind, at, time_limit=APP_CURVE_SECONDS)
         compact = pd.DataFrame(
             {
                 "step": frame["step"].to_numpy().astype(np.int32),
@@ -90,10 +95,47 @@ def cached_mistake(cache_key: str, kind: str) -> pd.DataFrame:
         compact.attrs.update(frame.attrs)
         return compact
 
-    return MISTAKES.get_or_compute((cache_key, kind), compute)
+    return MISTAKES.get_or_compute((cache_key, kind, at), compute)
 
 
 cached_mistake.clear = MISTAKES.clear  # type: ignore[attr-defined]
+
+
+@st.cache_data(max_entries=4 * CACHE_ENTRIES, show_spinner=False)
+def cached_snippet(cache_key: str, kind: str) -> str:
+    """A loop snippet of a config (``build_scheduler`` or ``plain_torch``), made once per design."""
+    from schedules.snippets import build_scheduler_snippet, plain_torch_snippet
+
+    cfg = load_config(cache_key)
+    return plain_torch_snippet(cfg) if kind == "plain_torch" else build_scheduler_snippet(cfg)
+
+
+_FIGURES: OrderedDict[tuple, Any] = OrderedDict()
+_FIGURES_LOCK = threading.Lock()
+FIGURE_ENTRIES = 32
+
+
+def cached_figure(curve: Curve, **view: Any):
+    """``charts.lr_figure`` memoised on (design, view options): a revisit or a view toggle back and
+    forth re-sends a stored figure instead of rebuilding it (building one costs more than sending it).
+
+    Figures are kept in a small LRU shared by the sessions of this server (a figure is a pure
+    function of its key); callers must not mutate the returned figure.
+    """
+    from app import charts
+
+    key = (curve.config.cache_key(), tuple(sorted(view.items())))
+    with _FIGURES_LOCK:
+        fig = _FIGURES.get(key)
+        if fig is not None:
+            _FIGURES.move_to_end(key)
+            return fig
+    fig = charts.lr_figure(curve, **view)
+    with _FIGURES_LOCK:
+        _FIGURES[key] = fig
+        while len(_FIGURES) > FIGURE_ENTRIES:
+            _FIGURES.popitem(last=False)
+    return fig
 
 
 def curve_of(config) -> Curve:
