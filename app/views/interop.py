@@ -124,11 +124,12 @@ def import_section(config) -> None:
         )
     else:
         total = cols[0].number_input(
-            "Run length (optimizer steps)",
+            "Run length if the file has no total_num_steps",
             min_value=1,
             value=plan.total_steps,
             key=K_TOTAL,
-            help="DeepSpeed's block does not say how long the run is (total_num_steps is the schedule's length).",
+            help="Optimizer steps. A block with total_num_steps (WarmupDecayLR, WarmupCosineLR) runs for that "
+            "many steps; the others (WarmupLR, OneCycle, LRRangeTest) do not say how long the run is.",
         )
         exact = cols[1].toggle(
             "Exact (may use an lr_lambda expression)",
@@ -147,7 +148,9 @@ def import_section(config) -> None:
             if source == "hf":
                 new, warnings = from_hf(data, dataset_size=int(dataset), world_size=int(world), base=config)
             else:
-                new, warnings = from_deepspeed(data, base=config, total_steps=int(total), exact=bool(exact))
+                new, warnings = from_deepspeed(
+                    data, base=config, default_total_steps=int(total), exact=bool(exact)
+                )
         except ConfigError as exc:
             ui.show_problems("This file could not be imported", exc)
             return
