@@ -209,3 +209,13 @@ def test_page_imports_deepspeed_for_its_own_total_num_steps() -> None:
     assert not at.exception, [e.value for e in at.exception]
     design = load_config(at.session_state[state.DESIGN_JSON])
     assert design.name == "DeepSpeed WarmupCosineLR" and design.training.max_steps == 2000
+
+
+def test_page_says_which_files_it_imports() -> None:
+    at = interop_page(DESIGN)
+    uploader = at.get("file_uploader")[0]
+    assert uploader.proto.label == "JSON file (up to 1 MB)" and uploader.proto.max_upload_size_mb == 1
+    at.file_uploader(key="interop_import_upload").set_value(("curve.png", b"\x89PNG\r\n", "image/png")).run()
+    at.button(key="interop_import_button").click().run()
+    assert not at.exception
+    assert "curve.png was not imported: only JSON files are read here" in at.error[0].value

@@ -101,10 +101,10 @@ def import_section(config) -> None:
         "What are you importing?", list(SOURCES), format_func=SOURCES.get, key=K_SOURCE, horizontal=True
     )
     upload = st.file_uploader(
-        "JSON file",
-        type=["json"],
+        "JSON file (up to 1 MB)",
         key=K_UPLOAD,
-        help="TrainingArguments.to_json_string() output, or a ds_config.json",
+        max_upload_size=1,
+        help="TrainingArguments.to_json_string() output, or a ds_config.json (at most 1,000,000 bytes).",
     )
     text = st.text_area(
         "…or paste the JSON", key=K_TEXT, height=140, placeholder='{"lr_scheduler_type": "cosine", ...}'
@@ -140,6 +140,13 @@ def import_section(config) -> None:
     if st.button(
         "Import into the designer", type="primary", icon=":material/upload:", key="interop_import_button"
     ):
+        if upload is not None and not upload.name.lower().endswith(".json"):
+            st.error(
+                f"{upload.name} was not imported: only JSON files are read here (HF "
+                "TrainingArguments.to_json_string() output, or a DeepSpeed ds_config.json).",
+                icon=":material/error:",
+            )
+            return
         data = upload.getvalue() if upload is not None else text.strip()
         if not data:
             st.error("Upload a JSON file or paste its text first.", icon=":material/error:")
