@@ -7,7 +7,7 @@ from typing import Any
 
 import streamlit as st
 
-from app import charts, state, ui
+from app import state, ui
 from schedules.build import decay_kwargs
 from schedules.config import (
     DECAY_KWARGS,
@@ -21,19 +21,22 @@ from schedules.config import (
     SyntheticMetric,
     TrainingConfig,
     WarmupConfig,
+    WSDConfig,
     parse_config_json,
     supported_optimizers,
 )
 from schedules.curve import plateau_note
 from schedules.errors import ConfigError
-from schedules.presets import PRESETS, apply_preset, name_for
-from schedules.snippets import build_scheduler_snippet, plain_torch_snippet
+from schedules.presets import MODIFIED, PRESETS, apply_preset, name_for
+from schedules.snippets import build_scheduler_snippet
+from schedules.wsd import SHAPES
 
 ss = st.session_state
 FLOAT = "%.6g"
 #: The config uploader's cap in MB (Streamlit's unit, 2**20 bytes): configs are refused above
 #: MAX_CONFIG_BYTES anyway, so the uploader says 1 MB instead of the server's 16 MB log limit.
 CONFIG_MB = max(1, math.ceil(MAX_CONFIG_BYTES / 2**20))
+PRESET_TITLES = {p.title.lower() for p in PRESETS.values()}
 CONFIG_FILES = (
     f"only lr-schedule/v1 JSON configs are imported here (.json files of at most {MAX_CONFIG_BYTES:,} bytes, "
     "such as the ones exported on this page); HF TrainingArguments and DeepSpeed files go to Import / export"
@@ -62,8 +65,9 @@ def sync_widgets() -> None:
             ss[k] = v
         ss[state.SYNCED_JSON] = ss[state.DESIGN_JSON]
     else:
+        present = set(ss)  # one pass: `k in st.session_state` rebuilds the whole state per key
         for k, v in values.items():
-            if k not in ss:
+            if k not in present:
                 ss[k] = v
     if ss.get(state.DESIGN_FROM_RANGE_TEST):
         ss[state.DESIGN_FROM_RANGE_TEST] = False
@@ -73,8 +77,9 @@ def sync_widgets() -> None:
 
 def remember() -> None:
     values = ss[state.WIDGET_VALUES]
+    present = set(ss)
     for k in list(values):
-        if k in ss:
+        if k in present:
             values[k] = ss[k]
 
 
@@ -296,6 +301,8 @@ def inputs(col):
         b.toggle("drop_last", key=state.key("training.drop_last"), help=state.help_text("training.drop_last"))
 
     with col.expander("Warmup", expanded=True, icon=":material/trending_up:"):
+        if ss.get(state.key("wsd.on")):
+            st.caption("Not used: the WSD section above has its own warmup and decay.")
         on = st.toggle(
             "Linear warmup",
             key=state.key("warmup.on"),
@@ -316,8 +323,66 @@ def inputs(col):
                 number(a, "warmup.ratio", "Warmup ratio", WarmupConfig, "ratio", step=0.01)
             number(b, "warmup.start_factor", "start_factor", WarmupConfig, "start_factor", step=0.05)
 
+    with col.expander("Warmup-stable-decay (WSD)", icon=":material/stairs_2:"):
+        wsd_on = st.toggle(
+            "Use a WSD design",
+            key=state.key("wsd.on"),
+            help="Warmup, a stable phase at the peak, then a short decay (cooldown) to a floor, as "
+            "transformers.get_wsd_schedule (Hu et al. 2024; 1-sqrt cooldown: Hagele et al. 2024). "
+            "Replaces the Warmup and Decay sections below.",
+        )
+        if wsd_on:
+            a, b = st.columns(2)
+            mode = a.radio(
+                "Warmup length as", ["steps", "ratio"], horizontal=True, key=state.key("wsd.warmup_mode")
+            )
+            if mode == "steps":
+                number(b, "wsd.warmup_steps", "Warmup steps", WSDConfig, "warmup_steps", step=10)
+            else:
+                number(b, "wsd.warmup_ratio", "Warmup ratio", WSDConfig, "warmup_ratio", step=0.01)
+            a, b = st.columns(2)
+            a.selectbox(
+                "Warmup shape",
+                list(SHAPES),
+                key=state.key("wsd.warmup_type"),
+                help=state.help_text("wsd.warmup_type"),
+            )
+            start_set = b.toggle(
+                "Own warmup start",
+                key=state.key("wsd.warmup_start_set"),
+                help="Off: the warmup starts at min_lr_ratio, as transformers does.",
+            )
+            if start_set:
+                number(st, "wsd.warmup_start", "Warmup start factor", WSDConfig, "warmup_start", step=0.05)
+            a, b = st.columns(2)
+            mode = a.radio(
+                "Decay length as", ["steps", "ratio"], horizontal=True, key=state.key("wsd.decay_mode")
+            )
+            if mode == "steps":
+                number(b, "wsd.decay_steps", "Decay steps", WSDConfig, "decay_steps", step=10)
+            else:
+                number(b, "wsd.decay_ratio", "Decay ratio", WSDConfig, "decay_ratio", step=0.05)
+            a, b = st.columns(2)
+            a.selectbox(
+                "Decay shape",
+                list(SHAPES),
+                key=state.key("wsd.decay_type"),
+                help=state.help_text("wsd.decay_type"),
+            )
+            number(b, "wsd.min_lr_ratio", "min_lr_ratio", WSDConfig, "min_lr_ratio", step=0.05)
+            stable_set = st.toggle(
+                "Fix the stable length",
+                key=state.key("wsd.stable_set"),
+                help="Off: stable = total - warmup - decay (transformers' num_stable_steps inferred). On: "
+                "steps after warmup + stable + decay stay at min_lr_ratio.",
+            )
+            if stable_set:
+                number(st, "wsd.stable_steps", "Stable steps", WSDConfig, "stable_steps", step=10)
+
     resolved_slot = None
     with col.expander("Decay", expanded=True, icon=":material/trending_down:"):
+        if ss.get(state.key("wsd.on")):
+            st.caption("Not used: the WSD section above has its own warmup and decay.")
         sched = st.selectbox(
             "Scheduler",
             [state.DECAY_NONE, *DECAY_KWARGS],
@@ -472,7 +537,9 @@ def summary_card(curve) -> None:
         st.caption(" · ".join(extra))
 
 
+@st.fragment
 def chart(curve) -> None:
+    """The chart and its view controls: a view toggle reruns only this fragment, not the page."""
     a, b, c, d = st.columns([3, 1.2, 1.2, 1.4])
     x_axis = a.segmented_control(
         "x axis",
@@ -490,7 +557,7 @@ def chart(curve) -> None:
     epochs = d.toggle(
         "epoch lines", value=True, key="designer_epochs", help="Light lines at epoch boundaries."
     )
-    fig = charts.lr_figure(
+    fig = ui.cached_figure(
         curve, x_axis=x_axis or "step", log_y=log_y, show_groups=groups, show_epochs=epochs
     )
     st.plotly_chart(fig, key="designer_chart", config={"displaylogo": False})
@@ -502,39 +569,48 @@ def tables(curve) -> None:
     if cfg.plateau is not None:
         names.append("Evaluations")
     names += ["Snippet: build_scheduler", "Snippet: plain torch", "Config JSON"]
-    tabs = dict(zip(names, st.tabs(names), strict=True))
-    for name in ("Snippet: build_scheduler", "Snippet: plain torch"):
-        tabs[name].caption(STEPPING_RULE)
-    with tabs["Events"]:
-        events = curve.events_frame()
-        show_epochs = st.toggle("include epoch boundaries", key="designer_event_epochs")
-        if not show_epochs and len(events):
-            events = events[events["kind"] != "epoch"]
-        if len(events):
-            st.dataframe(events, hide_index=True, width="stretch", height=min(400, 38 + 35 * len(events)))
-        else:
-            st.caption("No events: no warmup end, restart or plateau reduction in this design.")
-    if "Evaluations" in tabs:
+    # Lazy tabs: only the open tab's content is computed and sent on a rerun.
+    tabs = dict(zip(names, st.tabs(names, key="designer_tabs", on_change="rerun"), strict=True))
+    if tabs["Events"].open:
+        with tabs["Events"]:
+            events_tab(curve)
+    if "Evaluations" in tabs and tabs["Evaluations"].open:
         with tabs["Evaluations"]:
             st.caption(
                 "Each evaluation's metric goes to ReduceLROnPlateau.step(metric) right after the optimizer step "
                 "that ends its period; a reduction shows from the next step on."
             )
             st.dataframe(curve.evaluations_frame(), hide_index=True, width="stretch", height=300)
-    with tabs["Snippet: build_scheduler"]:
-        st.caption(
-            "Loads the exported JSON with the `schedules` package: the schedulers are built by the same "
-            "`build_scheduler` that draws this chart. Save the config as `lr-schedule.json` next to it."
-        )
-        st.code(build_scheduler_snippet(cfg), language="python")
-    with tabs["Snippet: plain torch"]:
-        st.caption(
-            "No dependency on this package: the same torch schedulers with every default resolved to a number "
-            "for this design (regenerate it after changing the design)."
-        )
-        st.code(plain_torch_snippet(cfg), language="python")
-    with tabs["Config JSON"]:
-        st.code(cfg.to_json(), language="json")
+    if tabs["Snippet: build_scheduler"].open:
+        with tabs["Snippet: build_scheduler"]:
+            st.caption(STEPPING_RULE)
+            st.caption(
+                "Loads the exported JSON with the `schedules` package: the schedulers are built by the same "
+                "`build_scheduler` that draws this chart. Save the config as `lr-schedule.json` next to it."
+            )
+            st.code(ui.cached_snippet(cfg.cache_key(), "build_scheduler"), language="python")
+    if tabs["Snippet: plain torch"].open:
+        with tabs["Snippet: plain torch"]:
+            st.caption(STEPPING_RULE)
+            st.caption(
+                "No dependency on this package: the same torch schedulers with every default resolved to a "
+                "number for this design (regenerate it after changing the design)."
+            )
+            st.code(ui.cached_snippet(cfg.cache_key(), "plain_torch"), language="python")
+    if tabs["Config JSON"].open:
+        with tabs["Config JSON"]:
+            st.code(cfg.to_json(), language="json")
+
+
+def events_tab(curve) -> None:
+    events = curve.events_frame()
+    show_epochs = st.toggle("include epoch boundaries", key="designer_event_epochs")
+    if not show_epochs and len(events):
+        events = events[events["kind"] != "epoch"]
+    if len(events):
+        st.dataframe(events, hide_index=True, width="stretch", height=min(400, 38 + 35 * len(events)))
+    else:
+        st.caption("No events: no warmup end, restart or plateau reduction in this design.")
 
 
 def _slug(cfg: ScheduleConfig) -> str:
@@ -548,7 +624,7 @@ def downloads(cfg: ScheduleConfig, curve) -> None:
     cols = st.columns(4)
     cols[0].download_button(
         "Config JSON",
-        data=cfg.to_json() + "\n",
+        data=lambda: cfg.to_json() + "\n",
         file_name=f"{slug}.json",
         mime="application/json",
         on_click="ignore",
@@ -570,7 +646,7 @@ def downloads(cfg: ScheduleConfig, curve) -> None:
     )
     cols[2].download_button(
         "Loop: build_scheduler",
-        data=build_scheduler_snippet(cfg, f"{slug}.json"),
+        data=lambda: build_scheduler_snippet(cfg, f"{slug}.json"),
         file_name="train_with_schedules.py",
         mime="text/x-python",
         on_click="ignore",
@@ -581,7 +657,7 @@ def downloads(cfg: ScheduleConfig, curve) -> None:
     )
     cols[3].download_button(
         "Loop: plain torch",
-        data=plain_torch_snippet(cfg),
+        data=lambda: ui.cached_snippet(cfg.cache_key(), "plain_torch"),
         file_name="train_plain_torch.py",
         mime="text/x-python",
         on_click="ignore",
@@ -632,6 +708,9 @@ def import_share(slot, cfg: ScheduleConfig) -> None:
 def mark_modified_preset() -> None:
     """Before the widgets are drawn: a preset-named design whose schedule was changed is renamed
     "<preset> (modified)" (and back when it is the preset again), so exports are not misnamed."""
+    name = str(ss.get(state.key("name")) or "").removesuffix(MODIFIED).lower()
+    if name not in PRESET_TITLES:  # the common case costs one lookup
+        return
     try:
         cfg = state.widgets_to_config(widget_values())
     except ConfigError:
