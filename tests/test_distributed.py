@@ -38,7 +38,7 @@ from schedules.distributed import (
     with_world_size,
 )
 from schedules.errors import ConfigError
-from schedules.live import MAX_LIVE_STEPS, LiveRun, record_columns, train
+from schedules.live import MAX_LIVE_STEPS, Diverged, LiveRun, record_columns, train
 from schedules.plan import make_plan
 
 HANG_S = 240.0  # a generous bound against a hang only (starting ranks is slow on a loaded machine)
@@ -335,6 +335,27 @@ def test_killing_a_rank_ends_the_run_with_a_message_and_keeps_the_rows(victim) -
     assert len(run.frame()) == snap.done and (run.frame()["world_size"] == 2).all()
 
 
+def test_a_diverging_two_rank_run_ends_with_the_single_process_message(tmp_path, capsys) -> None:
+    huge = {
+        "optimizer": {"name": "SGD", "lr": 10.0},
+        "training": {"dataset_size": 5000, "micro_batch_size": 8, "accumulation_steps": 4, "world_size": 2},
+    }
+    path = tmp_path / "huge.json"
+    path.write_text(load_config(huge).to_json())
+    out = tmp_path / "run.csv"
+    assert main(["train", str(path), "-o", str(out), "--device", "cpu", "--model", "linear"]) == 1
+    err = capsys.readouterr().err
+    single = train({**huge, "training": {**huge["training"], "world_size": 1, "micro_batch_size": 16}},
+                   device="cpu", model="linear")  # fmt: skip
+    with pytest.raises(Diverged) as caught:
+        for _ in single:
+            pass
+    # both ranks see the same all-reduced loss and stop at the same step as one process with 2b
+    assert f"error: {caught.value}" in err and "Traceback" not in err
+    frame = pd.read_csv(out)
+    assert len(frame) == caught.value.step > 0 and (frame["world_size"] == 2).all()
+
+
 # --------------------------------------------------------------------------------------------------
 # CLI
 
@@ -405,3 +426,65 @@ def test_live_page_overlays_two_processes_one_process_and_the_per_process_bug() 
     assert at.dataframe[0].value["status"].tolist() == ["done"] * 3
     frame = run.frame()
     assert frame.groupby("setting", sort=False)["world_size"].first().tolist() == [1, 2, 2]
+
+
+def running(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie (an orphan's zombie is init's to reap)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def descendants(pid: int) -> list[int]:
+    out, todo = [], [pid]
+    while todo:
+        kids = children_of(todo.pop())
+        out += kids
+        todo += kids
+    return out
+
+
+def test_killing_the_parent_leaves_no_rank_behind(tmp_path) -> None:
+    """SIGKILL the CLI mid-run: its fork server ends, and the ranks end with it (PDEATHSIG, closed pipe)."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "design.json"
+    path.write_text(load_config(design(dataset_size=50_000, epochs=10)).to_json())
+    cli = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "schedules",
+            "train",
+            str(path),
+            "--device",
+            "cpu",
+            "-o",
+            str(tmp_path / "run.csv"),
+        ],
+        cwd=Path(__file__).resolve().parents[1],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + HANG_S
+        # wait for the fork server (a child of the CLI) to have forked the 2 ranks
+        while time.monotonic() < deadline and cli.poll() is None:
+            if any(len(children_of(p)) >= 2 for p in children_of(cli.pid)):
+                break
+            time.sleep(0.2)
+        family = descendants(cli.pid)
+        assert len(family) >= 3, family
+        time.sleep(2.0)  # let the ranks get going
+        cli.kill()
+        cli.wait(HANG_S)
+        deadline = time.monotonic() + HANG_S
+        while time.monotonic() < deadline and any(running(p) for p in family):
+            time.sleep(0.1)
+        assert [p for p in family if running(p)] == []
+    finally:
+        if cli.poll() is None:
+            cli.kill()
