@@ -30,6 +30,8 @@ K_LAW = "forecast_law"
 K_ERROR = "forecast_error"
 K_SUGGEST = "forecast_suggestion"
 K_APPLIED = "forecast_applied"
+#: The fitted-vs-logged figure, drawn once per fit.
+K_FIGURE = "forecast_fitted_figure"
 LIVE_RUN = "live_run"  # the Live page's LiveRun (app/views/live.py)
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "forecast"
@@ -110,6 +112,7 @@ def do_fit(runs: list[Run], law: str) -> None:
     else:
         ss[K_FIT] = fit
         ss[K_RUNS] = [r.to_dict() for r in runs]
+        ss[K_FIGURE] = forecast_charts.fitted_figure(fit, runs)
         ss.pop(K_ERROR, None)
         ss.pop(K_SUGGEST, None)
     finally:
@@ -181,6 +184,8 @@ if fit is None:
     st.stop()
 
 fitted_runs = [run_from_dict(d) for d in ss.get(K_RUNS, [])]
+if K_FIGURE not in ss:  # a fit restored from elsewhere (e.g. a saved workspace)
+    ss[K_FIGURE] = forecast_charts.fitted_figure(fit, fitted_runs)
 st.subheader("2. Fitted vs logged")
 err = fit["error"]
 st.markdown(
