@@ -719,6 +719,20 @@ _BY_OWNER: dict[str, LiveRun] = {}
 _OWNERS_LOCK = threading.Lock()
 
 
+def xsrf_token(cookie: str) -> str:
+    """The token inside an ``_streamlit_xsrf`` cookie.  Version 2 cookies (``2|mask|masked|time``) are
+    re-masked on every page load, so the raw value changes on a reload while the token does not."""
+    parts = cookie.split("|")
+    if len(parts) == 4 and parts[0] == "2":
+        try:
+            mask, masked = bytes.fromhex(parts[1]), bytes.fromhex(parts[2])
+        except ValueError:
+            return cookie
+        if mask:
+            return bytes(b ^ mask[i % len(mask)] for i, b in enumerate(masked)).hex()
+    return cookie
+
+
 def run_of(owner: str | None) -> LiveRun | None:
     """The run that holds ``owner``'s slot (running, or started and not yet ended), if any."""
     if not owner:

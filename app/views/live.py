@@ -36,6 +36,7 @@ from schedules.live import (
     other_split,
     run_of,
     split_label,
+    xsrf_token,
 )
 from schedules.models import MODELS
 from schedules.plan import make_plan
@@ -244,7 +245,7 @@ def browser_id() -> str | None:
     if sid is None:  # AppTest: no server session, no browser (its sessions share one id)
         return None
     if isinstance(cookie, str) and cookie:
-        return "browser:" + hashlib.sha256(cookie.encode()).hexdigest()[:24]
+        return "browser:" + hashlib.sha256(xsrf_token(cookie).encode()).hexdigest()[:24]
     return f"session:{sid}"
 
 
