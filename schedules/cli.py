@@ -48,7 +48,16 @@ def write_frame(frame, path: str | None) -> None:
 
 def cmd_curve(args: argparse.Namespace) -> int:
     from .curve import compute_curve
+    from .stacks.options import config_with_stack, given
 
+    if given(args):  # --stack ...: the lr each optimizer step gets through that stack
+        from .stacks import stack_curve
+
+        cfg, settings = config_with_stack(args.config, args)
+        run = stack_curve(cfg, settings)
+        print(f"{'ok' if run.matches else 'mismatch'}: {run.diagnosis}", file=sys.stderr)
+        write_frame(run.frame, args.output)
+        return EXIT_OK
     curve = compute_curve(args.config)
     for line in curve.warnings:
         print(f"warning: {line}", file=sys.stderr)
@@ -99,11 +108,14 @@ def _config_and_output(p: argparse.ArgumentParser, output_help: str) -> None:
     p.add_argument("-o", "--output", default=None, help=output_help)
 
 
-command(
-    "curve",
-    "one row per optimizer step: step, epoch, samples, lr, lr/<group>",
-    lambda p: _config_and_output(p, "CSV file to write (default: stdout)"),
-)(cmd_curve)
+def _curve_args(p: argparse.ArgumentParser) -> None:
+    from .stacks.options import add_stack_arguments
+
+    _config_and_output(p, "CSV file to write (default: stdout)")
+    add_stack_arguments(p)
+
+
+command("curve", "one row per optimizer step: step, epoch, samples, lr, lr/<group>", _curve_args)(cmd_curve)
 
 
 def _validate_args(p: argparse.ArgumentParser) -> None:
@@ -125,7 +137,13 @@ def _load_plugins() -> None:
     """Import modules that register further commands (train, plot, presets...)."""
     import importlib
 
-    for module in ("schedules.presets", "schedules.live", "schedules.report", "schedules.interop"):
+    for module in (
+        "schedules.presets",
+        "schedules.live",
+        "schedules.report",
+        "schedules.interop",
+        "schedules.stacks.cli",
+    ):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:

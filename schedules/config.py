@@ -518,6 +518,60 @@ class PlateauConfig(StrictModel):
 
 
 # --------------------------------------------------------------------------------------------------
+# the training stack (optional; schedules/stacks/)
+
+StackName = Literal["plain", "hf", "accelerate", "lightning", "deepspeed"]
+
+
+class StackConfig(StrictModel):
+    """How the design is trained: the framework that steps the scheduler, and its settings.
+
+    Optional: the design's curve never depends on it.  ``schedules.stacks`` computes what the named
+    stack does with the design's scheduler (``python -m schedules curve CONFIG --stack NAME``).
+    """
+
+    name: StackName = Field(
+        "plain",
+        description="plain (a hand-written loop), hf (transformers Trainer), accelerate, lightning, deepspeed.",
+    )
+    num_processes: int | None = Field(
+        None,
+        ge=1,
+        le=4096,
+        description="Processes (accelerate's num_processes). Default: training.world_size.",
+    )
+    split_batches: bool = Field(
+        False,
+        description="accelerate: Accelerator(split_batches=True) steps the scheduler once per optimizer step.",
+    )
+    step_scheduler_with_optimizer: bool = Field(
+        True,
+        description="accelerate: False steps the scheduler on every scheduler.step() call (every micro-batch).",
+    )
+    lightning_interval: Literal["step", "epoch"] = Field(
+        "epoch", description="Lightning's lr_scheduler 'interval' (Lightning's default is 'epoch')."
+    )
+    lightning_frequency: int = Field(
+        1,
+        ge=1,
+        le=10**6,
+        description="Lightning's lr_scheduler 'frequency' (batches or epochs between steps).",
+    )
+    scheduler_scale: int = Field(
+        1,
+        ge=1,
+        le=4096,
+        description="The scheduler was built for num_training_steps x this (e.g. from the unprepared dataloader).",
+    )
+    amp_skipped_steps: int = Field(
+        0,
+        ge=0,
+        le=MAX_TOTAL_STEPS,
+        description="Optimizer steps torch.amp.GradScaler skips at the start (fp16 overflow while the scale is too high).",
+    )
+
+
+# --------------------------------------------------------------------------------------------------
 # the whole config
 
 
@@ -531,6 +585,7 @@ class ScheduleConfig(StrictModel):
     warmup: WarmupConfig | None = None
     decay: DecayConfig | None = None
     plateau: PlateauConfig | None = None
+    stack: StackConfig | None = None
 
     @model_validator(mode="after")
     def _cross_checks(self) -> ScheduleConfig:
@@ -612,7 +667,10 @@ class ScheduleConfig(StrictModel):
 
     # -- JSON ---------------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
+        data = self.model_dump(mode="json")
+        if data.get("stack") is None:  # optional section: files without it stay byte-for-byte the same
+            data.pop("stack", None)
+        return data
 
     def to_json(self, indent: int | None = 2) -> str:
         """The config as JSON; ``load_config(json.loads(c.to_json()))`` gives an equal config."""
