@@ -85,7 +85,8 @@ def run_config(config: ScheduleConfig, settings: StackConfig) -> ScheduleConfig:
         ) from None
 
 
-def _lrs(frame: pd.DataFrame) -> np.ndarray:
+def lr_matrix(frame: pd.DataFrame) -> np.ndarray:
+    """The lr of every param group, one row per optimizer step (``lr/<group>`` columns, or ``lr``)."""
     cols = [c for c in frame.columns if c.startswith("lr/")] or ["lr"]
     return frame[cols].to_numpy(dtype=np.float64)
 
@@ -98,7 +99,7 @@ def _simulate(cfg: ScheduleConfig, settings: StackConfig) -> tuple[pd.DataFrame,
 
 
 def _same(frame: pd.DataFrame, design: pd.DataFrame) -> bool:
-    return len(frame) == len(design) and np.array_equal(_lrs(frame), _lrs(design))
+    return len(frame) == len(design) and np.array_equal(lr_matrix(frame), lr_matrix(design))
 
 
 def _times(n: int) -> str:
@@ -179,12 +180,6 @@ def _candidates(cfg: ScheduleConfig, s: StackConfig) -> list[tuple[str, dict[str
                     {"scheduler_scale": s.scheduler_scale * n},
                 )
             )
-            out.append(
-                (
-                    f"Accelerator(split_batches=True), with a DataLoader batch of micro_batch_size x {n}",
-                    {"split_batches": True},
-                )
-            )
     if s.name == "lightning" and (s.lightning_interval != "step" or s.lightning_frequency != 1):
         out.append(
             (
@@ -192,7 +187,7 @@ def _candidates(cfg: ScheduleConfig, s: StackConfig) -> list[tuple[str, dict[str
                 {"lightning_interval": "step", "lightning_frequency": 1},
             )
         )
-    if s.scheduler_scale > 1:
+    if s.scheduler_scale > 1 and not any("scheduler_scale" in c for _, c in out):
         out.append(
             (
                 "build the scheduler with num_training_steps (the optimizer steps of the run)",
@@ -202,10 +197,8 @@ def _candidates(cfg: ScheduleConfig, s: StackConfig) -> list[tuple[str, dict[str
     if len(out) > 1:
         merged: dict[str, Any] = {}
         for _, change in out:
-            if "scheduler_scale" in change and "split_batches" in merged:
-                continue
             merged.update(change)
-        out.append((" and ".join(d for d, c in out if all(merged.get(k) == v for k, v in c.items())), merged))
+        out.append((" and ".join(d for d, _ in out), merged))
     return out
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import socket
 import tempfile
+import time
 from typing import Any
 
 import numpy as np
@@ -23,9 +24,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _worker(
-    rank: int, world: int, port: int, stack: str, config_json: str, settings_json: str, out: Any
-) -> None:
+def _worker(rank: int, world: int, port: int, stack: str, jobs: list[tuple[str, str]], out: Any) -> None:
     os.environ.update(
         MASTER_ADDR="127.0.0.1",
         MASTER_PORT=str(port),
@@ -39,39 +38,45 @@ def _worker(
     from ..config import StackConfig, load_config
     from . import STACKS
 
-    config = load_config(config_json)
-    settings = StackConfig.model_validate_json(settings_json)
     module = STACKS[stack]
+    results = []
     try:
         if stack == "deepspeed":
             module.init_cpu_process_group()
-            lrs = module.run_real(config, settings)
-        elif stack in ("hf", "lightning"):
-            with tempfile.TemporaryDirectory() as d:
-                lrs = module.run_real(config, settings, d)
-        else:
-            lrs = module.run_real(config, settings)
+        for config_json, settings_json in jobs:
+            config = load_config(config_json)
+            settings = StackConfig.model_validate_json(settings_json)
+            if stack in ("hf", "lightning"):
+                with tempfile.TemporaryDirectory() as d:
+                    lrs = module.run_real(config, settings, d)
+            else:
+                lrs = module.run_real(config, settings)
+            results.append(lrs.tolist())
         if rank == 0:
-            out.put(lrs.tolist())
+            out.put(results)
     finally:
         if dist.is_available() and dist.is_initialized():
             dist.destroy_process_group()
 
 
 def run_real_processes(
-    stack: str, config: Any, settings: Any, processes: int = 2, timeout: float = 600
-) -> np.ndarray:
-    """Rank 0's lrs of the real ``stack`` run in ``processes`` processes (gloo, CPU)."""
-    ctx = mp.get_context("spawn")
-    queue = ctx.SimpleQueue()
+    stack: str, jobs: list[tuple[Any, Any]], processes: int = 2, timeout: float = 600
+) -> list[np.ndarray]:
+    """Rank 0's lrs of the real ``stack`` run in ``processes`` processes (gloo, CPU), one array per
+    ``(config, settings)`` job (all jobs run in the same processes, one after the other)."""
+    queue = mp.get_context("spawn").SimpleQueue()
     port = free_port()
     context = mp.start_processes(
         _worker,
-        args=(processes, port, stack, config.to_json(), settings.model_dump_json(), queue),
+        args=(processes, port, stack, [(c.to_json(), s.model_dump_json()) for c, s in jobs], queue),
         nprocs=processes,
         join=False,
         start_method="spawn",
     )
-    while not context.join(timeout=timeout):
-        pass
-    return np.asarray(queue.get(), dtype=np.float64)
+    deadline = time.monotonic() + timeout
+    while not context.join(timeout=5):
+        if time.monotonic() > deadline:
+            for proc in context.processes:
+                proc.kill()
+            raise TimeoutError(f"the {processes}-process {stack} run did not finish in {timeout:g} s")
+    return [np.asarray(lrs, dtype=np.float64).reshape(len(lrs), -1) for lrs in queue.get()]
