@@ -29,6 +29,7 @@ from schedules.config import (
     ParamGroup,
     PlateauConfig,
     ScheduleConfig,
+    StackConfig,
     SyntheticMetric,
     TrainingConfig,
     WarmupConfig,
@@ -224,6 +225,7 @@ _MODELS: dict[str, type[BaseModel]] = {
     "plateau": PlateauConfig,
     "plateau.metric.synthetic": SyntheticMetric,
     "optimizer.param_groups": ParamGroup,
+    "stack": StackConfig,
 }
 
 
@@ -400,6 +402,13 @@ def config_to_widgets(config: ScheduleConfig, previous: Mapping[str, Any] | None
             v = float(v)
         k = key(f"plateau.metric.synthetic.{name}")
         out[k] = v if use_syn else keep(k, v)
+    # Your stack (optional section): the toggle, then every StackConfig field.
+    stack = config.stack
+    out[key("stack.on")] = stack is not None
+    for name in StackConfig.model_fields:
+        k = key(f"stack.{name}")
+        v = getattr(stack or StackConfig(), name)
+        out[k] = v if stack is not None else keep(k, v)
     return out
 
 
@@ -560,6 +569,8 @@ def widgets_to_config(values: Mapping[str, Any]) -> ScheduleConfig:
             "metric": metric,
             "eval_every": "epoch" if get("plateau.eval") == "epoch" else get("plateau.eval_steps"),
         }
+    if get("stack.on"):
+        data["stack"] = {name: get(f"stack.{name}") for name in StackConfig.model_fields}
     if problems:
         raise ConfigError(problems)
     return load_config(data)

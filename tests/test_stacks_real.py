@@ -41,6 +41,7 @@ def accelerate_settings(i: int, processes: int = 1) -> StackConfig:
     return StackConfig(
         name="accelerate",
         num_processes=processes,
+        split_batches=i % 3 == 1,
         step_scheduler_with_optimizer=i % 4 != 3,
         scheduler_scale=2 if i % 5 == 4 else 1,
     )
@@ -91,7 +92,7 @@ def _in_processes(stack: str, settings_of, processes: int) -> None:
 def test_accelerate_in_two_real_processes_steps_the_scheduler_twice_per_optimizer_step():
     """20 designs, each trained by 2 gloo processes: the single-process rule holds for rank 0."""
     runs_differ = [not stack_curve(design(i), accelerate_settings(i, 2)).matches for i in DESIGNS]
-    assert sum(runs_differ) >= 15  # the rule really is exercised: most designs run 2x too fast
+    assert sum(runs_differ) >= 10  # the rule really is exercised: most designs run 2x too fast
     _in_processes("accelerate", lambda i: accelerate_settings(i, 2), 2)
 
 

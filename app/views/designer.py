@@ -16,6 +16,7 @@ from schedules.config import (
     ParamGroup,
     PlateauConfig,
     ScheduleConfig,
+    StackConfig,
     SyntheticMetric,
     TrainingConfig,
     WarmupConfig,
@@ -25,6 +26,7 @@ from schedules.config import (
 from schedules.errors import ConfigError
 from schedules.presets import PRESETS, apply_preset
 from schedules.snippets import build_scheduler_snippet, plain_torch_snippet
+from schedules.stacks.options import STACK_NAMES
 
 ss = st.session_state
 FLOAT = "%.6g"
@@ -404,6 +406,99 @@ def inputs(col):
     return resolved_slot, io_slot
 
 
+STACK_LABELS = {
+    "plain": "plain loop",
+    "hf": "HF Trainer",
+    "accelerate": "accelerate",
+    "lightning": "Lightning",
+    "deepspeed": "DeepSpeed",
+}
+FIX_BUTTON = "designer_apply_stack_fix"
+
+
+def stack_inputs(col) -> None:
+    """The "Your stack" section: which framework steps the scheduler, and its settings."""
+    on = bool(ss.get(state.key("stack.on")))
+    with col.expander("Your stack", expanded=on, icon=":material/layers:"):
+        st.toggle(
+            "Train through a framework",
+            key=state.key("stack.on"),
+            help="Draw what HF Trainer, accelerate, Lightning or DeepSpeed do with this design.",
+        )
+        if not ss.get(state.key("stack.on")):
+            st.caption("Off: the design is stepped once per optimizer step, as the curve shows.")
+            return
+        st.selectbox(
+            "Stack",
+            list(STACK_NAMES),
+            key=state.key("stack.name"),
+            format_func=lambda n: STACK_LABELS[n],
+            help=state.help_text("stack.name"),
+        )
+        name = ss.get(state.key("stack.name"))
+        a, b = st.columns(2)
+        number(a, "stack.num_processes", "processes", StackConfig, "num_processes", placeholder="world_size")
+        number(b, "stack.scheduler_scale", "scheduler built for steps x", StackConfig, "scheduler_scale")
+        if name == "accelerate":
+            st.checkbox(
+                "split_batches",
+                key=state.key("stack.split_batches"),
+                help=state.help_text("stack.split_batches"),
+            )
+            st.checkbox(
+                "step_scheduler_with_optimizer",
+                key=state.key("stack.step_scheduler_with_optimizer"),
+                help=state.help_text("stack.step_scheduler_with_optimizer"),
+            )
+        if name == "lightning":
+            a, b = st.columns(2)
+            a.selectbox(
+                "interval",
+                ["epoch", "step"],
+                key=state.key("stack.lightning_interval"),
+                help=state.help_text("stack.lightning_interval"),
+            )
+            number(b, "stack.lightning_frequency", "frequency", StackConfig, "lightning_frequency")
+        number(st, "stack.amp_skipped_steps", "AMP: steps GradScaler skips", StackConfig, "amp_skipped_steps")
+
+
+def apply_stack_fix(settings: StackConfig) -> None:
+    """Button callback: put the fix's settings into the stack widgets (the design updates on rerun)."""
+    values = ss[state.WIDGET_VALUES]
+    for name in StackConfig.model_fields:
+        k = state.key(f"stack.{name}")
+        ss[k] = values[k] = getattr(settings, name)
+
+
+def stack_run(cfg: ScheduleConfig):
+    if cfg.stack is None:
+        return None
+    try:
+        return ui.stack_of(cfg, cfg.stack)
+    except ConfigError as exc:
+        ui.show_problems("Your stack cannot be computed.", exc)
+        return None
+
+
+def your_stack(run) -> None:
+    """The diagnosis under the chart: one line in numbers, and the fix (verified by recomputing)."""
+    st.subheader("Your stack", anchor=False)
+    if run.matches:
+        st.success(run.diagnosis, icon=":material/check_circle:")
+        return
+    st.warning(f"**What {run.label} does:** {run.diagnosis}", icon=":material/warning:")
+    if run.fix is None:
+        st.info(f"No setting of {run.label} reproduces the design.", icon=":material/info:")
+        return
+    a, b = st.columns([4, 1])
+    a.info(
+        f"**Fix:** {run.fix.description}. Verified: recomputing {run.label} with it gives the design's lr "
+        f"at every one of the {len(run.design):,} optimizer steps.",
+        icon=":material/build:",
+    )
+    b.button("Apply fix", key=FIX_BUTTON, on_click=apply_stack_fix, args=(run.fix.settings,), width="stretch")
+
+
 # --------------------------------------------------------------------------------------------------
 # page
 
@@ -448,7 +543,7 @@ def summary_card(curve) -> None:
         st.caption(" · ".join(extra))
 
 
-def chart(curve) -> None:
+def chart(curve, run=None) -> None:
     a, b, c, d = st.columns([3, 1.2, 1.2, 1.4])
     x_axis = a.segmented_control(
         "x axis",
@@ -469,6 +564,8 @@ def chart(curve) -> None:
     fig = charts.lr_figure(
         curve, x_axis=x_axis or "step", log_y=log_y, show_groups=groups, show_epochs=epochs
     )
+    if run is not None and not run.matches:
+        charts.add_stack_overlay(fig, curve, run.frame, f"what {run.label} does", x_axis or "step")
     st.plotly_chart(fig, key="designer_chart", config={"displaylogo": False})
 
 
@@ -609,6 +706,7 @@ def main() -> None:
     sync_widgets()
     left, right = st.columns([1, 2.3], gap="large")
     resolved_slot, io_slot = inputs(left)
+    stack_inputs(left)
     remember()
     problems: ConfigError | None = None
     try:
@@ -636,7 +734,10 @@ def main() -> None:
         for line in curve.warnings:
             st.warning(line, icon=":material/warning:")
         summary_card(curve)
-        chart(curve)
+        run = stack_run(cfg)
+        chart(curve, run)
+        if run is not None:
+            your_stack(run)
         downloads(cfg, curve)
         tables(curve)
 

@@ -180,6 +180,13 @@ def _candidates(cfg: ScheduleConfig, s: StackConfig) -> list[tuple[str, dict[str
                     {"scheduler_scale": s.scheduler_scale * n},
                 )
             )
+            out.append(
+                (
+                    "Accelerator(dataloader_config=DataLoaderConfiguration(split_batches=True)) with a DataLoader "
+                    f"batch of micro_batch_size x {n}",
+                    {"split_batches": True},
+                )
+            )
     if s.name == "lightning" and (s.lightning_interval != "step" or s.lightning_frequency != 1):
         out.append(
             (

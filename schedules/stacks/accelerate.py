@@ -5,8 +5,9 @@ inside ``with accelerator.accumulate(model):`` as accelerate's examples do.
   and optimizer -> just step"), so once per micro-batch.
 - otherwise, while ``gradient_state.sync_gradients`` is False (inside an accumulation window) the call
   does nothing to the lr (only ``_step_count += 1`` when ``adjust_scheduler``); when an optimizer's
-  ``step_was_skipped`` (AMP overflow) it returns; else it steps once with ``split_batches=True`` and
-  ``AcceleratorState().num_processes`` times otherwise ("the training dataloader batch size was
+  ``step_was_skipped`` (AMP overflow) it returns; else it steps once with ``split_batches=True`` (set through
+  ``DataLoaderConfiguration(split_batches=True)``: ``Accelerator(split_batches=True)`` is accepted and
+  ignored in accelerate 1.x) and ``AcceleratorState().num_processes`` times otherwise ("the training dataloader batch size was
   multiplied by num_processes").  ``sync_gradients`` is True every ``gradient_accumulation_steps``
   micro-batches and at the end of the dataloader (accelerate/accelerator.py ``_do_sync``), so windows
   are the design's.
@@ -52,7 +53,7 @@ def run_real(config: ScheduleConfig, settings: StackConfig) -> np.ndarray:
     run started by the caller): prepare a tiny model, the optimizer, a ``DataLoader`` of the design's
     micro-batches and :class:`DesignScheduler`; record each group's lr at every real optimizer step."""
     import torch
-    from accelerate import Accelerator
+    from accelerate import Accelerator, DataLoaderConfiguration
     from accelerate.state import AcceleratorState, GradientState
 
     from .real import LrRecorder, tiny_dataset, tiny_model_and_optimizer
@@ -60,10 +61,12 @@ def run_real(config: ScheduleConfig, settings: StackConfig) -> np.ndarray:
     AcceleratorState._reset_state(reset_partial_state=True)
     GradientState._reset_state()
     t = config.training
+    # Accelerator(split_batches=...) is accepted and ignored in accelerate 1.x: the setting lives in
+    # DataLoaderConfiguration (the AcceleratedScheduler reads it from there).
     accelerator = Accelerator(
         cpu=True,
         gradient_accumulation_steps=t.accumulation_steps,
-        split_batches=settings.split_batches,
+        dataloader_config=DataLoaderConfiguration(split_batches=settings.split_batches),
         step_scheduler_with_optimizer=settings.step_scheduler_with_optimizer,
     )
     model, optimizer = tiny_model_and_optimizer(config)

@@ -80,8 +80,13 @@ def run_real(config: ScheduleConfig, settings: StackConfig) -> np.ndarray:
         model=model, optimizer=optimizer, lr_scheduler=scheduler, config=ds_config
     )
     recorder = LrRecorder(optimizer)
+    data = tiny_dataset(config)
+    sampler = None
+    if torch.distributed.is_initialized() and torch.distributed.get_world_size() > 1:
+        # each rank its share, as deepspeed.initialize(training_data=...) or a user's DistributedSampler
+        sampler = torch.utils.data.distributed.DistributedSampler(data, shuffle=False, drop_last=t.drop_last)
     loader = torch.utils.data.DataLoader(
-        tiny_dataset(config), batch_size=t.micro_batch_size, shuffle=False, drop_last=t.drop_last
+        data, batch_size=t.micro_batch_size, shuffle=False, drop_last=t.drop_last, sampler=sampler
     )
     limit = t.max_steps
     for _ in range(t.epochs if limit is None else 10**9):
