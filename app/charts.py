@@ -374,7 +374,9 @@ STACK_COLOR = "#dc2626"
 def add_stack_overlay(
     fig: go.Figure, curve: Curve, frame: pd.DataFrame, name: str, x_axis: XAxis
 ) -> go.Figure:
-    """Overlay what a training stack does (one row per optimizer step *it* takes) on a design figure."""
+    """A copy of ``fig`` with what a training stack does (one row per optimizer step *it* takes)
+    overlaid; ``fig`` itself (possibly a shared cached figure) is left untouched."""
+    fig = go.Figure(fig)
     steps = frame["step"].to_numpy()
     if x_axis == "samples":
         x_all = frame["samples"].to_numpy()

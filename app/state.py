@@ -33,6 +33,7 @@ from schedules.config import (
     SyntheticMetric,
     TrainingConfig,
     WarmupConfig,
+    WSDConfig,
     load_config,
 )
 from schedules.errors import ConfigError, Problem
@@ -226,6 +227,7 @@ _MODELS: dict[str, type[BaseModel]] = {
     "plateau.metric.synthetic": SyntheticMetric,
     "optimizer.param_groups": ParamGroup,
     "stack": StackConfig,
+    "wsd": WSDConfig,
 }
 
 
@@ -273,6 +275,26 @@ def _decay_default(scheduler: str, kind: str, name: str) -> Any:
     if kind == "str":
         return DEFAULT_EXPRESSIONS.get(scheduler, "1.0")
     return None
+
+
+#: The synthetic validation loss a newly switched-on plateau starts from: it stops improving at the
+#: 4th evaluation (``plateau_from=3``; the model's own default, 6, is kept for config files), so with
+#: a patience of 3 and one evaluation per epoch the lr is cut within a 10-epoch run.
+DEFAULT_SYNTHETIC = SyntheticMetric(plateau_from=3)
+
+
+def total_steps_of_widgets(values: Mapping[str, Any]) -> int | None:
+    """Optimizer steps the training widgets give without max steps (``epochs * S``); None if invalid.
+
+    The greyed *Max steps* field shows it, so turning on *Set max steps* starts from the current total.
+    """
+    fields = ("dataset_size", "micro_batch_size", "accumulation_steps", "world_size", "epochs", "drop_last")
+    try:
+        t = TrainingConfig.model_validate({f: values.get(key(f"training.{f}")) for f in fields})
+        _, _, total = accounting(t)
+    except (ConfigError, ValueError, TypeError):
+        return None
+    return int(total)
 
 
 def config_to_widgets(config: ScheduleConfig, previous: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -361,6 +383,31 @@ def config_to_widgets(config: ScheduleConfig, previous: Mapping[str, Any] | None
             else:
                 out[k] = keep(k, _decay_default(sched, kind, name))
 
+    ws = config.wsd
+    out[key("wsd.on")] = ws is not None
+    wsd_src = ws if ws is not None else WSDConfig(warmup_ratio=0.05, decay_ratio=0.2)
+    wsd_values = {
+        "wsd.warmup_mode": "ratio" if wsd_src.warmup_ratio is not None else "steps",
+        "wsd.warmup_steps": wsd_src.warmup_steps
+        if wsd_src.warmup_steps is not None
+        else max(0, math.ceil(total * 0.05)),
+        "wsd.warmup_ratio": float(wsd_src.warmup_ratio) if wsd_src.warmup_ratio is not None else 0.05,
+        "wsd.warmup_type": wsd_src.warmup_type,
+        "wsd.warmup_start_set": wsd_src.warmup_start is not None,
+        "wsd.warmup_start": float(wsd_src.warmup_start) if wsd_src.warmup_start is not None else 0.0,
+        "wsd.stable_set": wsd_src.stable_steps is not None,
+        "wsd.stable_steps": wsd_src.stable_steps if wsd_src.stable_steps is not None else 0,
+        "wsd.decay_mode": "ratio" if wsd_src.decay_ratio is not None else "steps",
+        "wsd.decay_steps": wsd_src.decay_steps
+        if wsd_src.decay_steps is not None
+        else max(1, math.ceil(total * 0.2)),
+        "wsd.decay_ratio": float(wsd_src.decay_ratio) if wsd_src.decay_ratio is not None else 0.2,
+        "wsd.decay_type": wsd_src.decay_type,
+        "wsd.min_lr_ratio": float(wsd_src.min_lr_ratio),
+    }
+    for path, value in wsd_values.items():
+        out[key(path)] = value if ws is not None else keep(key(path), value)
+
     p = config.plateau
     out[key("plateau.on")] = p is not None
     pp = p if p is not None else PlateauConfig()
@@ -394,8 +441,8 @@ def config_to_widgets(config: ScheduleConfig, previous: Mapping[str, Any] | None
         if src and metric.values is not None
         else keep(key("plateau.metric.values"), "")
     )
-    syn = metric.synthetic if metric.synthetic is not None else SyntheticMetric()
     use_syn = src is not None and metric.synthetic is not None
+    syn = metric.synthetic if use_syn and metric.synthetic is not None else DEFAULT_SYNTHETIC
     for name in SyntheticMetric.model_fields:
         v = getattr(syn, name)
         if isinstance(v, float) or field_kind(SyntheticMetric, name) == "float":
@@ -527,6 +574,22 @@ def widgets_to_config(values: Mapping[str, Any]) -> ScheduleConfig:
             "interval": interval,
             "hold_steps": get("decay.hold_steps") if hold == "steps" else None,
             "hold_ratio": get("decay.hold_ratio") if hold == "ratio" else None,
+        }
+    if get("wsd.on"):
+        # Warmup-stable-decay replaces the warmup and decay sections (its own lengths and shapes).
+        data["warmup"] = data["decay"] = None
+        warm_ratio = get("wsd.warmup_mode") == "ratio"
+        decay_ratio = get("wsd.decay_mode") == "ratio"
+        data["wsd"] = {
+            "warmup_steps": None if warm_ratio else get("wsd.warmup_steps"),
+            "warmup_ratio": get("wsd.warmup_ratio") if warm_ratio else None,
+            "warmup_type": get("wsd.warmup_type"),
+            "warmup_start": get("wsd.warmup_start") if get("wsd.warmup_start_set") else None,
+            "stable_steps": get("wsd.stable_steps") if get("wsd.stable_set") else None,
+            "decay_steps": None if decay_ratio else get("wsd.decay_steps"),
+            "decay_ratio": get("wsd.decay_ratio") if decay_ratio else None,
+            "decay_type": get("wsd.decay_type"),
+            "min_lr_ratio": get("wsd.min_lr_ratio"),
         }
     if get("plateau.on"):
         try:

@@ -71,7 +71,10 @@ def test_switching_the_stack_on_in_the_designer() -> None:
     no_exception(at)
     assert load_config(at.session_state[state.DESIGN_JSON]).stack.name == "lightning"
     warning = " ".join(w.value for w in at.warning)
-    assert "Lightning with interval='epoch' steps the scheduler once per epoch (3 times in 15 optimizer steps)" in (
-        warning
+    assert (
+        "Lightning with interval='epoch' steps the scheduler once per epoch (3 times in 15 optimizer steps)"
+        in (warning)
     )
-    assert "return the scheduler with 'interval': 'step', 'frequency': 1" in " ".join(i.value for i in at.info)
+    assert "return the scheduler with 'interval': 'step', 'frequency': 1" in " ".join(
+        i.value for i in at.info
+    )
