@@ -78,3 +78,20 @@ def test_switching_the_stack_on_in_the_designer() -> None:
     assert "return the scheduler with 'interval': 'step', 'frequency': 1" in " ".join(
         i.value for i in at.info
     )
+
+
+def test_compare_overlays_several_stacks_of_one_design() -> None:
+    at = start(STACKED)
+    at.switch_page("views/compare.py").run()
+    no_exception(at)
+    at.multiselect(key="compare_stacks").set_value(["hf", "accelerate", "lightning"]).run()
+    no_exception(at)
+    names = list(traces(at))
+    for stack in ("HF Trainer", "accelerate (2 processes)", "Lightning"):
+        assert f"Current design: what {stack} does" in names
+    from figure_json import array
+
+    acc = traces(at)["Current design: what accelerate (2 processes) does"]
+    assert array(acc["y"])[:3] == pytest.approx([0, 2e-4, 4e-4])
+    assert any("**HF Trainer**: HF Trainer reproduces the design" in s.value for s in at.success)
+    assert any("accelerate with 2 processes steps the scheduler 2x" in w.value for w in at.warning)
