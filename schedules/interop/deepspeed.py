@@ -408,12 +408,12 @@ def _as_list(value: Any, groups: int) -> list[float]:
 
 
 def _distance(design: np.ndarray, target: np.ndarray) -> tuple[int, float]:
-    """0 when exact (else 1), then the mean squared difference relative to the peak: the nearest
-    block by least squares, an exact one always first."""
+    """Rows that differ (0 when exact), then the mean squared difference relative to the peak: the
+    block that differs at the fewest optimizer steps, the nearest by least squares among those."""
     mismatch = compare(design, target)
     peak = float(np.max(np.abs(design))) or 1.0
     mse = float(np.mean(((design - target) / peak) ** 2))
-    return (0 if mismatch is None else 1, mse if math.isfinite(mse) else math.inf)
+    return (0 if mismatch is None else mismatch.rows_differing, mse if math.isfinite(mse) else math.inf)
 
 
 def to_deepspeed(
