@@ -75,7 +75,7 @@ def _save(optimizer: torch.optim.Optimizer, schedule: LRSchedule) -> dict[str, A
     buffer = io.BytesIO()
     torch.save({"optimizer": optimizer.state_dict(), "schedule": schedule.state_dict()}, buffer)
     buffer.seek(0)
-    return torch.load(buffer)  # the default weights_only: plain data only
+    return torch.load(buffer, weights_only=True)  # plain data only (the default from torch 2.6 on)
 
 
 def _lrs(optimizer: torch.optim.Optimizer) -> list[float]:
