@@ -58,7 +58,7 @@ def cmd_curve(args: argparse.Namespace) -> int:
         print(f"{'ok' if run.matches else 'mismatch'}: {run.diagnosis}", file=sys.stderr)
         write_frame(run.frame, args.output)
         return EXIT_OK
-    curve = compute_curve(args.config)
+    curve = compute_curve(args.config, time_limit=args.time_limit)
     for line in curve.warnings:
         print(f"warning: {line}", file=sys.stderr)
     write_frame(curve.frame, args.output)
@@ -136,9 +136,17 @@ def _config_and_output(p: argparse.ArgumentParser, output_help: str) -> None:
 
 
 def _curve_args(p: argparse.ArgumentParser) -> None:
+    from .budget import CLI_CURVE_SECONDS
     from .stacks.options import add_stack_arguments
 
     _config_and_output(p, "CSV file to write (default: stdout)")
+    p.add_argument(
+        "--time-limit",
+        type=float,
+        default=CLI_CURVE_SECONDS,
+        metavar="SECONDS",
+        help=f"stop with exit 2 when computing takes longer (default {CLI_CURVE_SECONDS:g}; 0: no limit)",
+    )
     add_stack_arguments(p)
 
 
