@@ -1,5 +1,6 @@
-"""Compare: overlay saved designs, accumulation settings of one design, and the classic stepping
-mistakes ("what your loop actually does") on a shared samples axis, with a table of differences."""
+"""Compare: overlay saved designs, accumulation settings of one design, the classic stepping mistakes
+and the resume traps ("what your loop actually does") on a shared samples axis, with a table of
+differences."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from app import charts, state, ui
 from schedules.compare import accumulation_variant, parameter_diff
 from schedules.config import ScheduleConfig, load_config
 from schedules.errors import ConfigError
-from schedules.mistakes import MISTAKES
+from schedules.mistakes import MISTAKES, RESUME_MISTAKES, default_resume_step
+from schedules.plan import make_plan
 from schedules.presets import PRESETS, apply_preset
 from schedules.rescale import RULES, Rescaled, rescale
 
@@ -17,7 +19,14 @@ ss = st.session_state
 CURRENT = "Current design"
 PRESET_PREFIX = "Preset: "
 ACCUMULATIONS = [1, 2, 4, 8, 16, 32, 64]
-DASHES = {"per_micro_batch": "dash", "before_optimizer_step": "dot", "unadjusted_accumulation": "dashdot"}
+DASHES = {
+    "per_micro_batch": "dash",
+    "before_optimizer_step": "dot",
+    "unadjusted_accumulation": "dashdot",
+    "resume_fresh": "longdash",
+    "resume_wrong_order": "longdashdot",
+}
+LOOP_KINDS = {**MISTAKES, **RESUME_MISTAKES}
 
 K_DESIGNS = "compare_designs"
 K_BASE = "compare_accumulation_base"
@@ -25,6 +34,7 @@ K_ACCS = "compare_accumulations"
 K_KEEP = "compare_keep"
 K_MISTAKES = "compare_mistakes"
 K_TARGET = "compare_mistake_target"
+K_RESUME_AT = "compare_resume_at"
 K_X = "compare_x_axis"
 K_LOG = "compare_log_y"
 K_RS_ON = "compare_rescale_on"
@@ -83,7 +93,7 @@ def controls(sources: dict) -> dict:
                 "Designs to overlay",
                 labels,
                 key=K_DESIGNS,
-                help="The current design, designs saved on the Designer (Import / Export → Save for Compare), "
+                help="The current design, designs saved on the Designer (Import, share & save → Save), "
                 "and presets applied to the current design's optimizer and training.",
                 placeholder="Choose designs…",
             )
@@ -129,10 +139,32 @@ def controls(sources: dict) -> dict:
             )
         with c:
             st.markdown("**What your loop actually does**")
-            for kind, (label, explanation) in MISTAKES.items():
+            for kind, (label, explanation) in LOOP_KINDS.items():
                 st.checkbox(label, key=f"{K_MISTAKES}.{kind}", help=explanation)
             target_slot = st.container()
     return {"chosen": chosen, "x_axis": x_axis or "samples", "log_y": log_y, "target_slot": target_slot}
+
+
+def _resume_step(slot, config: ScheduleConfig) -> int | None:
+    """The N widget of the resume traces, bounded by the chosen design's steps (None: too short)."""
+    total = make_plan(config).total_steps
+    if total < 2:
+        slot.caption("A design of one optimizer step has no step to resume at.")
+        return None
+    value = ss.get(K_RESUME_AT)
+    if not isinstance(value, int) or not 1 <= value <= total - 1:
+        ss[K_RESUME_AT] = default_resume_step(make_plan(config))
+    at = slot.number_input(
+        "resumed at optimizer step N",
+        min_value=1,
+        max_value=total - 1,
+        step=1,
+        key=K_RESUME_AT,
+        help="The run is saved after N optimizer steps and restarted in a new process (torch.save / "
+        "torch.load of the real optimizer and schedulers). build_scheduler's schedule restores the lr "
+        "itself, so with it both restore orders continue the curve exactly; the traces show the traps.",
+    )
+    return int(at)
 
 
 def batch_assistant(configs: dict[str, ScheduleConfig], sources: dict) -> tuple[str, Rescaled] | None:
@@ -199,10 +231,17 @@ def batch_assistant(configs: dict[str, ScheduleConfig], sources: dict) -> tuple[
 
 def main() -> None:
     st.title("Compare", anchor=False)
-    st.caption(
-        "Curves share one x axis, **samples seen**, so designs with different batch sizes or accumulation line up "
-        "by how much data they have consumed. Each curve is the lr of the design's first param group."
-    )
+    if (st.session_state.get(K_X) or "samples") == "samples":
+        axis = (
+            "Curves share one x axis, **samples seen**, so designs with different batch sizes or accumulation "
+            "line up by how much data they have consumed."
+        )
+    else:
+        axis = (
+            "Curves share one x axis, **optimizer steps**: designs with a different effective batch take a "
+            "different number of steps for the same data (switch to samples seen to line them up by data)."
+        )
+    st.caption(f"{axis} Each curve is the lr of the design's first param group.")
     sources = design_sources()
     opts = controls(sources)
     configs: dict[str, ScheduleConfig] = {}
@@ -234,8 +273,9 @@ def main() -> None:
         st.info("Choose at least one design above.", icon=":material/info:")
         return
 
-    kinds = [k for k in MISTAKES if ss.get(f"{K_MISTAKES}.{k}")]
+    kinds = [k for k in LOOP_KINDS if ss.get(f"{K_MISTAKES}.{k}")]
     target = None
+    resume_at: int | None = None
     if kinds:
         labels = list(configs)
         default = max(labels, key=lambda n: configs[n].training.accumulation_steps)
@@ -247,11 +287,15 @@ def main() -> None:
             help="The mistakes matter with gradient accumulation > 1 (the default is the design with the most "
             "accumulation).",
         )
-        if configs[target].training.accumulation_steps == 1:
+        if configs[target].training.accumulation_steps == 1 and any(k in MISTAKES for k in kinds):
             opts["target_slot"].caption(
                 "With accumulation 1, stepping per micro-batch and the unadjusted lengths are the same as the "
                 "correct loop: only *before optimizer.step()* differs."
             )
+        if any(k in RESUME_MISTAKES for k in kinds):
+            resume_at = _resume_step(opts["target_slot"], configs[target])
+            if resume_at is None:
+                kinds = [k for k in kinds if k not in RESUME_MISTAKES]
 
     series: list[charts.Series] = []
     notes: list[str] = []
@@ -265,8 +309,12 @@ def main() -> None:
         series.append(charts.Series(label, curve.frame[["step", "samples", "lr"]], color=color, group=label))
         if label == target:
             for kind in kinds:
-                frame = ui.cached_mistake(cfg.cache_key(), kind)
-                name = f"{label}: {MISTAKES[kind][0]}"
+                if kind in RESUME_MISTAKES:
+                    frame = ui.cached_mistake(cfg.cache_key(), kind, resume_at)
+                    name = f"{label}: {RESUME_MISTAKES[kind][0]} at step {resume_at}"
+                else:
+                    frame = ui.cached_mistake(cfg.cache_key(), kind)
+                    name = f"{label}: {MISTAKES[kind][0]}"
                 series.append(charts.Series(name, frame, color=color, dash=DASHES[kind], group=label))
                 if frame.attrs.get("note"):
                     notes.append(f"{name}: {frame.attrs['note']}")
