@@ -126,7 +126,28 @@ def _params(block: dict[str, Any]) -> tuple[str, dict[str, Any]]:
                     value,
                 )
             )
-    return kind, {**DS_DEFAULTS[kind], **params}
+    merged = {**DS_DEFAULTS[kind], **params}
+    _check_numbers(kind, merged)
+    return kind, merged
+
+
+#: Lengths DeepSpeed divides by: they must be at least 1 (a 0 is a ZeroDivisionError in DeepSpeed too).
+_POSITIVE_LENGTHS = ("cycle_first_step_size", "cycle_second_step_size", "lr_range_test_step_size")
+
+
+def _check_numbers(kind: str, p: dict[str, Any]) -> None:
+    """Every numeric parameter a finite number (a list of them for per-group lrs), lengths >= 1."""
+    for key, default in DS_DEFAULTS[kind].items():
+        value = p.get(key)
+        if value is None or isinstance(default, bool | str):
+            continue
+        path = f"scheduler.params.{key}"
+        items = value if isinstance(value, list) and key.endswith("_lr") else [value]
+        for item in items:
+            if isinstance(item, bool) or not isinstance(item, int | float) or not math.isfinite(item):
+                raise ConfigError(Problem(path, "must be a finite number", value))
+        if key in _POSITIVE_LENGTHS and value < 1:
+            raise ConfigError(Problem(path, "must be a number >= 1", value))
 
 
 def _per_group(value: Any, groups: int, path: str) -> np.ndarray:

@@ -770,6 +770,14 @@ def from_hf(
         kwargs = read_json_object(kwargs, "lr_scheduler_kwargs")
     if not isinstance(kwargs, dict):
         raise ConfigError(Problem("lr_scheduler_kwargs", "must be an object", kwargs))
+    from ..errors import join_path  # (local: keeps this module's import block as it is)
+
+    for key, value in kwargs.items():  # HF's schedule kwargs are numbers (decay_type: a name)
+        ok = isinstance(value, str) or (
+            isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        )
+        if not ok:
+            raise ConfigError(Problem(join_path(["lr_scheduler_kwargs", key]), "must be a number", value))
 
     training: dict[str, Any] = {
         "dataset_size": int(dataset_size),
