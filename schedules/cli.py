@@ -49,18 +49,45 @@ def write_frame(frame, path: str | None) -> None:
 def cmd_curve(args: argparse.Namespace) -> int:
     from .curve import compute_curve
 
-    curve = compute_curve(args.config)
+    curve = compute_curve(args.config, time_limit=args.time_limit)
     for line in curve.warnings:
         print(f"warning: {line}", file=sys.stderr)
     write_frame(curve.frame, args.output)
     return EXIT_OK
 
 
+def _other_format(path: str) -> str | None:
+    """A one-line hint when ``path`` holds HF TrainingArguments or a DeepSpeed config, not a design."""
+    import json
+
+    from .interop.detect import NAMES, looks_like
+
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return None
+    kind = looks_like(doc)
+    if kind == "hf":
+        how = f"python -m schedules import {path} --from hf --dataset-size N -o design.json"
+    elif kind == "deepspeed":
+        how = f"python -m schedules import {path} --from deepspeed -o design.json"
+    else:
+        return None
+    return f"{path}: is {NAMES[kind]}, not an lr-schedule/v1 design; convert it with: {how}"
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     from .config import load_config
     from .plan import make_plan
 
-    config = load_config(args.config)
+    try:
+        config = load_config(args.config)
+    except ConfigError:
+        hint = _other_format(args.config)
+        if hint is None:
+            raise
+        print(hint, file=sys.stderr)
+        return EXIT_INVALID
     plan = make_plan(config)
     if not args.quiet:
         print(
@@ -99,11 +126,20 @@ def _config_and_output(p: argparse.ArgumentParser, output_help: str) -> None:
     p.add_argument("-o", "--output", default=None, help=output_help)
 
 
-command(
-    "curve",
-    "one row per optimizer step: step, epoch, samples, lr, lr/<group>",
-    lambda p: _config_and_output(p, "CSV file to write (default: stdout)"),
-)(cmd_curve)
+def _curve_args(p: argparse.ArgumentParser) -> None:
+    from .budget import CLI_CURVE_SECONDS
+
+    _config_and_output(p, "CSV file to write (default: stdout)")
+    p.add_argument(
+        "--time-limit",
+        type=float,
+        default=CLI_CURVE_SECONDS,
+        metavar="SECONDS",
+        help=f"stop with exit 2 when computing takes longer (default {CLI_CURVE_SECONDS:g}; 0: no limit)",
+    )
+
+
+command("curve", "one row per optimizer step: step, epoch, samples, lr, lr/<group>", _curve_args)(cmd_curve)
 
 
 def _validate_args(p: argparse.ArgumentParser) -> None:

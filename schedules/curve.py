@@ -8,6 +8,7 @@ schedulers are, so the values are the torch objects' own, bit for bit.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .budget import CHECK_EVERY, Deadline, length_field
 from .build import Evaluation, Event, LRSchedule, build_scheduler, dummy_optimizer, quiet_scheduler_warnings
 from .config import ScheduleConfig, load_config
 from .errors import ConfigError, Problem
@@ -80,12 +82,19 @@ def static_events(plan: Plan, max_epoch_marks: int = 500) -> list[Event]:
     return out
 
 
-def step_schedule(schedule: LRSchedule, steps: int, progress: ProgressFn | None = None) -> np.ndarray:
-    """Record ``steps`` rows of lrs, stepping ``schedule`` after each row (so ``steps`` calls)."""
+def step_schedule(
+    schedule: LRSchedule, steps: int, progress: ProgressFn | None = None, deadline: Deadline | None = None
+) -> np.ndarray:
+    """Record ``steps`` rows of lrs, stepping ``schedule`` after each row (so ``steps`` calls).
+
+    The array is column-major, so each group's column is one contiguous block the curve's frame uses
+    as it is (no second copy).  ``deadline.check`` runs every :data:`~schedules.budget.CHECK_EVERY`
+    steps (:class:`~schedules.budget.ComputeTimeout` past it)."""
     groups = schedule.optimizer.param_groups
     n_groups = len(groups)
-    out = np.empty((steps, n_groups), dtype=np.float64)
-    chunk = 50_000
+    out = np.empty((steps, n_groups), dtype=np.float64, order="F")
+    chunk = CHECK_EVERY
+    report_every = 50_000
     with quiet_scheduler_warnings():
         if n_groups == 1:
             g0 = groups[0]
@@ -96,7 +105,9 @@ def step_schedule(schedule: LRSchedule, steps: int, progress: ProgressFn | None 
                 for k in range(start, stop):
                     col[k] = g0["lr"]
                     step()
-                if progress is not None:
+                if deadline is not None:
+                    deadline.check(stop)
+                if progress is not None and (stop % report_every == 0 or stop == steps):
                     progress(stop, steps)
         else:
             for start in range(0, steps, chunk):
@@ -104,22 +115,31 @@ def step_schedule(schedule: LRSchedule, steps: int, progress: ProgressFn | None 
                 for k in range(start, stop):
                     out[k] = [g["lr"] for g in groups]
                     schedule.step()
-                if progress is not None:
+                if deadline is not None:
+                    deadline.check(stop)
+                if progress is not None and (stop % report_every == 0 or stop == steps):
                     progress(stop, steps)
     return out
 
 
-def compute_curve(config: ScheduleConfig | dict[str, Any] | str, progress: ProgressFn | None = None) -> Curve:
+def compute_curve(
+    config: ScheduleConfig | dict[str, Any] | str,
+    progress: ProgressFn | None = None,
+    time_limit: float | None = None,
+) -> Curve:
     """The full curve of a config, with events and plateau evaluations.
 
     ``progress(done, total)`` is called every 50k steps (the app shows a progress bar with it).
+    ``time_limit``: seconds of wall time after which the computation stops with a
+    :class:`~schedules.budget.ComputeTimeout` naming the run length (``None``: no limit).
     """
     cfg = load_config(config)
     optimizer = dummy_optimizer(cfg)
     schedule = build_scheduler(optimizer, cfg)
     plan = schedule.plan
+    deadline = Deadline(time_limit, field=length_field(cfg), total=plan.total_steps)
     try:
-        lrs = step_schedule(schedule, plan.total_steps, progress)
+        lrs = step_schedule(schedule, plan.total_steps, progress, deadline)
     except ConfigError:
         raise
     except (ValueError, ZeroDivisionError, OverflowError) as exc:
@@ -155,10 +175,63 @@ def curve_frame(plan: Plan, lrs: np.ndarray, names: list[str]) -> pd.DataFrame:
     if len(names) > 1:
         for i, name in enumerate(names):
             data[f"lr/{name}"] = lrs[:, i]
-    return pd.DataFrame(data)
+    # copy=False: the lr columns are the (column-major) lrs array's own memory, not a second copy.
+    return pd.DataFrame(data, copy=False)
 
 
 def lr_curve(config: ScheduleConfig | dict[str, Any] | str) -> pd.DataFrame:
     """``DataFrame`` with columns ``step, epoch, samples, lr`` and ``lr/<group>`` per group when more
     than one (CONTRACT.md section 4).  Use :func:`compute_curve` for events and evaluations too."""
     return compute_curve(config).frame
+
+
+def plateau_note(curve: Curve) -> str | None:
+    """One line on why ``ReduceLROnPlateau`` did or did not cut the lr in this curve (None without a
+    plateau): the best metric so far and the longest run of bad evaluations against ``patience``.
+
+    torch counts an evaluation as bad when the metric is not better than the best so far by
+    ``threshold`` (``threshold_mode``), and cuts the lr when the count exceeds ``patience``, i.e. at
+    the ``patience + 1``-th bad evaluation in a row (then the count restarts, after any ``cooldown``).
+    """
+    p = curve.config.plateau
+    if p is None:
+        return None
+    ev = curve.evaluations
+    if not ev:
+        every = "each epoch" if p.eval_every == "epoch" else f"every {p.eval_every} optimizer steps"
+        return (
+            f"No reduction: the metric is evaluated {every} and this run of {curve.plan.total_steps} steps "
+            "ends before the first evaluation."
+        )
+    need = p.patience + 1
+    rule = f"threshold {p.threshold:g} {p.threshold_mode}, mode {p.mode}"
+    reductions = [e for e in ev if e.reduced]
+    if reductions:
+        first = reductions[0]
+        steps = ", ".join(str(e.step + 1) for e in reductions[:5]) + (", ..." if len(reductions) > 5 else "")
+        return (
+            f"{len(reductions)} reduction{'s' if len(reductions) > 1 else ''} in {len(ev)} evaluations "
+            f"(from step {steps}): each after {need} evaluations in a row not better than the best so far "
+            f"({first.best:.4g} before the first cut; {rule}), more than patience {p.patience}."
+        )
+    longest, run, skipped = 0, 0, 0
+    prev_best, prev_bad = math.inf, 0
+    for i, e in enumerate(ev):
+        run = e.num_bad_epochs
+        longest = max(longest, run)
+        if i and e.best == prev_best and run == 0 and prev_bad == p.patience and not e.reduced:
+            skipped += 1  # torch cut nothing: the lr is at min_lr, or the cut is below eps
+            longest = max(longest, need)
+        prev_best, prev_bad = e.best, run
+    best_at = next(i for i, e in enumerate(ev) if e.best == ev[-1].best)  # where the best was set
+    if skipped:
+        return (
+            f"No reduction: {skipped} time{'s' if skipped > 1 else ''} {need} evaluations in a row were not "
+            f"better than the best so far ({ev[-1].best:.4g}), but the lr is already at min_lr (or the cut "
+            "would be smaller than eps)."
+        )
+    return (
+        f"No reduction in {len(ev)} evaluations: the best so far is {ev[-1].best:.4g} (evaluation "
+        f"{best_at + 1}), and the longest run of evaluations not better than the best was {longest}; a cut "
+        f"needs {need} in a row (more than patience {p.patience}; {rule})."
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import streamlit as st
@@ -10,6 +11,7 @@ from app import state, ui
 from schedules.build import decay_kwargs
 from schedules.config import (
     DECAY_KWARGS,
+    MAX_CONFIG_BYTES,
     MAX_PARAM_GROUPS,
     DecayConfig,
     OptimizerConfig,
@@ -23,13 +25,22 @@ from schedules.config import (
     parse_config_json,
     supported_optimizers,
 )
+from schedules.curve import plateau_note
 from schedules.errors import ConfigError
-from schedules.presets import PRESETS, apply_preset
+from schedules.presets import MODIFIED, PRESETS, apply_preset, name_for
 from schedules.snippets import build_scheduler_snippet
 from schedules.wsd import SHAPES
 
 ss = st.session_state
 FLOAT = "%.6g"
+#: The config uploader's cap in MB (Streamlit's unit, 2**20 bytes): configs are refused above
+#: MAX_CONFIG_BYTES anyway, so the uploader says 1 MB instead of the server's 16 MB log limit.
+CONFIG_MB = max(1, math.ceil(MAX_CONFIG_BYTES / 2**20))
+PRESET_TITLES = {p.title.lower() for p in PRESETS.values()}
+CONFIG_FILES = (
+    f"only lr-schedule/v1 JSON configs are imported here (.json files of at most {MAX_CONFIG_BYTES:,} bytes, "
+    "such as the ones exported on this page); HF TrainingArguments and DeepSpeed files go to Import / export"
+)
 
 STEPPING_RULE = (
     "**Why `scheduler.step()` comes after `optimizer.step()`.** Row *k* of the curve is the lr that "
@@ -166,6 +177,13 @@ def on_upload() -> None:
     upload = ss.get(state.UPLOAD_KEY)
     if upload is None:
         return
+    if not upload.name.lower().endswith(".json"):
+        state.add_notice(
+            "error",
+            f"{upload.name} was not loaded; the current design is unchanged.",
+            [f"{upload.name}: {CONFIG_FILES}"],
+        )
+        return
     data = upload.getvalue()
     try:
         cfg = parse_config_json(data)
@@ -268,6 +286,11 @@ def inputs(col):
         a, b = st.columns(2)
         use_max = ss.get(state.key("training.use_max_steps"))
         number(a, "training.epochs", "Epochs", TrainingConfig, "epochs", disabled=bool(use_max))
+        if not use_max:  # the greyed field follows the total, so switching it on starts from there
+            total = state.total_steps_of_widgets(ss)
+            lo, hi = state.bounds(TrainingConfig, "max_steps")
+            if total is not None and (lo is None or total >= lo) and (hi is None or total <= hi):
+                ss[state.key("training.max_steps")] = total
         number(b, "training.max_steps", "Max steps", TrainingConfig, "max_steps", disabled=not use_max)
         a, b = st.columns(2)
         a.toggle(
@@ -399,6 +422,7 @@ def inputs(col):
             "(see the snippets for why)."
         )
 
+    plateau_slot = None
     with col.expander("Plateau (ReduceLROnPlateau)", icon=":material/horizontal_rule:"):
         on = st.toggle(
             "Reduce on plateau",
@@ -407,6 +431,7 @@ def inputs(col):
             "on top of warmup/decay.",
         )
         if on:
+            plateau_slot = st.empty()  # why the lr was (not) cut, filled once the curve is computed
             a, b = st.columns(2)
             a.selectbox(
                 "mode", ["min", "max"], key=state.key("plateau.mode"), help=state.help_text("plateau.mode")
@@ -465,7 +490,7 @@ def inputs(col):
                     path = f"plateau.metric.synthetic.{field}"
                     opt = {"placeholder": "never"} if field == "plateau_from" else {}
                     number(cols[i % 2], path, field, SyntheticMetric, field, **opt)
-    return resolved_slot, io_slot
+    return resolved_slot, io_slot, plateau_slot
 
 
 # --------------------------------------------------------------------------------------------------
@@ -646,12 +671,12 @@ def downloads(cfg: ScheduleConfig, curve) -> None:
 def import_share(slot, cfg: ScheduleConfig) -> None:
     with slot.expander("Import, share & save", icon=":material/swap_vert:"):
         st.file_uploader(
-            "Import a config (JSON)",
-            type=["json"],
+            f"Import a config (JSON, up to {CONFIG_MB} MB)",
             key=state.UPLOAD_KEY,
             on_change=on_upload,
-            help="An lr-schedule/v1 JSON file, e.g. one exported here. A bad file shows what is wrong and "
-            "leaves the current design as it is.",
+            max_upload_size=CONFIG_MB,
+            help=f"{CONFIG_FILES[0].upper()}{CONFIG_FILES[1:]}. A bad file shows what is wrong and leaves the "
+            "current design as it is.",
         )
         token = state.design_token(cfg)
         if state.fits_in_link(token):
@@ -680,10 +705,26 @@ def import_share(slot, cfg: ScheduleConfig) -> None:
             st.caption("Saved for Compare: " + ", ".join(f"`{n}`" for n in saved))
 
 
+def mark_modified_preset() -> None:
+    """Before the widgets are drawn: a preset-named design whose schedule was changed is renamed
+    "<preset> (modified)" (and back when it is the preset again), so exports are not misnamed."""
+    name = str(ss.get(state.key("name")) or "").removesuffix(MODIFIED).lower()
+    if name not in PRESET_TITLES:  # the common case costs one lookup
+        return
+    try:
+        cfg = state.widgets_to_config(widget_values())
+    except ConfigError:
+        return
+    name = name_for(cfg)
+    if name != cfg.name:
+        ss[state.key("name")] = name
+
+
 def main() -> None:
     sync_widgets()
+    mark_modified_preset()
     left, right = st.columns([1, 2.3], gap="large")
-    resolved_slot, io_slot = inputs(left)
+    resolved_slot, io_slot, plateau_slot = inputs(left)
     remember()
     problems: ConfigError | None = None
     try:
@@ -715,6 +756,9 @@ def main() -> None:
         downloads(cfg, curve)
         tables(curve)
 
+    note = plateau_note(curve) if problems is None else None
+    if plateau_slot is not None and note is not None:
+        plateau_slot.caption(note)
     slot = resolved_slot
     if slot is not None and cfg.decay is not None and problems is None:
         resolved = decay_kwargs(cfg)
