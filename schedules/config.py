@@ -86,6 +86,18 @@ class ParamGroup(StrictModel):
 
     name: str = Field(min_length=1, max_length=64, description="Shown in charts and CSV columns (lr/<name>).")
     lr_scale: float = Field(1.0, gt=0, le=1000, description="Multiplier on the optimizer's base lr.")
+    width_mult: float | None = Field(
+        None,
+        gt=0,
+        le=1e4,
+        description="muP width multiplier of a matrix-like group (hidden weights): its lr is divided by it, "
+        "as mup.MuAdam does. Leave empty for vector-like groups (biases, embeddings, readout).",
+    )
+
+    @property
+    def scale(self) -> float:
+        """The group's lr as a multiple of the optimizer's: ``lr_scale``, divided by ``width_mult``."""
+        return self.lr_scale if self.width_mult is None else self.lr_scale / self.width_mult
 
 
 class OptimizerConfig(StrictModel):
@@ -127,7 +139,7 @@ class OptimizerConfig(StrictModel):
         return list(self.param_groups) if self.param_groups else [ParamGroup(name="default", lr_scale=1.0)]
 
     def base_lrs(self) -> list[float]:
-        return [self.lr * g.lr_scale for g in self.groups()]
+        return [self.lr * g.scale for g in self.groups()]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -806,6 +818,9 @@ class ScheduleConfig(StrictModel):
         data = self.model_dump(mode="json")
         if self.wsd is None:
             data.pop("wsd")  # files written before the wsd section stay byte-identical
+        for group in data["optimizer"]["param_groups"] or []:
+            if group.get("width_mult") is None:
+                group.pop("width_mult", None)  # likewise for groups without a muP width multiplier
         if data.get("stack") is None:  # optional section: files without it stay byte-for-byte the same
             data.pop("stack", None)
         return data

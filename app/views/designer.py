@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import plotly.graph_objects as go
 import streamlit as st
 
 from app import charts, state, ui
@@ -260,7 +261,7 @@ def inputs(col):
             "Each group gets its own trace on the chart.",
         )
         for i in range(int(count)):
-            a, b = st.columns([3, 2])
+            a, b, c = st.columns([3, 2, 2])
             a.text_input(
                 f"Group {i + 1} name",
                 key=state.group_key(i, "name"),
@@ -276,6 +277,19 @@ def inputs(col):
                 format=FLOAT,
                 key=state.group_key(i, "lr_scale"),
                 help=ParamGroup.model_fields["lr_scale"].description,
+            )
+            lo, hi = state.bounds(ParamGroup, "width_mult")
+            c.number_input(
+                "width_mult (muP)",
+                min_value=1e-4,
+                max_value=hi,
+                step=1.0,
+                format=FLOAT,
+                key=state.group_key(i, "width_mult"),
+                placeholder="vector-like",
+                help=ParamGroup.model_fields["width_mult"].description
+                + " Source: Yang et al. 2021, Tensor Programs V (muTransfer); mup.MuAdam. For SGD, mup.MuSGD "
+                "scales differently (vector-like lr x width_mult): this field follows MuAdam.",
             )
 
     with col.expander("Data & batching", expanded=True, icon=":material/dataset:"):
@@ -856,6 +870,7 @@ def main() -> None:
             your_stack(run)
         downloads(cfg, curve)
         tables(curve)
+        schedule_free_panel(curve)
 
     note = plateau_note(curve) if problems is None else None
     if plateau_slot is not None and note is not None:
@@ -864,6 +879,61 @@ def main() -> None:
     if slot is not None and cfg.decay is not None and problems is None:
         resolved = decay_kwargs(cfg)
         slot.caption("Resolved: " + ", ".join(f"`{k}={_short(v)}`" for k, v in resolved.items()))
+
+
+SF_ON = "designer_schedule_free_on"
+SF_KIND = "designer_schedule_free_kind"
+
+
+def schedule_free_panel(curve) -> None:
+    """What a schedule-free optimizer does instead of a decay (Defazio et al. 2024), for this run."""
+    from schedules import schedule_free
+
+    with st.expander("Schedule-free AdamW / SGD: no decay to design", icon=":material/all_inclusive:"):
+        if not schedule_free.available():
+            st.caption("The `schedulefree` package is not installed here, so this view is off.")
+            return
+        on = st.toggle(
+            "Show what schedule-free does instead",
+            key=SF_ON,
+            help=f"{schedule_free.SOURCE}. The optimizer warms its step size up itself and averages its "
+            "iterates; there is no lr scheduler.",
+        )
+        if not on:
+            return
+        kind = st.radio("Optimizer", list(schedule_free.KINDS), horizontal=True, key=SF_KIND)
+        p = curve.plan
+        frame = schedule_free.trace(curve.config.optimizer.lr, p.total_steps, p.warmup_steps)
+        fig = go.Figure()
+        fig.add_scatter(x=frame["step"], y=frame["lr"], mode="lines", name="step size (lr x warmup)")
+        fig.add_scatter(
+            x=frame["step"], y=frame["averaging"], mode="lines", name="averaging weight c_k", yaxis="y2"
+        )
+        fig.update_layout(
+            height=320,
+            margin={"l": 10, "r": 10, "t": 30, "b": 10},
+            title={
+                "text": f"schedulefree.{schedule_free.KINDS[kind]}: {p.total_steps:,} steps",
+                "font": {"size": 14},
+            },
+            xaxis={"title": "optimizer step"},
+            yaxis={"title": "step size"},
+            yaxis2={"title": "c_k", "overlaying": "y", "side": "right", "type": "log"},
+            legend={"orientation": "h", "y": -0.25},
+        )
+        st.plotly_chart(fig, key="schedule_free_chart", config={"displaylogo": False})
+        st.caption(
+            f"The step size warms up over the design's {p.warmup_steps:,} warmup steps and then stays at the peak; "
+            "instead of a decay, each step mixes the new point into the averaged iterate x with weight "
+            "c_k = w_k / sum(w) (w_k = lr_max^2 by default: a uniform average after warmup, c_k ~ 1/k). "
+            "Evaluate and save x: call optimizer.eval() first and optimizer.train() before training again."
+        )
+        st.code(
+            schedule_free.snippet(
+                kind, curve.config.optimizer.lr, p.warmup_steps, p.accumulation_steps, p.total_steps
+            ),
+            language="python",
+        )
 
 
 def _short(value: Any) -> str:
