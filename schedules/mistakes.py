@@ -182,7 +182,8 @@ def mistake_curve(
         if plan.total_steps < 2:
             lr, note = lr_curve(cfg)["lr"].to_numpy(), "a design of one step has no step to resume at"
         else:
-            lr = resumed_lrs(cfg, default_resume_step(plan) if at is None else at, RESUME_KINDS[kind])[:, 0]
+            step = default_resume_step(plan) if at is None else at
+            lr = resumed_lrs(cfg, step, RESUME_KINDS[kind], deadline)[:, 0]
     elif kind == "unadjusted_accumulation":
         try:
             wrong = unadjusted_config(cfg)

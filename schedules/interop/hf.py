@@ -571,7 +571,9 @@ def hf_candidates(cfg: ScheduleConfig, plan: Plan, design: np.ndarray) -> list[t
     )
     powers = uniq([1.0, 2.0, 0.5, 3.0, *([kw["power"]] if name == "PolynomialLR" else [])])
     lr_ends = uniq([0.0, 1e-7 if 1e-7 < lr else 0.0, *([final] if 0 < final < lr else [])])
-    timescales = sorted({max(w, 1), *(2**i for i in range(0, max(1, int(math.log2(max(total, 2)))) + 2))})
+    timescales = sorted(
+        {max(w, 1), 10_000, *(2**i for i in range(0, max(1, int(math.log2(max(total, 2)))) + 2))}
+    )
 
     out: list[tuple[str, dict[str, Any]]] = [
         ("constant_with_warmup" if w else "constant", {}),
