@@ -125,7 +125,13 @@ def _load_plugins() -> None:
     """Import modules that register further commands (train, plot, presets...)."""
     import importlib
 
-    for module in ("schedules.presets", "schedules.live", "schedules.report", "schedules.interop"):
+    for module in (
+        "schedules.presets",
+        "schedules.live",
+        "schedules.report",
+        "schedules.interop",
+        "schedules.workspace.cli",
+    ):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:

@@ -774,6 +774,9 @@ class LiveRun:
         self._busy = False
         self._last_seen = time.monotonic()
         self.stop_reason = ""
+        #: Optional recorder, set before start(): ``sink.start(job)``, ``sink.row(job, row)`` for every
+        #: row, ``sink.end(job)`` once the outcome is set; it must not raise (schedules.workspace.sink).
+        self.sink: Any = None
 
     def add(
         self,
@@ -840,9 +843,12 @@ class LiveRun:
 
     def _run_job(self, job: Job) -> None:
         cols = self._columns[job.label]
+        sink = self.sink
         with self._lock:
             self._current = job.label
             job.outcome = "running"
+        if sink is not None:
+            sink.start(job)
         try:
             for record in job.records:
                 row = record.to_row()
@@ -850,6 +856,8 @@ class LiveRun:
                     for c, values in cols.items():
                         values.append(row.get(c, math.nan))
                     self._done += 1
+                if sink is not None:
+                    sink.row(job, row)
                 if time.monotonic() - self._last_seen > self._idle_timeout:
                     self.stop(f"stopped: nobody watched the run for {self._idle_timeout:.0f} s")
             outcome = "stopped" if self.stop_event.is_set() else "done"
@@ -860,6 +868,8 @@ class LiveRun:
             outcome, message = "failed", f"{type(exc).__name__}: {exc}"
         with self._lock:
             job.outcome, job.message = outcome, message
+        if sink is not None:
+            sink.end(job)
 
     # -- reading -----------------------------------------------------------------------------------
     def snapshot(self) -> Snapshot:
