@@ -21,6 +21,10 @@ try:  # the app's small Plotly template and colours (app/main.py puts the reposi
 except ImportError:  # the page run on its own: plotly's template, same colours
     COLORS = ["#2563eb", "#ea580c", "#16a34a", "#9333ea", "#dc2626", "#0891b2"]
     TEMPLATE = "plotly_white"
+try:  # the workspace: runs are saved to the Library as they record
+    from app import library
+except ImportError:  # the page run on its own: runs are not saved
+    library = None
 from schedules.config import ScheduleConfig, load_config, parse_config_json
 from schedules.errors import ConfigError
 from schedules.live import (
@@ -260,6 +264,10 @@ def _start_training(config: ScheduleConfig) -> None:
     except ConfigError as exc:
         ss[ERROR] = exc.lines()
         return
+    if library is not None:  # saved to the Library as it records
+        run.sink = library.live_sink(
+            config, {"model": ss.get("live_model", "mlp"), "seed": int(ss.get("live_seed", 0))}
+        )
     if not run.start():
         ss[ERROR] = [
             f"The server is busy: it already runs {LIVE_RUN_SLOTS} live runs. Please try again in a minute."
@@ -521,6 +529,8 @@ with train_tab:
         )
     if st.session_state.get(ERROR):
         st.error("\n\n".join(st.session_state[ERROR]))
+    if library is not None and isinstance(run, LiveRun):
+        library.show_sink_status(run)
     st.fragment(run_every=POLL_S if running else None)(training_view)(running)
 
 with range_tab:
