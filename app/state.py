@@ -32,6 +32,7 @@ from schedules.config import (
     SyntheticMetric,
     TrainingConfig,
     WarmupConfig,
+    WSDConfig,
     load_config,
 )
 from schedules.errors import ConfigError, Problem
@@ -224,6 +225,7 @@ _MODELS: dict[str, type[BaseModel]] = {
     "plateau": PlateauConfig,
     "plateau.metric.synthetic": SyntheticMetric,
     "optimizer.param_groups": ParamGroup,
+    "wsd": WSDConfig,
 }
 
 
@@ -358,6 +360,31 @@ def config_to_widgets(config: ScheduleConfig, previous: Mapping[str, Any] | None
                 )
             else:
                 out[k] = keep(k, _decay_default(sched, kind, name))
+
+    ws = config.wsd
+    out[key("wsd.on")] = ws is not None
+    wsd_src = ws if ws is not None else WSDConfig(warmup_ratio=0.05, decay_ratio=0.2)
+    wsd_values = {
+        "wsd.warmup_mode": "ratio" if wsd_src.warmup_ratio is not None else "steps",
+        "wsd.warmup_steps": wsd_src.warmup_steps
+        if wsd_src.warmup_steps is not None
+        else max(0, math.ceil(total * 0.05)),
+        "wsd.warmup_ratio": float(wsd_src.warmup_ratio) if wsd_src.warmup_ratio is not None else 0.05,
+        "wsd.warmup_type": wsd_src.warmup_type,
+        "wsd.warmup_start_set": wsd_src.warmup_start is not None,
+        "wsd.warmup_start": float(wsd_src.warmup_start) if wsd_src.warmup_start is not None else 0.0,
+        "wsd.stable_set": wsd_src.stable_steps is not None,
+        "wsd.stable_steps": wsd_src.stable_steps if wsd_src.stable_steps is not None else 0,
+        "wsd.decay_mode": "ratio" if wsd_src.decay_ratio is not None else "steps",
+        "wsd.decay_steps": wsd_src.decay_steps
+        if wsd_src.decay_steps is not None
+        else max(1, math.ceil(total * 0.2)),
+        "wsd.decay_ratio": float(wsd_src.decay_ratio) if wsd_src.decay_ratio is not None else 0.2,
+        "wsd.decay_type": wsd_src.decay_type,
+        "wsd.min_lr_ratio": float(wsd_src.min_lr_ratio),
+    }
+    for path, value in wsd_values.items():
+        out[key(path)] = value if ws is not None else keep(key(path), value)
 
     p = config.plateau
     out[key("plateau.on")] = p is not None
@@ -518,6 +545,22 @@ def widgets_to_config(values: Mapping[str, Any]) -> ScheduleConfig:
             "interval": interval,
             "hold_steps": get("decay.hold_steps") if hold == "steps" else None,
             "hold_ratio": get("decay.hold_ratio") if hold == "ratio" else None,
+        }
+    if get("wsd.on"):
+        # Warmup-stable-decay replaces the warmup and decay sections (its own lengths and shapes).
+        data["warmup"] = data["decay"] = None
+        warm_ratio = get("wsd.warmup_mode") == "ratio"
+        decay_ratio = get("wsd.decay_mode") == "ratio"
+        data["wsd"] = {
+            "warmup_steps": None if warm_ratio else get("wsd.warmup_steps"),
+            "warmup_ratio": get("wsd.warmup_ratio") if warm_ratio else None,
+            "warmup_type": get("wsd.warmup_type"),
+            "warmup_start": get("wsd.warmup_start") if get("wsd.warmup_start_set") else None,
+            "stable_steps": get("wsd.stable_steps") if get("wsd.stable_set") else None,
+            "decay_steps": None if decay_ratio else get("wsd.decay_steps"),
+            "decay_ratio": get("wsd.decay_ratio") if decay_ratio else None,
+            "decay_type": get("wsd.decay_type"),
+            "min_lr_ratio": get("wsd.min_lr_ratio"),
         }
     if get("plateau.on"):
         try:

@@ -46,9 +46,9 @@ def cached_curve(cache_key: str) -> Curve:
 
 
 @st.cache_data(max_entries=4 * CACHE_ENTRIES, show_spinner=False)
-def cached_mistake(cache_key: str, kind: str) -> pd.DataFrame:
-    """``schedules.mistakes.mistake_curve`` cached on (config, kind)."""
-    return mistake_curve(load_config(cache_key), kind)  # type: ignore[arg-type]
+def cached_mistake(cache_key: str, kind: str, at: int | None = None) -> pd.DataFrame:
+    """``schedules.mistakes.mistake_curve`` cached on (config, kind, resume step)."""
+    return mistake_curve(load_config(cache_key), kind, at)
 
 
 def curve_of(config) -> Curve:

@@ -22,6 +22,7 @@ from .config import MetricSource, ScheduleConfig, load_config
 from .errors import ConfigError, Problem
 from .expr import LrExpression, check_expression
 from .plan import Plan, make_plan
+from .wsd import wsd_factor
 
 #: Warnings torch emits for stepping patterns this module uses on purpose (the curve engine steps
 #: schedulers on a dummy optimizer that never takes a real step).
@@ -229,6 +230,9 @@ class LRSchedule:
                     self.warmup = self.scheduler = warmup_scheduler(opt, w, start)
                 else:
                     self._start_epoch_decay()
+            elif cfg.wsd is not None:
+                # Warmup-stable-decay: one LambdaLR with transformers' WSD lambda (schedules/wsd.py).
+                self.scheduler = tls.LambdaLR(opt, wsd_factor(cfg.wsd, plan.total_steps))
             else:
                 phases: list[tls.LRScheduler] = []
                 milestones: list[int] = []
@@ -344,7 +348,20 @@ class LRSchedule:
         return [float(g["lr"]) for g in self.optimizer.param_groups]
 
     # -- checkpointing -----------------------------------------------------------------------------
+    def _group_keys(self) -> tuple[str, ...]:
+        """The param-group values the schedulers write: the lr, and the momentum a cycling decay sets."""
+        decay = self.decay
+        if isinstance(decay, tls.CyclicLR | tls.OneCycleLR) and getattr(decay, "cycle_momentum", False):
+            return ("lr", "betas") if getattr(decay, "use_beta1", False) else ("lr", "momentum")
+        return ("lr",)
+
     def state_dict(self) -> dict[str, Any]:
+        """The schedulers' states and the lr (and cycled momentum) of every param group.
+
+        Plain Python numbers, lists and dicts: ``torch.save`` / ``torch.load`` with the default
+        ``weights_only=True`` round-trip it.
+        """
+        keys = self._group_keys()
         return {
             "steps_taken": self.steps_taken,
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
@@ -352,10 +369,23 @@ class LRSchedule:
             if self.epoch_scheduler is not None
             else None,
             "plateau": self.plateau.state_dict() if self.plateau is not None else None,
+            "param_groups": [{k: g[k] for k in keys if k in g} for g in self.optimizer.param_groups],
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore from :meth:`state_dict` (after the optimizer's own ``load_state_dict``)."""
+        """Restore from :meth:`state_dict`; the next :meth:`step` continues the curve bit for bit.
+
+        Either order works with ``optimizer.load_state_dict``: before or after :func:`build_scheduler`,
+        and before or after this call.  torch's own schedulers do not save the lr they set (it lives
+        in the optimizer), so a scheduler constructed after ``optimizer.load_state_dict`` overwrites
+        the restored lr; this state carries each group's lr and puts it back.
+        """
+        saved_groups = state.get("param_groups")
+        if saved_groups is not None and len(saved_groups) != len(self.optimizer.param_groups):
+            raise ValueError(
+                f"the checkpoint has {len(saved_groups)} param groups but the optimizer has "
+                f"{len(self.optimizer.param_groups)}: restore into an optimizer built like the saved one"
+            )
         self.steps_taken = state["steps_taken"]
         if self._epoch_decay and self.epoch_scheduler is None and state.get("epoch_scheduler") is not None:
             lrs = [g["lr"] for g in self.optimizer.param_groups]
@@ -367,6 +397,9 @@ class LRSchedule:
             obj = getattr(self, name)
             if obj is not None and state.get(name) is not None:
                 obj.load_state_dict(state[name])
+        if saved_groups is not None:
+            for group, saved in zip(self.optimizer.param_groups, saved_groups, strict=True):
+                group.update(saved)
         for group in self.optimizer.param_groups:
             if group["lr"] < 0.0:  # recursive forms can end at -1e-17 (e.g. LinearLR to 0): flush to 0
                 group["lr"] = 0.0
@@ -401,7 +434,8 @@ def build_scheduler(
 
     What ``schedule.step()`` does after optimizer step ``k`` (0-based):
 
-    1. ``interval="step"``: steps ``schedule.scheduler`` (``SequentialLR`` of warmup, hold, decay).
+    1. ``interval="step"``: steps ``schedule.scheduler`` (``SequentialLR`` of warmup, hold, decay;
+       with a ``wsd`` section one ``LambdaLR`` whose lambda is :class:`~schedules.wsd.WSDFactor`).
        ``interval="epoch"``: steps the warmup while ``k < warmup_steps``; the decay
        (``schedule.epoch_scheduler``) is constructed when the warmup ends, on the lr the warmup reached
        (so its first value shows at row ``warmup_steps``), and stepped after the last step of each

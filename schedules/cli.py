@@ -130,6 +130,8 @@ def _load_plugins() -> None:
         "schedules.live",
         "schedules.report",
         "schedules.interop",
+        "schedules.resume",
+        "schedules.rescale",
         "schedules.workspace.cli",
     ):
         try:

@@ -518,6 +518,86 @@ class PlateauConfig(StrictModel):
 
 
 # --------------------------------------------------------------------------------------------------
+# wsd: warmup-stable-decay as one design (issue 14).  Self-contained: when set, it is the whole
+# schedule (warmup and decay must be null); built as one LambdaLR in build.py (schedules/wsd.py).
+
+WSDShape = Literal["linear", "cosine", "1-sqrt"]
+
+
+class WSDConfig(StrictModel):
+    """Warmup-stable-decay: warmup, a stable phase at the peak, a decay to ``min_lr_ratio * lr``.
+
+    The factor on each group's base lr at row ``k`` (``w`` warmup, ``s`` stable, ``d`` decay steps) is
+    ``transformers.get_wsd_schedule``'s: ``r0 + (1 - r0) * shape(k / w)`` in warmup (``r0`` =
+    ``warmup_start``, default ``min_lr_ratio`` as in transformers), 1 while stable, then
+    ``r + (1 - r) * shape(p)`` with ``p = (k - w - s) / d`` (linear ``1 - p``, cosine
+    ``(1 + cos(pi p)) / 2``, 1-sqrt ``1 - sqrt(p)``, Hagele et al. 2024) and ``r`` after the decay.
+    """
+
+    warmup_steps: int | None = Field(
+        None, ge=0, le=MAX_TOTAL_STEPS, description="Warmup length in optimizer steps."
+    )
+    warmup_ratio: float | None = Field(
+        None, ge=0, le=1, description="Warmup length as a fraction of total steps: ceil(ratio * total)."
+    )
+    warmup_type: WSDShape = Field("linear", description="Warmup shape: linear, cosine or 1-sqrt.")
+    warmup_start: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Factor the warmup starts from; default min_lr_ratio (as transformers' get_wsd_schedule).",
+    )
+    stable_steps: int | None = Field(
+        None,
+        ge=0,
+        le=MAX_TOTAL_STEPS,
+        description="Steps at the peak; default: total - warmup - decay (transformers' num_stable_steps inferred).",
+    )
+    decay_steps: int | None = Field(
+        None, ge=1, le=MAX_TOTAL_STEPS, description="Decay (cooldown) length in optimizer steps."
+    )
+    decay_ratio: float | None = Field(
+        None, gt=0, le=1, description="Decay length as a fraction of total steps: ceil(ratio * total)."
+    )
+    decay_type: WSDShape = Field(
+        "cosine", description="Decay shape: linear, cosine or 1-sqrt (Hagele et al. 2024)."
+    )
+    min_lr_ratio: float = Field(
+        0.0, ge=0, le=1, description="Floor of the decay as a fraction of the peak lr."
+    )
+
+    @model_validator(mode="after")
+    def _lengths(self) -> WSDConfig:
+        if self.warmup_steps is not None and self.warmup_ratio is not None:
+            raise ConfigError(
+                Problem(
+                    "warmup_ratio", "set either warmup_steps or warmup_ratio, not both", self.warmup_ratio
+                )
+            )
+        if self.decay_steps is None and self.decay_ratio is None:
+            raise ConfigError(
+                Problem("decay_steps", "set decay_steps or decay_ratio (one of them)", None, has_value=False)
+            )
+        if self.decay_steps is not None and self.decay_ratio is not None:
+            raise ConfigError(
+                Problem("decay_ratio", "set either decay_steps or decay_ratio, not both", self.decay_ratio)
+            )
+        return self
+
+    def lengths(self, total: int) -> tuple[int, int, int]:
+        """``(warmup, stable, decay)`` optimizer steps for a run of ``total`` steps (stable may be < 0
+        when warmup + decay exceed the total: the config check reports that)."""
+        w = (
+            self.warmup_steps
+            if self.warmup_steps is not None
+            else math.ceil(total * (self.warmup_ratio or 0.0))
+        )
+        d = self.decay_steps if self.decay_steps is not None else math.ceil(total * (self.decay_ratio or 0.0))
+        s = self.stable_steps if self.stable_steps is not None else total - w - d
+        return w, s, d
+
+
+# --------------------------------------------------------------------------------------------------
 # the whole config
 
 
@@ -531,6 +611,9 @@ class ScheduleConfig(StrictModel):
     warmup: WarmupConfig | None = None
     decay: DecayConfig | None = None
     plateau: PlateauConfig | None = None
+    wsd: WSDConfig | None = Field(
+        None, description="Warmup-stable-decay as one design; when set, warmup and decay must be null."
+    )
 
     @model_validator(mode="after")
     def _cross_checks(self) -> ScheduleConfig:
@@ -602,6 +685,8 @@ class ScheduleConfig(StrictModel):
                             )
                 elif value is not None and not (0 <= value <= 10):
                     problems.append(Problem(f"decay.kwargs.{key}", "must be a number in [0, 10]", value))
+        if self.wsd is not None:
+            problems.extend(self._wsd_problems(plan))
         if problems:
             raise ConfigError(problems)
         if plan is not None and plan.total_steps <= MAX_TOTAL_STEPS:
@@ -610,9 +695,32 @@ class ScheduleConfig(StrictModel):
             check_buildable(self)
         return self
 
+    def _wsd_problems(self, plan: Any) -> list[Problem]:
+        out = []
+        for section in ("warmup", "decay"):
+            if getattr(self, section) is not None:
+                out.append(
+                    Problem(section, "must be null when wsd is set (wsd has its own warmup and decay)", "set")
+                )
+        if plan is not None and self.wsd is not None:
+            w, s, d = self.wsd.lengths(plan.total_steps)
+            if self.wsd.stable_steps is None and s < 0:
+                field = "wsd.decay_steps" if self.wsd.decay_steps is not None else "wsd.decay_ratio"
+                out.append(
+                    Problem(
+                        field,
+                        f"warmup + decay must be <= the total steps ({plan.total_steps}); warmup is {w}, decay {d}",
+                        self.wsd.decay_steps if self.wsd.decay_steps is not None else self.wsd.decay_ratio,
+                    )
+                )
+        return out
+
     # -- JSON ---------------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
+        data = self.model_dump(mode="json")
+        if self.wsd is None:
+            data.pop("wsd")  # files written before the wsd section stay byte-identical
+        return data
 
     def to_json(self, indent: int | None = 2) -> str:
         """The config as JSON; ``load_config(json.loads(c.to_json()))`` gives an equal config."""

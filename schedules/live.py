@@ -720,8 +720,9 @@ class Job:
     total: int
     meta: dict[str, Any] = field(default_factory=dict)
     columns: list[str] = field(default_factory=list)
-    outcome: str = "pending"  # pending | running | done | stopped | diverged | failed
+    outcome: str = "pending"  # pending | running | done | stopped | not run | diverged | failed
     message: str = ""
+    rows: int = 0  # records taken so far
 
 
 @dataclass
@@ -748,14 +749,16 @@ class Snapshot:
 
 
 class LiveRun:
-    """Jobs run one after another in a daemon thread; records land in a thread-safe buffer.
+    """Jobs run interleaved in a daemon thread, one record of each in turn (round robin per optimizer
+    step); records land in a thread-safe buffer.
 
     ``start()`` takes one of the server's :data:`LIVE_RUN_SLOTS` (a module-level semaphore shared by
     every session in the process); when none is free it returns ``False`` and the status is
     ``"busy"``.  ``stop()`` sets the event every job checks before each micro-batch, so the thread
     ends within one micro-batch.  ``snapshot()`` copies the buffer (and counts as someone watching:
     a run nobody has looked at for ``idle_timeout`` seconds stops itself).  A job that diverges ends
-    with its message and the next job runs.
+    with its message and the others go on.  When the run ends, a job that never took a step (the run
+    was stopped first) is ``"not run"``.
     """
 
     def __init__(self, *, slots: threading.Semaphore | None = None, idle_timeout: float = IDLE_TIMEOUT_S):
@@ -831,45 +834,79 @@ class LiveRun:
 
     # -- the worker --------------------------------------------------------------------------------
     def _work(self) -> None:
+        """Round robin: one record (one optimizer step) of every unfinished job in turn.
+
+        All settings' curves grow together, so a comparison is readable after a few seconds, and a
+        Stop leaves every started setting with about the same number of steps.  Each job's records do
+        not depend on the interleaving (its model, optimizer, schedule and sample order are its own).
+        """
         try:
-            for job in self.jobs:
-                if self.stop_event.is_set():
-                    break
-                self._run_job(job)
+            active = list(self.jobs)
+            while active and not self.stop_event.is_set():
+                for job in list(active):
+                    if self.stop_event.is_set():
+                        break
+                    if not self._step_job(job):
+                        active.remove(job)
         finally:
-            self._finished = time.perf_counter()
-            self._current = None
+            stopped = self.stop_event.is_set()
+            with self._lock:
+                for job in self.jobs:
+                    if job.outcome in ("pending", "running") and job.rows == 0 and stopped:
+                        job.outcome = "not run"
+                    elif job.outcome == "running":
+                        job.outcome = "stopped" if stopped else "done"
+                self._finished = time.perf_counter()
+                self._current = None
+            if self.sink is not None:  # jobs cut short by Stop (ended jobs were told already)
+                for job in self.jobs:
+                    self.sink.end(job)
+            for job in self.jobs:  # release what an unfinished generator holds
+                close = getattr(job.records, "close", None)
+                if callable(close):
+                    try:
+                        close()
+                    except Exception:  # noqa: BLE001 - a failing close must not hide the run's result
+                        pass
             self._slots.release()
 
-    def _run_job(self, job: Job) -> None:
+    def _step_job(self, job: Job) -> bool:
+        """Take one record of ``job``; false once the job has ended (done, stopped, diverged, failed)."""
         cols = self._columns[job.label]
-        sink = self.sink
         with self._lock:
             self._current = job.label
-            job.outcome = "running"
-        if sink is not None:
-            sink.start(job)
+            starting = job.outcome == "pending"
+            if starting:
+                job.outcome = "running"
+        if starting and self.sink is not None:
+            self.sink.start(job)
         try:
-            for record in job.records:
-                row = record.to_row()
-                with self._lock:
-                    for c, values in cols.items():
-                        values.append(row.get(c, math.nan))
-                    self._done += 1
-                if sink is not None:
-                    sink.row(job, row)
-                if time.monotonic() - self._last_seen > self._idle_timeout:
-                    self.stop(f"stopped: nobody watched the run for {self._idle_timeout:.0f} s")
-            outcome = "stopped" if self.stop_event.is_set() else "done"
-            message = ""
+            record = next(job.records)
+        except StopIteration:
+            outcome, message = ("stopped" if self.stop_event.is_set() else "done"), ""
         except LiveRunError as exc:
             outcome, message = "diverged" if isinstance(exc, Diverged) else "failed", str(exc)
         except Exception as exc:  # shown on the page, never as a traceback
             outcome, message = "failed", f"{type(exc).__name__}: {exc}"
+        else:
+            row = record.to_row()
+            with self._lock:
+                for c, values in cols.items():
+                    values.append(row.get(c, math.nan))
+                job.rows += 1
+                self._done += 1
+            if self.sink is not None:
+                self.sink.row(job, row)
+            if time.monotonic() - self._last_seen > self._idle_timeout:
+                self.stop(f"stopped: nobody watched the run for {self._idle_timeout:.0f} s")
+            return True
         with self._lock:
+            if outcome == "stopped" and job.rows == 0:
+                outcome = "not run"  # stopped before its first step
             job.outcome, job.message = outcome, message
-        if sink is not None:
-            sink.end(job)
+        if self.sink is not None:
+            self.sink.end(job)
+        return False
 
     # -- reading -----------------------------------------------------------------------------------
     def snapshot(self) -> Snapshot:
@@ -900,17 +937,24 @@ class LiveRun:
         return Snapshot(status, done, self.total, current, elapsed, frames, outcomes, messages, latency)
 
     def frame(self) -> pd.DataFrame:
-        """All jobs' rows in one frame, with ``setting`` and each job's meta columns first (for CSV)."""
+        """All jobs' rows in one frame, with ``setting`` and each job's meta columns first (for CSV).
+
+        Jobs without rows (not run) add nothing, so integer columns stay integers in a stopped run's CSV.
+        """
         snap = self.snapshot()
         parts = []
         for job in self.jobs:
             f = snap.frames[job.label]
+            if f.empty:
+                continue
             front = pd.DataFrame(
                 {"setting": [job.label] * len(f), **{k: [v] * len(f) for k, v in job.meta.items()}}
             )
             parts.append(pd.concat([front, f.reset_index(drop=True)], axis=1))
         if not parts:
-            return pd.DataFrame({"setting": []})
+            meta = [k for job in self.jobs for k in job.meta]
+            cols = [c for job in self.jobs for c in job.columns]
+            return pd.DataFrame(columns=list(dict.fromkeys(["setting", *meta, *cols])))
         return pd.concat(parts, ignore_index=True)
 
 

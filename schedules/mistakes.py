@@ -30,6 +30,11 @@ per_micro_batch          0.75   1.00   1.00   1.00   1.00
 before_optimizer_step    0.25   0.50   0.75   1.00   1.00
 =======================  =====  =====  =====  =====  =====
 
+Two more kinds show the resume traps (:mod:`schedules.resume`): a run saved after ``at`` optimizer
+steps (default: half way) and restored in a new process, ``resume_fresh`` (the scheduler's state is
+never loaded: the warmup restarts) and ``resume_wrong_order`` (``optimizer.load_state_dict``, then
+torch's schedulers constructed and their ``load_state_dict``: the constructors' lr is used).
+
 When torch itself refuses to go on (``OneCycleLR`` stepped past ``total_steps`` raises, exactly as
 it would in the user's loop), the remaining rows are NaN and ``frame.attrs["note"]`` says why.
 """
@@ -67,6 +72,29 @@ MISTAKES: dict[str, tuple[str, str]] = {
         "stepped once per optimizer step: training stops 1/accumulation_steps of the way through.",
     ),
 }
+
+
+#: Resume traps: kind -> the restore order of :func:`schedules.resume.resumed_lrs` it draws.
+RESUME_KINDS: dict[str, str] = {"resume_fresh": "fresh", "resume_wrong_order": "torch_wrong_order"}
+#: kind -> (short label, what the loop does), like :data:`MISTAKES`.
+RESUME_MISTAKES: dict[str, tuple[str, str]] = {
+    "resume_fresh": (
+        "resumed with a freshly built scheduler",
+        "The run is saved at step N and restarted; the optimizer state is loaded but the scheduler's is "
+        "not, so the schedule starts again from its step 0 (the warmup restarts).",
+    ),
+    "resume_wrong_order": (
+        "resumed with the wrong restore order",
+        "The run is saved at step N and restarted with optimizer.load_state_dict(), then torch's schedulers "
+        "constructed, then their load_state_dict(): torch's schedulers do not save the lr, so the "
+        "constructors' lr is used (build_scheduler's schedule restores it: with it every order is right).",
+    ),
+}
+
+
+def default_resume_step(plan: Plan) -> int:
+    """Where the resume traces restart by default: half way (at least step 1)."""
+    return max(1, plan.total_steps // 2)
 
 
 def unadjusted_config(config: ScheduleConfig) -> ScheduleConfig:
@@ -120,11 +148,14 @@ def _record(config: ScheduleConfig, kind: str, steps: int, micro: np.ndarray) ->
     return out, note
 
 
-def mistake_curve(config: ScheduleConfig | dict[str, Any] | str, kind: MistakeKind) -> pd.DataFrame:
+def mistake_curve(
+    config: ScheduleConfig | dict[str, Any] | str, kind: MistakeKind | str, at: int | None = None
+) -> pd.DataFrame:
     """``DataFrame`` with columns ``step``, ``samples``, ``lr`` (first param group) for one loop variant.
 
     ``step`` and ``samples`` are the correct plan's (one row per optimizer step that training takes);
-    ``lr`` is what that step uses in the ``kind`` loop.  See the module docstring for the kinds.
+    ``lr`` is what that step uses in the ``kind`` loop.  See the module docstring for the kinds;
+    ``at``: the resume step of the ``resume_*`` kinds (default :func:`default_resume_step`).
     """
     cfg = load_config(config)
     plan = make_plan(cfg)
@@ -134,6 +165,13 @@ def mistake_curve(config: ScheduleConfig | dict[str, Any] | str, kind: MistakeKi
         lr = lr_curve(cfg)["lr"].to_numpy()
     elif kind in ("per_micro_batch", "before_optimizer_step"):
         lr, note = _record(cfg, kind, plan.total_steps, micro_batches_per_step(plan))
+    elif kind in RESUME_KINDS:
+        from .resume import resumed_lrs
+
+        if plan.total_steps < 2:
+            lr, note = lr_curve(cfg)["lr"].to_numpy(), "a design of one step has no step to resume at"
+        else:
+            lr = resumed_lrs(cfg, default_resume_step(plan) if at is None else at, RESUME_KINDS[kind])[:, 0]
     elif kind == "unadjusted_accumulation":
         try:
             wrong = unadjusted_config(cfg)
@@ -143,7 +181,7 @@ def mistake_curve(config: ScheduleConfig | dict[str, Any] | str, kind: MistakeKi
             lr, note = _record(wrong, "correct", plan.total_steps, np.empty(0))
     else:
         raise ConfigError(
-            Problem("kind", f"must be one of correct, {', '.join(MISTAKES)}", kind),
+            Problem("kind", f"must be one of correct, {', '.join([*MISTAKES, *RESUME_MISTAKES])}", kind),
         )
     base["lr"] = lr
     base.attrs["note"] = note

@@ -231,6 +231,9 @@ def make_plan(config: ScheduleConfig) -> Plan:
             hold = config.decay.hold_steps
         elif config.decay.hold_ratio is not None:
             hold = math.ceil(total * config.decay.hold_ratio)
+    if config.wsd is not None:
+        warmup, hold, _ = config.wsd.lengths(total)
+        hold = max(0, hold)
     return Plan(
         dataset_size=t.dataset_size,
         micro_batch_size=t.micro_batch_size,

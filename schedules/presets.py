@@ -20,6 +20,11 @@ from .cli import EXIT_OK, command
 from .config import PlateauConfig, ScheduleConfig, load_config
 from .errors import ConfigError, Problem
 from .plan import accounting
+from .wsd import (
+    hf_cosine_warmup_with_min_lr_section,
+    hf_cosine_with_min_lr_section,
+    hf_wsd_section,
+)
 
 Overrides = dict[str, Any]
 
@@ -193,6 +198,22 @@ def _gpt3(c: ScheduleConfig) -> Overrides:
     }
 
 
+def _wsd_shape(decay_type: str) -> Callable[[ScheduleConfig], Overrides]:
+    def make(c: ScheduleConfig) -> Overrides:
+        _, total = _total(c)
+        warmup = -(-total * 5 // 100)  # ceil(0.05 * total), as the Trainer's warmup_ratio=0.05
+        decay = -(-total * 20 // 100)  # ceil(0.2 * total)
+        return {"wsd": hf_wsd_section(warmup, decay, total, decay_type=decay_type, min_lr_ratio=0.0)}
+
+    return make
+
+
+def _cosine_warmup_min_lr(c: ScheduleConfig) -> Overrides:
+    _, total = _total(c)
+    warmup = max(1, -(-total * 5 // 100))
+    return {"wsd": hf_cosine_warmup_with_min_lr_section(warmup, total, 0.1)}
+
+
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in [
@@ -255,6 +276,26 @@ PRESETS: dict[str, Preset] = {
             "in torch).",
             _cosine_min_lr,
         ),
+        *(
+            Preset(
+                f"wsd_{shape}",
+                f"WSD, {shape} cooldown",
+                f"transformers.get_wsd_schedule (decay_type='{shape}'; Hagele et al. 2024 for 1-sqrt)",
+                "Warmup 5% (linear from 0), stable, decay over the last 20% to 0: transformers' own lambda "
+                "in one LambdaLR (the design's wsd section).",
+                _wsd_shape(shape),
+            )
+            for shape in ("linear", "cosine", "1-sqrt")
+        ),
+        Preset(
+            "cosine_warmup_with_min_lr",
+            "Cosine to 10%, warmup counted from step 1",
+            "transformers.get_cosine_with_min_lr_schedule_with_warmup_lr_rate (cosine_warmup_with_min_lr, "
+            "min_lr_rate=0.1)",
+            "Its warmup is (k + 1) / w and its decay counts from k + 1: a wsd section with w - 1 warmup steps "
+            "from 1/w reproduces it exactly.",
+            _cosine_warmup_min_lr,
+        ),
         Preset(
             "reduce_lr_on_plateau",
             "Reduce on plateau",
@@ -310,8 +351,33 @@ def apply_preset(name: str, base: ScheduleConfig | dict[str, Any] | None = None)
     preset = PRESETS[name]
     data = cfg.to_dict()
     data.update({"warmup": None, "decay": None, "plateau": None})
+    data.pop("wsd", None)
     data.update(preset.make(cfg))
     data["name"] = preset.title
+    return load_config(data)
+
+
+def hf_design(
+    kind: str, base: ScheduleConfig | dict[str, Any] | None = None, name: str | None = None, **kwargs: Any
+) -> ScheduleConfig:
+    """A design equal to a transformers schedule, called with transformers' own argument names.
+
+    ``kind``: ``"wsd"`` (``get_wsd_schedule``: ``num_warmup_steps, num_decay_steps,
+    num_training_steps, num_stable_steps, warmup_type, decay_type, min_lr_ratio``),
+    ``"cosine_with_min_lr"`` or ``"cosine_warmup_with_min_lr"`` (``num_warmup_steps,
+    num_training_steps, min_lr_rate``).  ``base`` keeps its optimizer and training sections.
+    """
+    makers = {
+        "wsd": hf_wsd_section,
+        "cosine_with_min_lr": hf_cosine_with_min_lr_section,
+        "cosine_warmup_with_min_lr": hf_cosine_warmup_with_min_lr_section,
+    }
+    if kind not in makers:
+        raise ConfigError(Problem("kind", f"must be one of {', '.join(makers)}", kind))
+    cfg = load_config(base) if base is not None else ScheduleConfig()
+    data = cfg.to_dict()
+    data.update({"warmup": None, "decay": None, "plateau": None, "wsd": makers[kind](**kwargs)})
+    data["name"] = name or f"transformers {kind}"
     return load_config(data)
 
 

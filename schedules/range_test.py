@@ -180,6 +180,7 @@ def sweep_config(config: ScheduleConfig, steps: int) -> ScheduleConfig:
     data = config.to_dict()
     data["training"] = {**data["training"], "max_steps": steps}
     data.update(warmup=None, decay=None, plateau=None)
+    data.pop("wsd", None)
     return load_config(data)
 
 

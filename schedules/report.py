@@ -54,15 +54,25 @@ def _marks(curve: Curve) -> list[tuple[int, str]]:
     return [(e.step, e.label) for e in curve.events if e.kind in keep][:60]
 
 
-def _mistake(config: ScheduleConfig, kind: str | None) -> tuple[np.ndarray, str] | None:
+def _mistake(
+    config: ScheduleConfig, kind: str | None, at: int | None = None
+) -> tuple[np.ndarray, str] | None:
     if kind is None:
         return None
-    from .mistakes import MISTAKES, mistake_curve
+    from .mistakes import MISTAKES, RESUME_MISTAKES, default_resume_step, mistake_curve
+    from .plan import make_plan
 
-    if kind not in MISTAKES:
-        raise ConfigError(Problem("--mistake", f"must be one of {', '.join(MISTAKES)}", kind))
+    kinds = {**MISTAKES, **RESUME_MISTAKES}
+    if kind not in kinds:
+        raise ConfigError(Problem("--mistake", f"must be one of {', '.join(kinds)}", kind))
+    if kind in RESUME_MISTAKES:
+        from .resume import check_at
+
+        at = check_at(config, default_resume_step(make_plan(config)) if at is None else at)
+        frame = mistake_curve(config, kind, at)
+        return frame["lr"].to_numpy(), f"{kinds[kind][0]} at step {at}"
     frame = mistake_curve(config, kind)
-    return frame["lr"].to_numpy(), MISTAKES[kind][0]
+    return frame["lr"].to_numpy(), kinds[kind][0]
 
 
 def _title(curve: Curve) -> str:
@@ -73,7 +83,9 @@ def _title(curve: Curve) -> str:
     )
 
 
-def plotly_figure(curve: Curve, axis: XAxis = "step", log_y: bool = False, mistake: str | None = None):
+def plotly_figure(
+    curve: Curve, axis: XAxis = "step", log_y: bool = False, mistake: str | None = None, at: int | None = None
+):
     """The interactive figure (plotly ``go.Figure``)."""
     import plotly.graph_objects as go
 
@@ -91,7 +103,7 @@ def plotly_figure(curve: Curve, axis: XAxis = "step", log_y: bool = False, mista
                 line={"color": COLORS[i % len(COLORS)], "width": 2},
             )
         )
-    extra = _mistake(curve.config, mistake)
+    extra = _mistake(curve.config, mistake, at)
     if extra is not None:
         lr, label = extra
         fig.add_trace(
@@ -214,9 +226,14 @@ def log_figure(curve: Curve, log: Any, log_y: bool = False, height: int = 620):
 
 
 def write_html(
-    curve: Curve, path: Path, axis: XAxis = "step", log_y: bool = False, mistake: str | None = None
+    curve: Curve,
+    path: Path,
+    axis: XAxis = "step",
+    log_y: bool = False,
+    mistake: str | None = None,
+    at: int | None = None,
 ) -> None:
-    fig = plotly_figure(curve, axis, log_y, mistake)
+    fig = plotly_figure(curve, axis, log_y, mistake, at)
     fig.write_html(str(path), include_plotlyjs=True, full_html=True)
 
 
@@ -228,6 +245,7 @@ def write_png(
     mistake: str | None = None,
     dpi: int = 200,
     size: tuple[float, float] = (8.0, 4.5),
+    at: int | None = None,
 ) -> None:
     """A static PNG with matplotlib's Agg backend (thread-safe use of the object API, no pyplot)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -241,7 +259,7 @@ def write_png(
     for i, name in enumerate(curve.group_names):
         label = "lr" if len(curve.group_names) == 1 else f"lr/{name}"
         ax.plot(x[idx], curve.lrs[idx, i], color=COLORS[i % len(COLORS)], linewidth=1.8, label=label)
-    extra = _mistake(curve.config, mistake)
+    extra = _mistake(curve.config, mistake, at)
     if extra is not None:
         lr, label = extra
         ax.plot(x[idx], lr[idx], color=MISTAKE_COLOR, linewidth=1.6, linestyle="--", label=label)
@@ -277,6 +295,7 @@ def plot(
     log_y: bool = False,
     mistake: str | None = None,
     dpi: int = 200,
+    at: int | None = None,
 ) -> Path:
     """Write the design's curve to ``output`` (.html or .png); returns the path."""
     path = Path(output)
@@ -286,9 +305,9 @@ def plot(
     curve = compute_curve(load_config(config if not isinstance(config, Path) else str(config)))
     path.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".png":
-        write_png(curve, path, axis, log_y, mistake, dpi)
+        write_png(curve, path, axis, log_y, mistake, dpi, at=at)
     else:
-        write_html(curve, path, axis, log_y, mistake)
+        write_html(curve, path, axis, log_y, mistake, at)
     return path
 
 
@@ -304,7 +323,14 @@ def _plot_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--mistake",
         default=None,
-        help="overlay a stepping mistake: per_micro_batch, before_optimizer_step, unadjusted_accumulation",
+        help="overlay a stepping mistake: per_micro_batch, before_optimizer_step, unadjusted_accumulation, "
+        "or a resume trap: resume_fresh, resume_wrong_order",
+    )
+    p.add_argument(
+        "--at",
+        type=int,
+        default=None,
+        help="with a resume_* mistake: the optimizer step the run is saved and restarted at (default: half way)",
     )
     p.add_argument("--dpi", type=int, default=200, help="PNG resolution (default 200: 1600 x 900 pixels)")
 
@@ -313,6 +339,8 @@ def _plot_args(p: argparse.ArgumentParser) -> None:
 def cmd_plot(args: argparse.Namespace) -> int:
     if not 50 <= args.dpi <= 600:
         raise ConfigError(Problem("--dpi", "must be an integer in [50, 600]", args.dpi))
-    path = plot(args.config, args.output, args.axis, args.log, args.mistake, args.dpi)
+    if args.at is not None and (args.mistake or "") not in ("resume_fresh", "resume_wrong_order"):
+        raise ConfigError(Problem("--at", "goes with --mistake resume_fresh or resume_wrong_order", args.at))
+    path = plot(args.config, args.output, args.axis, args.log, args.mistake, args.dpi, at=args.at)
     print(f"wrote {path}")
     return EXIT_OK

@@ -71,22 +71,45 @@ def _model_lines(config: ScheduleConfig, with_lr: bool) -> list[str]:
     return lines
 
 
-def _data_lines(config: ScheduleConfig, size: str, batch: str, drop_last: str) -> list[str]:
+def _data_lines(config: ScheduleConfig, batch: str, drop_last: str) -> list[str]:
+    """The dataset and a loader that yields exactly the design's epochs on every rank.
+
+    With ``world_size > 1`` a ``DistributedSampler`` with the design's ``drop_last``: each rank gets
+    ``ceil(N / W)`` samples (``floor`` with ``drop_last``), so ``len(loader)`` is the plan's ``L`` =
+    ``ceil(N / (b * W))`` (``floor``), as HF Trainer and accelerate count it.  ``num_replicas`` and
+    ``rank`` are explicit, so one process can run a rank's loop without a process group.
+    """
     t = config.training
-    share = (
-        f"this rank's share of {t.dataset_size} samples" if t.world_size > 1 else f"{t.dataset_size} samples"
-    )
     lines = [
         "loss_fn = torch.nn.MSELoss()",
-        f"samples = {size}  # {share}",
+        f"samples = {t.dataset_size}",
         "dataset = TensorDataset(torch.randn(samples, 16), torch.randn(samples, 1))  # <- your dataset",
     ]
     if t.world_size > 1:
-        lines.append(
-            f"# with {t.world_size} ranks: pass sampler=DistributedSampler(dataset) and run this on every rank"
-        )
-    lines.append(f"loader = DataLoader(dataset, batch_size={batch}, shuffle=True, drop_last={drop_last})")
+        lines += [
+            f"# {t.world_size} ranks (torchrun --nproc_per_node {t.world_size}): each reads its own share of the data",
+            "rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0",
+            f"sampler = DistributedSampler(dataset, num_replicas={t.world_size}, rank=rank, shuffle=True, "
+            f"drop_last={drop_last})",
+            f"loader = DataLoader(dataset, batch_size={batch}, sampler=sampler, drop_last={drop_last})",
+            f"assert len(loader) == {_plan_l(config)}  # micro-batches per epoch per rank, as designed",
+        ]
+    else:
+        lines.append(f"loader = DataLoader(dataset, batch_size={batch}, shuffle=True, drop_last={drop_last})")
     return lines
+
+
+def _data_import(config: ScheduleConfig) -> str:
+    names = (
+        "DataLoader, DistributedSampler, TensorDataset"
+        if config.training.world_size > 1
+        else "DataLoader, TensorDataset"
+    )
+    return f"from torch.utils.data import {names}"
+
+
+def _plan_l(config: ScheduleConfig) -> int:
+    return make_plan(config).micro_batches_per_epoch
 
 
 def _evaluate_lines(config: ScheduleConfig) -> list[str]:
@@ -108,14 +131,21 @@ def _evaluate_lines(config: ScheduleConfig) -> list[str]:
 
 
 def _loop_lines(
-    optimizer_step: list[str], scheduler_step: list[str], accumulation: str, total: str
+    optimizer_step: list[str], scheduler_step: list[str], accumulation: str, total: str, distributed: bool
 ) -> list[str]:
     return [
         "",
         "lr_log = []  # the lr of every param group at each optimizer step: equals the exported curve",
+        "epoch_end_log = []  # the optimizer steps that end an epoch (the loader ran out)",
         "step = 0  # optimizer steps taken",
+        "epoch = 0",
         "optimizer.zero_grad()",
         f"while step < {total}:  # epochs repeat until the total is reached",
+        *(
+            ["    sampler.set_epoch(epoch)  # a new shuffle every epoch, the same on every rank"]
+            if distributed
+            else []
+        ),
         "    for i, (x, y) in enumerate(loader):",
         f"        window_start = i // {accumulation} * {accumulation}",
         f"        window = min({accumulation}, len(loader) - window_start)  # micro-batches in this window",
@@ -123,13 +153,17 @@ def _loop_lines(
         "        loss.backward()",
         "        if i + 1 < window_start + window:",
         "            continue  # accumulate: no optimizer step yet",
+        "        epoch_end = i + 1 == len(loader)  # this optimizer step ends the epoch",
         "        lr_log.append([group['lr'] for group in optimizer.param_groups])",
         *optimizer_step,
         *scheduler_step,
         "        optimizer.zero_grad()",
+        "        if epoch_end:",
+        "            epoch_end_log.append(step)",
         "        step += 1",
         f"        if step == {total}:",
         "            break",
+        "    epoch += 1",
     ]
 
 
@@ -142,7 +176,7 @@ def build_scheduler_snippet(
     lines = [
         *_header(cfg, plan),
         "import torch",
-        "from torch.utils.data import DataLoader, TensorDataset",
+        _data_import(cfg),
         "",
         "import schedules",
         "",
@@ -152,12 +186,7 @@ def build_scheduler_snippet(
         f"optimizer = torch.optim.{cfg.optimizer.name}(param_groups, lr=config.optimizer.lr, **config.optimizer.kwargs)",
         "schedule = schedules.build_scheduler(optimizer, config)  # sets each group's lr from the config",
         "plan = schedule.plan",
-        *_data_lines(
-            cfg,
-            "-(-training.dataset_size // training.world_size)",
-            "training.micro_batch_size",
-            "training.drop_last",
-        ),
+        *_data_lines(cfg, "training.micro_batch_size", "training.drop_last"),
         *_evaluate_lines(cfg),
         *_loop_lines(
             ["        optimizer.step()"],
@@ -170,9 +199,15 @@ def build_scheduler_snippet(
             ],
             "training.accumulation_steps",
             "plan.total_steps",
+            cfg.training.world_size > 1,
         ),
     ]
     return "\n".join(lines) + "\n"
+
+
+def _may_go_negative(config: ScheduleConfig) -> bool:
+    """True when a scheduler of the design has a recursive (chainable) form that may round below 0."""
+    return config.decay is not None or (config.warmup is not None and config.warmup.start_factor > 0)
 
 
 def _expression_function(name: str, expression: str, constants: dict[str, float]) -> list[str]:
@@ -183,6 +218,38 @@ def _expression_function(name: str, expression: str, constants: dict[str, float]
         lines.append(f"    {k} = {_py(v)}")
     lines.append(f"    return {expression}")
     return lines
+
+
+def _wsd_function(cfg: ScheduleConfig, total: int) -> list[str]:
+    """``def wsd_factor(step)``: transformers' WSD lambda with this design's numbers (as WSDFactor)."""
+    from .wsd import wsd_factor
+
+    f = wsd_factor(cfg.wsd, total)
+    warm = {
+        "linear": "progress",
+        "cosine": "0.5 * (1.0 - cos(pi * progress))",
+        "1-sqrt": "1.0 - sqrt(1.0 - progress)",
+    }[f.warmup_type]
+    decay = {
+        "linear": "1.0 - progress",
+        "cosine": "0.5 * (1.0 + cos(pi * 0.5 * 2.0 * progress))",
+        "1-sqrt": "1.0 - sqrt(progress)",
+    }[f.decay_type]
+    w, s, d = f.warmup_steps, f.stable_steps, f.decay_steps
+    return [
+        "def wsd_factor(step):",
+        f'    """Warmup {w} steps ({f.warmup_type}), stable {s}, decay {d} ({f.decay_type}) to '
+        f'{f.min_lr_ratio!r} x lr (transformers.get_wsd_schedule)."""',
+        f"    if step < {w}:",
+        f"        progress = float(step) / float({max(1, w)})",
+        f"        return max(0.0, ({warm}) * (1.0 - {f.warmup_start!r}) + {f.warmup_start!r})",
+        f"    if step < {w + s}:",
+        "        return 1.0",
+        f"    if step < {w + s + d}:",
+        f"        progress = float(step - {w} - {s}) / float({max(1, d)})",
+        f"        return max(0.0, ({decay}) * (1.0 - {f.min_lr_ratio!r}) + {f.min_lr_ratio!r})",
+        f"    return {f.min_lr_ratio!r}",
+    ]
 
 
 def plain_torch_snippet(config: ScheduleConfig | dict[str, Any] | str) -> str:
@@ -213,6 +280,9 @@ def plain_torch_snippet(config: ScheduleConfig | dict[str, Any] | str) -> str:
         else:
             args = _kwargs(kwargs)
         decay_line = f"decay = lr_scheduler.{cfg.decay.scheduler}(optimizer, {args})"
+    if cfg.wsd is not None:
+        functions += ["", "", *_wsd_function(cfg, plan.total_steps), ""]
+        math_names |= {"cos", "pi", "sqrt"}
     if w > 0 and start == 0:
         warmup_line = (
             f"warmup = lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, step / {w}))  # linear from 0"
@@ -223,14 +293,33 @@ def plain_torch_snippet(config: ScheduleConfig | dict[str, Any] | str) -> str:
     sched: list[str] = []
     step_lines: list[str] = []
     if epoch_interval:
-        sched.append(decay_line + "  # made first: the warmup, made last, sets the starting lr")
+        # As build_scheduler: the decay is constructed when the warmup ends, on the lr the warmup
+        # reached and as on a fresh optimizer (its own initial_lr), so its first value shows there.
+        make_decay = [
+            "for group in optimizer.param_groups:",
+            "    group.pop('initial_lr', None)  # the decay records the lr it starts from",
+            decay_line,
+        ]
         if w > 0:
             sched.append(warmup_line)
-            step_lines += [f"        if step < {w}:", "            warmup.step()"]
-        step_lines += [
-            f"        if step >= {w} and (step + 1) % {plan.steps_per_epoch} == 0:  # last step of an epoch",
-            "            decay.step()",
-        ]
+            sched.append("decay = None  # per-epoch decay: constructed when the warmup ends")
+            step_lines += [
+                f"        if step < {w}:",
+                "            warmup.step()",
+                f"            if step + 1 == {w}:  # the warmup has ended: construct the decay",
+                *("                " + line for line in make_decay),
+                "        elif epoch_end:  # the last optimizer step of an epoch",
+                "            decay.step()",
+            ]
+        else:
+            sched.append(decay_line)
+            step_lines += [
+                "        if epoch_end:  # the last optimizer step of an epoch",
+                "            decay.step()",
+            ]
+    elif cfg.wsd is not None:
+        sched.append("scheduler = lr_scheduler.LambdaLR(optimizer, wsd_factor)  # warmup-stable-decay")
+        step_lines.append("        scheduler.step()")
     else:
         phases: list[str] = []
         milestones: list[int] = []
@@ -257,16 +346,23 @@ def plain_torch_snippet(config: ScheduleConfig | dict[str, Any] | str) -> str:
             step_lines.append("        scheduler.step()")
         elif phases:
             step_lines.append(f"        {phases[0]}.step()")
+    if step_lines and _may_go_negative(cfg):
+        step_lines += [
+            "        for group in optimizer.param_groups:",
+            "            if group['lr'] < 0.0:  # a recursive form can end at -1e-17 (LinearLR to 0): use 0",
+            "                group['lr'] = 0.0",
+        ]
     if cfg.plateau is not None:
         p = cfg.plateau
-        every = plan.steps_per_epoch if p.eval_every == "epoch" else int(p.eval_every)
         pk = p.torch_kwargs()
         sched.append(f"plateau = lr_scheduler.ReduceLROnPlateau(optimizer, {_kwargs(pk)})")
-        what = "every epoch" if p.eval_every == "epoch" else f"every {every} optimizer steps"
-        step_lines += [
-            f"        if (step + 1) % {every} == 0:  # evaluate {what}",
-            "            plateau.step(evaluate())",
-        ]
+        if p.eval_every == "epoch":
+            step_lines.append("        if epoch_end:  # evaluate every epoch")
+        else:
+            step_lines.append(
+                f"        if (step + 1) % {int(p.eval_every)} == 0:  # evaluate every {int(p.eval_every)} optimizer steps"
+            )
+        step_lines.append("            plateau.step(evaluate())")
     if step_lines:
         step_lines = [
             "        # After optimizer.step(), once per optimizer step (never per micro-batch): the lr",
@@ -282,7 +378,7 @@ def plain_torch_snippet(config: ScheduleConfig | dict[str, Any] | str) -> str:
     lines += [
         "import torch",
         "from torch.optim import lr_scheduler",
-        "from torch.utils.data import DataLoader, TensorDataset",
+        _data_import(cfg),
         "",
         f"MICRO_BATCH_SIZE = {t.micro_batch_size}",
         f"ACCUMULATION_STEPS = {t.accumulation_steps}  # micro-batches per optimizer step",
@@ -292,11 +388,13 @@ def plain_torch_snippet(config: ScheduleConfig | dict[str, Any] | str) -> str:
         f"optimizer = torch.optim.{cfg.optimizer.name}(param_groups, lr={cfg.optimizer.lr!r}"
         + (f", {opt_kwargs}" if opt_kwargs else "")
         + ")",
-        *_data_lines(cfg, str(-(-t.dataset_size // t.world_size)), "MICRO_BATCH_SIZE", str(t.drop_last)),
+        *_data_lines(cfg, "MICRO_BATCH_SIZE", str(t.drop_last)),
         *functions,
         *_evaluate_lines(cfg),
         "",
         *sched,
-        *_loop_lines(["        optimizer.step()"], step_lines, "ACCUMULATION_STEPS", "TOTAL_STEPS"),
+        *_loop_lines(
+            ["        optimizer.step()"], step_lines, "ACCUMULATION_STEPS", "TOTAL_STEPS", t.world_size > 1
+        ),
     ]
     return "\n".join(lines) + "\n"

@@ -275,6 +275,30 @@ def hf_wsd(
     return min_lr_ratio
 
 
+def hf_wsd_decay(
+    k: int, w: int, stable: int, decay: int, decay_type: str, min_lr_ratio: float = 0.0
+) -> float:
+    """get_wsd_schedule with warmup_type="linear" and any decay_type (linear, cosine, 1-sqrt)."""
+    if k < w + stable or k >= w + stable + decay:
+        return hf_wsd(k, w, stable, decay, min_lr_ratio)
+    progress = (k - w - stable) / max(1, decay)
+    factor = {
+        "linear": 1.0 - progress,
+        "cosine": 0.5 * (1.0 + math.cos(math.pi * progress)),
+        "1-sqrt": 1.0 - math.sqrt(progress),
+    }[decay_type]
+    return max(0.0, factor * (1.0 - min_lr_ratio) + min_lr_ratio)
+
+
+def hf_cosine_warmup_with_min_lr(k: int, w: int, t: int, min_lr_rate: float) -> float:
+    """get_cosine_with_min_lr_schedule_with_warmup_lr_rate (warmup_lr_rate=None)."""
+    if k < w:
+        return (k + 1.0) / max(1.0, w)
+    progress = (k - w + 1.0) / max(1.0, t - w)
+    factor = 0.5 * (1.0 + math.cos(math.pi * progress))
+    return max(0.0, factor * (1 - min_lr_rate) + min_lr_rate)
+
+
 def hf_cosine_with_min_lr(k: int, w: int, t: int, min_lr_rate: float, num_cycles: float = 0.5) -> float:
     """get_cosine_with_min_lr_schedule_with_warmup."""
     if k < w:

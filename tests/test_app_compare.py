@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from app import state
 from schedules import load_config
+from schedules.mistakes import MISTAKES
 
 MAIN = str(Path(__file__).resolve().parents[1] / "app" / "main.py")
 
@@ -57,8 +58,8 @@ def test_saved_designs_overlay_with_diff_table() -> None:
 def test_accumulation_settings_and_mistake_traces() -> None:
     at = compare_page()
     at.multiselect(key="compare_accumulations").set_value([4]).run()
-    for box in at.checkbox:
-        box.check()
+    for kind in MISTAKES:
+        at.checkbox(key=f"compare_mistakes.{kind}").check()
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     spec = spec_of(at.get("plotly_chart")[0])
@@ -100,3 +101,27 @@ def test_accumulation_that_does_not_divide_warns() -> None:
     at.multiselect(key="compare_accumulations").set_value([4]).run()
     assert not at.exception
     assert "must divide the per-rank batch 6" in at.warning[0].value
+
+
+def test_resume_traces_with_the_step_as_a_widget() -> None:
+    at = compare_page()  # 16 steps, warmup 4 from 0, then constant 1.0
+    at.checkbox(key="compare_mistakes.resume_fresh").check()
+    at.checkbox(key="compare_mistakes.resume_wrong_order").check()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.number_input(key="compare_resume_at").value == 8  # half way by default
+    at.number_input(key="compare_resume_at").set_value(6).run()
+    assert not at.exception, [e.value for e in at.exception]
+    spec = spec_of(at.get("plotly_chart")[0])
+    fresh = "Current design: resumed with a freshly built scheduler at step 6"
+    wrong = "Current design: resumed with the wrong restore order at step 6"
+    assert [t["name"] for t in spec["data"]] == ["Current design", fresh, wrong]
+    # Step k has consumed 4 (k + 1) samples. A fresh scheduler: row 6 keeps the optimizer's restored lr
+    # (1.0), then the warmup runs again: 0.25, 0.5, 0.75, 1.0 at steps 7..10.
+    assert [y_at(spec, fresh, 4 * (k + 1)) for k in range(5, 12)] == [1.0, 1.0, 0.25, 0.5, 0.75, 1.0, 1.0]
+    # Wrong order with torch's schedulers: the warmup's constructor sets lr 0 and the chainable constant
+    # phase after it keeps 0 to the end.
+    assert [y_at(spec, wrong, 4 * (k + 1)) for k in (5, 6, 7, 15)] == [1.0, 0.0, 0.0, 0.0]
+    assert trace(spec, fresh)["line"]["dash"] == "longdash"
+    # A bound from the design: N is at most 15.
+    assert at.number_input(key="compare_resume_at").max == 15

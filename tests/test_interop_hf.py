@@ -19,7 +19,7 @@ import torch
 from schedules import compute_curve, load_config, lr_curve
 from schedules.errors import ConfigError
 from schedules.interop import from_hf, to_hf
-from schedules.interop.hf import hf_curve, hf_factor
+from schedules.interop.hf import HF_TYPES, hf_curve, hf_factor
 from schedules.presets import apply_preset
 
 transformers = pytest.importorskip("transformers")
@@ -413,23 +413,22 @@ def test_warnings_name_what_hf_cannot_express() -> None:
     assert "training.world_size=4" in text and "torchrun --nproc_per_node 4" in text
     assert "closest HF schedule" in text
     assert notes[-1].startswith("HF gives a different curve")
-    assert payload["lr_scheduler_type"] in (
-        "linear",
-        "cosine",
-        "polynomial",
-        "constant_with_warmup",
-        "inverse_sqrt",
-        "cosine_with_min_lr",
-    )
+    # the closest of every named schedule and its kwargs (tests/test_fidelity_properties.py checks that
+    # no other form is closer)
+    assert payload["lr_scheduler_type"] in HF_TYPES
 
 
-def test_restarts_that_do_not_divide_warn_with_the_reason() -> None:
+def test_restarts_that_do_not_divide_are_a_fractional_num_cycles() -> None:
     cfg = apply_preset("cosine_with_restarts", _training(n=1000))  # 22 decay steps, T_0 = 8
-    _, notes = to_hf(cfg)
-    assert any("T_0=8 does not divide the 22 decay steps" in n for n in notes)
-    # when it divides, the preset is exactly HF's schedule
+    payload, notes = to_hf(cfg)
+    # HF's cycle is (k - w) * num_cycles / 22 steps long: num_cycles = 22 / 8 gives torch's 8-step cycles.
+    assert payload["lr_scheduler_type"] == "cosine_with_restarts"
+    assert payload["lr_scheduler_kwargs"] == {"num_cycles": 22 / 8}
+    assert _structural(notes) == [] and not any(n.startswith("HF gives a different curve") for n in notes)
+    # when it divides, the preset is exactly HF's schedule with a whole number of cycles
     payload, notes = to_hf(apply_preset("cosine_with_restarts", _training(n=5000)))  # 114 = 3 x 38
     assert payload["lr_scheduler_type"] == "cosine_with_restarts" and _structural(notes) == []
+    assert payload["lr_scheduler_kwargs"] == {"num_cycles": 3}
 
 
 def test_old_transformers_step_accounting_is_reported_with_numbers() -> None:

@@ -414,10 +414,66 @@ def test_live_run_runs_jobs_in_the_background_and_stops_within_a_second() -> Non
     # Stop is checked every micro-batch: the thread ended after at most a few more micro-batches
     # (bench/run.py reports the Stop latency in seconds).
     assert snap.status == "stopped" and snap.done < 60_000
-    assert snap.outcomes == {"16x4 design": "stopped", "64x1 same batch": "pending"}
+    # Interleaved round robin: both settings ran, each has about half the steps.
+    assert snap.outcomes == {"16x4 design": "stopped", "64x1 same batch": "stopped"}
+    sizes = [len(f) for f in snap.frames.values()]
+    assert abs(sizes[0] - sizes[1]) <= 1 and min(sizes) >= 10
     csv = run.frame()
     assert list(csv.columns[:4]) == ["setting", "variant", "micro_batch_size", "accumulation_steps"]
     assert len(csv) == snap.done >= 20
+
+
+def test_settings_run_interleaved_and_each_gives_what_it_gives_alone() -> None:
+    """Round robin per optimizer step: the records are in turn order, and interleaving changes nothing."""
+    cfg = load_config(config(micro_batch_size=16, accumulation_steps=4))
+    settings, _ = comparison_settings(cfg, same_batch_other_split=True, per_micro_batch_bug=True)
+    run = live_run_for(settings, device="cpu", max_steps=12, slots=threading.BoundedSemaphore(1))
+    order: list[str] = []
+    for job in run.jobs:  # record the order in which the worker takes records
+        job.records = _tagged(job.records, job.label, order)
+    assert run.start() and run.join(60)
+    labels = [s.label for s in settings]
+    assert order == labels * 12  # one step of each setting in turn, never two of one in a row
+    snap = run.snapshot()
+    assert snap.outcomes == dict.fromkeys(labels, "done")
+    for s in settings:
+        alone = run_frame(s.config, max_steps=12, variant=s.variant)
+        got = snap.frames[s.label]
+        assert got["loss"].tolist() == alone["loss"].tolist()  # bit for bit
+        assert got["lr"].tolist() == alone["lr"].tolist()
+
+
+def _tagged(records, label: str, order: list[str]):
+    for record in records:
+        order.append(label)
+        yield record
+
+
+def test_settings_a_stop_never_reached_are_not_run_and_the_csv_keeps_integers() -> None:
+    cfg = load_config(config(micro_batch_size=16, accumulation_steps=4))
+    settings, _ = comparison_settings(cfg, same_batch_other_split=True, per_micro_batch_bug=True)
+    run = live_run_for(settings, device="cpu", max_steps=50, slots=threading.BoundedSemaphore(1))
+    first = run.jobs[0]
+
+    def stop_after_first_record(records):
+        record = next(records)
+        run.stop()  # before the other settings took their first step
+        yield record
+        yield from records
+
+    first.records = stop_after_first_record(first.records)
+    assert run.start() and run.join(60)
+    snap = run.snapshot()
+    assert snap.status == "stopped"
+    assert snap.outcomes == {
+        "16x4 design": "stopped",
+        "64x1 same batch": "not run",
+        "16x4 bug: sched per micro-batch": "not run",
+    }
+    text = run.frame().to_csv(index=False)
+    header, row = text.splitlines()[:2]
+    assert header.startswith("setting,variant,micro_batch_size,accumulation_steps,step,epoch,samples,lr,")
+    assert row.startswith("16x4 design,correct,16,4,0,0,64,0.0,")  # integers, not 16.0,4.0,0.0,...
 
 
 def test_live_run_reports_busy_when_the_server_is_full_and_keeps_going_after_a_divergence() -> None:

@@ -20,12 +20,14 @@ from formulas import (
     hf_constant_with_warmup,
     hf_cosine,
     hf_cosine_hard_restarts,
+    hf_cosine_warmup_with_min_lr,
     hf_cosine_with_min_lr,
     hf_inverse_sqrt,
     hf_linear,
     hf_polynomial,
     hf_warmup_steps,
     hf_wsd,
+    hf_wsd_decay,
     one_cycle,
     plateau_lrs,
     warm_restarts,
@@ -110,6 +112,19 @@ def expect_wsd(cfg: ScheduleConfig, t: int, s: int) -> list[float]:
     stable = math.ceil(t * 0.75)
     decay = t - w - stable
     return _rows(t, lambda k: LR * hf_wsd(k, w, stable, decay, min_lr_ratio=0.0, num_cycles=0.5))
+
+
+def expect_wsd_shape(shape: str) -> Callable[[ScheduleConfig, int, int], list[float]]:
+    def expect(cfg: ScheduleConfig, t: int, s: int) -> list[float]:
+        w, decay = hf_warmup_steps(t, 0.05), math.ceil(t * 0.2)
+        return _rows(t, lambda k: LR * hf_wsd_decay(k, w, t - w - decay, decay, shape))
+
+    return expect
+
+
+def expect_cosine_warmup_with_min_lr(cfg: ScheduleConfig, t: int, s: int) -> list[float]:
+    w = hf_warmup_steps(t, 0.05)
+    return _rows(t, lambda k: LR * hf_cosine_warmup_with_min_lr(k, w, t, min_lr_rate=0.1))
 
 
 def expect_cosine_with_min_lr(cfg: ScheduleConfig, t: int, s: int) -> list[float]:
@@ -197,6 +212,10 @@ EXPECTED: dict[str, Callable[[ScheduleConfig, int, int], list[float]]] = {
     "inverse_sqrt": expect_inverse_sqrt,
     "warmup_stable_decay": expect_wsd,
     "cosine_with_min_lr": expect_cosine_with_min_lr,
+    "wsd_linear": expect_wsd_shape("linear"),
+    "wsd_cosine": expect_wsd_shape("cosine"),
+    "wsd_1-sqrt": expect_wsd_shape("1-sqrt"),
+    "cosine_warmup_with_min_lr": expect_cosine_warmup_with_min_lr,
     "reduce_lr_on_plateau": expect_reduce_lr_on_plateau,
     "goyal_imagenet": expect_goyal_imagenet,
     "resnet_step": expect_resnet_step,

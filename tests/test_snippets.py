@@ -28,9 +28,9 @@ SMALL = {
 }
 
 
-def run_snippet(code: str, config, kind: str) -> np.ndarray:
+def run_snippet(code: str, config, kind: str, namespace: dict | None = None) -> np.ndarray:
     """Exec a generated loop; the plateau metric comes from the config's own source."""
-    namespace: dict = {}
+    namespace = {} if namespace is None else namespace
     if config.plateau is not None:
         code = code.replace("def evaluate() -> float:", "def _placeholder_evaluate() -> float:")
         if kind == "plain":
@@ -119,7 +119,7 @@ def test_snippet_shape() -> None:
             "loss.backward()",
             "optimizer.step()",
             "scheduler.step()",
-            "optimizer.zero_grad()\n        step += 1",
+            "optimizer.zero_grad()\n        if epoch_end:",
         )
     ]
     assert order == sorted(order)

@@ -1,5 +1,6 @@
-"""Compare: overlay saved designs, accumulation settings of one design, and the classic stepping
-mistakes ("what your loop actually does") on a shared samples axis, with a table of differences."""
+"""Compare: overlay saved designs, accumulation settings of one design, the classic stepping mistakes
+and the resume traps ("what your loop actually does") on a shared samples axis, with a table of
+differences."""
 
 from __future__ import annotations
 
@@ -9,14 +10,23 @@ from app import charts, library, state, ui
 from schedules.compare import accumulation_variant, parameter_diff
 from schedules.config import ScheduleConfig, load_config
 from schedules.errors import ConfigError
-from schedules.mistakes import MISTAKES
+from schedules.mistakes import MISTAKES, RESUME_MISTAKES, default_resume_step
+from schedules.plan import make_plan
 from schedules.presets import PRESETS, apply_preset
+from schedules.rescale import RULES, Rescaled, rescale
 
 ss = st.session_state
 CURRENT = "Current design"
 PRESET_PREFIX = "Preset: "
 ACCUMULATIONS = [1, 2, 4, 8, 16, 32, 64]
-DASHES = {"per_micro_batch": "dash", "before_optimizer_step": "dot", "unadjusted_accumulation": "dashdot"}
+DASHES = {
+    "per_micro_batch": "dash",
+    "before_optimizer_step": "dot",
+    "unadjusted_accumulation": "dashdot",
+    "resume_fresh": "longdash",
+    "resume_wrong_order": "longdashdot",
+}
+LOOP_KINDS = {**MISTAKES, **RESUME_MISTAKES}
 
 K_DESIGNS = "compare_designs"
 K_BASE = "compare_accumulation_base"
@@ -24,8 +34,18 @@ K_ACCS = "compare_accumulations"
 K_KEEP = "compare_keep"
 K_MISTAKES = "compare_mistakes"
 K_TARGET = "compare_mistake_target"
+K_RESUME_AT = "compare_resume_at"
 K_X = "compare_x_axis"
 K_LOG = "compare_log_y"
+K_RS_ON = "compare_rescale_on"
+K_RS_DESIGN = "compare_rescale_design"
+K_RS_FOR = "compare_rescale_for"
+K_RS_RULE = "compare_rescale_rule"
+K_RS = {
+    "micro_batch_size": "compare_rescale_b",
+    "accumulation_steps": "compare_rescale_a",
+    "world_size": "compare_rescale_w",
+}
 
 
 def _sanitize(key: str, options: list, default: list | object) -> None:
@@ -127,10 +147,94 @@ def controls(sources: dict) -> dict:
             )
         with c:
             st.markdown("**What your loop actually does**")
-            for kind, (label, explanation) in MISTAKES.items():
+            for kind, (label, explanation) in LOOP_KINDS.items():
                 st.checkbox(label, key=f"{K_MISTAKES}.{kind}", help=explanation)
             target_slot = st.container()
     return {"chosen": chosen, "x_axis": x_axis or "samples", "log_y": log_y, "target_slot": target_slot}
+
+
+def _resume_step(slot, config: ScheduleConfig) -> int | None:
+    """The N widget of the resume traces, bounded by the chosen design's steps (None: too short)."""
+    total = make_plan(config).total_steps
+    if total < 2:
+        slot.caption("A design of one optimizer step has no step to resume at.")
+        return None
+    value = ss.get(K_RESUME_AT)
+    if not isinstance(value, int) or not 1 <= value <= total - 1:
+        ss[K_RESUME_AT] = default_resume_step(make_plan(config))
+    at = slot.number_input(
+        "resumed at optimizer step N",
+        min_value=1,
+        max_value=total - 1,
+        step=1,
+        key=K_RESUME_AT,
+        help="The run is saved after N optimizer steps and restarted in a new process (torch.save / "
+        "torch.load of the real optimizer and schedulers). build_scheduler's schedule restores the lr "
+        "itself, so with it both restore orders continue the curve exactly; the traces show the traps.",
+    )
+    return int(at)
+
+
+def batch_assistant(configs: dict[str, ScheduleConfig], sources: dict) -> tuple[str, Rescaled] | None:
+    """The batch-size assistant: new effective batch -> proposed lr and lengths (schedules.rescale)."""
+    with st.expander(
+        "Batch-size assistant: what lr when the effective batch changes?", icon=":material/calculate:"
+    ):
+        on = st.toggle(
+            "Propose a design for a new batch",
+            key=K_RS_ON,
+            help="Change micro-batch, accumulation or world size; the linear (SGD) or square-root (Adam) rule "
+            "proposes the new peak lr, and every length counted in steps is kept in samples.",
+        )
+        if not on:
+            return None
+        labels = list(configs) or [CURRENT]
+        _sanitize(K_RS_DESIGN, labels, labels[0])
+        label = st.selectbox("Design", labels, key=K_RS_DESIGN)
+        cfg = configs.get(label) or resolve(label, sources)
+        if ss.get(K_RS_FOR) != label:  # a new design: start from its own batch
+            for name, k in K_RS.items():
+                ss[k] = int(getattr(cfg.training, name))
+            ss[K_RS_FOR] = label
+        a, b, c, d = st.columns(4)
+        a.number_input("Micro-batch size", min_value=1, max_value=10**6, step=1, key=K_RS["micro_batch_size"])
+        b.number_input("Accumulation", min_value=1, max_value=10**5, step=1, key=K_RS["accumulation_steps"])
+        c.number_input("World size", min_value=1, max_value=10**5, step=1, key=K_RS["world_size"])
+        d.selectbox(
+            "Rule",
+            ["auto", *RULES],
+            key=K_RS_RULE,
+            format_func=lambda r: "auto (by optimizer)" if r == "auto" else RULES[r].title,
+        )
+        try:
+            result = rescale(
+                cfg, rule=ss.get(K_RS_RULE) or "auto", **{n: int(ss[k]) for n, k in K_RS.items()}
+            )
+        except ConfigError as exc:
+            ui.show_problems("No proposal:", exc.lines(), "warning")
+            return None
+        m = st.columns(4)
+        m[0].metric(
+            "Effective batch", f"{result.new_batch:,}", f"x{result.kappa:g} (was {result.old_batch:,})"
+        )
+        m[1].metric("Peak lr", f"{result.new_lr:.3e}", f"was {result.old_lr:.3e}", delta_color="off")
+        m[2].metric(
+            "Warmup steps",
+            f"{result.new_warmup_steps:,}",
+            f"was {result.old_warmup_steps:,}",
+            delta_color="off",
+        )
+        m[3].metric(
+            "Warmup ends after",
+            f"{result.new_warmup_samples:,} samples",
+            f"was {result.old_warmup_samples:,}",
+            delta_color="off",
+        )
+        r = result.rule
+        st.caption(f"**{r.title}**: lr x kappa^{r.exponent:g}. Source: {r.source}.  \n**Limits:** {r.limits}")
+        for note in result.notes:
+            st.caption(f"Note: {note}")
+        return label, result
 
 
 def main() -> None:
@@ -160,14 +264,19 @@ def main() -> None:
                 problems += [f"{label}: {line}" for line in exc.lines()]
                 continue
             configs[f"{label} (b={cfg.training.micro_batch_size})"] = cfg
+    proposal = batch_assistant(configs, sources)
+    if proposal is not None:
+        label, result = proposal
+        configs[f"{label} · batch {result.new_batch} ({result.rule.name} rule)"] = result.new
     if problems:
         ui.show_problems("Some curves could not be made:", problems, "warning")
     if not configs:
         st.info("Choose at least one design above.", icon=":material/info:")
         return
 
-    kinds = [k for k in MISTAKES if ss.get(f"{K_MISTAKES}.{k}")]
+    kinds = [k for k in LOOP_KINDS if ss.get(f"{K_MISTAKES}.{k}")]
     target = None
+    resume_at: int | None = None
     if kinds:
         labels = list(configs)
         default = max(labels, key=lambda n: configs[n].training.accumulation_steps)
@@ -179,11 +288,15 @@ def main() -> None:
             help="The mistakes matter with gradient accumulation > 1 (the default is the design with the most "
             "accumulation).",
         )
-        if configs[target].training.accumulation_steps == 1:
+        if configs[target].training.accumulation_steps == 1 and any(k in MISTAKES for k in kinds):
             opts["target_slot"].caption(
                 "With accumulation 1, stepping per micro-batch and the unadjusted lengths are the same as the "
                 "correct loop: only *before optimizer.step()* differs."
             )
+        if any(k in RESUME_MISTAKES for k in kinds):
+            resume_at = _resume_step(opts["target_slot"], configs[target])
+            if resume_at is None:
+                kinds = [k for k in kinds if k not in RESUME_MISTAKES]
 
     series: list[charts.Series] = []
     notes: list[str] = []
@@ -197,8 +310,12 @@ def main() -> None:
         series.append(charts.Series(label, curve.frame[["step", "samples", "lr"]], color=color, group=label))
         if label == target:
             for kind in kinds:
-                frame = ui.cached_mistake(cfg.cache_key(), kind)
-                name = f"{label}: {MISTAKES[kind][0]}"
+                if kind in RESUME_MISTAKES:
+                    frame = ui.cached_mistake(cfg.cache_key(), kind, resume_at)
+                    name = f"{label}: {RESUME_MISTAKES[kind][0]} at step {resume_at}"
+                else:
+                    frame = ui.cached_mistake(cfg.cache_key(), kind)
+                    name = f"{label}: {MISTAKES[kind][0]}"
                 series.append(charts.Series(name, frame, color=color, dash=DASHES[kind], group=label))
                 if frame.attrs.get("note"):
                     notes.append(f"{name}: {frame.attrs['note']}")

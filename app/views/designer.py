@@ -19,12 +19,14 @@ from schedules.config import (
     SyntheticMetric,
     TrainingConfig,
     WarmupConfig,
+    WSDConfig,
     parse_config_json,
     supported_optimizers,
 )
 from schedules.errors import ConfigError
 from schedules.presets import PRESETS, apply_preset
 from schedules.snippets import build_scheduler_snippet, plain_torch_snippet
+from schedules.wsd import SHAPES
 
 ss = st.session_state
 FLOAT = "%.6g"
@@ -280,6 +282,8 @@ def inputs(col):
         b.toggle("drop_last", key=state.key("training.drop_last"), help=state.help_text("training.drop_last"))
 
     with col.expander("Warmup", expanded=True, icon=":material/trending_up:"):
+        if ss.get(state.key("wsd.on")):
+            st.caption("Not used: the WSD section above has its own warmup and decay.")
         on = st.toggle(
             "Linear warmup",
             key=state.key("warmup.on"),
@@ -300,8 +304,66 @@ def inputs(col):
                 number(a, "warmup.ratio", "Warmup ratio", WarmupConfig, "ratio", step=0.01)
             number(b, "warmup.start_factor", "start_factor", WarmupConfig, "start_factor", step=0.05)
 
+    with col.expander("Warmup-stable-decay (WSD)", icon=":material/stairs_2:"):
+        wsd_on = st.toggle(
+            "Use a WSD design",
+            key=state.key("wsd.on"),
+            help="Warmup, a stable phase at the peak, then a short decay (cooldown) to a floor, as "
+            "transformers.get_wsd_schedule (Hu et al. 2024; 1-sqrt cooldown: Hagele et al. 2024). "
+            "Replaces the Warmup and Decay sections below.",
+        )
+        if wsd_on:
+            a, b = st.columns(2)
+            mode = a.radio(
+                "Warmup length as", ["steps", "ratio"], horizontal=True, key=state.key("wsd.warmup_mode")
+            )
+            if mode == "steps":
+                number(b, "wsd.warmup_steps", "Warmup steps", WSDConfig, "warmup_steps", step=10)
+            else:
+                number(b, "wsd.warmup_ratio", "Warmup ratio", WSDConfig, "warmup_ratio", step=0.01)
+            a, b = st.columns(2)
+            a.selectbox(
+                "Warmup shape",
+                list(SHAPES),
+                key=state.key("wsd.warmup_type"),
+                help=state.help_text("wsd.warmup_type"),
+            )
+            start_set = b.toggle(
+                "Own warmup start",
+                key=state.key("wsd.warmup_start_set"),
+                help="Off: the warmup starts at min_lr_ratio, as transformers does.",
+            )
+            if start_set:
+                number(st, "wsd.warmup_start", "Warmup start factor", WSDConfig, "warmup_start", step=0.05)
+            a, b = st.columns(2)
+            mode = a.radio(
+                "Decay length as", ["steps", "ratio"], horizontal=True, key=state.key("wsd.decay_mode")
+            )
+            if mode == "steps":
+                number(b, "wsd.decay_steps", "Decay steps", WSDConfig, "decay_steps", step=10)
+            else:
+                number(b, "wsd.decay_ratio", "Decay ratio", WSDConfig, "decay_ratio", step=0.05)
+            a, b = st.columns(2)
+            a.selectbox(
+                "Decay shape",
+                list(SHAPES),
+                key=state.key("wsd.decay_type"),
+                help=state.help_text("wsd.decay_type"),
+            )
+            number(b, "wsd.min_lr_ratio", "min_lr_ratio", WSDConfig, "min_lr_ratio", step=0.05)
+            stable_set = st.toggle(
+                "Fix the stable length",
+                key=state.key("wsd.stable_set"),
+                help="Off: stable = total - warmup - decay (transformers' num_stable_steps inferred). On: "
+                "steps after warmup + stable + decay stay at min_lr_ratio.",
+            )
+            if stable_set:
+                number(st, "wsd.stable_steps", "Stable steps", WSDConfig, "stable_steps", step=10)
+
     resolved_slot = None
     with col.expander("Decay", expanded=True, icon=":material/trending_down:"):
+        if ss.get(state.key("wsd.on")):
+            st.caption("Not used: the WSD section above has its own warmup and decay.")
         sched = st.selectbox(
             "Scheduler",
             [state.DECAY_NONE, *DECAY_KWARGS],

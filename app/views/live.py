@@ -339,7 +339,9 @@ def _use_lr(config: ScheduleConfig, name: str, lr: float) -> None:
 
 def _status_line(snap, unit: str = "steps") -> str:
     rate = f" · {snap.steps_per_second:,.0f} {unit}/s" if snap.elapsed > 0 and snap.done else ""
-    current = f" · now: {snap.current}" if snap.current and snap.status == "running" else ""
+    current = ""
+    if snap.status == "running" and len(snap.outcomes) > 1:
+        current = f" · {len(snap.outcomes)} settings interleaved, one optimizer step each in turn"
     stopped = f" · ended {snap.stop_latency:.3f} s after Stop" if snap.stop_latency is not None else ""
     return f"**{snap.status}** · {snap.done:,} / {snap.total:,} {unit}{rate} · {snap.elapsed:.1f} s{current}{stopped}"
 

@@ -565,6 +565,7 @@ def from_deepspeed(
     base_cfg = load_config(base) if base is not None else load_config({})
     data = base_cfg.to_dict()
     data.update({"name": f"DeepSpeed {kind}", "warmup": None, "decay": None, "plateau": None})
+    data.pop("wsd", None)  # the imported scheduler replaces the base's whole schedule
     training = data["training"]
     if "train_micro_batch_size_per_gpu" in doc:
         training["micro_batch_size"] = get_number(

@@ -302,6 +302,8 @@ def recognize(
     lr = cfg.optimizer.lr
     out: list[str] = []
     decay, plateau = cfg.decay, cfg.plateau
+    if cfg.wsd is not None:
+        return _recognize_wsd(cfg, plan, out)
     wsd_like = decay is not None and h > 0
     if w > 0 and s != 0 and not wsd_like:
         out.append(_warmup_start(s))
@@ -379,8 +381,10 @@ def recognize(
         return "cosine_with_min_lr", {"min_lr": kw["eta_min"], **hkw}, out
     if name == "CosineAnnealingWarmRestarts":
         t0, mult, floor = kw["T_0"], kw["T_mult"], kw["eta_min"]
-        if mult == 1 and floor == 0 and n % t0 == 0:
-            return "cosine_with_restarts", {"num_cycles": n // t0}, out
+        if mult == 1 and floor == 0:
+            # HF's cycle is (k - w) * num_cycles / n: num_cycles = n / T_0 gives cycles of T_0 steps, a
+            # whole number when T_0 divides n (to_hf checks the fractional case row by row).
+            return "cosine_with_restarts", {"num_cycles": n // t0 if n % t0 == 0 else n / t0}, out
         why = []
         if mult != 1:
             why.append(f"T_mult={mult} (HF cycles have equal length)")
@@ -405,6 +409,32 @@ def recognize(
         )
     )
     return None, {}, out
+
+
+def _recognize_wsd(cfg: ScheduleConfig, plan: Plan, out: list[str]) -> tuple[str, dict[str, Any], list[str]]:
+    """A ``wsd`` section is ``warmup_stable_decay`` with the same numbers (schedules/wsd.py)."""
+    ws = cfg.wsd
+    assert ws is not None
+    w, _, d = ws.lengths(plan.total_steps)
+    if w > 0 and ws.warmup_start is not None and not close(ws.warmup_start, ws.min_lr_ratio):
+        out.append(
+            cannot(
+                TARGET,
+                f"wsd.warmup_start={ws.warmup_start:g}",
+                "warmup_stable_decay warms up from min_lr_ratio",
+            )
+        )
+    if cfg.plateau is not None:
+        out.append(cannot(TARGET, "ReduceLROnPlateau together with wsd", "one lr_scheduler_type per run"))
+    kw: dict[str, Any] = {
+        "num_decay_steps": d,
+        "warmup_type": ws.warmup_type,
+        "decay_type": ws.decay_type,
+        "min_lr_ratio": ws.min_lr_ratio,
+    }
+    if ws.stable_steps is not None:
+        kw["num_stable_steps"] = ws.stable_steps
+    return "warmup_stable_decay", kw, out
 
 
 def decay_kwargs_resolved(cfg: ScheduleConfig, plan: Plan) -> dict[str, Any]:
@@ -488,27 +518,120 @@ def _accounting_warnings(plan: Plan) -> list[str]:
     ]
 
 
-def closest(cfg: ScheduleConfig, plan: Plan, design: np.ndarray) -> tuple[str, dict[str, Any]]:
-    """The named schedule (with the design's warmup) nearest the design's first group, least squares."""
-    w = plan.warmup_steps
+#: Rows the closest-schedule search looks at (evenly spaced; every row for shorter curves).  The
+#: exactness check and the reported gap always use every row.
+SEARCH_ROWS = 20_000
+
+
+def hf_candidates(cfg: ScheduleConfig, plan: Plan, design: np.ndarray) -> list[tuple[str, dict[str, Any]]]:
+    """Every HF named schedule with the kwargs worth trying for this design, simplest first.
+
+    ``num_cycles`` (cosine, cosine_with_min_lr, cosine_warmup_with_min_lr, cosine_with_restarts, WSD),
+    ``power`` and ``lr_end`` (polynomial), ``min_lr`` / ``min_lr_rate``, ``timescale`` (inverse_sqrt)
+    and WSD's ``num_decay_steps``, ``decay_type``, ``warmup_type``, ``min_lr_ratio``: a grid plus the
+    values read off the design (its decay's ``T_max``, ``T_0``, ``power``, ``eta_min``, final lr).
+    ``reduce_lr_on_plateau`` is left to :func:`recognize` (it needs the design's plateau).
+    """
+    w, total = plan.warmup_steps, plan.total_steps
+    span = max(1, total - w)
     lr = cfg.optimizer.lr
     final = float(design[-1])
-    candidates: list[tuple[str, dict[str, Any]]] = [
-        ("linear", {}),
-        ("cosine", {}),
-        ("polynomial", {"lr_end": 0.0, "power": 2.0}),
+    kw: dict[str, Any] = {}
+    if cfg.decay is not None:
+        from ..build import decay_kwargs
+
+        kw = decay_kwargs(cfg, plan)
+    name = cfg.decay.scheduler if cfg.decay is not None else None
+    n_design = plan.decay_length
+
+    def uniq(values) -> list[float]:
+        out: list[float] = []
+        for v in values:
+            v = float(v)
+            if math.isfinite(v) and v not in out:
+                out.append(v)
+        return out
+
+    half_cycles = [0.5, 0.25, 0.75, 1.0, 1.5, 2.0]
+    if name == "CosineAnnealingLR" and kw.get("T_max"):
+        half_cycles.insert(1, n_design / (2 * kw["T_max"]))
+        half_cycles.insert(2, span / (2 * kw["T_max"]))
+    half_cycles = uniq(half_cycles)
+    restarts = list(range(1, 11))
+    if name == "CosineAnnealingWarmRestarts" and kw.get("T_0"):
+        restarts = [round(n_design / kw["T_0"]) or 1, n_design / kw["T_0"], span / kw["T_0"], *restarts]
+    restarts = uniq(restarts)
+    rates = uniq(
+        [
+            0.0,
+            *([final / lr] if 0 < final < lr else []),
+            *([kw["eta_min"] / lr] if 0 < kw.get("eta_min", 0) < lr else []),
+        ]
+    )
+    powers = uniq([1.0, 2.0, 0.5, 3.0, *([kw["power"]] if name == "PolynomialLR" else [])])
+    lr_ends = uniq([0.0, 1e-7 if 1e-7 < lr else 0.0, *([final] if 0 < final < lr else [])])
+    timescales = sorted({max(w, 1), *(2**i for i in range(0, max(1, int(math.log2(max(total, 2)))) + 2))})
+
+    out: list[tuple[str, dict[str, Any]]] = [
         ("constant_with_warmup" if w else "constant", {}),
-        ("inverse_sqrt", {"timescale": max(w, 1)}),
+        ("linear", {}),
     ]
-    if 0 < final < lr:
-        candidates.append(("cosine_with_min_lr", {"min_lr": final}))
-    best, best_err = candidates[0], math.inf
-    k = np.arange(plan.total_steps)
-    for name, kw in candidates:
-        f = lr * hf_factor(name, k, w, plan.total_steps, kw, lr)
-        err = float(np.mean((f - design) ** 2))
+    out += [("cosine", {} if c == 0.5 else {"num_cycles": c}) for c in half_cycles]
+    out += [("cosine_with_restarts", {"num_cycles": int(c) if c == int(c) else c}) for c in restarts]
+    for rate in rates:
+        if rate > 0:
+            out += [
+                ("cosine_with_min_lr", {"min_lr_rate": rate, **({} if c == 0.5 else {"num_cycles": c})})
+                for c in half_cycles
+            ]
+    if w > 0:
+        out += [("cosine_warmup_with_min_lr", {"min_lr_rate": rate}) for rate in rates]
+    out += [("polynomial", {"lr_end": e, "power": pw}) for pw in powers for e in lr_ends if e < lr]
+    out += [("inverse_sqrt", {"timescale": int(ts)}) for ts in timescales]
+    decays = sorted(
+        {d for d in (n_design, span, *(round(span * f) for f in (0.1, 0.2, 0.3, 0.5, 0.8))) if 1 <= d <= span}
+    )
+    wtypes = ["linear", "cosine", "1-sqrt"] if w > 0 else ["linear"]
+    for d in decays:
+        for dtype in ("linear", "cosine", "1-sqrt"):
+            for rate in rates:
+                for wtype in wtypes:
+                    wkw: dict[str, Any] = {
+                        "num_decay_steps": int(d),
+                        "decay_type": dtype,
+                        "min_lr_ratio": rate,
+                    }
+                    if wtype != "linear":
+                        wkw["warmup_type"] = wtype
+                    out.append(("warmup_stable_decay", wkw))
+    return out
+
+
+def _rms(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.sqrt(np.mean((a - b) ** 2)))
+
+
+def closest(cfg: ScheduleConfig, plan: Plan, design: np.ndarray) -> tuple[str, dict[str, Any]]:
+    """The named schedule (with the design's warmup) nearest the design's first group: least squares
+    over :func:`hf_candidates` (on at most :data:`SEARCH_ROWS` evenly spaced rows)."""
+    w, total = plan.warmup_steps, plan.total_steps
+    lr = cfg.optimizer.lr
+    rows = (
+        np.arange(total)
+        if total <= SEARCH_ROWS
+        else np.unique(np.linspace(0, total - 1, SEARCH_ROWS).astype(np.int64))
+    )
+    target = np.asarray(design, dtype=np.float64)[rows]
+    best, best_err = None, math.inf
+    for name, kw in hf_candidates(cfg, plan, design):
+        with np.errstate(all="ignore"):
+            f = lr * hf_factor(name, rows, w, total, kw, lr)
+        if not np.isfinite(f).all():
+            continue
+        err = _rms(f, target)
         if err < best_err:
             best, best_err = (name, kw), err
+    assert best is not None
     return best
 
 
@@ -527,8 +650,26 @@ def to_hf(
     args, warnings = _base_args(cfg, plan)
     name, kwargs, structural = recognize(cfg, plan, curve.lrs)
     warnings += structural
-    if name is None:
-        name, kwargs = closest(cfg, plan, curve.lrs[:, 0])
+    if name != "reduce_lr_on_plateau" and (
+        name is None or compare(curve.lrs[:, :1], _first_group(args, name, kwargs, cfg, plan)) is not None
+    ):
+        # Not exactly a named schedule: the closest of every named schedule and its kwargs (the
+        # recognized one, e.g. the same shape from a warmup HF cannot start, competes too).
+        found = closest(cfg, plan, curve.lrs[:, 0])
+        if name is not None:
+            lr = cfg.optimizer.lr
+            k = np.arange(plan.total_steps)
+            mine = _rms(
+                lr * hf_factor(name, k, plan.warmup_steps, plan.total_steps, kwargs, lr), curve.lrs[:, 0]
+            )
+            theirs = _rms(
+                lr * hf_factor(found[0], k, plan.warmup_steps, plan.total_steps, found[1], lr),
+                curve.lrs[:, 0],
+            )
+            if theirs < mine:
+                name, kwargs = found
+        else:
+            name, kwargs = found
         warnings.append(f"closest HF schedule: {name}" + (f" {kwargs}" if kwargs else ""))
     args["lr_scheduler_type"] = name
     if kwargs:
@@ -557,6 +698,15 @@ def to_hf(
     if mismatch is not None:
         warnings.append(mismatch.describe("HF"))
     return args, _unique(warnings)
+
+
+def _first_group(
+    args: dict[str, Any], name: str, kwargs: dict[str, Any], cfg: ScheduleConfig, plan: Plan
+) -> np.ndarray:
+    trial = {**args, "lr_scheduler_type": name, "lr_scheduler_kwargs": kwargs}
+    if name == "constant":
+        trial["warmup_steps"] = 0
+    return hf_curve(trial, cfg, plan)[:, :1]
 
 
 def _unique(lines: list[str]) -> list[str]:

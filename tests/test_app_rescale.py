@@ -1,0 +1,66 @@
+"""The Compare page's batch-size assistant driven through the real app with AppTest (issue 14)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from figure_json import spec_of, y_at
+from streamlit.testing.v1 import AppTest
+
+from app import state
+from schedules import load_config
+
+MAIN = str(Path(__file__).resolve().parents[1] / "app" / "main.py")
+
+#: SGD lr 0.1, 64 samples in micro-batches of 4, 1 epoch (16 steps); warmup 8 steps from 0.
+SMALL = {
+    "name": "small",
+    "optimizer": {"name": "SGD", "lr": 0.1},
+    "training": {"dataset_size": 64, "micro_batch_size": 4, "epochs": 1},
+    "warmup": {"steps": 8},
+}
+
+
+def compare_page(design: dict = SMALL) -> AppTest:
+    at = AppTest.from_file(MAIN, default_timeout=60)
+    at.session_state[state.DESIGN_JSON] = load_config(design).to_json()
+    at.run()
+    at.switch_page("views/compare.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def test_assistant_proposes_linear_rule_for_sgd_on_a_samples_axis() -> None:
+    at = compare_page()
+    at.toggle(key="compare_rescale_on").set_value(True).run()
+    assert at.number_input(key="compare_rescale_a").value == 1  # starts from the design's own batch
+    at.number_input(key="compare_rescale_a").set_value(4).run()
+    assert not at.exception, [e.value for e in at.exception]
+    m = metrics(at)
+    assert m["Effective batch"] == "16" and m["Peak lr"] == "4.000e-01"  # linear: 0.1 x 4
+    assert m["Warmup steps"] == "2" and m["Warmup ends after"] == "32 samples"
+    captions = " ".join(c.value for c in at.caption)
+    assert "Goyal et al. 2017" in captions and "Limits:" in captions
+    spec = spec_of(at.get("plotly_chart")[0])
+    name = "Current design · batch 16 (linear rule)"
+    # On the samples axis both warmups end at 32 samples: old row 8 (36 samples) and new row 2 (48).
+    assert y_at(spec, "Current design", 32) == pytest.approx(0.1 * 7 / 8)
+    assert y_at(spec, name, 48) == pytest.approx(0.4)
+    assert y_at(spec, name, 32) == pytest.approx(0.2)  # new row 1: half-way, as the old row 7 is 7/8
+
+    at.selectbox(key="compare_rescale_rule").set_value("sqrt").run()
+    assert metrics(at)["Peak lr"] == "2.000e-01"  # sqrt(4) x 0.1
+    assert "Malladi et al. 2022" in " ".join(c.value for c in at.caption)
+
+
+def test_assistant_bad_value_is_a_message() -> None:
+    at = compare_page({**SMALL, "optimizer": {"name": "SGD", "lr": 5.0}})
+    at.toggle(key="compare_rescale_on").set_value(True).run()
+    at.number_input(key="compare_rescale_b").set_value(64).run()  # x16 -> lr 80 > 10
+    assert not at.exception
+    assert any("optimizer.lr" in w.value for w in at.warning), [w.value for w in at.warning]
