@@ -1,0 +1,110 @@
+"""The workspace in a real browser against real servers: save a design on the Designer and finish a
+live run, stop the server, start a new one on the same STUDIO_WORKSPACE, and find both again in
+the Library (and the design in Compare).  This test runs its own two servers, not the session's."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import REPO_ROOT, _free_port, _stop, _wait_for_app, _wait_for_health
+
+from schedules.workspace import Workspace
+
+pytestmark = pytest.mark.browser
+
+
+@contextlib.contextmanager
+def server(workspace: Path, log_path: Path) -> Iterator[str]:
+    port = _free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    command = [
+        sys.executable, "-m", "streamlit", "run", "app/main.py",
+        "--server.headless", "true", "--server.address", "127.0.0.1", "--server.port", str(port),
+        "--browser.gatherUsageStats", "false",
+    ]  # fmt: skip
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            command,
+            cwd=REPO_ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", "STUDIO_WORKSPACE": str(workspace)},
+        )
+        try:
+            _wait_for_health(proc, base_url, log_path)
+            yield base_url
+        finally:
+            _stop(proc)
+
+
+def no_exception(page) -> None:
+    exceptions = page.locator('[data-testid="stException"]')
+    assert exceptions.count() == 0, exceptions.first.inner_text()
+
+
+def test_saved_design_and_live_run_survive_a_server_restart(
+    browser, tmp_path: Path, artifacts_dir: Path
+) -> None:
+    workspace = tmp_path / "workspace"
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    try:
+        with server(workspace, artifacts_dir / "library-server-1.log") as url:
+            page.goto(url + "/")
+            _wait_for_app(page)
+            page.get_by_text("Import, share & save").click()
+            box = page.get_by_label("Save as", exact=True)
+            box.fill("kept across restarts")
+            box.press("Enter")
+            _wait_for_app(page)
+            page.get_by_role("button", name="Save", exact=True).click()
+            _wait_for_app(page)
+            page.get_by_text("Saved 'kept across restarts' to the Library").wait_for()
+            no_exception(page)
+
+            page.get_by_role("link", name="Live run").click()
+            _wait_for_app(page)
+            steps = page.get_by_label("Steps (cap)", exact=True)
+            steps.fill("30")
+            steps.press("Enter")
+            _wait_for_app(page)
+            page.get_by_role("button", name="Start", exact=True).click()
+            page.get_by_text("Download run as CSV").wait_for(timeout=180_000)  # shown once the run is done
+            _wait_for_app(page)
+            no_exception(page)
+        # The first server is gone.  Its workspace holds the design and the finished runs.
+        ws = Workspace(workspace / "workspace.sqlite3")
+        assert [d.name for d in ws.designs()] == ["kept across restarts"]
+        runs = ws.runs()
+        assert runs and all(r.status == "done" and r.n_rows == 30 for r in runs)
+        ws.close()
+
+        # A new server on the same workspace, and a new browser session.
+        page.close()
+        page = context.new_page()
+        with server(workspace, artifacts_dir / "library-server-2.log") as url:
+            page.goto(url + "/library")
+            _wait_for_app(page)
+            no_exception(page)
+            page.get_by_text("Designs (1)").wait_for()
+            # The design selector shows the (only) saved design.
+            assert page.get_by_text("kept across restarts").count() >= 1
+            page.get_by_role("tab", name=f"Runs ({len(runs)})").click()
+            _wait_for_app(page)
+            page.get_by_text("live run, done; 30 steps").first.wait_for()
+            page.screenshot(path=artifacts_dir / "library.png")
+
+            # Compare offers it too.
+            page.get_by_role("link", name="Compare").click()
+            _wait_for_app(page)
+            page.get_by_label("Designs to overlay").click()
+            page.get_by_role("option", name="kept across restarts").wait_for()
+            no_exception(page)
+    finally:
+        context.close()
