@@ -230,7 +230,8 @@ with t_designs:
         r1.text_input("New name", key=K_RENAME, placeholder=d.name)
         r2.button("Rename", key="library_rename_button", on_click=_rename_design, args=(d.id,))
         st.caption(
-            f"Created {_when(d.created)}, updated {_when(d.updated)}; sha256 of the canonical config `{d.hash}`."
+            f"**{d.name}**: created {_when(d.created)}, updated {_when(d.updated)}; sha256 of the canonical "
+            f"config `{d.hash}`."
         )
 
         st.markdown("**Compare saved designs**")
