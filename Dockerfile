@@ -35,4 +35,5 @@ EXPOSE 8501
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; r = urllib.request.urlopen('http://127.0.0.1:8501/_stcore/health', timeout=4); sys.exit(0 if r.read().strip() == b'ok' else 1)"]
 
-CMD ["streamlit", "run", "app/main.py", "--server.address", "0.0.0.0", "--server.port", "8501", "--server.headless", "true"]
+# app.serve warms the first chart, then runs `streamlit run app/main.py` in the same process.
+CMD ["python", "-m", "app.serve", "--server.address", "0.0.0.0", "--server.port", "8501", "--server.headless", "true"]

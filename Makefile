@@ -52,8 +52,10 @@ browser:
 	fi
 	@test -x $(CHROMIUM) || { echo "error: $(CHROMIUM) still missing after apt-get" >&2; exit 1; }
 
+# app.serve imports what the first chart needs and computes it before the server takes requests,
+# then runs `streamlit run app/main.py` in the same process (README: Performance).
 run: $(STAMP)
-	$(BIN)/streamlit run app/main.py --server.address $(HOST) --server.port $(PORT)
+	$(BIN)/python -m app.serve --server.address $(HOST) --server.port $(PORT)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

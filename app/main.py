@@ -22,14 +22,23 @@ from app import state  # noqa: E402
 st.set_page_config(page_title="LR Schedule Studio", page_icon=":material/show_chart:", layout="wide")
 state.init_session()  # the current design: from a ?design= link, else the default
 
+# The default page is served at "/" and answers to no other path, so /designer (a deep link a user
+# types or shares) would be "Page not found": a hidden second entry for the same script answers there.
 pages = [
     st.Page(
-        "views/designer.py", title="Designer", icon=":material/show_chart:", url_path="designer", default=True
+        "views/designer.py", title="Designer", icon=":material/show_chart:", url_path="home", default=True
     ),
     st.Page("views/compare.py", title="Compare", icon=":material/stacked_line_chart:", url_path="compare"),
     st.Page("views/live.py", title="Live run", icon=":material/monitoring:", url_path="live"),
     st.Page("views/interop.py", title="Import / export", icon=":material/swap_horiz:", url_path="interop"),
     st.Page("views/logs.py", title="Run logs", icon=":material/query_stats:", url_path="logs"),
     st.Page("views/library.py", title="Library", icon=":material/folder_open:", url_path="library"),
+    st.Page(
+        "views/designer.py",
+        title="Designer",
+        icon=":material/show_chart:",
+        url_path="designer",
+        visibility="hidden",
+    ),
 ]
 st.navigation(pages, position="top").run()

@@ -275,6 +275,26 @@ def _decay_default(scheduler: str, kind: str, name: str) -> Any:
     return None
 
 
+#: The synthetic validation loss a newly switched-on plateau starts from: it stops improving at the
+#: 4th evaluation (``plateau_from=3``; the model's own default, 6, is kept for config files), so with
+#: a patience of 3 and one evaluation per epoch the lr is cut within a 10-epoch run.
+DEFAULT_SYNTHETIC = SyntheticMetric(plateau_from=3)
+
+
+def total_steps_of_widgets(values: Mapping[str, Any]) -> int | None:
+    """Optimizer steps the training widgets give without max steps (``epochs * S``); None if invalid.
+
+    The greyed *Max steps* field shows it, so turning on *Set max steps* starts from the current total.
+    """
+    fields = ("dataset_size", "micro_batch_size", "accumulation_steps", "world_size", "epochs", "drop_last")
+    try:
+        t = TrainingConfig.model_validate({f: values.get(key(f"training.{f}")) for f in fields})
+        _, _, total = accounting(t)
+    except (ConfigError, ValueError, TypeError):
+        return None
+    return int(total)
+
+
 def config_to_widgets(config: ScheduleConfig, previous: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Every designer widget's value for ``config``.
 
@@ -419,8 +439,8 @@ def config_to_widgets(config: ScheduleConfig, previous: Mapping[str, Any] | None
         if src and metric.values is not None
         else keep(key("plateau.metric.values"), "")
     )
-    syn = metric.synthetic if metric.synthetic is not None else SyntheticMetric()
     use_syn = src is not None and metric.synthetic is not None
+    syn = metric.synthetic if use_syn and metric.synthetic is not None else DEFAULT_SYNTHETIC
     for name in SyntheticMetric.model_fields:
         v = getattr(syn, name)
         if isinstance(v, float) or field_kind(SyntheticMetric, name) == "float":

@@ -5,6 +5,8 @@ Thin on purpose: everything computed here comes from ``schedules``.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -49,6 +51,43 @@ def cached_curve(cache_key: str) -> Curve:
 def cached_mistake(cache_key: str, kind: str, at: int | None = None) -> pd.DataFrame:
     """``schedules.mistakes.mistake_curve`` cached on (config, kind, resume step)."""
     return mistake_curve(load_config(cache_key), kind, at)
+
+
+@st.cache_data(max_entries=4 * CACHE_ENTRIES, show_spinner=False)
+def cached_snippet(cache_key: str, kind: str) -> str:
+    """A loop snippet of a config (``build_scheduler`` or ``plain_torch``), made once per design."""
+    from schedules.snippets import build_scheduler_snippet, plain_torch_snippet
+
+    cfg = load_config(cache_key)
+    return plain_torch_snippet(cfg) if kind == "plain_torch" else build_scheduler_snippet(cfg)
+
+
+_FIGURES: OrderedDict[tuple, Any] = OrderedDict()
+_FIGURES_LOCK = threading.Lock()
+FIGURE_ENTRIES = 32
+
+
+def cached_figure(curve: Curve, **view: Any):
+    """``charts.lr_figure`` memoised on (design, view options): a revisit or a view toggle back and
+    forth re-sends a stored figure instead of rebuilding it (building one costs more than sending it).
+
+    Figures are kept in a small LRU shared by the sessions of this server (a figure is a pure
+    function of its key); callers must not mutate the returned figure.
+    """
+    from app import charts
+
+    key = (curve.config.cache_key(), tuple(sorted(view.items())))
+    with _FIGURES_LOCK:
+        fig = _FIGURES.get(key)
+        if fig is not None:
+            _FIGURES.move_to_end(key)
+            return fig
+    fig = charts.lr_figure(curve, **view)
+    with _FIGURES_LOCK:
+        _FIGURES[key] = fig
+        while len(_FIGURES) > FIGURE_ENTRIES:
+            _FIGURES.popitem(last=False)
+    return fig
 
 
 def curve_of(config) -> Curve:

@@ -56,11 +56,38 @@ def cmd_curve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _other_format(path: str) -> str | None:
+    """A one-line hint when ``path`` holds HF TrainingArguments or a DeepSpeed config, not a design."""
+    import json
+
+    from .interop.detect import NAMES, looks_like
+
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return None
+    kind = looks_like(doc)
+    if kind == "hf":
+        how = f"python -m schedules import {path} --from hf --dataset-size N -o design.json"
+    elif kind == "deepspeed":
+        how = f"python -m schedules import {path} --from deepspeed -o design.json"
+    else:
+        return None
+    return f"{path}: is {NAMES[kind]}, not an lr-schedule/v1 design; convert it with: {how}"
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     from .config import load_config
     from .plan import make_plan
 
-    config = load_config(args.config)
+    try:
+        config = load_config(args.config)
+    except ConfigError:
+        hint = _other_format(args.config)
+        if hint is None:
+            raise
+        print(hint, file=sys.stderr)
+        return EXIT_INVALID
     plan = make_plan(config)
     if not args.quiet:
         print(
@@ -132,6 +159,7 @@ def _load_plugins() -> None:
         "schedules.interop",
         "schedules.resume",
         "schedules.rescale",
+        "schedules.forecast.cli",
         "schedules.workspace.cli",
     ):
         try:

@@ -8,6 +8,7 @@ schedulers are, so the values are the torch objects' own, bit for bit.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -162,3 +163,55 @@ def lr_curve(config: ScheduleConfig | dict[str, Any] | str) -> pd.DataFrame:
     """``DataFrame`` with columns ``step, epoch, samples, lr`` and ``lr/<group>`` per group when more
     than one (CONTRACT.md section 4).  Use :func:`compute_curve` for events and evaluations too."""
     return compute_curve(config).frame
+
+
+def plateau_note(curve: Curve) -> str | None:
+    """One line on why ``ReduceLROnPlateau`` did or did not cut the lr in this curve (None without a
+    plateau): the best metric so far and the longest run of bad evaluations against ``patience``.
+
+    torch counts an evaluation as bad when the metric is not better than the best so far by
+    ``threshold`` (``threshold_mode``), and cuts the lr when the count exceeds ``patience``, i.e. at
+    the ``patience + 1``-th bad evaluation in a row (then the count restarts, after any ``cooldown``).
+    """
+    p = curve.config.plateau
+    if p is None:
+        return None
+    ev = curve.evaluations
+    if not ev:
+        every = "each epoch" if p.eval_every == "epoch" else f"every {p.eval_every} optimizer steps"
+        return (
+            f"No reduction: the metric is evaluated {every} and this run of {curve.plan.total_steps} steps "
+            "ends before the first evaluation."
+        )
+    need = p.patience + 1
+    rule = f"threshold {p.threshold:g} {p.threshold_mode}, mode {p.mode}"
+    reductions = [e for e in ev if e.reduced]
+    if reductions:
+        first = reductions[0]
+        steps = ", ".join(str(e.step + 1) for e in reductions[:5]) + (", ..." if len(reductions) > 5 else "")
+        return (
+            f"{len(reductions)} reduction{'s' if len(reductions) > 1 else ''} in {len(ev)} evaluations "
+            f"(from step {steps}): each after {need} evaluations in a row not better than the best so far "
+            f"({first.best:.4g} before the first cut; {rule}), more than patience {p.patience}."
+        )
+    longest, run, skipped = 0, 0, 0
+    prev_best, prev_bad = math.inf, 0
+    for i, e in enumerate(ev):
+        run = e.num_bad_epochs
+        longest = max(longest, run)
+        if i and e.best == prev_best and run == 0 and prev_bad == p.patience and not e.reduced:
+            skipped += 1  # torch cut nothing: the lr is at min_lr, or the cut is below eps
+            longest = max(longest, need)
+        prev_best, prev_bad = e.best, run
+    best_at = next(i for i, e in enumerate(ev) if e.best == ev[-1].best)  # where the best was set
+    if skipped:
+        return (
+            f"No reduction: {skipped} time{'s' if skipped > 1 else ''} {need} evaluations in a row were not "
+            f"better than the best so far ({ev[-1].best:.4g}), but the lr is already at min_lr (or the cut "
+            "would be smaller than eps)."
+        )
+    return (
+        f"No reduction in {len(ev)} evaluations: the best so far is {ev[-1].best:.4g} (evaluation "
+        f"{best_at + 1}), and the longest run of evaluations not better than the best was {longest}; a cut "
+        f"needs {need} in a row (more than patience {p.patience}; {rule})."
+    )

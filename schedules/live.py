@@ -25,6 +25,8 @@ is the headless form (CONTRACT.md section 4).
 - **World size.** ``W`` ranks are emulated in one process: a micro-batch holds ``b * W`` samples (the
   union of the ranks' micro-batches), and dividing by the window's samples gives the gradient that
   DDP's all-reduce mean gives when every rank holds the same number of samples.
+  :mod:`schedules.distributed` runs the ranks as real processes instead (:func:`live_run_for` and
+  the CLI do so whenever the world size is within its cap).
 - **Param groups.** The model's layers are split into the config's groups (body layers in order,
   the last group is the head; see :mod:`schedules.models`).
 - **Evaluation.** ``val_loss`` is the mean loss on the held-out split (:mod:`schedules.data`).  With
@@ -973,7 +975,12 @@ def live_run_for(
     """A :class:`LiveRun` with one training job per setting (validated now: ConfigError on problems)."""
     run = LiveRun(slots=slots, idle_timeout=idle_timeout)
     for s in settings:
-        training = train(
+        make = train
+        if s.variant not in VARIANTS or s.config.training.world_size > 1:
+            from .distributed import make_training  # W real processes when the cap allows
+
+            make = make_training(s.config, device, s.variant)
+        training = make(
             s.config,
             device=device,
             seed=seed,
@@ -990,7 +997,12 @@ def live_run_for(
             training,
             training.steps,
             record_columns(training.group_names),
-            {"variant": s.variant, "micro_batch_size": b, "accumulation_steps": a},
+            {
+                "variant": s.variant,
+                "micro_batch_size": b,
+                "accumulation_steps": a,
+                "world_size": s.config.training.world_size,
+            },
         )
     return run
 
@@ -1011,10 +1023,18 @@ def _train_args(p: argparse.ArgumentParser) -> None:
         help=f"run only the first N optimizer steps of the designed schedule (at most {MAX_LIVE_STEPS})",
     )
     p.add_argument("--model", choices=tuple(MODELS), default="mlp", help="model and its synthetic dataset")
+    from .distributed import DIST_VARIANTS  # the single-process variants and the multi-process bug
+
     p.add_argument(
-        "--variant", choices=tuple(VARIANTS), default=CORRECT, help="the loop, or a scheduler mistake"
+        "--variant", choices=tuple(DIST_VARIANTS), default=CORRECT, help="the loop, or a scheduler mistake"
     )
     p.add_argument("--dtype", choices=tuple(DTYPES), default="float32")
+    p.add_argument(
+        "--world-size",
+        type=int,
+        default=None,
+        help="ranks as real processes on torch.distributed (default: the design's training.world_size)",
+    )
 
 
 @command(
@@ -1024,7 +1044,12 @@ def _train_args(p: argparse.ArgumentParser) -> None:
 )
 def cmd_train(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    training = train(
+    make = train
+    if args.world_size is not None or config.training.world_size > 1:
+        from .distributed import cli_training  # schedules/distributed.py
+
+        config, make = cli_training(config, args)
+    training = make(
         config,
         device=args.device,
         seed=args.seed,

@@ -89,6 +89,9 @@ ALIASES: dict[str, tuple[str, ...]] = {
     ),
 }
 
+#: The column of a multi-run CSV that names each row's run (the Live run's CSV).
+SETTING_COLUMN = "setting"
+
 EVENT_FILE = re.compile(r"events\.out\.tfevents")
 TB_MAGIC_LEN = 12  # a TFRecord starts with an 8-byte length and a 4-byte masked CRC
 
@@ -217,7 +220,7 @@ def _from_frame(frame: pd.DataFrame, source: str, name: str) -> RunLog:
 # readers
 
 
-def read_csv(data: bytes | str, name: str = "log.csv") -> RunLog:
+def _parse_csv(data: bytes | str, name: str) -> pd.DataFrame:
     text = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else data
     try:
         frame = pd.read_csv(io.StringIO(text), sep=None, engine="python")
@@ -227,7 +230,60 @@ def read_csv(data: bytes | str, name: str = "log.csv") -> RunLog:
         ) from None
     if frame.empty:
         raise ConfigError(Problem(name, "has a header but no rows", f"columns {list(frame.columns)[:8]}"))
-    return _from_frame(frame, "csv", name)
+    return frame
+
+
+def _settings(frame: pd.DataFrame) -> list[str]:
+    """The distinct values of a ``setting`` column (a Live run CSV holds one run per setting)."""
+    if SETTING_COLUMN not in frame.columns:
+        return []
+    return list(dict.fromkeys(frame[SETTING_COLUMN].dropna().astype(str)))
+
+
+def log_settings(data: bytes, name: str) -> list[str]:
+    """The runs of a multi-run CSV (its ``setting`` column, in file order); ``[]`` for other logs."""
+    lower = name.lower()
+    if (
+        not data
+        or len(data) > MAX_LOG_BYTES
+        or EVENT_FILE.search(lower)
+        or _looks_binary(data)
+        or lower.endswith((".json", ".jsonl", ".tfevents", ".pb"))
+        or data.lstrip()[:1] in (b"{", b"[")
+    ):
+        return []
+    try:
+        return _settings(_parse_csv(data, name))
+    except ConfigError:
+        return []
+
+
+def read_csv(data: bytes | str, name: str = "log.csv", setting: str | None = None) -> RunLog:
+    """A CSV log.  A ``setting`` column with several values (the Live run's CSV: one run per setting)
+    needs ``setting``, the run to read; without it the file is refused with the settings listed."""
+    frame = _parse_csv(data, name)
+    labels = _settings(frame)
+    notes: list[str] = []
+    if setting is not None and labels:
+        if setting not in labels:
+            raise ConfigError(Problem(f"{name}: setting", f"must be one of {', '.join(labels)}", setting))
+        frame = frame[frame[SETTING_COLUMN].astype(str) == setting].reset_index(drop=True)
+        notes.append(
+            f"the run of setting '{setting}' ({labels.index(setting) + 1} of {len(labels)} in the file)"
+        )
+    elif len(labels) > 1:
+        raise ConfigError(
+            Problem(
+                name,
+                f"holds {len(labels)} runs, one per value of its 'setting' column (a Live run CSV): "
+                f"choose one of {', '.join(labels)}",
+                None,
+                has_value=False,
+            )
+        )
+    log = _from_frame(frame, "csv", name)
+    log.notes[:0] = notes
+    return log
 
 
 def read_json(data: bytes | str, name: str = "trainer_state.json") -> RunLog:
@@ -320,8 +376,11 @@ def read_tensorboard(data: bytes, name: str = "events.out.tfevents") -> RunLog:
     return log
 
 
-def read_log(data: bytes, name: str) -> RunLog:
-    """Read an uploaded log file, choosing the reader by name and content."""
+def read_log(data: bytes, name: str, setting: str | None = None) -> RunLog:
+    """Read an uploaded log file, choosing the reader by name and content.
+
+    ``setting``: which run of a multi-run CSV to read (see :func:`read_csv` and :func:`log_settings`).
+    """
     if len(data) > MAX_LOG_BYTES:
         raise ConfigError(
             Problem(name, f"must be at most {MAX_LOG_BYTES // (1024 * 1024)} MB", f"{len(data) / 1e6:.1f} MB")
@@ -333,7 +392,7 @@ def read_log(data: bytes, name: str) -> RunLog:
         return read_tensorboard(data, name)
     if lower.endswith((".json", ".jsonl")) or data.lstrip()[:1] in (b"{", b"["):
         return read_json(data, name)
-    return read_csv(data, name)
+    return read_csv(data, name, setting)
 
 
 def _looks_binary(data: bytes) -> bool:
@@ -369,19 +428,67 @@ def overlay_frame(log: RunLog, curve_frame: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+#: A logged lr within this fraction of the design's peak lr counts as equal (float32 logs: ~1e-7).
+MATCH_TOLERANCE = 1e-6
+
+#: What an lr log one step off the design means.
+SHIFT_MESSAGES = {
+    1: "your log is one step ahead: scheduler.step() before optimizer.step(), or a logger that records "
+    "the next lr",
+    -1: "your log is one step behind: a logger that records the previous step's lr, or steps numbered "
+    "from 1 where the design counts from 0",
+}
+
+
 def lr_agreement(log: RunLog, curve_frame: pd.DataFrame) -> dict[str, Any] | None:
-    """How the logged lr compares with the design's at the logged rows (None without an lr)."""
+    """How the logged lr compares with the design's at the logged rows (None without an lr).
+
+    ``max_abs``: the largest ``|logged - design|``; ``max_peak_rel``: that over the design's peak lr
+    (a relative error per row would divide by a design lr of 0 at a warmup's first row);
+    ``matches``: ``max_peak_rel <= MATCH_TOLERANCE``; ``shift``: ``1`` when every logged lr is the
+    design's *next* row (the log is one step ahead), ``-1`` when it is the previous row, else ``0``;
+    ``message``: what a shift means (:data:`SHIFT_MESSAGES`), else ``""``.
+    """
     if not log.has("lr"):
         return None
     f = overlay_frame(log, curve_frame)
     f = f[(f.kind == "lr") & f.design_lr.notna()]
+    design = curve_frame["lr"].to_numpy(dtype=np.float64)
+    peak = float(np.max(np.abs(design))) if len(design) else 0.0
     if f.empty:
-        return {"rows": 0, "max_rel": math.nan, "worst_row": None}
-    rel = (f.value - f.design_lr).abs() / np.maximum(f.design_lr.abs(), 1e-300)
-    worst = int(rel.to_numpy().argmax())
+        return {
+            "rows": 0,
+            "max_abs": math.nan,
+            "max_peak_rel": math.nan,
+            "peak": peak,
+            "matches": False,
+            "shift": 0,
+            "message": "",
+            "worst_row": None,
+        }
+    diff = (f.value - f.design_lr).abs().to_numpy()
+    worst = int(diff.argmax())
+    max_abs = float(diff[worst])
+    scale = peak if peak > 0 else 1.0
+    matches = max_abs / scale <= MATCH_TOLERANCE
+    shift = 0
+    if not matches:
+        rows, values = f.row.to_numpy(), f.value.to_numpy()
+        for k in (1, -1):
+            inside = (rows + k >= 0) & (rows + k < len(design))
+            if inside.sum() >= 2 and np.all(
+                np.abs(values[inside] - design[rows[inside] + k]) / scale <= MATCH_TOLERANCE
+            ):
+                shift = k
+                break
     return {
         "rows": len(f),
-        "max_rel": float(rel.max()),
+        "max_abs": max_abs,
+        "max_peak_rel": max_abs / scale,
+        "peak": peak,
+        "matches": bool(matches),
+        "shift": shift,
+        "message": SHIFT_MESSAGES.get(shift, ""),
         "worst_row": int(f.row.iloc[worst]),
         "logged": float(f.value.iloc[worst]),
         "design": float(f.design_lr.iloc[worst]),

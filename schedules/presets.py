@@ -357,6 +357,32 @@ def apply_preset(name: str, base: ScheduleConfig | dict[str, Any] | None = None)
     return load_config(data)
 
 
+#: Appended to a preset's title once the design's schedule is no longer that preset's.
+MODIFIED = " (modified)"
+
+
+def name_for(config: ScheduleConfig) -> str:
+    """The name ``config`` should carry: a preset's title (case ignored) stays while the design is that
+    preset applied to its own optimizer and training sections, and becomes ``"<title> (modified)"``
+    once a section the preset sets differs (e.g. the decay turned off); it loses the mark again when
+    the design is the preset once more.  Any other name is returned unchanged.
+    """
+    name = config.name
+    base = name[: -len(MODIFIED)] if name.endswith(MODIFIED) else name
+    preset = next((p for p in PRESETS.values() if p.title.lower() == base.lower()), None)
+    if preset is None:
+        return name
+    try:
+        ref = apply_preset(preset.name, config)
+    except ConfigError:
+        return base + MODIFIED
+    sections = {"warmup", "decay", "plateau", *preset.make(config)} | (
+        {"wsd"} if "wsd" in ScheduleConfig.model_fields else set()
+    )
+    same = all(getattr(ref, s) == getattr(config, s) for s in sections if s != "name")
+    return base if same else base + MODIFIED
+
+
 def hf_design(
     kind: str, base: ScheduleConfig | dict[str, Any] | None = None, name: str | None = None, **kwargs: Any
 ) -> ScheduleConfig:

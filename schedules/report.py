@@ -14,6 +14,7 @@ with the warmup end, the decay start after a hold, restarts and plateau reductio
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any, Literal
 
@@ -335,12 +336,32 @@ def _plot_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dpi", type=int, default=200, help="PNG resolution (default 200: 1600 x 900 pixels)")
 
 
+def mistake_note(config: ScheduleConfig, kind: str | None) -> str | None:
+    """Why a mistake draws the same line as the design (accumulation 1), or ``None``."""
+    a = config.training.accumulation_steps
+    if kind in ("per_micro_batch", "unadjusted_accumulation") and a == 1:
+        why = {
+            "per_micro_batch": "every optimizer step is one micro-batch, so stepping per micro-batch is "
+            "stepping per optimizer step",
+            "unadjusted_accumulation": "lengths counted in micro-batches are lengths in optimizer steps",
+        }[kind]
+        return (
+            f"--mistake {kind} changes nothing at accumulation_steps 1 ({why}): its line is the design's; "
+            "set training.accumulation_steps > 1 to see it"
+        )
+    return None
+
+
 @command("plot", "draw the curve to an HTML (interactive) or PNG (static) file", _plot_args)
 def cmd_plot(args: argparse.Namespace) -> int:
     if not 50 <= args.dpi <= 600:
         raise ConfigError(Problem("--dpi", "must be an integer in [50, 600]", args.dpi))
     if args.at is not None and (args.mistake or "") not in ("resume_fresh", "resume_wrong_order"):
         raise ConfigError(Problem("--at", "goes with --mistake resume_fresh or resume_wrong_order", args.at))
-    path = plot(args.config, args.output, args.axis, args.log, args.mistake, args.dpi, at=args.at)
+    config = load_config(args.config if not isinstance(args.config, Path) else str(args.config))
+    path = plot(config, args.output, args.axis, args.log, args.mistake, args.dpi, at=args.at)
+    note = mistake_note(config, args.mistake)
+    if note is not None:
+        print(f"warning: {note}", file=sys.stderr)
     print(f"wrote {path}")
     return EXIT_OK

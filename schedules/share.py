@@ -52,4 +52,12 @@ def decode_design(token: str) -> ScheduleConfig:
         raise ConfigError(
             Problem("design", "is not a design link token (base64url of zlib JSON)", token[:40])
         ) from None
-    return parse_config_json(text)
+    try:
+        return parse_config_json(text)
+    except ConfigError as exc:  # name the link, not a "(file)" the user never had
+        raise ConfigError(
+            [
+                Problem("design", p.allowed, p.got, p.has_value) if p.path in ("(file)", "(config)") else p
+                for p in exc.problems
+            ]
+        ) from None

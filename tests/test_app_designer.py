@@ -118,6 +118,16 @@ def test_plateau_design_shows_metric_and_reductions() -> None:
     assert len(at.tabs) >= 5  # events, evaluations, two snippets, JSON
 
 
+def test_tabs_and_downloads_are_lazy() -> None:
+    # Only the open tab ("Events") is computed and sent: no snippet or JSON code block on a rerun, and
+    # the download buttons' contents are made on click (bench/ui_latency.py measures what this saves).
+    at = start(SMALL)
+    no_exception(at)
+    assert [t.label for t in at.tabs][:1] == ["Events"]
+    assert len(at.code) == 0
+    assert len(at.get("download_button")) == 4
+
+
 def test_upload_valid_and_invalid_configs() -> None:
     at = start(SMALL)
     before = at.session_state[state.DESIGN_JSON]

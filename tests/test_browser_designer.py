@@ -114,6 +114,16 @@ def test_screenshots_designer_and_compare(open_app, wait_for_app, artifacts_dir:
     page.wait_for_timeout(500)  # let the chart finish its first paint
     page.screenshot(path=artifacts_dir / "designer.png")
 
+    # Lazy tabs: a snippet is made when its tab is opened, and it is this design's snippet.
+    assert page.locator('[data-testid="stCode"]').count() == 0
+    page.get_by_role("tab", name="Snippet: plain torch").click()
+    wait_for_app(page)
+    code = page.locator('[data-testid="stCode"]').first
+    code.wait_for()
+    assert "optimizer.step()" in code.inner_text() and "scheduler" in code.inner_text()
+    page.get_by_role("tab", name="Events").click()
+    wait_for_app(page)
+
     # Save it for Compare, then make the current design differ: no hold (plain warmup + cosine).
     page.get_by_text("Import, share & save").click()
     page.get_by_role("button", name="Save", exact=True).click()

@@ -472,8 +472,10 @@ def test_settings_a_stop_never_reached_are_not_run_and_the_csv_keeps_integers() 
     }
     text = run.frame().to_csv(index=False)
     header, row = text.splitlines()[:2]
-    assert header.startswith("setting,variant,micro_batch_size,accumulation_steps,step,epoch,samples,lr,")
-    assert row.startswith("16x4 design,correct,16,4,0,0,64,0.0,")  # integers, not 16.0,4.0,0.0,...
+    assert header.startswith(
+        "setting,variant,micro_batch_size,accumulation_steps,world_size,step,epoch,samples,lr,"
+    )
+    assert row.startswith("16x4 design,correct,16,4,1,0,0,64,0.0,")  # integers, not 16.0,4.0,1.0,0.0,...
 
 
 def test_live_run_reports_busy_when_the_server_is_full_and_keeps_going_after_a_divergence() -> None:

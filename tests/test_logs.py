@@ -83,7 +83,7 @@ def test_hf_trainer_state(curve, cfg) -> None:
     assert log.columns == {"lr": "learning_rate", "loss": "loss", "val_loss": "eval_loss"}
     assert len(log.series["val_loss"]) == 3 and log.series["val_loss"].step.tolist() == [32, 64, 96]
     agreement = lr_agreement(log, curve)
-    assert agreement["rows"] == 23 and agreement["max_rel"] == 0.0
+    assert agreement["rows"] == 23 and agreement["max_peak_rel"] == 0.0
     new, notes = plateau_from_log(log, cfg)
     assert new.plateau.eval_every == "epoch"  # every 32 steps = the design's epoch
     assert new.plateau.metric.values == pytest.approx([1.68, 1.36, 1.0])
@@ -95,7 +95,7 @@ def test_lightning_metrics_csv(curve) -> None:
     log = read_log(lightning_csv(curve), "metrics.csv")
     assert log.columns == {"lr": "lr-AdamW", "loss": "train_loss", "val_loss": "val_loss"}
     assert len(log.series["lr"]) == 96 and len(log.series["val_loss"]) == 3
-    assert lr_agreement(log, curve)["max_rel"] == 0.0
+    assert lr_agreement(log, curve)["max_peak_rel"] == 0.0
 
 
 def test_tensorboard_event_file(curve, cfg, tmp_path) -> None:
@@ -103,7 +103,7 @@ def test_tensorboard_event_file(curve, cfg, tmp_path) -> None:
     log = read_log(path.read_bytes(), path.name)
     assert log.source == "tensorboard"
     assert log.columns == {"lr": "train/learning_rate", "loss": "train/loss", "val_loss": "eval/loss"}
-    assert lr_agreement(log, curve)["max_rel"] < 1e-7  # TensorBoard stores float32
+    assert lr_agreement(log, curve)["max_peak_rel"] < 1e-7  # TensorBoard stores float32
     new, _ = plateau_from_log(log, cfg)
     assert new.plateau.eval_every == "epoch" and len(new.plateau.metric.values) == 3
 

@@ -73,7 +73,7 @@ def test_dockerfile_is_slim_cpu_non_root_with_healthcheck():
     assert users and users[-1] not in ("root", "0")
     assert any(line.startswith("HEALTHCHECK") for line in lines) and "/_stcore/health" in text
     cmd = [line for line in lines if line.startswith("CMD ")][-1]  # the last CMD is the container's
-    assert '"0.0.0.0"' in cmd and "app/main.py" in cmd
+    assert '"0.0.0.0"' in cmd and '"app.serve"' in cmd  # app/serve.py runs app/main.py
     assert "enableXsrfProtection" not in text and "enableCORS" not in text  # config.toml's settings stand
     assert "COPY .streamlit/" in text
 

@@ -101,7 +101,7 @@ def controls(sources: dict) -> dict:
                 "Designs to overlay",
                 labels,
                 key=K_DESIGNS,
-                help="The current design, saved designs (the Library: saved on the Designer, kept across sessions), "
+                help="The current design, saved designs (the Library: saved on the Designer with Import, share & save → Save, kept across sessions), "
                 "and presets applied to the current design's optimizer and training.",
                 placeholder="Choose designs…",
             )
@@ -239,10 +239,17 @@ def batch_assistant(configs: dict[str, ScheduleConfig], sources: dict) -> tuple[
 
 def main() -> None:
     st.title("Compare", anchor=False)
-    st.caption(
-        "Curves share one x axis, **samples seen**, so designs with different batch sizes or accumulation line up "
-        "by how much data they have consumed. Each curve is the lr of the design's first param group."
-    )
+    if (st.session_state.get(K_X) or "samples") == "samples":
+        axis = (
+            "Curves share one x axis, **samples seen**, so designs with different batch sizes or accumulation "
+            "line up by how much data they have consumed."
+        )
+    else:
+        axis = (
+            "Curves share one x axis, **optimizer steps**: designs with a different effective batch take a "
+            "different number of steps for the same data (switch to samples seen to line them up by data)."
+        )
+    st.caption(f"{axis} Each curve is the lr of the design's first param group.")
     sources = design_sources()
     opts = controls(sources)
     configs: dict[str, ScheduleConfig] = {}

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import streamlit as st
 
-from app import charts, library, state, ui
+from app import library, state, ui
 from schedules.build import decay_kwargs
 from schedules.config import (
     DECAY_KWARGS,
+    MAX_CONFIG_BYTES,
     MAX_PARAM_GROUPS,
     DecayConfig,
     OptimizerConfig,
@@ -23,13 +25,22 @@ from schedules.config import (
     parse_config_json,
     supported_optimizers,
 )
+from schedules.curve import plateau_note
 from schedules.errors import ConfigError
-from schedules.presets import PRESETS, apply_preset
-from schedules.snippets import build_scheduler_snippet, plain_torch_snippet
+from schedules.presets import MODIFIED, PRESETS, apply_preset, name_for
+from schedules.snippets import build_scheduler_snippet
 from schedules.wsd import SHAPES
 
 ss = st.session_state
 FLOAT = "%.6g"
+#: The config uploader's cap in MB (Streamlit's unit, 2**20 bytes): configs are refused above
+#: MAX_CONFIG_BYTES anyway, so the uploader says 1 MB instead of the server's 16 MB log limit.
+CONFIG_MB = max(1, math.ceil(MAX_CONFIG_BYTES / 2**20))
+PRESET_TITLES = {p.title.lower() for p in PRESETS.values()}
+CONFIG_FILES = (
+    f"only lr-schedule/v1 JSON configs are imported here (.json files of at most {MAX_CONFIG_BYTES:,} bytes, "
+    "such as the ones exported on this page); HF TrainingArguments and DeepSpeed files go to Import / export"
+)
 
 STEPPING_RULE = (
     "**Why `scheduler.step()` comes after `optimizer.step()`.** Row *k* of the curve is the lr that "
@@ -54,8 +65,9 @@ def sync_widgets() -> None:
             ss[k] = v
         ss[state.SYNCED_JSON] = ss[state.DESIGN_JSON]
     else:
+        present = set(ss)  # one pass: `k in st.session_state` rebuilds the whole state per key
         for k, v in values.items():
-            if k not in ss:
+            if k not in present:
                 ss[k] = v
     if ss.get(state.DESIGN_FROM_RANGE_TEST):
         ss[state.DESIGN_FROM_RANGE_TEST] = False
@@ -65,8 +77,9 @@ def sync_widgets() -> None:
 
 def remember() -> None:
     values = ss[state.WIDGET_VALUES]
+    present = set(ss)
     for k in list(values):
-        if k in ss:
+        if k in present:
             values[k] = ss[k]
 
 
@@ -163,6 +176,13 @@ def on_preset() -> None:
 def on_upload() -> None:
     upload = ss.get(state.UPLOAD_KEY)
     if upload is None:
+        return
+    if not upload.name.lower().endswith(".json"):
+        state.add_notice(
+            "error",
+            f"{upload.name} was not loaded; the current design is unchanged.",
+            [f"{upload.name}: {CONFIG_FILES}"],
+        )
         return
     data = upload.getvalue()
     try:
@@ -272,6 +292,11 @@ def inputs(col):
         a, b = st.columns(2)
         use_max = ss.get(state.key("training.use_max_steps"))
         number(a, "training.epochs", "Epochs", TrainingConfig, "epochs", disabled=bool(use_max))
+        if not use_max:  # the greyed field follows the total, so switching it on starts from there
+            total = state.total_steps_of_widgets(ss)
+            lo, hi = state.bounds(TrainingConfig, "max_steps")
+            if total is not None and (lo is None or total >= lo) and (hi is None or total <= hi):
+                ss[state.key("training.max_steps")] = total
         number(b, "training.max_steps", "Max steps", TrainingConfig, "max_steps", disabled=not use_max)
         a, b = st.columns(2)
         a.toggle(
@@ -403,6 +428,7 @@ def inputs(col):
             "(see the snippets for why)."
         )
 
+    plateau_slot = None
     with col.expander("Plateau (ReduceLROnPlateau)", icon=":material/horizontal_rule:"):
         on = st.toggle(
             "Reduce on plateau",
@@ -411,6 +437,7 @@ def inputs(col):
             "on top of warmup/decay.",
         )
         if on:
+            plateau_slot = st.empty()  # why the lr was (not) cut, filled once the curve is computed
             a, b = st.columns(2)
             a.selectbox(
                 "mode", ["min", "max"], key=state.key("plateau.mode"), help=state.help_text("plateau.mode")
@@ -469,7 +496,7 @@ def inputs(col):
                     path = f"plateau.metric.synthetic.{field}"
                     opt = {"placeholder": "never"} if field == "plateau_from" else {}
                     number(cols[i % 2], path, field, SyntheticMetric, field, **opt)
-    return resolved_slot, io_slot
+    return resolved_slot, io_slot, plateau_slot
 
 
 # --------------------------------------------------------------------------------------------------
@@ -516,7 +543,9 @@ def summary_card(curve) -> None:
         st.caption(" · ".join(extra))
 
 
+@st.fragment
 def chart(curve) -> None:
+    """The chart and its view controls: a view toggle reruns only this fragment, not the page."""
     a, b, c, d = st.columns([3, 1.2, 1.2, 1.4])
     x_axis = a.segmented_control(
         "x axis",
@@ -534,7 +563,7 @@ def chart(curve) -> None:
     epochs = d.toggle(
         "epoch lines", value=True, key="designer_epochs", help="Light lines at epoch boundaries."
     )
-    fig = charts.lr_figure(
+    fig = ui.cached_figure(
         curve, x_axis=x_axis or "step", log_y=log_y, show_groups=groups, show_epochs=epochs
     )
     st.plotly_chart(fig, key="designer_chart", config={"displaylogo": False})
@@ -546,39 +575,48 @@ def tables(curve) -> None:
     if cfg.plateau is not None:
         names.append("Evaluations")
     names += ["Snippet: build_scheduler", "Snippet: plain torch", "Config JSON"]
-    tabs = dict(zip(names, st.tabs(names), strict=True))
-    for name in ("Snippet: build_scheduler", "Snippet: plain torch"):
-        tabs[name].caption(STEPPING_RULE)
-    with tabs["Events"]:
-        events = curve.events_frame()
-        show_epochs = st.toggle("include epoch boundaries", key="designer_event_epochs")
-        if not show_epochs and len(events):
-            events = events[events["kind"] != "epoch"]
-        if len(events):
-            st.dataframe(events, hide_index=True, width="stretch", height=min(400, 38 + 35 * len(events)))
-        else:
-            st.caption("No events: no warmup end, restart or plateau reduction in this design.")
-    if "Evaluations" in tabs:
+    # Lazy tabs: only the open tab's content is computed and sent on a rerun.
+    tabs = dict(zip(names, st.tabs(names, key="designer_tabs", on_change="rerun"), strict=True))
+    if tabs["Events"].open:
+        with tabs["Events"]:
+            events_tab(curve)
+    if "Evaluations" in tabs and tabs["Evaluations"].open:
         with tabs["Evaluations"]:
             st.caption(
                 "Each evaluation's metric goes to ReduceLROnPlateau.step(metric) right after the optimizer step "
                 "that ends its period; a reduction shows from the next step on."
             )
             st.dataframe(curve.evaluations_frame(), hide_index=True, width="stretch", height=300)
-    with tabs["Snippet: build_scheduler"]:
-        st.caption(
-            "Loads the exported JSON with the `schedules` package: the schedulers are built by the same "
-            "`build_scheduler` that draws this chart. Save the config as `lr-schedule.json` next to it."
-        )
-        st.code(build_scheduler_snippet(cfg), language="python")
-    with tabs["Snippet: plain torch"]:
-        st.caption(
-            "No dependency on this package: the same torch schedulers with every default resolved to a number "
-            "for this design (regenerate it after changing the design)."
-        )
-        st.code(plain_torch_snippet(cfg), language="python")
-    with tabs["Config JSON"]:
-        st.code(cfg.to_json(), language="json")
+    if tabs["Snippet: build_scheduler"].open:
+        with tabs["Snippet: build_scheduler"]:
+            st.caption(STEPPING_RULE)
+            st.caption(
+                "Loads the exported JSON with the `schedules` package: the schedulers are built by the same "
+                "`build_scheduler` that draws this chart. Save the config as `lr-schedule.json` next to it."
+            )
+            st.code(ui.cached_snippet(cfg.cache_key(), "build_scheduler"), language="python")
+    if tabs["Snippet: plain torch"].open:
+        with tabs["Snippet: plain torch"]:
+            st.caption(STEPPING_RULE)
+            st.caption(
+                "No dependency on this package: the same torch schedulers with every default resolved to a "
+                "number for this design (regenerate it after changing the design)."
+            )
+            st.code(ui.cached_snippet(cfg.cache_key(), "plain_torch"), language="python")
+    if tabs["Config JSON"].open:
+        with tabs["Config JSON"]:
+            st.code(cfg.to_json(), language="json")
+
+
+def events_tab(curve) -> None:
+    events = curve.events_frame()
+    show_epochs = st.toggle("include epoch boundaries", key="designer_event_epochs")
+    if not show_epochs and len(events):
+        events = events[events["kind"] != "epoch"]
+    if len(events):
+        st.dataframe(events, hide_index=True, width="stretch", height=min(400, 38 + 35 * len(events)))
+    else:
+        st.caption("No events: no warmup end, restart or plateau reduction in this design.")
 
 
 def _slug(cfg: ScheduleConfig) -> str:
@@ -592,7 +630,7 @@ def downloads(cfg: ScheduleConfig, curve) -> None:
     cols = st.columns(4)
     cols[0].download_button(
         "Config JSON",
-        data=cfg.to_json() + "\n",
+        data=lambda: cfg.to_json() + "\n",
         file_name=f"{slug}.json",
         mime="application/json",
         on_click="ignore",
@@ -614,7 +652,7 @@ def downloads(cfg: ScheduleConfig, curve) -> None:
     )
     cols[2].download_button(
         "Loop: build_scheduler",
-        data=build_scheduler_snippet(cfg, f"{slug}.json"),
+        data=lambda: build_scheduler_snippet(cfg, f"{slug}.json"),
         file_name="train_with_schedules.py",
         mime="text/x-python",
         on_click="ignore",
@@ -625,7 +663,7 @@ def downloads(cfg: ScheduleConfig, curve) -> None:
     )
     cols[3].download_button(
         "Loop: plain torch",
-        data=plain_torch_snippet(cfg),
+        data=lambda: ui.cached_snippet(cfg.cache_key(), "plain_torch"),
         file_name="train_plain_torch.py",
         mime="text/x-python",
         on_click="ignore",
@@ -639,12 +677,12 @@ def downloads(cfg: ScheduleConfig, curve) -> None:
 def import_share(slot, cfg: ScheduleConfig) -> None:
     with slot.expander("Import, share & save", icon=":material/swap_vert:"):
         st.file_uploader(
-            "Import a config (JSON)",
-            type=["json"],
+            f"Import a config (JSON, up to {CONFIG_MB} MB)",
             key=state.UPLOAD_KEY,
             on_change=on_upload,
-            help="An lr-schedule/v1 JSON file, e.g. one exported here. A bad file shows what is wrong and "
-            "leaves the current design as it is.",
+            max_upload_size=CONFIG_MB,
+            help=f"{CONFIG_FILES[0].upper()}{CONFIG_FILES[1:]}. A bad file shows what is wrong and leaves the "
+            "current design as it is.",
         )
         token = state.design_token(cfg)
         if state.fits_in_link(token):
@@ -674,10 +712,26 @@ def import_share(slot, cfg: ScheduleConfig) -> None:
             st.caption("Saved for Compare: " + ", ".join(f"`{n}`" for n in saved))
 
 
+def mark_modified_preset() -> None:
+    """Before the widgets are drawn: a preset-named design whose schedule was changed is renamed
+    "<preset> (modified)" (and back when it is the preset again), so exports are not misnamed."""
+    name = str(ss.get(state.key("name")) or "").removesuffix(MODIFIED).lower()
+    if name not in PRESET_TITLES:  # the common case costs one lookup
+        return
+    try:
+        cfg = state.widgets_to_config(widget_values())
+    except ConfigError:
+        return
+    name = name_for(cfg)
+    if name != cfg.name:
+        ss[state.key("name")] = name
+
+
 def main() -> None:
     sync_widgets()
+    mark_modified_preset()
     left, right = st.columns([1, 2.3], gap="large")
-    resolved_slot, io_slot = inputs(left)
+    resolved_slot, io_slot, plateau_slot = inputs(left)
     remember()
     problems: ConfigError | None = None
     try:
@@ -709,6 +763,9 @@ def main() -> None:
         downloads(cfg, curve)
         tables(curve)
 
+    note = plateau_note(curve) if problems is None else None
+    if plateau_slot is not None and note is not None:
+        plateau_slot.caption(note)
     slot = resolved_slot
     if slot is not None and cfg.decay is not None and problems is None:
         resolved = decay_kwargs(cfg)

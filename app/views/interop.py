@@ -101,10 +101,10 @@ def import_section(config) -> None:
         "What are you importing?", list(SOURCES), format_func=SOURCES.get, key=K_SOURCE, horizontal=True
     )
     upload = st.file_uploader(
-        "JSON file",
-        type=["json"],
+        "JSON file (up to 1 MB)",
         key=K_UPLOAD,
-        help="TrainingArguments.to_json_string() output, or a ds_config.json",
+        max_upload_size=1,
+        help="TrainingArguments.to_json_string() output, or a ds_config.json (at most 1,000,000 bytes).",
     )
     text = st.text_area(
         "…or paste the JSON", key=K_TEXT, height=140, placeholder='{"lr_scheduler_type": "cosine", ...}'
@@ -124,11 +124,12 @@ def import_section(config) -> None:
         )
     else:
         total = cols[0].number_input(
-            "Run length (optimizer steps)",
+            "Run length if the file has no total_num_steps",
             min_value=1,
             value=plan.total_steps,
             key=K_TOTAL,
-            help="DeepSpeed's block does not say how long the run is (total_num_steps is the schedule's length).",
+            help="Optimizer steps. A block with total_num_steps (WarmupDecayLR, WarmupCosineLR) runs for that "
+            "many steps; the others (WarmupLR, OneCycle, LRRangeTest) do not say how long the run is.",
         )
         exact = cols[1].toggle(
             "Exact (may use an lr_lambda expression)",
@@ -139,6 +140,13 @@ def import_section(config) -> None:
     if st.button(
         "Import into the designer", type="primary", icon=":material/upload:", key="interop_import_button"
     ):
+        if upload is not None and not upload.name.lower().endswith(".json"):
+            st.error(
+                f"{upload.name} was not imported: only JSON files are read here (HF "
+                "TrainingArguments.to_json_string() output, or a DeepSpeed ds_config.json).",
+                icon=":material/error:",
+            )
+            return
         data = upload.getvalue() if upload is not None else text.strip()
         if not data:
             st.error("Upload a JSON file or paste its text first.", icon=":material/error:")
@@ -147,7 +155,9 @@ def import_section(config) -> None:
             if source == "hf":
                 new, warnings = from_hf(data, dataset_size=int(dataset), world_size=int(world), base=config)
             else:
-                new, warnings = from_deepspeed(data, base=config, total_steps=int(total), exact=bool(exact))
+                new, warnings = from_deepspeed(
+                    data, base=config, default_total_steps=int(total), exact=bool(exact)
+                )
         except ConfigError as exc:
             ui.show_problems("This file could not be imported", exc)
             return

@@ -26,6 +26,7 @@ try:  # the workspace: runs are saved to the Library as they record
 except ImportError:  # the page run on its own: runs are not saved
     library = None
 from schedules.config import ScheduleConfig, load_config, parse_config_json
+from schedules.distributed import distributed_settings
 from schedules.errors import ConfigError
 from schedules.live import (
     DEVICES,
@@ -250,6 +251,10 @@ def _start_training(config: ScheduleConfig) -> None:
         per_micro_batch_bug=ss.get("live_bug_micro", True),
         before_optimizer_bug=ss.get("live_bug_before", False),
     )
+    more, more_notes = distributed_settings(
+        config, pair=ss.get("live_dist_pair", False), per_process_bug=ss.get("live_bug_process", False)
+    )
+    settings, notes = settings + more, notes + more_notes
     if not settings:
         ss[ERROR] = ["settings: tick at least one setting to run", *notes]
         return
@@ -506,6 +511,22 @@ with train_tab:
             key="live_bug_micro",
             disabled=busy,
             help="scheduler.step() after every micro-batch: the schedule runs accumulation_steps times too fast.",
+        )
+        s1.checkbox(
+            f"Same samples per step on {'1 process' if t.world_size > 1 else '2 processes'}",
+            value=False,
+            key="live_dist_pair",
+            disabled=busy or (t.world_size == 1 and t.micro_batch_size % 2 == 1),
+            help="W=2 x b x A against W=1 x 2b x A: real processes on torch.distributed (gloo on CPU, NCCL "
+            "on CUDA), DDP with no_sync() between optimizer steps. The losses should match step by step.",
+        )
+        s2.checkbox(
+            "Bug: scheduler stepped once per process",
+            value=False,
+            key="live_bug_process",
+            disabled=busy or (t.world_size == 1 and t.micro_batch_size % 2 == 1),
+            help="accelerate-style: every one of 2 processes steps the scheduler once per process per "
+            "optimizer step, so the schedule runs 2x too fast (real processes).",
         )
         s2.checkbox(
             "Bug: scheduler stepped before optimizer",

@@ -7,21 +7,22 @@ import streamlit as st
 
 from app import library, state, ui
 from schedules.errors import ConfigError
-from schedules.logs import MAX_LOG_BYTES, RunLog, lr_agreement, plateau_from_log, read_log
+from schedules.logs import MAX_LOG_BYTES, RunLog, log_settings, lr_agreement, plateau_from_log, read_log
 from schedules.report import log_figure
 
 ss = st.session_state
 K_UPLOAD = "logs_upload"
 K_LOG_Y = "logs_log_y"
 K_APPLIED = "logs_applied"
+K_SETTING = "logs_setting"
 #: What this server accepts: the library reads up to MAX_LOG_BYTES, but Streamlit refuses uploads over
 #: server.maxUploadSize (.streamlit/config.toml), so the uploader states the smaller of the two.
 UPLOAD_MB = max(1, min(MAX_LOG_BYTES // (1024 * 1024), int(st.get_option("server.maxUploadSize"))))
 
 
 @st.cache_data(max_entries=8, show_spinner="Reading the log…")
-def cached_log(data: bytes, name: str) -> RunLog:
-    return read_log(data, name)
+def cached_log(data: bytes, name: str, setting: str | None = None) -> RunLog:
+    return read_log(data, name, setting)
 
 
 st.title("Run logs")
@@ -54,8 +55,17 @@ if upload is None:
     )
     st.stop()
 
+settings = log_settings(upload.getvalue(), upload.name)
+setting = None
+if len(settings) > 1:
+    setting = st.selectbox(
+        "Run to show",
+        settings,
+        key=K_SETTING,
+        help="This CSV holds several runs (the Live run's settings), one per value of its 'setting' column.",
+    )
 try:
-    log = cached_log(upload.getvalue(), upload.name)
+    log = cached_log(upload.getvalue(), upload.name, setting)
 except ConfigError as exc:
     ui.show_problems(f"{upload.name} could not be read", exc)
     st.stop()
@@ -76,12 +86,25 @@ with cols[0]:
 with cols[1]:
     agreement = lr_agreement(log, curve.frame)
     if agreement is not None and agreement["rows"]:
+        if agreement["matches"]:
+            verdict = "matches"
+        elif agreement["shift"] == 1:
+            verdict = "one step ahead"
+        elif agreement["shift"] == -1:
+            verdict = "one step behind"
+        else:
+            verdict = f"{agreement['max_abs']:.3g} off ({agreement['max_peak_rel']:.1%} of peak)"
         st.metric(
             "Logged lr vs this design",
-            "matches" if agreement["max_rel"] < 1e-6 else f"{agreement['max_rel']:.1%} off",
-            help=f"Largest relative difference over {agreement['rows']} logged steps"
-            + (f"; worst at step {agreement['worst_row']}" if agreement["max_rel"] >= 1e-6 else ""),
+            verdict,
+            help=f"Largest difference over {agreement['rows']} logged steps: {agreement['max_abs']:.3g} "
+            f"(absolute), {agreement['max_peak_rel']:.2%} of the design's peak lr {agreement['peak']:.3g}"
+            + (f"; worst at step {agreement['worst_row']}" if not agreement["matches"] else ""),
         )
+        if agreement["message"]:
+            st.warning(
+                agreement["message"][0].upper() + agreement["message"][1:] + ".", icon=":material/warning:"
+            )
     elif agreement is not None:
         st.caption("The logged steps are all past the design's end.")
     log_y = st.toggle("Log lr axis", key=K_LOG_Y)

@@ -53,7 +53,10 @@ def _import_args(p: argparse.ArgumentParser) -> None:
         "--world-size", type=int, default=None, help="data-parallel processes (default: --base's or 1)"
     )
     p.add_argument(
-        "--total-steps", type=int, default=None, help="DeepSpeed: optimizer steps when the block has none"
+        "--total-steps",
+        type=int,
+        default=None,
+        help="DeepSpeed: optimizer steps when the block has no total_num_steps",
     )
     p.add_argument(
         "--base", default=None, help="a design whose training and optimizer sections fill the gaps"
@@ -83,7 +86,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         )
     else:
         cfg, warnings = from_deepspeed(
-            data, base=args.base, total_steps=args.total_steps, exact=not args.editable
+            data, base=args.base, default_total_steps=args.total_steps, exact=not args.editable
         )
     _write(cfg.to_json() + "\n", args.output)
     for line in warnings:

@@ -48,6 +48,7 @@ from ..curve import Curve, compute_curve
 from ..errors import ConfigError, Problem
 from ..plan import Plan
 from .common import cannot, compare, get_number, num, read_json_object, with_curve
+from .detect import ignored_deepspeed_keys, looks_like, require_format
 
 TARGET = "DeepSpeed"
 DS_TYPES = ("WarmupLR", "WarmupDecayLR", "WarmupCosineLR", "OneCycle", "LRRangeTest")
@@ -545,23 +546,28 @@ def from_deepspeed(
     base: ScheduleConfig | dict[str, Any] | str | None = None,
     total_steps: int | None = None,
     exact: bool = True,
+    default_total_steps: int | None = None,
 ) -> tuple[ScheduleConfig, list[str]]:
     """A design from a DeepSpeed config (``ds_config.json``) or its ``scheduler`` block.
 
-    The run length comes from ``total_steps``, else ``base`` (the run the schedule is for), else
-    ``total_num_steps`` (exports may size it one step short, see the module doc); the
-    optimizer from the config's ``optimizer`` block, else ``base``; batch sizes from
-    ``train_micro_batch_size_per_gpu`` / ``gradient_accumulation_steps``, else ``base``.
-    ``exact``: reproduce DeepSpeed's curve at every step (a ``LambdaLR`` expression where no torch
-    class does); ``False`` gives the nearest warmup + decay made of torch classes, with a warning
-    saying how far it is.
+    The run length is ``total_steps`` when given; else the block's own ``total_num_steps`` (when
+    ``base`` runs within one step of it, ``base``'s length: exports may size it one step off, see the
+    module doc); else ``default_total_steps``; else ``base``'s.  The optimizer comes from the
+    config's ``optimizer`` block, else ``base``; batch sizes from ``train_micro_batch_size_per_gpu`` /
+    ``gradient_accumulation_steps``, else ``base``.  ``exact``: reproduce DeepSpeed's curve at every
+    step (a ``LambdaLR`` expression where no torch class does); ``False`` gives the nearest warmup +
+    decay made of torch classes, with a warning saying how far it is.  A document that looks like
+    another format (HF ``TrainingArguments``, a design) is refused saying so; every top-level key
+    the import does not use is named in a warning.
     """
     doc = read_json_object(source, "a DeepSpeed config")
+    if looks_like(doc) in ("hf", "design"):
+        require_format(doc, "deepspeed")
     block = doc.get("scheduler", doc) if "type" not in doc else doc
     if not isinstance(block, dict) or "type" not in block:
         raise ConfigError(Problem("scheduler", "must be an object with 'type' and 'params'", block))
     kind, p = _params(block)
-    warnings: list[str] = []
+    warnings: list[str] = ignored_deepspeed_keys(doc)
     base_cfg = load_config(base) if base is not None else load_config({})
     data = base_cfg.to_dict()
     data.update({"name": f"DeepSpeed {kind}", "warmup": None, "decay": None, "plateau": None})
@@ -575,7 +581,22 @@ def from_deepspeed(
         training["accumulation_steps"] = get_number(
             doc, "gradient_accumulation_steps", 1, integer=True, low=1
         )
-    t = total_steps if total_steps is not None else (None if base is not None else p.get("total_num_steps"))
+    own = p.get("total_num_steps")
+    if own is not None:
+        own = int(
+            get_number(
+                p, "total_num_steps", None, path="scheduler.params.total_num_steps", integer=True, low=1
+            )
+        )
+    t = total_steps
+    if t is None and own is not None:
+        t = own
+        if base is not None:
+            base_total = compute_total(load_config(data))
+            if abs(base_total - own) <= 1:
+                t = base_total
+    if t is None:
+        t = default_total_steps
     if t is not None:
         training["max_steps"] = int(
             get_number({"t": t}, "t", None, path="total_num_steps", integer=True, low=1)

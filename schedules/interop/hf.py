@@ -49,6 +49,7 @@ from ..curve import Curve, compute_curve
 from ..errors import ConfigError, Problem
 from ..plan import Plan, accounting, make_plan
 from .common import cannot, close, compare, get_number, num, read_json_object, with_curve
+from .detect import ignored_hf_keys, require_format
 
 TARGET = "HF TrainingArguments"
 
@@ -731,11 +732,14 @@ def from_hf(
     ``TrainingArguments`` has no dataset size and no world size: give them (or a ``base`` design to
     take them from).  The imported curve equals what ``Trainer`` would schedule (checked against
     HF's formulas); a schedule that no torch scheduler class reproduces exactly is imported as a
-    ``LambdaLR`` expression of HF's formula.
+    ``LambdaLR`` expression of HF's formula.  A document that is not ``TrainingArguments`` (``{}``, a
+    DeepSpeed config, a design) is refused with a :class:`ConfigError` saying what it looks like;
+    every key the import does not use is named in a warning.
     """
     args = read_json_object(source, "TrainingArguments")
+    require_format(args, "hf")
     base_cfg = load_config(base) if base is not None else None
-    warnings: list[str] = []
+    warnings: list[str] = ignored_hf_keys(args)
     a = {key: args.get(key, default) for key, default in HF_DEFAULTS.items()}
     if dataset_size is None:
         if base_cfg is None:

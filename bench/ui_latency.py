@@ -1,0 +1,294 @@
+"""UI latency: the studio's pages against a bare Streamlit page, in headless Chromium, in one run.
+
+    .venv/bin/python bench/ui_latency.py                 # full run (a few minutes on 2 cores)
+    .venv/bin/python bench/ui_latency.py --quick         # fewer repetitions
+    .venv/bin/python bench/ui_latency.py --json out.json
+
+The floor is a *bare page*: one number input and one Plotly line with as many points as the Designer's
+default curve (Streamlit's own cost for "a widget changed, draw a line").  Against it, on a real
+``streamlit run`` of each (127.0.0.1, Debian's /usr/bin/chromium):
+
+- **redraw**: from pressing Enter in a number input (bare: "Epochs"; Designer: "Epochs") to the chart
+  in the page showing the new curve (plotly.js's decoded data changed), median of N changes;
+- **warm visit**: a new browser context (a new Streamlit session) on an already-running server, from
+  ``goto`` until the page's first chart is drawn and the script run has finished; median of N visits;
+  for pages without a chart at first (Live run, Import / export, Run logs) until the run finished;
+- **first visit**: a freshly started server (imports not yet done), from ``goto`` to the same point.
+
+It also prints where a Designer rerun spends its time (script run on the server from the websocket's
+"running" to "notRunning", the figure's JSON bytes, the number of elements) so that the breakdown is
+measured, not guessed.  Prints ratios from one run; these machines are noisy, so compare ratios only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+IDLE = '[data-testid="stApp"][data-test-connection-state="CONNECTED"][data-test-script-state="notRunning"]'
+SIGNATURE_JS = """() => {
+    const el = document.querySelector('[data-testid="stPlotlyChart"] .js-plotly-plot');
+    if (!el || !el._fullData || !el._fullData.length) return null;
+    const y = el._fullData[0].y || [];
+    let s = 0; for (let i = 0; i < Math.min(y.length, 400); i++) s += y[i] * (i + 1);
+    return y.length + ':' + s;
+}"""
+
+# The floor: Streamlit's cost for one number input and one Plotly line of the same length.
+BARE_PAGE = """
+import math
+import plotly.graph_objects as go
+import streamlit as st
+
+st.set_page_config(layout="wide")
+STEPS_PER_EPOCH = {steps_per_epoch}
+epochs = st.number_input("Epochs", min_value=1, max_value=100, value=3, step=1)
+n = int(epochs) * STEPS_PER_EPOCH
+y = [3e-4 * 0.5 * (1 + math.cos(math.pi * k / n)) for k in range(n)]
+st.plotly_chart(go.Figure(go.Scatter(y=y, mode="lines")), use_container_width=True)
+"""
+
+STUDIO_PAGES = {
+    "Designer": ("/", True),
+    "Compare": ("/compare", True),
+    "Live run": ("/live", False),
+    "Import / export": ("/interop", False),
+    "Run logs": ("/logs", False),
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """``streamlit run SCRIPT`` on 127.0.0.1 (a fresh process: its first visit pays the imports)."""
+
+    def __init__(self, script: Path, cwd: Path, env: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", str(script),
+             "--server.headless", "true", "--server.address", "127.0.0.1",
+             "--server.port", str(self.port), "--browser.gatherUsageStats", "false"],
+            cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+        )  # fmt: skip
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(self.url + "/_stcore/health", timeout=2) as r:
+                    if r.read().strip() == b"ok":
+                        return
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise SystemExit(f"streamlit run {script} did not answer within 90 s")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def visit(browser, url: str, has_chart: bool) -> float:
+    """Seconds from goto to the page drawn (first chart, or the script run finished)."""
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    try:
+        start = time.perf_counter()
+        page.goto(url)
+        if has_chart:
+            page.wait_for_function(SIGNATURE_JS, timeout=120_000)
+        page.wait_for_selector(IDLE, timeout=120_000)
+        return time.perf_counter() - start
+    finally:
+        context.close()
+
+
+def redraws(browser, url: str, label: str, n: int) -> list[float]:
+    """Seconds from Enter in the number input ``label`` to the chart showing the new curve."""
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    out = []
+    try:
+        page.goto(url)
+        page.wait_for_function(SIGNATURE_JS, timeout=120_000)
+        page.wait_for_selector(IDLE, timeout=120_000)
+        box = page.get_by_label(label, exact=True)
+        for i in range(n):
+            before = page.evaluate(SIGNATURE_JS)
+            current = int(box.input_value())
+            value = current % 6 + 1 if current != (i % 6 + 1) else (i + 1) % 6 + 1
+            if value == current:
+                value = current % 6 + 1
+            box.fill(str(value))
+            start = time.perf_counter()
+            box.press("Enter")
+            page.wait_for_function(f"() => ({SIGNATURE_JS})() !== {json.dumps(before)}", timeout=60_000)
+            out.append(time.perf_counter() - start)
+            page.wait_for_selector(IDLE, timeout=60_000)
+            page.wait_for_timeout(150)
+        return out
+    finally:
+        context.close()
+
+
+def rerun_breakdown() -> dict:
+    """Where a Designer rerun spends its time, measured in-process with AppTest (no browser)."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "app" / "main.py"), default_timeout=120)
+    at.run()
+    box = next(w for w in at.number_input if w.label == "Epochs")
+    times = []
+    for i in range(6):
+        box = next(w for w in at.number_input if w.label == "Epochs")
+        start = time.perf_counter()
+        box.set_value(2 + i % 4).run()
+        times.append(time.perf_counter() - start)
+    charts = at.get("plotly_chart")
+    figure_bytes = sum(len(c.proto.spec) for c in charts)
+    n_elements = _count_elements(at)
+    return {
+        "script_rerun_s_median": statistics.median(times),
+        "figure_json_bytes": figure_bytes,
+        "elements_per_run": n_elements,
+    }
+
+
+def _count_elements(at) -> int:
+    count = 0
+    stack = [at._tree]
+    while stack:
+        node = stack.pop()
+        children = getattr(node, "children", None)
+        if children:
+            stack.extend(children.values() if isinstance(children, dict) else children)
+        else:
+            count += 1
+    return count
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions")
+    parser.add_argument("--json", help="also write the results here")
+    args = parser.parse_args(argv)
+    reps = 3 if args.quick else 8
+    visits = 2 if args.quick else 5
+    firsts = 1 if args.quick else 3
+
+    from playwright.sync_api import sync_playwright
+
+    from schedules import load_config, make_plan
+
+    default = load_config({})
+    steps_per_epoch = make_plan(default).steps_per_epoch
+    tmp = Path(tempfile.mkdtemp(prefix="ui-latency-"))
+    bare_script = tmp / "bare.py"
+    bare_script.write_text(BARE_PAGE.format(steps_per_epoch=steps_per_epoch))
+    studio_script = ROOT / "app" / "main.py"
+    results: dict = {"steps_per_epoch": steps_per_epoch, "reps": reps, "visits": visits}
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        try:
+            # First visits: a fresh server each time, alternating bare and studio.
+            first = {"bare": [], "Designer": []}
+            for _ in range(firsts):
+                for name, script, cwd in (("bare", bare_script, tmp), ("Designer", studio_script, ROOT)):
+                    server = Server(script, cwd)
+                    try:
+                        first[name].append(visit(browser, server.url + "/", True))
+                    finally:
+                        server.stop()
+            bare = Server(bare_script, tmp)
+            studio = Server(studio_script, ROOT)
+            try:
+                visit(browser, bare.url + "/", True)  # warm both servers' imports and caches
+                for path, has_chart in STUDIO_PAGES.values():
+                    visit(browser, studio.url + path, has_chart)
+                warm = {"bare": [], **{name: [] for name in STUDIO_PAGES}}
+                for _ in range(visits):  # interleaved, so drift in machine load hits both alike
+                    warm["bare"].append(visit(browser, bare.url + "/", True))
+                    for name, (path, has_chart) in STUDIO_PAGES.items():
+                        warm[name].append(visit(browser, studio.url + path, has_chart))
+                redraw = {"bare": [], "Designer": []}
+                for _ in range(2):
+                    redraw["bare"] += redraws(browser, bare.url + "/", "Epochs", reps)
+                    redraw["Designer"] += redraws(browser, studio.url + "/", "Epochs", reps)
+            finally:
+                bare.stop()
+                studio.stop()
+        finally:
+            browser.close()
+
+    results["first_visit_s"] = {k: median(v) for k, v in first.items()}
+    results["warm_visit_s"] = {k: median(v) for k, v in warm.items()}
+    results["redraw_s"] = {k: median(v) for k, v in redraw.items()}
+    results["breakdown"] = rerun_breakdown()
+
+    b_first, b_warm, b_redraw = (
+        results["first_visit_s"]["bare"],
+        results["warm_visit_s"]["bare"],
+        results["redraw_s"]["bare"],
+    )
+    print(f"bare page: {steps_per_epoch * 3:,}-point line; medians of {reps * 2} redraws, {visits} visits")
+    print(f"{'':18s} {'seconds':>8s} {'x bare':>7s}")
+    print(f"{'redraw, bare':18s} {b_redraw:8.3f}")
+    print(f"{'redraw, Designer':18s} {results['redraw_s']['Designer']:8.3f} "
+          f"{results['redraw_s']['Designer'] / b_redraw:6.2f}x  (target <= 1.3x)")  # fmt: skip
+    print(f"{'warm visit, bare':18s} {b_warm:8.3f}")
+    for name in STUDIO_PAGES:
+        target = "  (target <= 1.3x)" if name == "Designer" else ""
+        print(f"{'warm, ' + name:18s} {results['warm_visit_s'][name]:8.3f} "
+              f"{results['warm_visit_s'][name] / b_warm:6.2f}x{target}")  # fmt: skip
+    print(f"{'first visit, bare':18s} {b_first:8.3f}")
+    print(f"{'first, Designer':18s} {results['first_visit_s']['Designer']:8.3f} "
+          f"{results['first_visit_s']['Designer'] / b_first:6.2f}x  (target <= 1.5x)")  # fmt: skip
+    bd = results["breakdown"]
+    print(
+        f"Designer rerun (AppTest, server side only): {bd['script_rerun_s_median']:.3f} s median; "
+        f"figure JSON {bd['figure_json_bytes'] / 1024:.0f} KB; {bd['elements_per_run']} elements"
+    )
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
