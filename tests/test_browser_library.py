@@ -8,15 +8,37 @@ import contextlib
 import os
 import subprocess
 import sys
+import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import APP_IDLE_SELECTOR, REPO_ROOT, _free_port, _stop, _wait_for_health
+from conftest import APP_IDLE_SELECTOR, REPO_ROOT, _free_port, _stop, _tail
 
 from schedules.workspace import Workspace
 
 pytestmark = pytest.mark.browser
+
+
+SERVER_START_TIMEOUT_S = 300.0  # app.serve warms the first chart before it listens; the machine is shared
+
+
+def wait_for_health(proc: subprocess.Popen, base_url: str, log_path: Path) -> None:
+    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"the server exited with code {proc.returncode}:\n{_tail(log_path)}", pytrace=False)
+        try:
+            with urllib.request.urlopen(f"{base_url}/_stcore/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    pytest.fail(
+        f"the server did not answer within {SERVER_START_TIMEOUT_S:.0f} s:\n{_tail(log_path)}", pytrace=False
+    )
 
 
 @contextlib.contextmanager
@@ -37,7 +59,7 @@ def server(workspace: Path, log_path: Path) -> Iterator[str]:
             env={**os.environ, "PYTHONUNBUFFERED": "1", "STUDIO_WORKSPACE": str(workspace)},
         )
         try:
-            _wait_for_health(proc, base_url, log_path)
+            wait_for_health(proc, base_url, log_path)
             yield base_url
         finally:
             _stop(proc)

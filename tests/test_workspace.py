@@ -535,3 +535,44 @@ def test_a_failing_workspace_never_stops_the_run(tmp_path: Path) -> None:
         and "not saved to the workspace" in sink.errors[0]
         and "run_chunks" in sink.errors[0]
     )
+
+
+# --------------------------------------------------------------------------------------------------
+# run logs and forecasting through the workspace
+
+
+def test_a_run_log_round_trips_through_the_workspace(ws: Workspace) -> None:
+    from schedules.logs import read_log
+    from schedules.workspace.runlogs import log_of_run, save_log
+
+    csv = b"step,learning_rate,train_loss,eval_loss\n1,0.1,2.5,\n2,0.2,2.25,\n3,0.3,,2.4\n4,0.4,2.0,\n"
+    log = read_log(csv, "hf.csv")
+    run_id = save_log(ws, log)
+    info = ws.run(run_id)
+    assert (info.kind, info.n_rows, info.columns) == ("import", 4, ["step", "lr", "loss", "val_loss"])
+    back = log_of_run(ws, run_id)
+    assert (back.source, back.convention, back.columns) == (log.source, log.convention, log.columns)
+    for kind in ("lr", "loss", "val_loss"):
+        pd.testing.assert_frame_equal(
+            back.series[kind], log.series[kind].reset_index(drop=True), check_dtype=False
+        )
+
+
+def test_forecast_fits_on_a_stored_live_run_and_the_fit_is_kept(ws: Workspace) -> None:
+    from schedules.forecast.fit import fit_runs, predict
+    from schedules.live import train
+    from schedules.workspace.runlogs import fit_dict, forecast_run, save_forecast_fit
+
+    config = load_config(
+        {**SMALL, "training": {**SMALL["training"], "epochs": 6}, "decay": {"scheduler": "CosineAnnealingLR"}}
+    )
+    rows = pd.DataFrame([r.to_row() for r in train(config, device="cpu", seed=0, threads=1)])
+    run_id = ws.save_frame("live", rows, kind="live", config=config, device="cpu", status="done")
+    run = forecast_run(ws, run_id)
+    assert run.lr.tolist() == rows["lr"].tolist() and run.loss.tolist() == rows["loss"].tolist()
+    fit = fit_runs([run], "multi-power", bootstrap=0)
+    stored = save_forecast_fit(ws, "multi-power on live", fit, [run_id])
+    again = ws.fit(stored.id)
+    assert (again.law, again.params, again.runs) == ("multi-power", fit["params"], [run_id])
+    lr = rows["lr"].to_numpy()
+    pd.testing.assert_frame_equal(predict(fit_dict(again), lr), predict(fit, lr))

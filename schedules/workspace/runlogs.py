@@ -63,3 +63,31 @@ def log_of_run(workspace: Workspace, run: RunInfo | int) -> RunLog:
     else:
         source, convention, columns = "workspace", "rows", {k: k for k in series}
     return RunLog(source=source, name=info.name, series=series, columns=columns, convention=convention)
+
+
+# --------------------------------------------------------------------------------------------------
+# forecasting (schedules.forecast): stored runs in, fitted laws out
+
+
+def forecast_run(workspace: Workspace, run: RunInfo | int):
+    """A stored run as a :class:`schedules.forecast.runs.Run` to fit a loss law on.
+
+    Its lr comes from the run's own lr column, else from the design it used (as for a log file)."""
+    from ..config import load_config
+    from ..forecast.runs import run_from_log
+
+    info = run if isinstance(run, RunInfo) else workspace.run(run)
+    design = load_config(info.config) if info.config else None
+    return run_from_log(log_of_run(workspace, info), design, name=info.name)
+
+
+def save_forecast_fit(workspace: Workspace, name: str, fit: dict, runs: list[int]):
+    """Store a :func:`schedules.forecast.fit.fit_runs` result: its law and parameters, the ids of the
+    workspace runs it was fitted on, and everything else it reports (error, band, settings) as meta."""
+    meta = {k: v for k, v in fit.items() if k not in ("law", "params")}
+    return workspace.save_fit(name, fit["law"], fit["params"], runs=runs, meta=meta)
+
+
+def fit_dict(fit) -> dict:
+    """A stored fit back in :func:`schedules.forecast.fit.fit_runs`'s form (for ``predict``)."""
+    return {**fit.meta, "law": fit.law, "params": dict(fit.params)}
