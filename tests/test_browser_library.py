@@ -136,7 +136,7 @@ def test_saved_design_and_live_run_survive_a_server_restart(
             # Compare offers it too.
             page.get_by_role("link", name="Compare").click()
             settle(page)
-            page.get_by_label("Designs to overlay").click()
+            page.get_by_role("combobox", name="Designs to overlay").click()
             page.get_by_role("option", name="kept across restarts").wait_for()
             no_exception(page)
     finally:
