@@ -1,6 +1,9 @@
 # LR Schedule Studio: the Streamlit app in a container.
 #   docker build -t lr-schedule-studio .
 #   docker run --rm -p 8501:8501 lr-schedule-studio      # then open http://127.0.0.1:8501
+# The base image is named by tag. To pin it by digest (recommended for reproducible builds), resolve it
+# where a registry is reachable (`docker buildx imagetools inspect python:3.11-slim`) and write
+# FROM python:3.11-slim@sha256:<digest>; no digest is written here that was not verified.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

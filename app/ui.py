@@ -10,10 +10,12 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
 from app import state
+from schedules.budget import APP_CURVE_SECONDS, BytesLRU
 from schedules.config import load_config
 from schedules.curve import Curve, compute_curve
 from schedules.errors import ConfigError
@@ -22,35 +24,81 @@ from schedules.plan import make_plan
 
 #: Curves longer than this show a progress bar while they are computed.
 PROGRESS_OVER = 200_000
+#: Bytes of curves kept between reruns, shared by every session of the server (a byte budget, not an
+#: entry count: the largest curve a valid design makes is about 130 MB, see schedules.budget).
+CURVE_CACHE_BYTES = 256 * 1024 * 1024
+#: Bytes of the Compare page's loop-mistake curves (drawn only: kept as float32).
+MISTAKE_CACHE_BYTES = 64 * 1024 * 1024
+#: Entries of the small caches (snippets: a few KB each).
 CACHE_ENTRIES = 16
 
 
-@st.cache_data(max_entries=CACHE_ENTRIES, show_spinner=False)
+def _curve_bytes(curve: Curve) -> int:
+    frame = int(curve.frame.memory_usage(index=True, deep=False).sum())
+    shared = np.shares_memory(curve.frame["lr"].to_numpy(), curve.lrs[:, :1])
+    return frame + (0 if shared else int(curve.lrs.nbytes)) + 4096
+
+
+def _frame_bytes(frame: pd.DataFrame) -> int:
+    return int(frame.memory_usage(index=True, deep=False).sum()) + 1024
+
+
+CURVES: BytesLRU[str, Curve] = BytesLRU(CURVE_CACHE_BYTES, _curve_bytes)
+MISTAKES: BytesLRU[tuple[str, str, int | None], pd.DataFrame] = BytesLRU(MISTAKE_CACHE_BYTES, _frame_bytes)
+
+
 def cached_curve(cache_key: str) -> Curve:
     """The curve of a config, keyed on its canonical JSON (``ScheduleConfig.cache_key()``).
 
-    Unchanged inputs never recompute.  Long curves (> PROGRESS_OVER steps) draw a progress bar
-    while they run (created and removed in here, so a cache hit replays nothing visible).
+    Unchanged inputs never recompute: the curve is kept in :data:`CURVES` (shared by all sessions,
+    bounded by bytes; concurrent sessions asking for the same curve compute it once).  The
+    computation is capped at :data:`~schedules.budget.APP_CURVE_SECONDS` (a
+    :class:`~schedules.budget.ComputeTimeout` error box names the run length).  Long curves
+    (> PROGRESS_OVER steps) draw a progress bar while they run.
     """
+    return CURVES.get_or_compute(cache_key, lambda: _compute(cache_key))
+
+
+cached_curve.clear = CURVES.clear  # type: ignore[attr-defined]  # as st.cache_data's .clear()
+
+
+def _compute(cache_key: str) -> Curve:
     cfg = load_config(cache_key)
     total = make_plan(cfg).total_steps
     if total <= PROGRESS_OVER:
-        return compute_curve(cfg)
+        return compute_curve(cfg, time_limit=APP_CURVE_SECONDS)
     bar = st.progress(0.0, text=f"Computing {total:,} optimizer steps…")
 
     def progress(done: int, of: int) -> None:
         bar.progress(done / of, text=f"Computing {total:,} optimizer steps… {done:,} done")
 
     try:
-        return compute_curve(cfg, progress=progress)
+        return compute_curve(cfg, progress=progress, time_limit=APP_CURVE_SECONDS)
     finally:
         bar.empty()
 
 
-@st.cache_data(max_entries=4 * CACHE_ENTRIES, show_spinner=False)
 def cached_mistake(cache_key: str, kind: str, at: int | None = None) -> pd.DataFrame:
-    """``schedules.mistakes.mistake_curve`` cached on (config, kind, resume step)."""
-    return mistake_curve(load_config(cache_key), kind, at)
+    """``schedules.mistakes.mistake_curve`` cached on (config, kind, resume step), compact: these
+    curves are only drawn (the Compare page), so ``lr`` is float32 and ``step`` int32.  Exports never
+    come from here."""
+
+    def compute() -> pd.DataFrame:
+        frame = mistake_curve(load_config(cache_key), kind, at, time_limit=APP_CURVE_SECONDS)
+        compact = pd.DataFrame(
+            {
+                "step": frame["step"].to_numpy().astype(np.int32),
+                "samples": frame["samples"].to_numpy(),
+                "lr": frame["lr"].to_numpy().astype(np.float32),
+            }
+        )
+        compact.attrs.update(frame.attrs)
+        return compact
+
+    return MISTAKES.get_or_compute((cache_key, kind, at), compute)
+
+
+cached_mistake.clear = MISTAKES.clear  # type: ignore[attr-defined]
 
 
 @st.cache_data(max_entries=4 * CACHE_ENTRIES, show_spinner=False)

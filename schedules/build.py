@@ -19,7 +19,7 @@ import torch
 from torch.optim import lr_scheduler as tls
 
 from .config import MetricSource, ScheduleConfig, load_config
-from .errors import ConfigError, Problem
+from .errors import ConfigError, Problem, join_path
 from .expr import LrExpression, check_expression
 from .plan import Plan, make_plan
 from .wsd import wsd_factor
@@ -491,8 +491,12 @@ def _guard(path: str, value: Any, fn: Callable[[], Any]) -> Any:
         return fn()
     except ConfigError:
         raise
-    except (ValueError, TypeError, KeyError, ZeroDivisionError, OverflowError, RuntimeError) as exc:
-        raise ConfigError(Problem(path, f"rejected by torch: {exc}", value)) from None
+    except Exception as exc:  # torch raises many types (IndexError for betas=[0.9]); all mean "refused"
+        usual = isinstance(
+            exc, ValueError | TypeError | KeyError | ZeroDivisionError | OverflowError | RuntimeError
+        )
+        why = str(exc) if usual else f"{type(exc).__name__}: {exc}"
+        raise ConfigError(Problem(path, f"rejected by torch: {why}", value)) from None
 
 
 def check_buildable(config: ScheduleConfig) -> None:
@@ -507,7 +511,7 @@ def check_buildable(config: ScheduleConfig) -> None:
             if key not in allowed:
                 raise ConfigError(
                     Problem(
-                        f"optimizer.kwargs.{key}",
+                        join_path(["optimizer", "kwargs", key]),
                         f"is not an argument of torch.optim.{config.optimizer.name} "
                         f"(allowed: {', '.join(allowed)})",
                         value,

@@ -49,7 +49,7 @@ def write_frame(frame, path: str | None) -> None:
 def cmd_curve(args: argparse.Namespace) -> int:
     from .curve import compute_curve
 
-    curve = compute_curve(args.config)
+    curve = compute_curve(args.config, time_limit=args.time_limit)
     for line in curve.warnings:
         print(f"warning: {line}", file=sys.stderr)
     write_frame(curve.frame, args.output)
@@ -126,11 +126,20 @@ def _config_and_output(p: argparse.ArgumentParser, output_help: str) -> None:
     p.add_argument("-o", "--output", default=None, help=output_help)
 
 
-command(
-    "curve",
-    "one row per optimizer step: step, epoch, samples, lr, lr/<group>",
-    lambda p: _config_and_output(p, "CSV file to write (default: stdout)"),
-)(cmd_curve)
+def _curve_args(p: argparse.ArgumentParser) -> None:
+    from .budget import CLI_CURVE_SECONDS
+
+    _config_and_output(p, "CSV file to write (default: stdout)")
+    p.add_argument(
+        "--time-limit",
+        type=float,
+        default=CLI_CURVE_SECONDS,
+        metavar="SECONDS",
+        help=f"stop with exit 2 when computing takes longer (default {CLI_CURVE_SECONDS:g}; 0: no limit)",
+    )
+
+
+command("curve", "one row per optimizer step: step, epoch, samples, lr, lr/<group>", _curve_args)(cmd_curve)
 
 
 def _validate_args(p: argparse.ArgumentParser) -> None:

@@ -9,6 +9,7 @@ the value given, e.g. ``training.accumulation_steps: must be an integer >= 1, go
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -17,6 +18,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .budget import MAX_CURVE_CELLS
 from .errors import ConfigError, Problem, join_path
 
 FORMAT = "lr-schedule/v1"
@@ -44,9 +46,11 @@ class StrictModel(BaseModel):
 # optimizer
 
 
+@functools.lru_cache(maxsize=1)
 def supported_optimizers() -> tuple[str, ...]:
     """``torch.optim`` optimizer classes that can be driven by a schedule (LBFGS needs a closure,
-    SparseAdam sparse gradients: both are left out)."""
+    SparseAdam sparse gradients: both are left out), and that build on the curve's dummy parameters
+    (one 1-element tensor per group; ``Muon`` takes 2-D parameters only, so it is not offered)."""
     import torch
 
     names = []
@@ -57,9 +61,20 @@ def supported_optimizers() -> tuple[str, ...]:
             and issubclass(obj, torch.optim.Optimizer)
             and obj is not torch.optim.Optimizer
             and name not in {"LBFGS", "SparseAdam"}
+            and _builds_on_dummy(obj)
         ):
             names.append(name)
     return tuple(sorted(names))
+
+
+def _builds_on_dummy(cls: type) -> bool:
+    import torch
+
+    try:
+        cls([torch.zeros(1, requires_grad=True)], lr=1e-3)
+    except Exception:
+        return False
+    return True
 
 
 JsonScalar = bool | int | float | str | None
@@ -638,6 +653,22 @@ class ScheduleConfig(StrictModel):
                 )
             )
         if (
+            plan is not None
+            and plan.total_steps <= MAX_TOTAL_STEPS
+            and plan.total_steps * groups > MAX_CURVE_CELLS
+        ):
+            # The work and memory of a curve: one lr per step and group (checked before computing).
+            problems.append(
+                Problem(
+                    "optimizer.param_groups",
+                    f"total steps x param groups must be <= {MAX_CURVE_CELLS:,} "
+                    f"({plan.total_steps:,} steps x {groups} groups = {plan.total_steps * groups:,}): "
+                    f"use at most {max(1, MAX_CURVE_CELLS // plan.total_steps)} groups for this run, "
+                    "or a shorter run",
+                    f"{groups} groups",
+                )
+            )
+        if (
             self.plateau is not None
             and isinstance(self.plateau.min_lr, list)
             and len(self.plateau.min_lr) != groups
@@ -809,10 +840,8 @@ def problems_from_validation(exc: ValidationError, model: type[BaseModel] | None
     for err in exc.errors(include_url=False):
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
         # Drop union-branch tags pydantic inserts into locations ("int", "list[float]", "literal['epoch']").
-        loc = tuple(
-            p for p in loc if not (isinstance(p, str) and ("[" in p or p in {"int", "float", "str", "bool"}))
-        )
         etype = err["type"]
+        loc = _without_union_tags(loc, model, keep_last=etype == "extra_forbidden")
         value = err.get("input")
         ctx = err.get("ctx") or {}
         if etype == "value_error" and isinstance(ctx.get("error"), ConfigError):
@@ -885,6 +914,29 @@ def problems_from_validation(exc: ValidationError, model: type[BaseModel] | None
     return unique
 
 
+_TAGS = {"int", "float", "str", "bool", "nullable"}
+
+
+def _without_union_tags(
+    loc: tuple[Any, ...], model: type[BaseModel] | None, keep_last: bool
+) -> tuple[Any, ...]:
+    """Drop the union-branch tags pydantic puts into locations (``int``, ``list[float]``,
+    ``literal['epoch']``), but never a user's own key: the unknown key of an ``extra_forbidden`` error
+    (``training: {"int": 1}`` is ``training.int``) or a key of a free-form ``kwargs`` object."""
+    out: list[Any] = []
+    for i, part in enumerate(loc):
+        user_key = (keep_last and i == len(loc) - 1) or (i > 0 and loc[i - 1] == "kwargs")
+        if (
+            not user_key
+            and isinstance(part, str)
+            and ("[" in part or part in _TAGS)
+            and not (isinstance(model, type) and part in model.model_fields and i == 0)
+        ):
+            continue
+        out.append(part)
+    return tuple(out)
+
+
 def load_config(source: str | os.PathLike | dict[str, Any] | ScheduleConfig) -> ScheduleConfig:
     """Validate a config from a dict, JSON text, a JSON file path, or an existing config.
 
@@ -953,11 +1005,7 @@ def parse_config_json(text: str | bytes) -> ScheduleConfig:
         except UnicodeDecodeError as exc:
             raise ConfigError(Problem("(file)", "must be UTF-8 text", f"byte {exc.start}")) from None
     try:
-        data = json.loads(text, parse_constant=_reject_constant)
-    except _NonFiniteConstant as exc:
-        raise ConfigError(
-            Problem("(file)", "must be valid JSON (NaN and Infinity are not allowed)", str(exc))
-        ) from None
+        data = json.loads(text, parse_constant=_NotANumber, parse_int=_json_int)
     except json.JSONDecodeError as exc:
         raise ConfigError(
             Problem(
@@ -969,17 +1017,58 @@ def parse_config_json(text: str | bytes) -> ScheduleConfig:
         ) from None
     except RecursionError:
         raise ConfigError(Problem("(file)", "is nested too deeply", None, has_value=False)) from None
+    markers = list(_markers(data, ()))
+    if markers:  # NaN, Infinity or a huge integer: named by its field, never "(file)"
+        raise ConfigError([marker.problem(path) for path, marker in markers[:20]])
     if not isinstance(data, dict):
         raise ConfigError(Problem("(config)", "must be a JSON object", type(data).__name__))
     return load_config(data)
 
 
-class _NonFiniteConstant(ValueError):
-    pass
+class _NotANumber:
+    """What ``NaN``/``Infinity``/``-Infinity`` parse to: found afterwards and reported by field."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def problem(self, path: tuple[Any, ...]) -> Problem:
+        return Problem(
+            join_path(path) if path else "(file)",
+            f"must be a finite number (JSON has no {self.name}: NaN and Infinity are not allowed)",
+            self.name,
+        )
 
 
-def _reject_constant(name: str) -> float:
-    raise _NonFiniteConstant(name)
+#: Python refuses int("...") beyond this many digits (sys.int_info.default_max_str_digits).
+_MAX_INT_DIGITS = 4300
+
+
+class _HugeInteger(_NotANumber):
+    def problem(self, path: tuple[Any, ...]) -> Problem:
+        return Problem(
+            join_path(path) if path else "(file)",
+            f"must be a number of at most {_MAX_INT_DIGITS} digits",
+            self.name,
+        )
+
+
+def _json_int(text: str) -> int | _HugeInteger:
+    if len(text.lstrip("-")) > _MAX_INT_DIGITS:
+        return _HugeInteger(f"a {len(text.lstrip('-'))}-digit integer")
+    return int(text)
+
+
+def _markers(obj: Any, path: tuple[Any, ...], depth: int = 0):
+    if isinstance(obj, _NotANumber):
+        yield path, obj
+    elif depth > 200:
+        return
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from _markers(v, (*path, k), depth + 1)
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            yield from _markers(v, (*path, i), depth + 1)
 
 
 def json_schema() -> dict[str, Any]:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .budget import CHECK_EVERY, Deadline, length_field
 from .build import Evaluation, Event, LRSchedule, build_scheduler, dummy_optimizer, quiet_scheduler_warnings
 from .config import ScheduleConfig, load_config
 from .errors import ConfigError, Problem
@@ -81,12 +82,19 @@ def static_events(plan: Plan, max_epoch_marks: int = 500) -> list[Event]:
     return out
 
 
-def step_schedule(schedule: LRSchedule, steps: int, progress: ProgressFn | None = None) -> np.ndarray:
-    """Record ``steps`` rows of lrs, stepping ``schedule`` after each row (so ``steps`` calls)."""
+def step_schedule(
+    schedule: LRSchedule, steps: int, progress: ProgressFn | None = None, deadline: Deadline | None = None
+) -> np.ndarray:
+    """Record ``steps`` rows of lrs, stepping ``schedule`` after each row (so ``steps`` calls).
+
+    The array is column-major, so each group's column is one contiguous block the curve's frame uses
+    as it is (no second copy).  ``deadline.check`` runs every :data:`~schedules.budget.CHECK_EVERY`
+    steps (:class:`~schedules.budget.ComputeTimeout` past it)."""
     groups = schedule.optimizer.param_groups
     n_groups = len(groups)
-    out = np.empty((steps, n_groups), dtype=np.float64)
-    chunk = 50_000
+    out = np.empty((steps, n_groups), dtype=np.float64, order="F")
+    chunk = CHECK_EVERY
+    report_every = 50_000
     with quiet_scheduler_warnings():
         if n_groups == 1:
             g0 = groups[0]
@@ -97,7 +105,9 @@ def step_schedule(schedule: LRSchedule, steps: int, progress: ProgressFn | None 
                 for k in range(start, stop):
                     col[k] = g0["lr"]
                     step()
-                if progress is not None:
+                if deadline is not None:
+                    deadline.check(stop)
+                if progress is not None and (stop % report_every == 0 or stop == steps):
                     progress(stop, steps)
         else:
             for start in range(0, steps, chunk):
@@ -105,22 +115,31 @@ def step_schedule(schedule: LRSchedule, steps: int, progress: ProgressFn | None 
                 for k in range(start, stop):
                     out[k] = [g["lr"] for g in groups]
                     schedule.step()
-                if progress is not None:
+                if deadline is not None:
+                    deadline.check(stop)
+                if progress is not None and (stop % report_every == 0 or stop == steps):
                     progress(stop, steps)
     return out
 
 
-def compute_curve(config: ScheduleConfig | dict[str, Any] | str, progress: ProgressFn | None = None) -> Curve:
+def compute_curve(
+    config: ScheduleConfig | dict[str, Any] | str,
+    progress: ProgressFn | None = None,
+    time_limit: float | None = None,
+) -> Curve:
     """The full curve of a config, with events and plateau evaluations.
 
     ``progress(done, total)`` is called every 50k steps (the app shows a progress bar with it).
+    ``time_limit``: seconds of wall time after which the computation stops with a
+    :class:`~schedules.budget.ComputeTimeout` naming the run length (``None``: no limit).
     """
     cfg = load_config(config)
     optimizer = dummy_optimizer(cfg)
     schedule = build_scheduler(optimizer, cfg)
     plan = schedule.plan
+    deadline = Deadline(time_limit, field=length_field(cfg), total=plan.total_steps)
     try:
-        lrs = step_schedule(schedule, plan.total_steps, progress)
+        lrs = step_schedule(schedule, plan.total_steps, progress, deadline)
     except ConfigError:
         raise
     except (ValueError, ZeroDivisionError, OverflowError) as exc:
@@ -156,7 +175,8 @@ def curve_frame(plan: Plan, lrs: np.ndarray, names: list[str]) -> pd.DataFrame:
     if len(names) > 1:
         for i, name in enumerate(names):
             data[f"lr/{name}"] = lrs[:, i]
-    return pd.DataFrame(data)
+    # copy=False: the lr columns are the (column-major) lrs array's own memory, not a second copy.
+    return pd.DataFrame(data, copy=False)
 
 
 def lr_curve(config: ScheduleConfig | dict[str, Any] | str) -> pd.DataFrame:

@@ -26,9 +26,21 @@ def show_value(value: Any) -> str:
         if len(value) <= 4:
             text = "{" + ", ".join(_plain_key(str(k)) and str(k) or json.dumps(str(k)) for k in value) + "}"
     elif isinstance(value, list | tuple):
-        text = repr(list(value))
+        try:
+            text = repr(list(value[:50])) if len(value) > 50 else repr(list(value))
+        except ValueError:  # an integer too long for repr
+            text = (
+                "["
+                + ", ".join(show_value(v) for v in list(value)[:8])
+                + (", ...]" if len(value) > 8 else "]")
+            )
+    elif isinstance(value, int) and value.bit_length() > 200:
+        text = f"a {int(value.bit_length() * 0.30103) + 1}-digit integer"
     else:
-        text = repr(value)
+        try:
+            text = repr(value)
+        except ValueError:
+            text = f"a {type(value).__name__} too long to show"
     if len(text) > _MAX_VALUE_CHARS:
         text = text[: _MAX_VALUE_CHARS - 3] + "..."
     return text
@@ -81,15 +93,44 @@ def _one_line(text: str) -> str:
 
 
 def _split(path: str) -> list[str | int]:
+    """The inverse of :func:`join_path`: ``'a.b[0]["x.y"]'`` -> ``["a", "b", 0, "x.y"]``."""
     parts: list[str | int] = []
-    for dotted in path.split("."):
-        name, _, rest = dotted.partition("[")
-        if name:
-            parts.append(name)
-        while rest:
-            idx, _, rest = rest.partition("]")
-            parts.append(int(idx))
-            rest = rest.lstrip("[")
+    i, n = 0, len(path)
+    name = ""
+    while i < n:
+        c = path[i]
+        if c == ".":
+            if name:
+                parts.append(name)
+            name = ""
+            i += 1
+        elif c == "[":
+            if name:
+                parts.append(name)
+            name = ""
+            end = path.find("]", i)
+            inner = path[i + 1 : end] if end != -1 else path[i + 1 :]
+            if inner.startswith('"'):
+                # a quoted key: find the closing quote that is followed by "]"
+                j = i + 2
+                while j < n and not (path[j] == '"' and path[j - 1] != "\\" and path[j + 1 : j + 2] == "]"):
+                    j += 1
+                try:
+                    parts.append(json.loads(path[i + 1 : j + 1]))
+                except ValueError:
+                    parts.append(path[i + 2 : j])
+                i = j + 2
+                continue
+            if inner.lstrip("-").isdigit():
+                parts.append(int(inner))
+            elif inner:
+                parts.append(inner)
+            i = (end + 1) if end != -1 else n
+        else:
+            name += c
+            i += 1
+    if name:
+        parts.append(name)
     return parts
 
 

@@ -100,6 +100,9 @@ DEFAULT_THREADS = 1
 LIVE_RUN_SLOTS = 2
 #: A background run nobody has looked at for this long is stopped.
 IDLE_TIMEOUT_S = 120.0
+#: A run whose browser session has ended (``LiveRun.watch``) is stopped after this many seconds (a
+#: reload within it adopts the run instead).
+SESSION_GONE_S = 10.0
 
 CORRECT = "correct"
 PER_MICRO_BATCH = "scheduler_per_micro_batch"
@@ -711,6 +714,18 @@ def comparison_settings(
 # background runs (the app's Live page)
 
 _SERVER_SLOTS = threading.BoundedSemaphore(LIVE_RUN_SLOTS)
+#: owner (a browser's id, see the Live page) -> the run holding that owner's one slot.
+_BY_OWNER: dict[str, LiveRun] = {}
+_OWNERS_LOCK = threading.Lock()
+
+
+def run_of(owner: str | None) -> LiveRun | None:
+    """The run that holds ``owner``'s slot (running, or started and not yet ended), if any."""
+    if not owner:
+        return None
+    with _OWNERS_LOCK:
+        run = _BY_OWNER.get(owner)
+    return run if run is not None and run.running else None
 
 
 @dataclass
@@ -763,7 +778,19 @@ class LiveRun:
     was stopped first) is ``"not run"``.
     """
 
-    def __init__(self, *, slots: threading.Semaphore | None = None, idle_timeout: float = IDLE_TIMEOUT_S):
+    def __init__(
+        self,
+        *,
+        slots: threading.Semaphore | None = None,
+        idle_timeout: float = IDLE_TIMEOUT_S,
+        owner: str | None = None,
+        kind: str = "train",
+    ):
+        self.owner = owner
+        self.kind = kind  # "train" | "range": which part of the Live page shows it
+        self._alive: Callable[[], bool] | None = None
+        self._gone_since: float | None = None
+        self.refused = ""  # why start() returned False: "server" (all slots busy) | "owner"
         self.stop_event = threading.Event()
         self.jobs: list[Job] = []
         self._slots = slots if slots is not None else _SERVER_SLOTS
@@ -778,6 +805,7 @@ class LiveRun:
         self._stop_requested: float | None = None
         self._busy = False
         self._last_seen = time.monotonic()
+        self._last_checked = 0.0
         self.stop_reason = ""
         #: Optional recorder, set before start(): ``sink.start(job)``, ``sink.row(job, row)`` for every
         #: row, ``sink.end(job)`` once the outcome is set; it must not raise (schedules.workspace.sink).
@@ -802,16 +830,52 @@ class LiveRun:
 
     # -- control -----------------------------------------------------------------------------------
     def start(self) -> bool:
+        """Take a slot and run; ``False`` (status "busy", ``refused`` says why) when the server's slots
+        are all taken, or when this run's ``owner`` already holds one (one slot per browser)."""
         if self._thread is not None:
             raise RuntimeError("a LiveRun starts once")
-        if not self._slots.acquire(blocking=False):
-            self._busy = True
-            return False
-        self._started = time.perf_counter()
-        self._last_seen = time.monotonic()
-        self._thread = threading.Thread(target=self._work, name="live-run", daemon=True)
-        self._thread.start()
+        with _OWNERS_LOCK:
+            if self.owner:
+                held = _BY_OWNER.get(self.owner)
+                if held is not None and held is not self and held._holds_slot():
+                    self._busy, self.refused = True, "owner"
+                    return False
+            if not self._slots.acquire(blocking=False):
+                self._busy, self.refused = True, "server"
+                return False
+            if self.owner:
+                _BY_OWNER[self.owner] = self
+            self._started = time.perf_counter()
+            self._last_seen = time.monotonic()
+            self._thread = threading.Thread(target=self._work, name="live-run", daemon=True)
+            self._thread.start()
         return True
+
+    def _holds_slot(self) -> bool:
+        return self._thread is not None and self._finished is None
+
+    def watch(self, alive: Callable[[], bool] | None) -> None:
+        """Tie the run to a browser session: ``alive()`` false for :data:`SESSION_GONE_S` seconds in a
+        row (the session ended) stops the run and frees its slot.  Calling it again (a reloaded page
+        adopting the run) moves the tie to the new session."""
+        self._alive = alive
+        self._gone_since = None
+
+    def _session_gone(self) -> bool:
+        alive = self._alive
+        if alive is None:
+            return False
+        try:
+            ok = bool(alive())
+        except Exception:
+            ok = False
+        now = time.monotonic()
+        if ok:
+            self._gone_since = None
+            return False
+        if self._gone_since is None:
+            self._gone_since = now
+        return now - self._gone_since >= SESSION_GONE_S
 
     def stop(self, reason: str = "stopped") -> None:
         if not self.stop_event.is_set():
@@ -858,8 +922,6 @@ class LiveRun:
                         job.outcome = "not run"
                     elif job.outcome == "running":
                         job.outcome = "stopped" if stopped else "done"
-                self._finished = time.perf_counter()
-                self._current = None
             if self.sink is not None:  # jobs cut short by Stop (ended jobs were told already)
                 for job in self.jobs:
                     self.sink.end(job)
@@ -870,7 +932,13 @@ class LiveRun:
                         close()
                     except Exception:  # noqa: BLE001 - a failing close must not hide the run's result
                         pass
-            self._slots.release()
+            with _OWNERS_LOCK:
+                with self._lock:
+                    self._finished = time.perf_counter()
+                    self._current = None
+                if self.owner and _BY_OWNER.get(self.owner) is self:
+                    del _BY_OWNER[self.owner]
+                self._slots.release()
 
     def _step_job(self, job: Job) -> bool:
         """Take one record of ``job``; false once the job has ended (done, stopped, diverged, failed)."""
@@ -899,8 +967,13 @@ class LiveRun:
                 self._done += 1
             if self.sink is not None:
                 self.sink.row(job, row)
-            if time.monotonic() - self._last_seen > self._idle_timeout:
+            now = time.monotonic()
+            if now - self._last_seen > self._idle_timeout:
                 self.stop(f"stopped: nobody watched the run for {self._idle_timeout:.0f} s")
+            if now - self._last_checked >= 0.5:
+                self._last_checked = now
+                if self._session_gone():
+                    self.stop("stopped: its browser session ended")
             return True
         with self._lock:
             if outcome == "stopped" and job.rows == 0:
@@ -971,9 +1044,10 @@ def live_run_for(
     threads: int | None = DEFAULT_THREADS,
     slots: threading.Semaphore | None = None,
     idle_timeout: float = IDLE_TIMEOUT_S,
+    owner: str | None = None,
 ) -> LiveRun:
     """A :class:`LiveRun` with one training job per setting (validated now: ConfigError on problems)."""
-    run = LiveRun(slots=slots, idle_timeout=idle_timeout)
+    run = LiveRun(slots=slots, idle_timeout=idle_timeout, owner=owner)
     for s in settings:
         make = train
         if s.variant not in VARIANTS or s.config.training.world_size > 1:

@@ -40,7 +40,9 @@ from .errors import ConfigError, Problem
 from .plan import make_plan
 
 #: Largest log file accepted.
-MAX_LOG_BYTES = 16 * 1024 * 1024
+#: One limit, in decimal megabytes as the browser counts them (Streamlit's uploader refuses a file over
+#: server.maxUploadSize = 16 "MB" = 16,000,000 bytes): the browser, the server and the library agree.
+MAX_LOG_BYTES = 16_000_000
 #: Most rows kept per series (longer series are refused with a message, not truncated silently).
 MAX_LOG_ROWS = 2_000_000
 
@@ -164,7 +166,8 @@ def match_columns(names: list[str]) -> dict[str, str]:
 def _series(frame: pd.DataFrame, step_col: str, col: str, what: str) -> pd.DataFrame:
     steps = pd.to_numeric(frame[step_col], errors="coerce")
     values = pd.to_numeric(frame[col], errors="coerce")
-    keep = steps.notna() & values.notna() & np.isfinite(values)
+    # A step must be a finite whole number in int64's range ("inf", "1e300" are skipped like text).
+    keep = steps.notna() & values.notna() & np.isfinite(values) & np.isfinite(steps) & (steps.abs() < 2**53)
     out = pd.DataFrame({"step": steps[keep].astype(np.int64), "value": values[keep].astype(np.float64)})
     out = out.sort_values("step", kind="stable").drop_duplicates("step", keep="last").reset_index(drop=True)
     if len(out) > MAX_LOG_ROWS:
@@ -291,9 +294,17 @@ def read_json(data: bytes | str, name: str = "trainer_state.json") -> RunLog:
     records: Any
     try:
         records = json.loads(text)
+    except RecursionError:
+        raise ConfigError(
+            Problem(name, "is nested too deeply to be a run log", None, has_value=False)
+        ) from None
     except json.JSONDecodeError:
         try:
             records = [json.loads(line) for line in text.splitlines() if line.strip()]
+        except RecursionError:
+            raise ConfigError(
+                Problem(name, "is nested too deeply to be a run log", None, has_value=False)
+            ) from None
         except json.JSONDecodeError as exc:
             raise ConfigError(
                 Problem(
@@ -383,7 +394,11 @@ def read_log(data: bytes, name: str, setting: str | None = None) -> RunLog:
     """
     if len(data) > MAX_LOG_BYTES:
         raise ConfigError(
-            Problem(name, f"must be at most {MAX_LOG_BYTES // (1024 * 1024)} MB", f"{len(data) / 1e6:.1f} MB")
+            Problem(
+                name,
+                f"must be at most {MAX_LOG_BYTES / 1e6:g} MB ({MAX_LOG_BYTES:,} bytes)",
+                f"{len(data) / 1e6:.1f} MB",
+            )
         )
     if not data:
         raise ConfigError(Problem(name, "is empty", "0 bytes"))

@@ -46,9 +46,10 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from .budget import ComputeTimeout, Deadline, length_field
 from .build import build_scheduler, dummy_optimizer, quiet_scheduler_warnings
 from .config import ScheduleConfig, load_config
-from .curve import lr_curve
+from .curve import compute_curve, lr_curve
 from .errors import ConfigError, Problem
 from .plan import Plan, make_plan
 
@@ -121,7 +122,9 @@ def micro_batches_per_step(plan: Plan) -> np.ndarray:
     return np.minimum(a, plan.micro_batches_per_epoch - s * a)
 
 
-def _record(config: ScheduleConfig, kind: str, steps: int, micro: np.ndarray) -> tuple[np.ndarray, str]:
+def _record(
+    config: ScheduleConfig, kind: str, steps: int, micro: np.ndarray, deadline: Deadline | None = None
+) -> tuple[np.ndarray, str]:
     """Record ``steps`` lrs (first group) stepping the real schedule the ``kind`` way."""
     optimizer = dummy_optimizer(config)
     schedule = build_scheduler(optimizer, config)
@@ -132,6 +135,8 @@ def _record(config: ScheduleConfig, kind: str, steps: int, micro: np.ndarray) ->
     try:
         with quiet_scheduler_warnings():
             for k in range(steps):
+                if deadline is not None and k % 256 == 0:
+                    deadline.check(k)
                 if kind == "per_micro_batch":
                     for _ in range(int(micro[k]) - 1):
                         schedule.step()
@@ -143,13 +148,18 @@ def _record(config: ScheduleConfig, kind: str, steps: int, micro: np.ndarray) ->
                 else:
                     out[k] = group["lr"]
                     schedule.step()
+    except ComputeTimeout:
+        raise
     except (ValueError, ZeroDivisionError, OverflowError, ConfigError) as exc:
         note = f"torch raised at optimizer step {k}: {exc}"
     return out, note
 
 
 def mistake_curve(
-    config: ScheduleConfig | dict[str, Any] | str, kind: MistakeKind | str, at: int | None = None
+    config: ScheduleConfig | dict[str, Any] | str,
+    kind: MistakeKind | str,
+    at: int | None = None,
+    time_limit: float | None = None,
 ) -> pd.DataFrame:
     """``DataFrame`` with columns ``step``, ``samples``, ``lr`` (first param group) for one loop variant.
 
@@ -161,24 +171,26 @@ def mistake_curve(
     plan = make_plan(cfg)
     base = pd.DataFrame({"step": plan.steps(), "samples": plan.samples_array()})
     note = ""
+    deadline = Deadline(time_limit, field=length_field(cfg), total=plan.total_steps, what="mistake curve")
     if kind == "correct":
-        lr = lr_curve(cfg)["lr"].to_numpy()
+        lr = compute_curve(cfg, time_limit=time_limit).frame["lr"].to_numpy()
     elif kind in ("per_micro_batch", "before_optimizer_step"):
-        lr, note = _record(cfg, kind, plan.total_steps, micro_batches_per_step(plan))
+        lr, note = _record(cfg, kind, plan.total_steps, micro_batches_per_step(plan), deadline)
     elif kind in RESUME_KINDS:
         from .resume import resumed_lrs
 
         if plan.total_steps < 2:
             lr, note = lr_curve(cfg)["lr"].to_numpy(), "a design of one step has no step to resume at"
         else:
-            lr = resumed_lrs(cfg, default_resume_step(plan) if at is None else at, RESUME_KINDS[kind])[:, 0]
+            step = default_resume_step(plan) if at is None else at
+            lr = resumed_lrs(cfg, step, RESUME_KINDS[kind], deadline)[:, 0]
     elif kind == "unadjusted_accumulation":
         try:
             wrong = unadjusted_config(cfg)
         except ConfigError as exc:
             lr, note = np.full(plan.total_steps, np.nan), f"the unadjusted config is invalid: {exc}"
         else:
-            lr, note = _record(wrong, "correct", plan.total_steps, np.empty(0))
+            lr, note = _record(wrong, "correct", plan.total_steps, np.empty(0), deadline)
     else:
         raise ConfigError(
             Problem("kind", f"must be one of correct, {', '.join([*MISTAKES, *RESUME_MISTAKES])}", kind),

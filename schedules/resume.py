@@ -35,6 +35,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from .budget import Deadline
 from .build import LRSchedule, build_scheduler, dummy_optimizer, quiet_scheduler_warnings
 from .cli import EXIT_ERROR, EXIT_OK, command
 from .config import ScheduleConfig, load_config
@@ -74,17 +75,22 @@ def _save(optimizer: torch.optim.Optimizer, schedule: LRSchedule) -> dict[str, A
     buffer = io.BytesIO()
     torch.save({"optimizer": optimizer.state_dict(), "schedule": schedule.state_dict()}, buffer)
     buffer.seek(0)
-    return torch.load(buffer)  # the default weights_only: plain data only
+    return torch.load(buffer, weights_only=True)  # plain data only (the default from torch 2.6 on)
 
 
 def _lrs(optimizer: torch.optim.Optimizer) -> list[float]:
     return [float(g["lr"]) for g in optimizer.param_groups]
 
 
-def resumed_lrs(config: ScheduleConfig | dict[str, Any] | str, at: int, order: RestoreOrder) -> np.ndarray:
+def resumed_lrs(
+    config: ScheduleConfig | dict[str, Any] | str,
+    at: int,
+    order: RestoreOrder,
+    deadline: Deadline | None = None,
+) -> np.ndarray:
     """The lr of every group at every optimizer step, shape (T, groups), of a run saved after ``at``
     steps and restored the ``order`` way (see the module docstring).  Rows before ``at`` are the
-    first run's."""
+    first run's.  ``deadline``: checked every 256 steps (the app's time budget)."""
     cfg = load_config(config)
     at = check_at(cfg, at)
     if order not in ORDERS:
@@ -95,6 +101,8 @@ def resumed_lrs(config: ScheduleConfig | dict[str, Any] | str, at: int, order: R
         optimizer = dummy_optimizer(cfg)
         schedule = build_scheduler(optimizer, cfg)
         for k in range(at):
+            if deadline is not None and k % 256 == 0:
+                deadline.check(k)
             out[k] = _lrs(optimizer)
             schedule.step()
         checkpoint = _save(optimizer, schedule)
@@ -112,6 +120,8 @@ def resumed_lrs(config: ScheduleConfig | dict[str, Any] | str, at: int, order: R
             state = {k: v for k, v in checkpoint["schedule"].items() if k != "param_groups"}
             schedule.load_state_dict(state)
         for k in range(at, total):
+            if deadline is not None and k % 256 == 0:
+                deadline.check(k)
             out[k] = _lrs(optimizer)
             schedule.step()
     return out

@@ -9,7 +9,11 @@ Two flavours, both with ``zero_grad`` / ``backward`` / accumulation / ``optimize
   objects ``build_scheduler`` would make, with every default resolved to a number.
 
 The model and data in the snippets are small runnable placeholders (marked ``# <-``) to be replaced.
-Both loops record ``lr_log``: the lr each optimizer step uses, which equals the exported curve.
+Both loops record ``lr_log`` (the lr each optimizer step uses, which equals the exported curve) and
+``epoch_end_log`` (the optimizer steps that end an epoch, which are the plan's).  Their loader yields
+exactly the design's epochs: with ``world_size > 1`` a ``DistributedSampler`` with the design's
+``drop_last`` gives each rank ``L = ceil(N / (b * W))`` micro-batches (``floor`` with ``drop_last``),
+as HF Trainer and accelerate count them, and per-epoch steps follow the loader's own epoch end.
 """
 
 from __future__ import annotations

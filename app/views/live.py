@@ -8,12 +8,14 @@ the page never blocks and Stop (an event checked before every micro-batch) ends 
 
 from __future__ import annotations
 
+import hashlib
 import math
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 from tsdownsample import MinMaxLTTBDownsampler
 
 try:  # the app's small Plotly template and colours (app/main.py puts the repository root on sys.path)
@@ -36,6 +38,7 @@ from schedules.live import (
     comparison_settings,
     live_run_for,
     other_split,
+    run_of,
     split_label,
 )
 from schedules.models import MODELS
@@ -51,6 +54,7 @@ ERROR = "live_error"
 RANGE_ERROR = "live_range_error"
 APPLIED = "live_range_applied"
 CSV_CACHE = "live_csv_cache"
+ADOPTED = "live_adopted"
 
 #: Seconds between chart updates while a run is going (2.5 a second).
 POLL_S = 0.4
@@ -233,6 +237,68 @@ def range_figure(frame: pd.DataFrame, suggestions: dict) -> go.Figure:
 # callbacks (run before the page script, so the page draws the new state at once)
 
 
+def browser_id() -> str | None:
+    """Who owns a run: this browser (a hash of its ``_streamlit_xsrf`` cookie, which survives a page
+    reload), else this Streamlit session.  One browser holds at most one live-run slot."""
+    try:
+        cookie = st.context.cookies.get("_streamlit_xsrf")
+    except Exception:  # no request context (AppTest)
+        cookie = None
+    sid = _served_session_id()
+    if sid is None:  # AppTest: no server session, no browser (its sessions share one id)
+        return None
+    if isinstance(cookie, str) and cookie:
+        return "browser:" + hashlib.sha256(cookie.encode()).hexdigest()[:24]
+    return f"session:{sid}"
+
+
+def _served_session_id() -> str | None:
+    """This session's id when a real server runs it (None under AppTest)."""
+    from streamlit import runtime
+
+    ctx = get_script_run_ctx()
+    if ctx is None or not runtime.exists():
+        return None
+    try:  # AppTest's runtime is a stand-in whose answers are not booleans
+        return ctx.session_id if runtime.get_instance().is_active_session(ctx.session_id) is True else None
+    except Exception:
+        return None
+
+
+def session_alive():
+    """``alive()`` for :meth:`LiveRun.watch`: true while this Streamlit session is connected (None
+    outside a server)."""
+    from streamlit import runtime
+
+    sid = _served_session_id()
+    if sid is None:
+        return None
+    rt = runtime.get_instance()
+    return lambda: rt.is_active_session(sid) is True
+
+
+def adopt_orphans() -> None:
+    """A run this browser started before a reload (its old session is gone) shows here again, with
+    its Stop button, and is tied to this session from now on."""
+    run = run_of(browser_id())
+    if run is None:
+        return
+    key = RUN if run.kind == "train" else RANGE_RUN
+    if st.session_state.get(key) is not run:
+        st.session_state[key] = run
+        run.watch(session_alive())
+        st.session_state[ADOPTED] = True
+
+
+def _refused(run: LiveRun) -> list[str]:
+    if run.refused == "owner":
+        return [
+            "This browser already has a live run going (started before a reload?): it is shown on this "
+            "page; stop it first. One live run per browser."
+        ]
+    return [f"The server is busy: it already runs {LIVE_RUN_SLOTS} live runs. Please try again in a minute."]
+
+
 def _any_running() -> bool:
     return any(
         isinstance(st.session_state.get(k), LiveRun) and st.session_state[k].running for k in (RUN, RANGE_RUN)
@@ -265,6 +331,7 @@ def _start_training(config: ScheduleConfig) -> None:
             device=ss.get("live_device", "auto"),
             seed=int(ss.get("live_seed", 0)),
             max_steps=int(ss.get("live_steps", 500)),
+            owner=browser_id(),
         )
     except ConfigError as exc:
         ss[ERROR] = exc.lines()
@@ -274,10 +341,9 @@ def _start_training(config: ScheduleConfig) -> None:
             config, {"model": ss.get("live_model", "mlp"), "seed": int(ss.get("live_seed", 0))}
         )
     if not run.start():
-        ss[ERROR] = [
-            f"The server is busy: it already runs {LIVE_RUN_SLOTS} live runs. Please try again in a minute."
-        ]
+        ss[ERROR] = _refused(run)
         return
+    run.watch(session_alive())
     ss[RUN] = run
 
 
@@ -287,7 +353,7 @@ def _start_range(config: ScheduleConfig) -> None:
     ss.pop(APPLIED, None)
     if _any_running():
         return
-    run = LiveRun()
+    run = LiveRun(owner=browser_id(), kind="range")
     try:
         swept = sweep(
             config,
@@ -304,10 +370,9 @@ def _start_range(config: ScheduleConfig) -> None:
         return
     run.add("range test", swept, swept.steps, range_columns(swept.group_names))
     if not run.start():
-        ss[RANGE_ERROR] = [
-            f"The server is busy: it already runs {LIVE_RUN_SLOTS} live runs. Please try again in a minute."
-        ]
+        ss[RANGE_ERROR] = _refused(run)
         return
+    run.watch(session_alive())
     ss[RANGE_RUN] = run
 
 
@@ -441,6 +506,13 @@ def range_suggestions(run: LiveRun, config: ScheduleConfig) -> None:
 # the page
 
 st.title("Live run")
+adopt_orphans()
+if st.session_state.pop(ADOPTED, False):
+    st.info(
+        "A live run this browser started before the page was reloaded is still going: it is shown below, "
+        "and Stop ends it.",
+        icon=":material/history:",
+    )
 config, source, problems = current_design()
 if config is None:
     st.error("The design cannot be run:\n\n" + "\n".join(f"- {p}" for p in problems))

@@ -17,7 +17,7 @@ K_APPLIED = "logs_applied"
 K_SETTING = "logs_setting"
 #: What this server accepts: the library reads up to MAX_LOG_BYTES, but Streamlit refuses uploads over
 #: server.maxUploadSize (.streamlit/config.toml), so the uploader states the smaller of the two.
-UPLOAD_MB = max(1, min(MAX_LOG_BYTES // (1024 * 1024), int(st.get_option("server.maxUploadSize"))))
+UPLOAD_MB = max(1, min(MAX_LOG_BYTES // 1_000_000, int(st.get_option("server.maxUploadSize"))))
 
 
 @st.cache_data(max_entries=8, show_spinner="Reading the log…")
@@ -37,7 +37,7 @@ upload = st.file_uploader(
     help="Columns/tags are matched by name: step or global_step; lr, learning_rate or lr-AdamW; loss or "
     "train_loss; val_loss or eval_loss (and the train/… eval/… spellings). "
     f"This server takes files up to {UPLOAD_MB} MB (server.maxUploadSize); larger logs: "
-    "schedules.logs.read_log in Python reads up to 16 MB.",
+    f"schedules.logs.read_log in Python reads up to {MAX_LOG_BYTES // 1_000_000} MB.",
 )
 applied = ss.pop(K_APPLIED, None)
 if applied is not None:

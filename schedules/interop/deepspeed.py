@@ -126,7 +126,28 @@ def _params(block: dict[str, Any]) -> tuple[str, dict[str, Any]]:
                     value,
                 )
             )
-    return kind, {**DS_DEFAULTS[kind], **params}
+    merged = {**DS_DEFAULTS[kind], **params}
+    _check_numbers(kind, merged)
+    return kind, merged
+
+
+#: Lengths DeepSpeed divides by: they must be at least 1 (a 0 is a ZeroDivisionError in DeepSpeed too).
+_POSITIVE_LENGTHS = ("cycle_first_step_size", "cycle_second_step_size", "lr_range_test_step_size")
+
+
+def _check_numbers(kind: str, p: dict[str, Any]) -> None:
+    """Every numeric parameter a finite number (a list of them for per-group lrs), lengths >= 1."""
+    for key, default in DS_DEFAULTS[kind].items():
+        value = p.get(key)
+        if value is None or isinstance(default, bool | str):
+            continue
+        path = f"scheduler.params.{key}"
+        items = value if isinstance(value, list) and key.endswith("_lr") else [value]
+        for item in items:
+            if isinstance(item, bool) or not isinstance(item, int | float) or not math.isfinite(item):
+                raise ConfigError(Problem(path, "must be a finite number", value))
+        if key in _POSITIVE_LENGTHS and value < 1:
+            raise ConfigError(Problem(path, "must be a number >= 1", value))
 
 
 def _per_group(value: Any, groups: int, path: str) -> np.ndarray:
@@ -228,8 +249,12 @@ def _pack(values: np.ndarray) -> float | list[float]:
     return vals[0] if all(v == vals[0] for v in vals) else vals
 
 
-def _candidates(cfg: ScheduleConfig, plan: Plan) -> tuple[list[dict[str, Any]], list[str]]:
-    """Scheduler blocks worth trying for a design, and what DeepSpeed cannot express about it."""
+def _candidates(
+    cfg: ScheduleConfig, plan: Plan, final: float | None = None
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Scheduler blocks worth trying for a design, and what DeepSpeed cannot express about it.
+
+    ``final``: the design's last lr (first group), a floor worth trying (computed when left out)."""
     out: list[str] = []
     base = np.asarray(cfg.optimizer.base_lrs())
     T, w, h = plan.total_steps, plan.warmup_steps, plan.hold_steps
@@ -290,7 +315,7 @@ def _candidates(cfg: ScheduleConfig, plan: Plan) -> tuple[list[dict[str, Any]], 
             )
         floor = base * end
         for shift in (False, True):
-            for total in (T, T - 1):
+            for total in sorted({T, max(T - 1, 1)}):
                 blocks.append(warm("WarmupDecayLR", shift, {"total_num_steps": total}, floor))
                 blocks.append(warm("WarmupDecayLR", shift, {"total_num_steps": total}))
     elif name in ("CosineAnnealingLR", "CosineAnnealingWarmRestarts", "OneCycleLR"):
@@ -374,22 +399,28 @@ def _candidates(cfg: ScheduleConfig, plan: Plan) -> tuple[list[dict[str, Any]], 
         )
     else:
         out.append(cannot(TARGET, f"decay.scheduler='{name}'", "no DeepSpeed scheduler has this shape"))
-    if not blocks:
-        # the closest of the warmup family
-        blocks = [
-            warm("WarmupLR", False, {}),
-            warm("WarmupDecayLR", False, {"total_num_steps": T}, base * 0.0),
+    # Every DeepSpeed schedule competes (the export keeps the nearest): the warmup family with the
+    # design's warmup, decaying to 0 or to the design's final lr.
+    final = float(compute_curve(cfg).lrs[-1, 0]) if final is None else final
+    floors = {0.0, *([final / float(base[0])] if 0 < final < float(base[0]) else [])}
+    family: list[dict[str, Any]] = [warm("WarmupLR", False, {}), warm("WarmupLR", True, {})]
+    for ratio in sorted(floors):
+        family.append(warm("WarmupDecayLR", False, {"total_num_steps": T}, base * ratio))
+        family.append(
             {
                 "type": "WarmupCosineLR",
                 "params": {
-                    "total_num_steps": T,
+                    "total_num_steps": T if T > max(w, 2) else max(w, 2) + 1,
                     "warmup_min_ratio": s if w > 0 else 1.0,
                     "warmup_num_steps": max(w, 2),
-                    "cos_min_ratio": 0.0,
+                    "cos_min_ratio": ratio,
                     "warmup_type": "linear",
                 },
-            },
-        ]
+            }
+        )
+    # ... with DeepSpeed's default log warmup too
+    family += [{**b, "params": {**b["params"], "warmup_type": "log"}} for b in family]
+    blocks += family
     return blocks, out
 
 
@@ -398,13 +429,12 @@ def _as_list(value: Any, groups: int) -> list[float]:
 
 
 def _distance(design: np.ndarray, target: np.ndarray) -> tuple[int, float]:
-    """Rows that differ (0 when exact), then the mean squared difference relative to the peak."""
+    """Rows that differ (0 when exact), then the mean squared difference relative to the peak: the
+    block that differs at the fewest optimizer steps, the nearest by least squares among those."""
     mismatch = compare(design, target)
     peak = float(np.max(np.abs(design))) or 1.0
-    return (
-        0 if mismatch is None else mismatch.rows_differing,
-        float(np.mean(((design - target) / peak) ** 2)),
-    )
+    mse = float(np.mean(((design - target) / peak) ** 2))
+    return (0 if mismatch is None else mismatch.rows_differing, mse if math.isfinite(mse) else math.inf)
 
 
 def to_deepspeed(
@@ -416,7 +446,7 @@ def to_deepspeed(
     cfg = load_config(config)
     curve = with_curve(cfg, curve)
     plan = curve.plan
-    blocks, warnings = _candidates(cfg, plan)
+    blocks, warnings = _candidates(cfg, plan, float(curve.lrs[-1, 0]))
     lrs = cfg.optimizer.base_lrs()
     best = min(blocks, key=lambda b: _distance(curve.lrs, deepspeed_curve(b, lrs, plan.total_steps)))
     payload: dict[str, Any] = {

@@ -571,7 +571,9 @@ def hf_candidates(cfg: ScheduleConfig, plan: Plan, design: np.ndarray) -> list[t
     )
     powers = uniq([1.0, 2.0, 0.5, 3.0, *([kw["power"]] if name == "PolynomialLR" else [])])
     lr_ends = uniq([0.0, 1e-7 if 1e-7 < lr else 0.0, *([final] if 0 < final < lr else [])])
-    timescales = sorted({max(w, 1), *(2**i for i in range(0, max(1, int(math.log2(max(total, 2)))) + 2))})
+    timescales = sorted(
+        {max(w, 1), 10_000, *(2**i for i in range(0, max(1, int(math.log2(max(total, 2)))) + 2))}
+    )
 
     out: list[tuple[str, dict[str, Any]]] = [
         ("constant_with_warmup" if w else "constant", {}),
@@ -770,6 +772,14 @@ def from_hf(
         kwargs = read_json_object(kwargs, "lr_scheduler_kwargs")
     if not isinstance(kwargs, dict):
         raise ConfigError(Problem("lr_scheduler_kwargs", "must be an object", kwargs))
+    from ..errors import join_path  # (local: keeps this module's import block as it is)
+
+    for key, value in kwargs.items():  # HF's schedule kwargs are numbers (decay_type: a name)
+        ok = isinstance(value, str) or (
+            isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        )
+        if not ok:
+            raise ConfigError(Problem(join_path(["lr_scheduler_kwargs", key]), "must be a number", value))
 
     training: dict[str, Any] = {
         "dataset_size": int(dataset_size),

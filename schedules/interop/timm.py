@@ -291,6 +291,71 @@ def _absolute_floor(cfg: ScheduleConfig, eta_min: float, out: list[str]) -> None
         )
 
 
+_SEARCH_BASE_KEYS = ("sched", "warmup_prefix", "cycle_limit", "step_on_epochs", "updates_per_epoch")
+
+
+def _mse(design: np.ndarray, target: np.ndarray) -> float:
+    peak = float(np.max(np.abs(design))) or 1.0
+    return float(np.mean(((design - target) / peak) ** 2))
+
+
+def timm_candidates(cfg: ScheduleConfig, plan: Plan, design: np.ndarray) -> list[dict[str, Any]]:
+    """Every timm schedule with the arguments worth trying, counted in updates (optimizer steps):
+    cosine and poly (``decay_rate`` = power) to 0 or the design's final lr, step (a few
+    ``decay_epochs`` x ``decay_rate``), constant, and wsd (``decay_epochs`` fraction x ``decay_fn``),
+    each with the design's warmup (linear from ``start_factor`` x lr)."""
+    w, total = plan.warmup_steps, plan.total_steps
+    s = cfg.warmup.start_factor if cfg.warmup is not None and w > 0 else 0.0
+    lr = cfg.optimizer.lr
+    n = max(1, total - w)
+    final = float(design[-1, 0])
+    floors = sorted({0.0, *([final] if 0 < final < lr else [])})
+    base = {
+        "warmup_epochs": w,
+        "warmup_lr": s * lr,
+        "warmup_prefix": True,
+        "cycle_limit": 1,
+        "step_on_epochs": False,
+        "updates_per_epoch": 1,
+    }
+    out: list[dict[str, Any]] = [{"sched": "constant", **base, "num_epochs": n}]
+    for lo in floors:
+        out.append({"sched": "cosine", **base, "num_epochs": n, "min_lr": lo})
+        for rate in (1.0, 2.0, 0.5, 3.0):
+            out.append({"sched": "poly", **base, "num_epochs": n, "min_lr": lo, "decay_rate": rate})
+        for frac in (0.1, 0.2, 0.5):
+            for fn in ("linear", "cosine", "1-sqrt"):
+                out.append(
+                    {
+                        "sched": "wsd",
+                        **base,
+                        "num_epochs": n,
+                        "min_lr": lo,
+                        "decay_epochs": frac,
+                        "decay_fn": fn,
+                    }
+                )
+    for size in sorted({max(1, n // 4), max(1, n // 3), max(1, n // 2)}):
+        for rate in (0.1, 0.5):
+            out.append({"sched": "step", **base, "num_epochs": n, "decay_epochs": size, "decay_rate": rate})
+    return out
+
+
+def closest_timm(cfg: ScheduleConfig, plan: Plan, design: np.ndarray) -> dict[str, Any]:
+    """The :func:`timm_candidates` entry nearest the design (least squares over every group)."""
+    best, best_err = None, math.inf
+    for args in timm_candidates(cfg, plan, design):
+        with np.errstate(all="ignore"):
+            target = timm_curve(args, cfg, plan)
+        if not np.isfinite(target).all():
+            continue
+        err = _mse(design, target)
+        if err < best_err:
+            best, best_err = args, err
+    assert best is not None
+    return best
+
+
 def to_timm(
     config: ScheduleConfig | dict[str, Any] | str, *, curve: Curve | None = None
 ) -> tuple[dict[str, Any], list[str]]:
@@ -300,21 +365,16 @@ def to_timm(
     curve = with_curve(cfg, curve)
     plan = curve.plan
     args, warnings = _mapping(cfg, plan)
-    if args is None:
-        w = plan.warmup_steps
-        s = cfg.warmup.start_factor if cfg.warmup is not None and w > 0 else 0.0
-        args = {
-            "sched": "cosine",
-            "num_epochs": plan.total_steps - w,
-            "min_lr": float(curve.lrs[-1, 0]) if curve.lrs[-1, 0] < cfg.optimizer.lr else 0.0,
-            "warmup_epochs": w,
-            "warmup_lr": s * cfg.optimizer.lr,
-            "warmup_prefix": True,
-            "cycle_limit": 1,
-            "step_on_epochs": False,
-            "updates_per_epoch": 1,
-        }
-        warnings.append("closest timm schedule: cosine over the steps after warmup, to the design's final lr")
+    if args is None or compare(curve.lrs, timm_curve(args, cfg, plan)) is not None:
+        found = closest_timm(cfg, plan, curve.lrs)
+        if args is None or _mse(curve.lrs, timm_curve(found, cfg, plan)) < _mse(
+            curve.lrs, timm_curve(args, cfg, plan)
+        ):
+            args = found
+            warnings.append(
+                f"closest timm schedule: {found['sched']} in updates "
+                + str({k: v for k, v in found.items() if k not in _SEARCH_BASE_KEYS})
+            )
     mismatch = compare(curve.lrs, timm_curve(args, cfg, plan))
     if mismatch is not None:
         warnings.append(mismatch.describe(TARGET))

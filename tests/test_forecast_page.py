@@ -1,0 +1,151 @@
+"""The Forecast page driven through the real app with AppTest: upload runs, fit, fitted vs logged,
+predictions of the current and saved designs, which ends lower, suggest and apply, refusals."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from figure_json import spec_of, trace, xy
+from streamlit.testing.v1 import AppTest
+
+from app import state
+from schedules import load_config, lr_curve
+from schedules.forecast import final_loss
+from schedules.forecast.fit import _curve
+from schedules.forecast.laws import prepare
+
+MAIN = str(Path(__file__).resolve().parents[1] / "app" / "main.py")
+TRUE = {"L0": 2.5, "A": 0.6, "alpha": 0.5, "B": 400.0, "C": 2.0, "beta": 0.6, "gamma": 0.55}
+PEAK = 3e-4
+T = 500
+
+#: AdamW 3e-4, 500 steps, warmup 20, cosine: the design the synthetic runs belong to.
+DESIGN = {
+    "name": "forecast design",
+    "optimizer": {"name": "AdamW", "lr": PEAK},
+    "training": {"dataset_size": 16000, "micro_batch_size": 32, "epochs": 1},
+    "warmup": {"steps": 20},
+    "decay": {"scheduler": "CosineAnnealingLR"},
+}
+
+
+def run_csv(kind: str) -> bytes:
+    """A run of the design's length: warmup 20 then constant or cosine, loss from TRUE (no noise)."""
+    curve = lr_curve(load_config(DESIGN))["lr"].to_numpy()
+    lr = curve if kind == "cos" else np.where(np.arange(T) < 20, curve, PEAK)
+    loss = _curve("multi-power", TRUE, prepare(lr), 10_000, 10_000)
+    return pd.DataFrame({"step": np.arange(T), "lr": lr, "loss": loss}).to_csv(index=False).encode()
+
+
+def page() -> AppTest:
+    at = AppTest.from_file(MAIN, default_timeout=300)
+    at.session_state[state.DESIGN_JSON] = load_config(DESIGN).to_json()
+    at.run()
+    at.switch_page("views/forecast.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def upload(at: AppTest, *kinds: str) -> None:
+    files = [(f"{k}.csv", run_csv(k), "text/csv") for k in kinds]
+    at.file_uploader(key="forecast_upload").set_value(files).run()
+    assert not at.exception, [e.value for e in at.exception]
+
+
+@pytest.fixture(scope="module")
+def fitted() -> AppTest:
+    at = page()
+    # a saved design: WSD with a linear cooldown over the last 20%
+    wsd = {
+        **DESIGN,
+        "name": "wsd",
+        "decay": {"scheduler": "LinearLR", "kwargs": {"end_factor": 0.0}, "hold_steps": 380},
+    }
+    at.session_state[state.SAVED_DESIGNS] = {"wsd": load_config(wsd).to_json()}
+    upload(at, "const", "cos")
+    at.button(key="forecast_fit_button").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_fit_shows_fitted_vs_logged_and_error(fitted) -> None:
+    at = fitted
+    fit = at.session_state["forecast_fit"]
+    assert fit["law"] == "multi-power" and fit["runs"] == ["const.csv", "cos.csv"]
+    assert fit["error"]["mean_rel"] < 1e-3  # noise-free runs
+    spec = spec_of(at.get("plotly_chart")[0])
+    x, y = xy(spec, "cos.csv (logged)")
+    assert x[0] == 2 and len(x) == T - 2  # warmup from 0: no lr area before rows 0 and 1, no loss
+    _, fitted_y = xy(spec, "cos.csv (fitted)")
+    np.testing.assert_allclose(fitted_y[-1], y[-1], rtol=1e-3)
+    errors = at.dataframe[0].value
+    assert errors["run"].tolist() == ["const.csv", "cos.csv"]
+    assert any("mean relative error" in m.value for m in at.markdown)
+
+
+def test_predictions_and_which_ends_lower(fitted) -> None:
+    at = fitted
+    fit = at.session_state["forecast_fit"]
+    spec = spec_of(at.get("plotly_chart")[1])
+    names = [t.get("name") for t in spec["data"]]
+    assert "Current design" in names and "wsd" in names
+    x, y = xy(spec, "Current design")
+    cosine_lr = lr_curve(load_config(DESIGN))["lr"].to_numpy()
+    pred, low, high = final_loss(fit, cosine_lr)
+    assert y[-1] == pytest.approx(pred, rel=1e-5)
+    assert "fill" in trace(spec, "wsd band")
+    table = at.dataframe[1].value
+    assert set(table["design"]) == {"Current design", "wsd"}
+    assert table["final loss"].is_monotonic_increasing
+    assert table.loc[table.design == "Current design", "final loss"].iloc[0] == pytest.approx(pred)
+
+
+def test_suggest_and_apply_to_the_designer(fitted) -> None:
+    at = fitted
+    at.button(key="forecast_suggest_button").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    suggestion = at.session_state["forecast_suggestion"]
+    assert len(suggestion) == 26 and suggestion.loss_pred.is_monotonic_increasing
+    best = suggestion.iloc[0]
+    # the winner's score is the library's final loss of its own curve
+    lr = lr_curve(load_config(best.config))["lr"].to_numpy()
+    assert final_loss(at.session_state["forecast_fit"], lr)[0] == pytest.approx(best.loss_pred)
+    at.button(key="forecast_apply").click().run()
+    assert not at.exception
+    assert (
+        load_config(at.session_state[state.DESIGN_JSON]).cache_key() == load_config(best.config).cache_key()
+    )
+    assert any(best["name"] in s.value for s in at.success)
+    at.switch_page("views/designer.py").run()
+    assert not at.exception
+    assert at.title[0].value == best["name"]
+
+
+def test_refuses_runs_without_decay_and_bad_files() -> None:
+    at = page()
+    assert at.button(key="forecast_fit_button").disabled  # no runs yet
+    upload(at, "const")
+    at.button(key="forecast_fit_button").click().run()
+    assert not at.exception
+    text = at.error[0].value
+    assert "cannot identify the annealing term: no run's lr decreases after its peak" in text
+    at.file_uploader(key="forecast_upload").set_value(
+        [("bad.csv", b"step,lr\n0,0.1\n1,0.1\n", "text/csv")]
+    ).run()
+    assert not at.exception
+    assert "`bad.csv`: needs training-loss values to fit on" in at.error[0].value
+
+
+def test_validity_limits_are_stated() -> None:
+    at = page()
+    info = at.info[0].value
+    assert "same model, data, batch size, optimizer" in info and "bootstrap" in info
+
+
+def test_fit_result_is_json(fitted) -> None:
+    fit = fitted.session_state["forecast_fit"]
+    assert json.loads(json.dumps(fit)) == fit
