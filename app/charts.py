@@ -366,3 +366,35 @@ def compare_figure(
         margin={"t": 16},
     )
     return fig
+
+
+STACK_COLOR = "#dc2626"
+
+
+def add_stack_overlay(
+    fig: go.Figure, curve: Curve, frame: pd.DataFrame, name: str, x_axis: XAxis
+) -> go.Figure:
+    """A copy of ``fig`` with what a training stack does (one row per optimizer step *it* takes)
+    overlaid; ``fig`` itself (possibly a shared cached figure) is left untouched."""
+    fig = go.Figure(fig)
+    steps = frame["step"].to_numpy()
+    if x_axis == "samples":
+        x_all = frame["samples"].to_numpy()
+    elif x_axis == "epoch":
+        x_all = steps / curve.plan.steps_per_epoch
+    else:
+        x_all = steps
+    y_all = frame["lr"].to_numpy()
+    idx = downsample(x_all, y_all)
+    fig.add_trace(
+        go.Scatter(
+            x=x_all[idx],
+            y=y_all[idx],
+            customdata=steps[idx],
+            name=name,
+            mode="lines",
+            line={"color": STACK_COLOR, "dash": "dash", "width": 2.5},
+            hovertemplate=f"<b>{name}</b><br>step %{{customdata}}<br>lr %{{y:.4g}}<extra></extra>",
+        )
+    )
+    return fig

@@ -29,6 +29,7 @@ from schedules.config import (
     ParamGroup,
     PlateauConfig,
     ScheduleConfig,
+    StackConfig,
     SyntheticMetric,
     TrainingConfig,
     WarmupConfig,
@@ -225,6 +226,7 @@ _MODELS: dict[str, type[BaseModel]] = {
     "plateau": PlateauConfig,
     "plateau.metric.synthetic": SyntheticMetric,
     "optimizer.param_groups": ParamGroup,
+    "stack": StackConfig,
     "wsd": WSDConfig,
 }
 
@@ -319,9 +321,12 @@ def config_to_widgets(config: ScheduleConfig, previous: Mapping[str, Any] | None
         if i < len(groups):
             out[group_key(i, "name")] = groups[i].name
             out[group_key(i, "lr_scale")] = float(groups[i].lr_scale)
+            wm = groups[i].width_mult
+            out[group_key(i, "width_mult")] = float(wm) if wm is not None else None
         else:
             out[group_key(i, "name")] = keep(group_key(i, "name"), "default" if i == 0 else f"group{i}")
             out[group_key(i, "lr_scale")] = keep(group_key(i, "lr_scale"), 1.0)
+            out[group_key(i, "width_mult")] = keep(group_key(i, "width_mult"), None)
 
     for name in ("dataset_size", "micro_batch_size", "accumulation_steps", "world_size", "epochs"):
         out[key(f"training.{name}")] = int(getattr(t, name))
@@ -447,6 +452,13 @@ def config_to_widgets(config: ScheduleConfig, previous: Mapping[str, Any] | None
             v = float(v)
         k = key(f"plateau.metric.synthetic.{name}")
         out[k] = v if use_syn else keep(k, v)
+    # Your stack (optional section): the toggle, then every StackConfig field.
+    stack = config.stack
+    out[key("stack.on")] = stack is not None
+    for name in StackConfig.model_fields:
+        k = key(f"stack.{name}")
+        v = getattr(stack or StackConfig(), name)
+        out[k] = v if stack is not None else keep(k, v)
     return out
 
 
@@ -501,6 +513,10 @@ def widgets_to_config(values: Mapping[str, Any]) -> ScheduleConfig:
         {"name": v.get(group_key(i, "name")) or "", "lr_scale": float(v.get(group_key(i, "lr_scale")) or 0.0)}
         for i in range(count)
     ]
+    for i, g in enumerate(groups):
+        wm = v.get(group_key(i, "width_mult"))
+        if wm is not None:
+            g["width_mult"] = wm  # muP: a matrix-like group (lr / width_mult)
     param_groups = None if groups == [{"name": "default", "lr_scale": 1.0}] else groups
     training = {
         name: get(f"training.{name}")
@@ -623,6 +639,8 @@ def widgets_to_config(values: Mapping[str, Any]) -> ScheduleConfig:
             "metric": metric,
             "eval_every": "epoch" if get("plateau.eval") == "epoch" else get("plateau.eval_steps"),
         }
+    if get("stack.on"):
+        data["stack"] = {name: get(f"stack.{name}") for name in StackConfig.model_fields}
     if problems:
         raise ConfigError(problems)
     return load_config(data)

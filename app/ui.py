@@ -138,6 +138,20 @@ def cached_figure(curve: Curve, **view: Any):
     return fig
 
 
+@st.cache_data(max_entries=4 * CACHE_ENTRIES, show_spinner=False)
+def cached_stack(cache_key: str, settings_json: str):
+    """``schedules.stacks.stack_curve`` cached on (config, stack settings)."""
+    from schedules.config import StackConfig
+    from schedules.stacks import stack_curve
+
+    return stack_curve(load_config(cache_key), StackConfig.model_validate_json(settings_json))
+
+
+def stack_of(config, settings):
+    """What ``settings``' stack does with ``config`` (a :class:`schedules.stacks.StackCurve`)."""
+    return cached_stack(config.cache_key(), settings.model_dump_json())
+
+
 def curve_of(config) -> Curve:
     return cached_curve(config.cache_key())
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import platform
 import sys
 import time
@@ -229,9 +230,13 @@ def bench_apptest(sizes, results):
     results["apptest"] = rows
 
 
-def _bare_loop(cfg, model: str) -> float:
-    """The same training as the live run, written plainly: no records, no stop checks, no grad norm."""
+def _bare_loop(cfg, model: str, noise: bool = False) -> float:
+    """The same training as the live run, written plainly: no records, no stop checks, no grad norm.
+
+    ``noise=True`` adds only the gradient-noise-scale estimate (schedules/gns.py) as the live loop
+    calls it: per micro-batch, and the window's gradient norm at the end."""
     from schedules.data import training_set
+    from schedules.gns import WindowNoise
     from schedules.models import MODELS, make_model, param_groups
     from schedules.plan import make_plan
 
@@ -244,6 +249,8 @@ def _bare_loop(cfg, model: str) -> float:
     schedule = build_scheduler(opt, cfg)
     perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
     rb = plan.round_size
+    params = list(net.parameters())
+    meter = WindowNoise(params) if noise else None
     start = time.process_time()
     for k in range(plan.total_steps):
         first = (k % plan.steps_per_epoch) * plan.accumulation_steps
@@ -252,6 +259,11 @@ def _bare_loop(cfg, model: str) -> float:
         for m in range(lo, hi, rb):
             idx = perm[m : min(m + rb, hi)]
             (spec.loss_sum(net(x[idx]), y[idx]) / (hi - lo)).backward()
+            if meter is not None and count > 1:
+                meter.micro_batch(len(idx), hi - lo, m + rb >= hi)
+        if meter is not None:
+            norm = math.sqrt(math.fsum(float(n) ** 2 for n in torch._foreach_norm([p.grad for p in params])))
+            meter.end_window(norm, hi - lo)
         opt.step()
         schedule.step()
         opt.zero_grad(set_to_none=True)
@@ -317,10 +329,40 @@ def bench_live(results, quick: bool):
     results["live"] = rows
 
 
+def bench_noise(results, quick: bool):
+    """The gradient-noise-scale estimate's cost: a bare loop with it vs the same bare loop without."""
+    print("\n== 5. gradient noise scale: bare loop + estimate vs bare loop (CPU, 1 thread) ==")
+    print(f"{'model':6} {'split':>6} {'steps':>6} {'bare s':>8} {'+gns s':>8} {'ratio':>7}")
+    torch.set_num_threads(1)
+    rows = []
+    for model, b, a in [("mlp", 16, 4), ("cnn", 16, 4), ("mlp", 8, 8)]:
+        cfg = load_config(
+            {
+                "optimizer": {"name": "SGD", "lr": 0.05, "kwargs": {"momentum": 0.9}},
+                "training": {
+                    "dataset_size": 8_000 if quick else 32_000,
+                    "micro_batch_size": b,
+                    "accumulation_steps": a,
+                    "epochs": 1,
+                },
+            }
+        )
+        _bare_loop(cfg, model), _bare_loop(cfg, model, noise=True)  # warm up
+        t_bare, t_gns = [], []
+        for _ in range(5):
+            t_bare.append(_bare_loop(cfg, model))
+            t_gns.append(_bare_loop(cfg, model, noise=True))
+        t_bare, t_gns = min(t_bare), min(t_gns)
+        steps = make_plan(cfg).total_steps
+        print(f"{model:6} {f'{b}x{a}':>6} {steps:>6} {t_bare:>8.3f} {t_gns:>8.3f} {t_gns / t_bare:>7.3f}")
+        rows.append({"model": model, "split": f"{b}x{a}", "steps": steps, "bare_s": t_bare, "gns_s": t_gns})
+    results["noise_scale"] = rows
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--only", choices=["curve", "payload", "apptest", "live"], action="append")
+    parser.add_argument("--only", choices=["curve", "payload", "apptest", "live", "noise"], action="append")
     args = parser.parse_args(argv)
     sizes = [1_000, 10_000] if args.quick else [1_000, 10_000, 100_000, 200_000, 1_000_000]
     naive_limit = 10_000 if args.quick else 200_000
@@ -330,7 +372,7 @@ def main(argv=None) -> int:
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
     }
-    only = set(args.only or ["curve", "payload", "apptest", "live"])
+    only = set(args.only or ["curve", "payload", "apptest", "live", "noise"])
     if "curve" in only:
         bench_curve(sizes, naive_limit, results)
     if "payload" in only:
@@ -339,6 +381,8 @@ def main(argv=None) -> int:
         bench_apptest([1_000, 100_000] if args.quick else [1_000, 100_000, 1_000_000], results)
     if "live" in only:
         bench_live(results, args.quick)
+    if "noise" in only:
+        bench_noise(results, args.quick)
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     (out / "latest.json").write_text(json.dumps(results, indent=2))

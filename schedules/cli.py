@@ -48,7 +48,16 @@ def write_frame(frame, path: str | None) -> None:
 
 def cmd_curve(args: argparse.Namespace) -> int:
     from .curve import compute_curve
+    from .stacks.options import config_with_stack, given
 
+    if given(args):  # --stack ...: the lr each optimizer step gets through that stack
+        from .stacks import stack_curve
+
+        cfg, settings = config_with_stack(args.config, args)
+        run = stack_curve(cfg, settings)
+        print(f"{'ok' if run.matches else 'mismatch'}: {run.diagnosis}", file=sys.stderr)
+        write_frame(run.frame, args.output)
+        return EXIT_OK
     curve = compute_curve(args.config, time_limit=args.time_limit)
     for line in curve.warnings:
         print(f"warning: {line}", file=sys.stderr)
@@ -128,6 +137,7 @@ def _config_and_output(p: argparse.ArgumentParser, output_help: str) -> None:
 
 def _curve_args(p: argparse.ArgumentParser) -> None:
     from .budget import CLI_CURVE_SECONDS
+    from .stacks.options import add_stack_arguments
 
     _config_and_output(p, "CSV file to write (default: stdout)")
     p.add_argument(
@@ -137,6 +147,7 @@ def _curve_args(p: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help=f"stop with exit 2 when computing takes longer (default {CLI_CURVE_SECONDS:g}; 0: no limit)",
     )
+    add_stack_arguments(p)
 
 
 command("curve", "one row per optimizer step: step, epoch, samples, lr, lr/<group>", _curve_args)(cmd_curve)
@@ -169,6 +180,7 @@ def _load_plugins() -> None:
         "schedules.resume",
         "schedules.rescale",
         "schedules.forecast.cli",
+        "schedules.stacks.cli",
         "schedules.workspace.cli",
     ):
         try:

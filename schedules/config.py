@@ -86,6 +86,18 @@ class ParamGroup(StrictModel):
 
     name: str = Field(min_length=1, max_length=64, description="Shown in charts and CSV columns (lr/<name>).")
     lr_scale: float = Field(1.0, gt=0, le=1000, description="Multiplier on the optimizer's base lr.")
+    width_mult: float | None = Field(
+        None,
+        gt=0,
+        le=1e4,
+        description="muP width multiplier of a matrix-like group (hidden weights): its lr is divided by it, "
+        "as mup.MuAdam does. Leave empty for vector-like groups (biases, embeddings, readout).",
+    )
+
+    @property
+    def scale(self) -> float:
+        """The group's lr as a multiple of the optimizer's: ``lr_scale``, divided by ``width_mult``."""
+        return self.lr_scale if self.width_mult is None else self.lr_scale / self.width_mult
 
 
 class OptimizerConfig(StrictModel):
@@ -127,7 +139,7 @@ class OptimizerConfig(StrictModel):
         return list(self.param_groups) if self.param_groups else [ParamGroup(name="default", lr_scale=1.0)]
 
     def base_lrs(self) -> list[float]:
-        return [self.lr * g.lr_scale for g in self.groups()]
+        return [self.lr * g.scale for g in self.groups()]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -613,6 +625,60 @@ class WSDConfig(StrictModel):
 
 
 # --------------------------------------------------------------------------------------------------
+# the training stack (optional; schedules/stacks/)
+
+StackName = Literal["plain", "hf", "accelerate", "lightning", "deepspeed"]
+
+
+class StackConfig(StrictModel):
+    """How the design is trained: the framework that steps the scheduler, and its settings.
+
+    Optional: the design's curve never depends on it.  ``schedules.stacks`` computes what the named
+    stack does with the design's scheduler (``python -m schedules curve CONFIG --stack NAME``).
+    """
+
+    name: StackName = Field(
+        "plain",
+        description="plain (a hand-written loop), hf (transformers Trainer), accelerate, lightning, deepspeed.",
+    )
+    num_processes: int | None = Field(
+        None,
+        ge=1,
+        le=4096,
+        description="Processes (accelerate's num_processes). Default: training.world_size.",
+    )
+    split_batches: bool = Field(
+        False,
+        description="accelerate: split_batches=True (DataLoaderConfiguration) steps the scheduler once per optimizer step.",
+    )
+    step_scheduler_with_optimizer: bool = Field(
+        True,
+        description="accelerate: False steps the scheduler on every scheduler.step() call (every micro-batch).",
+    )
+    lightning_interval: Literal["step", "epoch"] = Field(
+        "epoch", description="Lightning's lr_scheduler 'interval' (Lightning's default is 'epoch')."
+    )
+    lightning_frequency: int = Field(
+        1,
+        ge=1,
+        le=10**6,
+        description="Lightning's lr_scheduler 'frequency' (batches or epochs between steps).",
+    )
+    scheduler_scale: int = Field(
+        1,
+        ge=1,
+        le=4096,
+        description="The scheduler was built for num_training_steps x this (e.g. from the unprepared dataloader).",
+    )
+    amp_skipped_steps: int = Field(
+        0,
+        ge=0,
+        le=MAX_TOTAL_STEPS,
+        description="Optimizer steps torch.amp.GradScaler skips at the start (fp16 overflow while the scale is too high).",
+    )
+
+
+# --------------------------------------------------------------------------------------------------
 # the whole config
 
 
@@ -629,6 +695,7 @@ class ScheduleConfig(StrictModel):
     wsd: WSDConfig | None = Field(
         None, description="Warmup-stable-decay as one design; when set, warmup and decay must be null."
     )
+    stack: StackConfig | None = None
 
     @model_validator(mode="after")
     def _cross_checks(self) -> ScheduleConfig:
@@ -751,6 +818,11 @@ class ScheduleConfig(StrictModel):
         data = self.model_dump(mode="json")
         if self.wsd is None:
             data.pop("wsd")  # files written before the wsd section stay byte-identical
+        for group in data["optimizer"]["param_groups"] or []:
+            if group.get("width_mult") is None:
+                group.pop("width_mult", None)  # likewise for groups without a muP width multiplier
+        if data.get("stack") is None:  # optional section: files without it stay byte-for-byte the same
+            data.pop("stack", None)
         return data
 
     def to_json(self, indent: int | None = 2) -> str:

@@ -80,6 +80,7 @@ from .cli import EXIT_ERROR, EXIT_OK, command, write_frame
 from .config import ScheduleConfig, load_config
 from .data import training_set, validation_set
 from .errors import ConfigError, Problem
+from .gns import WindowNoise
 from .models import MODELS, make_model, param_groups
 from .plan import Plan, Window, make_plan
 
@@ -163,6 +164,7 @@ class StepRecord:
     micro_batches: int
     wall_time: float
     val_loss: float = math.nan
+    noise_scale: float = math.nan  # smoothed B_simple (schedules/gns.py); NaN without accumulation
 
     @property
     def lr(self) -> float:
@@ -179,6 +181,7 @@ class StepRecord:
             window_samples=self.window_samples,
             micro_batches=self.micro_batches,
             wall_time=self.wall_time,
+            noise_scale=self.noise_scale,
         )
         return row
 
@@ -198,6 +201,7 @@ def record_columns(group_names: list[str]) -> list[str]:
         "window_samples",
         "micro_batches",
         "wall_time",
+        "noise_scale",
     ]
 
 
@@ -515,6 +519,8 @@ class Training:
         stopped = self._stop
         eval_at_epoch_end = self.config.plateau is None
         last = self.steps - 1
+        # Gradient noise scale from each accumulation window (schedules/gns.py); needs accumulation.
+        noise = WindowNoise(setup._params) if plan.accumulation_steps > 1 else None
         t0 = time.perf_counter()
         for k in range(self.steps):
             window = plan.window(k)
@@ -526,6 +532,8 @@ class Training:
                     return
                 loss_sum = setup.loss_sum(idx)
                 (loss_sum / window.samples).backward()
+                if noise is not None and window.micro_batches > 1:
+                    noise.micro_batch(int(idx.shape[0]), window.samples, j == window.micro_batches - 1)
                 part = loss_sum.detach()  # summed in float64 from the second micro-batch on
                 total = part if total is None else total.double() + part
                 if variant == PER_MICRO_BATCH and j < window.micro_batches - 1:
@@ -540,6 +548,7 @@ class Training:
                     k,
                 )
             grad_norm = setup.grad_norm()
+            noise_scale = noise.end_window(grad_norm, window.samples) if noise is not None else math.nan
             optimizer.step()
             if variant != BEFORE_OPTIMIZER:
                 val = self._schedule_step(k, val)
@@ -557,6 +566,7 @@ class Training:
                 micro_batches=window.micro_batches,
                 wall_time=time.perf_counter() - t0,
                 val_loss=val,
+                noise_scale=noise_scale,
             )
 
 
@@ -717,6 +727,20 @@ _SERVER_SLOTS = threading.BoundedSemaphore(LIVE_RUN_SLOTS)
 #: owner (a browser's id, see the Live page) -> the run holding that owner's one slot.
 _BY_OWNER: dict[str, LiveRun] = {}
 _OWNERS_LOCK = threading.Lock()
+
+
+def xsrf_token(cookie: str) -> str:
+    """The token inside an ``_streamlit_xsrf`` cookie.  Version 2 cookies (``2|mask|masked|time``) are
+    re-masked on every page load, so the raw value changes on a reload while the token does not."""
+    parts = cookie.split("|")
+    if len(parts) == 4 and parts[0] == "2":
+        try:
+            mask, masked = bytes.fromhex(parts[1]), bytes.fromhex(parts[2])
+        except ValueError:
+            return cookie
+        if mask:
+            return bytes(b ^ mask[i % len(mask)] for i, b in enumerate(masked)).hex()
+    return cookie
 
 
 def run_of(owner: str | None) -> LiveRun | None:

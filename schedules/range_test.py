@@ -211,7 +211,7 @@ class RangeSweep:
         self.threads = threads
         self.setup = LiveSetup(config, self.plan, model=model, seed=seed, device=device, dtype=dtype)
         self.group_names = self.setup.group_names
-        self.scales = [g.lr_scale for g in config.optimizer.groups()]
+        self.scales = [g.scale for g in config.optimizer.groups()]
         self.optimizer = self.setup.make_optimizer([min_lr * s for s in self.scales])
         gamma = (max_lr / min_lr) ** (1.0 / (steps - 1)) if steps > 1 else 1.0
         self.scheduler = ExponentialLR(self.optimizer, gamma=gamma)

@@ -70,7 +70,10 @@ def _model_lines(config: ScheduleConfig, with_lr: bool) -> list[str]:
         "param_groups = [  # <- one per group",
     ]
     for i, g in enumerate(groups):
-        lines.append(f"    {{'params': model[{i}].parameters(){lr(i)}}},  # {g.name}: lr x {g.lr_scale!r}")
+        mup = f" / width_mult {g.width_mult!r} (muP, matrix-like)" if g.width_mult is not None else ""
+        lines.append(
+            f"    {{'params': model[{i}].parameters(){lr(i)}}},  # {g.name}: lr x {g.lr_scale!r}{mup}"
+        )
     lines.append("]")
     return lines
 

@@ -22,7 +22,7 @@ from schedules import ConfigError, compute_curve, load_config
 from schedules import live as live_mod
 from schedules.budget import MAX_CURVE_CELLS, BytesLRU, ComputeTimeout
 from schedules.cli import main as cli_main
-from schedules.live import LiveRun, run_of
+from schedules.live import LiveRun, run_of, xsrf_token
 from schedules.mistakes import mistake_curve
 from schedules.share import decode_design
 
@@ -265,3 +265,14 @@ def test_a_reloaded_page_adopting_the_run_keeps_it_running(monkeypatch):
     assert run.running
     run.stop()
     assert run.join(10)
+
+
+def test_a_browser_is_known_by_its_xsrf_token_across_reloads():
+    """Was: the run was tied to the Streamlit session, which a reload replaces.  The cookie is
+    re-masked on every page load (two values seen on one chromium across a reload); the token is not."""
+    before = "2|782c3fb2|5ce7638d91d0228ef5e30ca1abd74dea|1796058452"
+    after = "2|694bcd3d|4d80910280b7d001e484fe2ebab0bf65|1796058452"
+    assert before != after and xsrf_token(before) == xsrf_token(after) == "24cb5c3fe9fc1d3c8dcf3313d3fb7258"
+    other = "2|cf7281d2|40de053edb32afb4e7e5486f9a7083bd|1796058421"
+    assert xsrf_token(other) != xsrf_token(before)
+    assert xsrf_token("plain") == "plain" and xsrf_token("2|zz|zz|1") == "2|zz|zz|1"

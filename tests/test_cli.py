@@ -77,7 +77,7 @@ def test_validate_ok_and_invalid_exit_codes(tmp_path, capsys):
     assert err == [
         "training.accumulation_steps: must be an integer >= 1 and <= 100000, got 0",
         "training.epochs: must be an integer >= 1 and <= 100000, got -1",
-        "color: is not a known field (allowed: format, name, optimizer, training, warmup, decay, plateau, wsd), got 'red'",
+        "color: is not a known field (allowed: format, name, optimizer, training, warmup, decay, plateau, wsd, stack), got 'red'",
     ]
 
 

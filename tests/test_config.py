@@ -168,7 +168,7 @@ BAD = [
     ({"name": "x" * 201}, "name: must have at most 200 characters"),
     (
         {"extra": 1},
-        "extra: is not a known field (allowed: format, name, optimizer, training, warmup, decay, plateau, wsd), got 1",
+        "extra: is not a known field (allowed: format, name, optimizer, training, warmup, decay, plateau, wsd, stack), got 1",
     ),
     (
         {"training": {"epochs": 100000, "dataset_size": 10**9}},

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from schedules import ConfigError, compute_curve, load_config, make_plan, parse_config_json
 from schedules.config import ScheduleConfig
 
-EXAMPLES = int(os.environ.get("FUZZ_HOSTILE_EXAMPLES", "300"))
+EXAMPLES = int(os.environ.get("FUZZ_HOSTILE_EXAMPLES", "2000"))
 #: Accepted designs up to this many lrs (steps x groups) are drawn in full; longer ones are planned.
 DRAW_CELLS = 3_000
 TOP_LEVEL = set(ScheduleConfig.model_fields) | {"(config)", "(file)"}

@@ -60,7 +60,7 @@ def test_a_short_run_draws_overlaid_charts_and_offers_the_csv() -> None:
     finish(at, "live_run")
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert markdown_with(at, "**done** · 120 / 120 steps")
-    loss, lr, loss_lr = figures(at)
+    loss, lr, loss_lr = figures(at)[:3]
     names = [t["name"] for t in lr["data"]]
     assert names == ["64x1 design", "16x4 same batch", "16x4 bug: sched per micro-batch"]
     assert loss_lr["layout"]["xaxis"]["type"] == "log"

@@ -8,7 +8,7 @@ import streamlit as st
 
 from app import charts, library, state, ui
 from schedules.compare import accumulation_variant, parameter_diff
-from schedules.config import ScheduleConfig, load_config
+from schedules.config import ScheduleConfig, StackConfig, load_config
 from schedules.errors import ConfigError
 from schedules.mistakes import MISTAKES, RESUME_MISTAKES, default_resume_step
 from schedules.plan import make_plan
@@ -33,6 +33,15 @@ K_BASE = "compare_accumulation_base"
 K_ACCS = "compare_accumulations"
 K_KEEP = "compare_keep"
 K_MISTAKES = "compare_mistakes"
+K_STACKS = "compare_stacks"
+STACK_LABELS = {
+    "plain": "plain loop",
+    "hf": "HF Trainer",
+    "accelerate": "accelerate",
+    "lightning": "Lightning",
+    "deepspeed": "DeepSpeed",
+}
+STACK_DASHES = ["longdash", "dashdot", "dot", "dash", "longdashdot"]
 K_TARGET = "compare_mistake_target"
 K_RESUME_AT = "compare_resume_at"
 K_X = "compare_x_axis"
@@ -149,6 +158,15 @@ def controls(sources: dict) -> dict:
             st.markdown("**What your loop actually does**")
             for kind, (label, explanation) in LOOP_KINDS.items():
                 st.checkbox(label, key=f"{K_MISTAKES}.{kind}", help=explanation)
+            st.multiselect(
+                "Through stacks",
+                list(STACK_LABELS),
+                key=K_STACKS,
+                format_func=STACK_LABELS.get,
+                placeholder="e.g. accelerate, Lightning",
+                help="What each framework does with the design (its 'stack' section's settings, e.g. the number "
+                "of processes, with the framework replaced).",
+            )
             target_slot = st.container()
     return {"chosen": chosen, "x_axis": x_axis or "samples", "log_y": log_y, "target_slot": target_slot}
 
@@ -282,9 +300,10 @@ def main() -> None:
         return
 
     kinds = [k for k in LOOP_KINDS if ss.get(f"{K_MISTAKES}.{k}")]
+    stacks = list(ss.get(K_STACKS) or [])
     target = None
     resume_at: int | None = None
-    if kinds:
+    if kinds or stacks:
         labels = list(configs)
         default = max(labels, key=lambda n: configs[n].training.accumulation_steps)
         _sanitize(K_TARGET, labels, default)
@@ -307,6 +326,7 @@ def main() -> None:
 
     series: list[charts.Series] = []
     notes: list[str] = []
+    diagnoses: list[tuple[str, bool, str, str | None]] = []
     for i, (label, cfg) in enumerate(configs.items()):
         color = charts.COLORS[i % len(charts.COLORS)]
         try:
@@ -326,10 +346,27 @@ def main() -> None:
                 series.append(charts.Series(name, frame, color=color, dash=DASHES[kind], group=label))
                 if frame.attrs.get("note"):
                     notes.append(f"{name}: {frame.attrs['note']}")
+            for j, stack in enumerate(stacks):
+                settings = (cfg.stack or StackConfig()).model_copy(update={"name": stack})
+                try:
+                    run = ui.stack_of(cfg, settings)
+                except ConfigError as exc:
+                    notes += [f"{label} through {STACK_LABELS[stack]}: {line}" for line in exc.lines()]
+                    continue
+                name = f"{label}: what {run.label} does"
+                frame = run.frame[["step", "samples", "lr"]]
+                dash = STACK_DASHES[j % len(STACK_DASHES)]
+                series.append(charts.Series(name, frame, color=color, dash=dash, group=label))
+                diagnoses.append(
+                    (run.label, run.matches, run.diagnosis, run.fix.description if run.fix else None)
+                )
     if notes:
         ui.show_problems("", notes, "warning")
     fig = charts.compare_figure(series, x_axis=opts["x_axis"], log_y=opts["log_y"])
     st.plotly_chart(fig, key="compare_chart", config={"displaylogo": False})
+    for stack_label, matches, diagnosis, fix in diagnoses:
+        line = f"**{stack_label}**: {diagnosis}" + (f" — fix (verified): {fix}" if fix else "")
+        (st.success if matches else st.warning)(line)
 
     st.subheader("What differs", anchor=False)
     if len(configs) > 1:

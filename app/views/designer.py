@@ -5,9 +5,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import plotly.graph_objects as go
 import streamlit as st
 
-from app import library, state, ui
+from app import charts, library, state, ui
 from schedules.build import decay_kwargs
 from schedules.config import (
     DECAY_KWARGS,
@@ -18,6 +19,7 @@ from schedules.config import (
     ParamGroup,
     PlateauConfig,
     ScheduleConfig,
+    StackConfig,
     SyntheticMetric,
     TrainingConfig,
     WarmupConfig,
@@ -29,6 +31,7 @@ from schedules.curve import plateau_note
 from schedules.errors import ConfigError
 from schedules.presets import MODIFIED, PRESETS, apply_preset, name_for
 from schedules.snippets import build_scheduler_snippet
+from schedules.stacks.options import STACK_NAMES
 from schedules.wsd import SHAPES
 
 ss = st.session_state
@@ -264,7 +267,7 @@ def inputs(col):
             "Each group gets its own trace on the chart.",
         )
         for i in range(int(count)):
-            a, b = st.columns([3, 2])
+            a, b, c = st.columns([3, 2, 2])
             a.text_input(
                 f"Group {i + 1} name",
                 key=state.group_key(i, "name"),
@@ -280,6 +283,19 @@ def inputs(col):
                 format=FLOAT,
                 key=state.group_key(i, "lr_scale"),
                 help=ParamGroup.model_fields["lr_scale"].description,
+            )
+            lo, hi = state.bounds(ParamGroup, "width_mult")
+            c.number_input(
+                "width_mult (muP)",
+                min_value=1e-4,
+                max_value=hi,
+                step=1.0,
+                format=FLOAT,
+                key=state.group_key(i, "width_mult"),
+                placeholder="vector-like",
+                help=ParamGroup.model_fields["width_mult"].description
+                + " Source: Yang et al. 2021, Tensor Programs V (muTransfer); mup.MuAdam. For SGD, mup.MuSGD "
+                "scales differently (vector-like lr x width_mult): this field follows MuAdam.",
             )
 
     with col.expander("Data & batching", expanded=True, icon=":material/dataset:"):
@@ -499,6 +515,99 @@ def inputs(col):
     return resolved_slot, io_slot, plateau_slot
 
 
+STACK_LABELS = {
+    "plain": "plain loop",
+    "hf": "HF Trainer",
+    "accelerate": "accelerate",
+    "lightning": "Lightning",
+    "deepspeed": "DeepSpeed",
+}
+FIX_BUTTON = "designer_apply_stack_fix"
+
+
+def stack_inputs(col) -> None:
+    """The "Your stack" section: which framework steps the scheduler, and its settings."""
+    on = bool(ss.get(state.key("stack.on")))
+    with col.expander("Your stack", expanded=on, icon=":material/layers:"):
+        st.toggle(
+            "Train through a framework",
+            key=state.key("stack.on"),
+            help="Draw what HF Trainer, accelerate, Lightning or DeepSpeed do with this design.",
+        )
+        if not ss.get(state.key("stack.on")):
+            st.caption("Off: the design is stepped once per optimizer step, as the curve shows.")
+            return
+        st.selectbox(
+            "Stack",
+            list(STACK_NAMES),
+            key=state.key("stack.name"),
+            format_func=lambda n: STACK_LABELS[n],
+            help=state.help_text("stack.name"),
+        )
+        name = ss.get(state.key("stack.name"))
+        a, b = st.columns(2)
+        number(a, "stack.num_processes", "processes", StackConfig, "num_processes", placeholder="world_size")
+        number(b, "stack.scheduler_scale", "scheduler built for steps x", StackConfig, "scheduler_scale")
+        if name == "accelerate":
+            st.checkbox(
+                "split_batches",
+                key=state.key("stack.split_batches"),
+                help=state.help_text("stack.split_batches"),
+            )
+            st.checkbox(
+                "step_scheduler_with_optimizer",
+                key=state.key("stack.step_scheduler_with_optimizer"),
+                help=state.help_text("stack.step_scheduler_with_optimizer"),
+            )
+        if name == "lightning":
+            a, b = st.columns(2)
+            a.selectbox(
+                "interval",
+                ["epoch", "step"],
+                key=state.key("stack.lightning_interval"),
+                help=state.help_text("stack.lightning_interval"),
+            )
+            number(b, "stack.lightning_frequency", "frequency", StackConfig, "lightning_frequency")
+        number(st, "stack.amp_skipped_steps", "AMP: steps GradScaler skips", StackConfig, "amp_skipped_steps")
+
+
+def apply_stack_fix(settings: StackConfig) -> None:
+    """Button callback: put the fix's settings into the stack widgets (the design updates on rerun)."""
+    values = ss[state.WIDGET_VALUES]
+    for name in StackConfig.model_fields:
+        k = state.key(f"stack.{name}")
+        ss[k] = values[k] = getattr(settings, name)
+
+
+def stack_run(cfg: ScheduleConfig):
+    if cfg.stack is None:
+        return None
+    try:
+        return ui.stack_of(cfg, cfg.stack)
+    except ConfigError as exc:
+        ui.show_problems("Your stack cannot be computed.", exc)
+        return None
+
+
+def your_stack(run) -> None:
+    """The diagnosis under the chart: one line in numbers, and the fix (verified by recomputing)."""
+    st.subheader("Your stack", anchor=False)
+    if run.matches:
+        st.success(run.diagnosis, icon=":material/check_circle:")
+        return
+    st.warning(f"**What {run.label} does:** {run.diagnosis}", icon=":material/warning:")
+    if run.fix is None:
+        st.info(f"No setting of {run.label} reproduces the design.", icon=":material/info:")
+        return
+    a, b = st.columns([4, 1])
+    a.info(
+        f"**Fix:** {run.fix.description}. Verified: recomputing {run.label} with it gives the design's lr "
+        f"at every one of the {len(run.design):,} optimizer steps.",
+        icon=":material/build:",
+    )
+    b.button("Apply fix", key=FIX_BUTTON, on_click=apply_stack_fix, args=(run.fix.settings,), width="stretch")
+
+
 # --------------------------------------------------------------------------------------------------
 # page
 
@@ -544,7 +653,7 @@ def summary_card(curve) -> None:
 
 
 @st.fragment
-def chart(curve) -> None:
+def chart(curve, run=None) -> None:
     """The chart and its view controls: a view toggle reruns only this fragment, not the page."""
     a, b, c, d = st.columns([3, 1.2, 1.2, 1.4])
     x_axis = a.segmented_control(
@@ -566,6 +675,8 @@ def chart(curve) -> None:
     fig = ui.cached_figure(
         curve, x_axis=x_axis or "step", log_y=log_y, show_groups=groups, show_epochs=epochs
     )
+    if run is not None and not run.matches:
+        fig = charts.add_stack_overlay(fig, curve, run.frame, f"what {run.label} does", x_axis or "step")
     st.plotly_chart(fig, key="designer_chart", config={"displaylogo": False})
 
 
@@ -732,6 +843,7 @@ def main() -> None:
     mark_modified_preset()
     left, right = st.columns([1, 2.3], gap="large")
     resolved_slot, io_slot, plateau_slot = inputs(left)
+    stack_inputs(left)
     remember()
     problems: ConfigError | None = None
     try:
@@ -759,9 +871,13 @@ def main() -> None:
         for line in curve.warnings:
             st.warning(line, icon=":material/warning:")
         summary_card(curve)
-        chart(curve)
+        run = stack_run(cfg)
+        chart(curve, run)
+        if run is not None:
+            your_stack(run)
         downloads(cfg, curve)
         tables(curve)
+        schedule_free_panel(curve)
 
     note = plateau_note(curve) if problems is None else None
     if plateau_slot is not None and note is not None:
@@ -770,6 +886,61 @@ def main() -> None:
     if slot is not None and cfg.decay is not None and problems is None:
         resolved = decay_kwargs(cfg)
         slot.caption("Resolved: " + ", ".join(f"`{k}={_short(v)}`" for k, v in resolved.items()))
+
+
+SF_ON = "designer_schedule_free_on"
+SF_KIND = "designer_schedule_free_kind"
+
+
+def schedule_free_panel(curve) -> None:
+    """What a schedule-free optimizer does instead of a decay (Defazio et al. 2024), for this run."""
+    from schedules import schedule_free
+
+    with st.expander("Schedule-free AdamW / SGD: no decay to design", icon=":material/all_inclusive:"):
+        if not schedule_free.available():
+            st.caption("The `schedulefree` package is not installed here, so this view is off.")
+            return
+        on = st.toggle(
+            "Show what schedule-free does instead",
+            key=SF_ON,
+            help=f"{schedule_free.SOURCE}. The optimizer warms its step size up itself and averages its "
+            "iterates; there is no lr scheduler.",
+        )
+        if not on:
+            return
+        kind = st.radio("Optimizer", list(schedule_free.KINDS), horizontal=True, key=SF_KIND)
+        p = curve.plan
+        frame = schedule_free.trace(curve.config.optimizer.lr, p.total_steps, p.warmup_steps)
+        fig = go.Figure()
+        fig.add_scatter(x=frame["step"], y=frame["lr"], mode="lines", name="step size (lr x warmup)")
+        fig.add_scatter(
+            x=frame["step"], y=frame["averaging"], mode="lines", name="averaging weight c_k", yaxis="y2"
+        )
+        fig.update_layout(
+            height=320,
+            margin={"l": 10, "r": 10, "t": 30, "b": 10},
+            title={
+                "text": f"schedulefree.{schedule_free.KINDS[kind]}: {p.total_steps:,} steps",
+                "font": {"size": 14},
+            },
+            xaxis={"title": "optimizer step"},
+            yaxis={"title": "step size"},
+            yaxis2={"title": "c_k", "overlaying": "y", "side": "right", "type": "log"},
+            legend={"orientation": "h", "y": -0.25},
+        )
+        st.plotly_chart(fig, key="schedule_free_chart", config={"displaylogo": False})
+        st.caption(
+            f"The step size warms up over the design's {p.warmup_steps:,} warmup steps and then stays at the peak; "
+            "instead of a decay, each step mixes the new point into the averaged iterate x with weight "
+            "c_k = w_k / sum(w) (w_k = lr_max^2 by default: a uniform average after warmup, c_k ~ 1/k). "
+            "Evaluate and save x: call optimizer.eval() first and optimizer.train() before training again."
+        )
+        st.code(
+            schedule_free.snippet(
+                kind, curve.config.optimizer.lr, p.warmup_steps, p.accumulation_steps, p.total_steps
+            ),
+            language="python",
+        )
 
 
 def _short(value: Any) -> str:

@@ -30,6 +30,7 @@ except ImportError:  # the page run on its own: runs are not saved
 from schedules.config import ScheduleConfig, load_config, parse_config_json
 from schedules.distributed import distributed_settings
 from schedules.errors import ConfigError
+from schedules.gns import compare_sentence
 from schedules.live import (
     DEVICES,
     LIVE_RUN_SLOTS,
@@ -40,6 +41,7 @@ from schedules.live import (
     other_split,
     run_of,
     split_label,
+    xsrf_token,
 )
 from schedules.models import MODELS
 from schedules.plan import make_plan
@@ -174,6 +176,32 @@ def run_figures(
     return loss_fig, lr_fig, loss_lr_fig
 
 
+def noise_figure(frames: dict[str, pd.DataFrame], points: int = MAX_POINTS) -> tuple[go.Figure, str] | None:
+    """The smoothed gradient noise scale per setting, and one sentence comparing it with the
+    effective batch (``None`` when no setting accumulates)."""
+    fig = go.Figure()
+    sentence = None
+    for i, (label, f) in enumerate(frames.items()):
+        if f.empty or "noise_scale" not in f or not f["noise_scale"].notna().any():
+            continue
+        g = f[f["noise_scale"].notna()]
+        step, value = g["step"].to_numpy(), g["noise_scale"].to_numpy()
+        keep = thin(step, value, points)
+        fig.add_scatter(
+            x=step[keep], y=value[keep], mode="lines", name=label,
+            line={"color": COLORS[i % len(COLORS)], "width": 2, "dash": DASHES[i % len(DASHES)]},
+        )  # fmt: skip
+        if sentence is None:
+            sentence = f"{label}: " + compare_sentence(float(value[-1]), int(f["window_samples"].max()))
+    if sentence is None:
+        return None
+    _layout(
+        fig, "Gradient noise scale B_simple (smoothed; McCandlish et al. 2018)", "optimizer step", "samples"
+    )
+    fig.update_layout(showlegend=True)
+    return fig, sentence
+
+
 def _fmt(value: float, spec: str) -> str:
     return "–" if value is None or not math.isfinite(value) else format(value, spec)
 
@@ -248,7 +276,7 @@ def browser_id() -> str | None:
     if sid is None:  # AppTest: no server session, no browser (its sessions share one id)
         return None
     if isinstance(cookie, str) and cookie:
-        return "browser:" + hashlib.sha256(cookie.encode()).hexdigest()[:24]
+        return "browser:" + hashlib.sha256(xsrf_token(cookie).encode()).hexdigest()[:24]
     return f"session:{sid}"
 
 
@@ -437,6 +465,17 @@ def training_view(was_running: bool) -> None:
     left, right = st.columns(2)
     left.plotly_chart(loss_lr_fig, key="live_loss_lr_chart")
     right.dataframe(summary_table(run, snap.frames), hide_index=True)
+    noise = noise_figure(snap.frames, LIVE_POINTS if was_running else MAX_POINTS)
+    if noise is not None:
+        fig, sentence = noise
+        left, right = st.columns(2)
+        left.plotly_chart(fig, key="live_noise_chart")
+        right.markdown(sentence)
+        right.caption(
+            "From each accumulation window: the per-micro-batch gradients (small batches) and their mean "
+            "(the large batch) give tr(Sigma) and |G|^2; B_simple = tr(Sigma) / |G|^2, each smoothed by an EMA "
+            "(beta 0.99). It approximates the critical batch size."
+        )
 
 
 def range_view(was_running: bool) -> None:

@@ -1,0 +1,82 @@
+"""Run a stack's real library in ``processes`` real processes (``torch.distributed``, gloo on CPU).
+
+:func:`run_real_processes` spawns the processes with the environment ``torch.distributed`` reads
+(``MASTER_ADDR``, ``MASTER_PORT``, ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``); each rank runs the
+stack's ``run_real`` and rank 0's recorded lrs come back.  This is how the tests confirm the
+single-process rule for ``num_processes > 1`` (accelerate's N scheduler steps per optimizer step).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+import time
+from typing import Any
+
+import numpy as np
+import torch.multiprocessing as mp
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _worker(rank: int, world: int, port: int, stack: str, jobs: list[tuple[str, str]], out: Any) -> None:
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        RANK=str(rank),
+        WORLD_SIZE=str(world),
+        LOCAL_RANK=str(rank),
+        LOCAL_WORLD_SIZE=str(world),
+    )
+    import torch.distributed as dist
+
+    from ..config import StackConfig, load_config
+    from . import STACKS
+
+    module = STACKS[stack]
+    results = []
+    try:
+        if stack == "deepspeed":
+            module.init_cpu_process_group()
+        for config_json, settings_json in jobs:
+            config = load_config(config_json)
+            settings = StackConfig.model_validate_json(settings_json)
+            if stack in ("hf", "lightning"):
+                with tempfile.TemporaryDirectory() as d:
+                    lrs = module.run_real(config, settings, d)
+            else:
+                lrs = module.run_real(config, settings)
+            results.append(lrs.tolist())
+        if rank == 0:
+            out.put(results)
+    finally:
+        if dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def run_real_processes(
+    stack: str, jobs: list[tuple[Any, Any]], processes: int = 2, timeout: float = 600
+) -> list[np.ndarray]:
+    """Rank 0's lrs of the real ``stack`` run in ``processes`` processes (gloo, CPU), one array per
+    ``(config, settings)`` job (all jobs run in the same processes, one after the other)."""
+    queue = mp.get_context("spawn").SimpleQueue()
+    port = free_port()
+    context = mp.start_processes(
+        _worker,
+        args=(processes, port, stack, [(c.to_json(), s.model_dump_json()) for c, s in jobs], queue),
+        nprocs=processes,
+        join=False,
+        start_method="spawn",
+    )
+    deadline = time.monotonic() + timeout
+    while not context.join(timeout=5):
+        if time.monotonic() > deadline:
+            for proc in context.processes:
+                proc.kill()
+            raise TimeoutError(f"the {processes}-process {stack} run did not finish in {timeout:g} s")
+    return [np.asarray(lrs, dtype=np.float64).reshape(len(lrs), -1) for lrs in queue.get()]

@@ -1,0 +1,92 @@
+"""transformers ``Trainer``: one ``lr_scheduler.step()`` per optimizer step that really ran.
+
+transformers/trainer.py (``_inner_training_loop``): a window ends when ``(step + 1) %
+gradient_accumulation_steps == 0`` or at the epoch's last batch (``steps_in_epoch``), so the short
+last window of an epoch takes an optimizer step; then ``if not
+self.accelerator.optimizer_step_was_skipped: ... self.lr_scheduler.step()`` (a ``ReduceLROnPlateau``
+is stepped in ``_evaluate`` instead).  The scheduler is not wrapped by accelerate, so the number of
+processes does not change it.  With AMP the skipped steps do not step the scheduler: the schedule
+lags by the number of skipped steps and never reaches its last rows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..config import ScheduleConfig, StackConfig
+from ..plan import Plan
+from .base import DesignScheduler, Ticks, amp_skipped, exclusive_cumsum
+
+NAME = "hf"
+LABEL = "HF Trainer"
+SOURCE = "transformers/trainer.py (_inner_training_loop, _evaluate)"
+
+
+def ticks(plan: Plan, settings: StackConfig) -> Ticks:
+    t = plan.total_steps
+    skipped = amp_skipped(t, settings)
+    ran = (~skipped).astype(np.int64)
+    return Ticks(
+        calls=exclusive_cumsum(ran),
+        samples=plan.samples_array(),
+        epoch=plan.epochs_array(),
+        skipped=skipped,
+        total_calls=int(ran.sum()),
+    )
+
+
+def run_real(config: ScheduleConfig, settings: StackConfig, output_dir: str) -> np.ndarray:
+    """Train a tiny model with the real ``transformers.Trainer`` (CPU) on the design's data geometry,
+    the design handed over as ``Trainer(optimizers=(optimizer, DesignScheduler(...)))``; returns the
+    lr (every group) ``optimizer.param_groups`` holds at each ``optimizer.step()``."""
+    import torch
+    from transformers import Trainer, TrainerCallback, TrainingArguments
+
+    from .real import LrRecorder, tiny_dataset, tiny_model_and_optimizer
+
+    t = config.training
+    model, optimizer = tiny_model_and_optimizer(config)
+    scheduler = DesignScheduler(optimizer, config, settings.scheduler_scale)
+    recorder = LrRecorder(optimizer)
+
+    class _Record(TrainerCallback):
+        def on_pre_optimizer_step(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            recorder.read()
+
+    args = TrainingArguments(
+        output_dir=output_dir,
+        per_device_train_batch_size=t.micro_batch_size,
+        gradient_accumulation_steps=t.accumulation_steps,
+        num_train_epochs=t.epochs,
+        max_steps=t.max_steps if t.max_steps is not None else -1,
+        dataloader_drop_last=t.drop_last,
+        max_grad_norm=0.0,
+        report_to=[],
+        save_strategy="no",
+        logging_strategy="no",
+        eval_strategy="no",
+        use_cpu=True,
+        disable_tqdm=True,
+        seed=0,
+        data_seed=0,
+    )
+
+    class _Collate:
+        def __call__(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
+            return {
+                "x": torch.stack([r["x"] for r in rows]),
+                "labels": torch.stack([r["labels"] for r in rows]),
+            }
+
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=tiny_dataset(config, as_dicts=True),
+        data_collator=_Collate(),
+        optimizers=(optimizer, scheduler),
+        callbacks=[_Record()],
+    )
+    trainer.train()
+    return recorder.array()

@@ -1,0 +1,97 @@
+"""Your stack on the Designer and Compare pages, driven through the real app with AppTest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from figure_json import spec_of
+from streamlit.testing.v1 import AppTest
+
+from app import state
+from schedules import load_config
+
+MAIN = str(Path(__file__).resolve().parents[1] / "app" / "main.py")
+
+#: 100 samples, micro-batch 10, 2 processes, 3 epochs: 5 steps per epoch, T = 15; warmup 10 steps from 0.
+STACKED = {
+    "name": "small on 2 processes",
+    "optimizer": {"name": "SGD", "lr": 1e-3},
+    "training": {"dataset_size": 100, "micro_batch_size": 10, "world_size": 2, "epochs": 3},
+    "warmup": {"steps": 10},
+    "stack": {"name": "accelerate"},
+}
+
+
+def start(design: dict) -> AppTest:
+    at = AppTest.from_file(MAIN, default_timeout=90)
+    at.session_state[state.DESIGN_JSON] = load_config(design).to_json()
+    return at.run()
+
+
+def no_exception(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def traces(at: AppTest) -> dict[str, dict]:
+    return {t.get("name"): t for t in spec_of(at.get("plotly_chart")[0])["data"]}
+
+
+def test_designer_shows_what_accelerate_does_and_the_verified_fix() -> None:
+    at = start(STACKED)
+    no_exception(at)
+    warning = " ".join(w.value for w in at.warning)
+    assert (
+        "accelerate with 2 processes steps the scheduler 2x per optimizer step: "
+        "the schedule reaches its end at step 7 of 15" in warning
+    )
+    info = " ".join(i.value for i in at.info)
+    assert "**Fix:** build the scheduler with num_training_steps x 2 (and warmup x 2)" in info
+    assert "at every one of the 15 optimizer steps" in info
+    overlay = traces(at)["what accelerate (2 processes) does"]
+    # warmup 0 -> 1e-3 over 10 steps, stepped twice per optimizer step: 0, 2e-4, 4e-4, ... 1e-3 from step 5
+    from figure_json import array
+
+    assert array(overlay["y"])[:7] == pytest.approx([0, 2e-4, 4e-4, 6e-4, 8e-4, 1e-3, 1e-3])
+
+    at.button(key="designer_apply_stack_fix").click().run()
+    no_exception(at)
+    assert load_config(at.session_state[state.DESIGN_JSON]).stack.scheduler_scale == 2
+    assert any("accelerate (2 processes) reproduces the design" in s.value for s in at.success)
+    assert "what accelerate (2 processes) does" not in traces(at)
+
+
+def test_switching_the_stack_on_in_the_designer() -> None:
+    design = {k: v for k, v in STACKED.items() if k != "stack"}
+    at = start(design)
+    no_exception(at)
+    assert not any("Your stack" == s.value for s in at.subheader)
+    at.toggle(key=state.key("stack.on")).set_value(True).run()
+    at.selectbox(key=state.key("stack.name")).set_value("lightning").run()
+    no_exception(at)
+    assert load_config(at.session_state[state.DESIGN_JSON]).stack.name == "lightning"
+    warning = " ".join(w.value for w in at.warning)
+    assert (
+        "Lightning with interval='epoch' steps the scheduler once per epoch (3 times in 15 optimizer steps)"
+        in (warning)
+    )
+    assert "return the scheduler with 'interval': 'step', 'frequency': 1" in " ".join(
+        i.value for i in at.info
+    )
+
+
+def test_compare_overlays_several_stacks_of_one_design() -> None:
+    at = start(STACKED)
+    at.switch_page("views/compare.py").run()
+    no_exception(at)
+    at.multiselect(key="compare_stacks").set_value(["hf", "accelerate", "lightning"]).run()
+    no_exception(at)
+    names = list(traces(at))
+    for stack in ("HF Trainer", "accelerate (2 processes)", "Lightning"):
+        assert f"Current design: what {stack} does" in names
+    from figure_json import array
+
+    acc = traces(at)["Current design: what accelerate (2 processes) does"]
+    assert array(acc["y"])[:3] == pytest.approx([0, 2e-4, 4e-4])
+    assert any("**HF Trainer**: HF Trainer reproduces the design" in s.value for s in at.success)
+    assert any("accelerate with 2 processes steps the scheduler 2x" in w.value for w in at.warning)
