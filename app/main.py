@@ -32,6 +32,7 @@ pages = [
     st.Page("views/live.py", title="Live run", icon=":material/monitoring:", url_path="live"),
     st.Page("views/interop.py", title="Import / export", icon=":material/swap_horiz:", url_path="interop"),
     st.Page("views/logs.py", title="Run logs", icon=":material/query_stats:", url_path="logs"),
+    st.Page("views/library.py", title="Library", icon=":material/folder_open:", url_path="library"),
     st.Page("views/forecast.py", title="Forecast", icon=":material/timeline:", url_path="forecast"),
     st.Page(
         "views/designer.py",

@@ -181,6 +181,7 @@ def _load_plugins() -> None:
         "schedules.rescale",
         "schedules.forecast.cli",
         "schedules.stacks.cli",
+        "schedules.workspace.cli",
     ):
         try:
             importlib.import_module(module)

@@ -831,6 +831,9 @@ class LiveRun:
         self._last_seen = time.monotonic()
         self._last_checked = 0.0
         self.stop_reason = ""
+        #: Optional recorder, set before start(): ``sink.start(job)``, ``sink.row(job, row)`` for every
+        #: row, ``sink.end(job)`` once the outcome is set; it must not raise (schedules.workspace.sink).
+        self.sink: Any = None
 
     def add(
         self,
@@ -943,6 +946,9 @@ class LiveRun:
                         job.outcome = "not run"
                     elif job.outcome == "running":
                         job.outcome = "stopped" if stopped else "done"
+            if self.sink is not None:  # jobs cut short by Stop (ended jobs were told already)
+                for job in self.jobs:
+                    self.sink.end(job)
             for job in self.jobs:  # release what an unfinished generator holds
                 close = getattr(job.records, "close", None)
                 if callable(close):
@@ -963,8 +969,11 @@ class LiveRun:
         cols = self._columns[job.label]
         with self._lock:
             self._current = job.label
-            if job.outcome == "pending":
+            starting = job.outcome == "pending"
+            if starting:
                 job.outcome = "running"
+        if starting and self.sink is not None:
+            self.sink.start(job)
         try:
             record = next(job.records)
         except StopIteration:
@@ -980,6 +989,8 @@ class LiveRun:
                     values.append(row.get(c, math.nan))
                 job.rows += 1
                 self._done += 1
+            if self.sink is not None:
+                self.sink.row(job, row)
             now = time.monotonic()
             if now - self._last_seen > self._idle_timeout:
                 self.stop(f"stopped: nobody watched the run for {self._idle_timeout:.0f} s")
@@ -992,6 +1003,8 @@ class LiveRun:
             if outcome == "stopped" and job.rows == 0:
                 outcome = "not run"  # stopped before its first step
             job.outcome, job.message = outcome, message
+        if self.sink is not None:
+            self.sink.end(job)
         return False
 
     # -- reading -----------------------------------------------------------------------------------

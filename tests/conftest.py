@@ -17,6 +17,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -36,6 +37,12 @@ settings.register_profile("explore", derandomize=False, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+# The workspace (schedules/workspace): tests never touch the user's real one.  The whole session
+# (and the servers it starts) points STUDIO_WORKSPACE at a fresh temporary folder, and every test
+# gets its own folder under it (the autouse fixture below), so saved designs never leak between tests.
+WORKSPACE_ROOT = Path(tempfile.mkdtemp(prefix="studio-test-workspace-"))
+os.environ["STUDIO_WORKSPACE"] = str(WORKSPACE_ROOT / "session")
 ARTIFACTS_DIR = REPO_ROOT / "tests" / "artifacts"
 
 SERVER_START_TIMEOUT_S = 60.0
@@ -61,6 +68,13 @@ APP_IDLE_SELECTOR = (
     '[data-testid="stApp"][data-test-connection-state="CONNECTED"][data-test-script-state="notRunning"]'
 )
 APP_IDLE_TIMEOUT_MS = 90_000  # generous: a guard against hangs on a loaded machine, not a speed check
+
+
+@pytest.fixture(autouse=True)
+def _own_workspace(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """STUDIO_WORKSPACE -> a folder of this test's own (created on first use)."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in request.node.nodeid)[-120:]
+    monkeypatch.setenv("STUDIO_WORKSPACE", str(WORKSPACE_ROOT / safe))
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import charts, state, ui
+from app import charts, library, state, ui
 from schedules.compare import accumulation_variant, parameter_diff
 from schedules.config import ScheduleConfig, StackConfig, load_config
 from schedules.errors import ConfigError
@@ -77,6 +77,12 @@ def design_sources() -> dict[str, ScheduleConfig]:
             out[name] = load_config(text)
         except ConfigError:
             continue
+    for name, text in library.designs_for_compare():  # the Library (workspace), newest first
+        if name not in out and name != CURRENT and not name.startswith(PRESET_PREFIX):
+            try:
+                out[name] = load_config(text)
+            except ConfigError:
+                continue
     for name, preset in PRESETS.items():
         out[PRESET_PREFIX + preset.title] = (name, current)  # type: ignore[assignment]  # made on demand
     return out
@@ -93,7 +99,9 @@ def resolve(label: str, sources: dict) -> ScheduleConfig:
 def controls(sources: dict) -> dict:
     labels = list(sources)
     saved = [n for n in labels if n != CURRENT and not n.startswith(PRESET_PREFIX)]
-    _sanitize(K_DESIGNS, labels, [CURRENT, *saved])
+    # Selected at first: the current design and those saved in this session (the Library may hold many).
+    this_session = [n for n in (ss.get(state.SAVED_DESIGNS) or {}) if n in labels]
+    _sanitize(K_DESIGNS, labels, [CURRENT, *this_session])
     with st.container(border=True):
         a, b, c = st.columns([1.3, 1.2, 1.2], gap="medium")
         with a:
@@ -102,7 +110,7 @@ def controls(sources: dict) -> dict:
                 "Designs to overlay",
                 labels,
                 key=K_DESIGNS,
-                help="The current design, designs saved on the Designer (Import, share & save → Save), "
+                help="The current design, saved designs (the Library: saved on the Designer with Import, share & save → Save, kept across sessions), "
                 "and presets applied to the current design's optimizer and training.",
                 placeholder="Choose designs…",
             )

@@ -8,7 +8,7 @@ from typing import Any
 import plotly.graph_objects as go
 import streamlit as st
 
-from app import charts, state, ui
+from app import charts, library, state, ui
 from schedules.build import decay_kwargs
 from schedules.config import (
     DECAY_KWARGS,
@@ -202,7 +202,13 @@ def on_upload() -> None:
 def on_save() -> None:
     name = (ss.get(state.SAVE_NAME_KEY) or "").strip() or state.current_config().name
     ss.setdefault(state.SAVED_DESIGNS, {})[name] = ss[state.DESIGN_JSON]
-    state.add_notice("success", f"Saved {name!r} for the Compare page.")
+    problem = library.save_design(name, ss[state.DESIGN_JSON])
+    if problem is None:
+        state.add_notice("success", f"Saved {name!r} to the Library (and for the Compare page).")
+    else:
+        state.add_notice(
+            "warning", f"Saved {name!r} for this session only: the workspace could not be written.", [problem]
+        )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -809,7 +815,8 @@ def import_share(slot, cfg: ScheduleConfig) -> None:
             on_click=on_save,
             icon=":material/bookmark_add:",
             width="stretch",
-            help="Save for the Compare page.",
+            help="Save to the Library (the workspace: kept across reloads and restarts) and for the Compare page. "
+            "Saving under an existing name updates that design.",
         )
         saved = ss.get(state.SAVED_DESIGNS) or {}
         if saved:

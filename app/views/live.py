@@ -23,6 +23,10 @@ try:  # the app's small Plotly template and colours (app/main.py puts the reposi
 except ImportError:  # the page run on its own: plotly's template, same colours
     COLORS = ["#2563eb", "#ea580c", "#16a34a", "#9333ea", "#dc2626", "#0891b2"]
     TEMPLATE = "plotly_white"
+try:  # the workspace: runs are saved to the Library as they record
+    from app import library
+except ImportError:  # the page run on its own: runs are not saved
+    library = None
 from schedules.config import ScheduleConfig, load_config, parse_config_json
 from schedules.distributed import distributed_settings
 from schedules.errors import ConfigError
@@ -360,6 +364,10 @@ def _start_training(config: ScheduleConfig) -> None:
     except ConfigError as exc:
         ss[ERROR] = exc.lines()
         return
+    if library is not None:  # saved to the Library as it records
+        run.sink = library.live_sink(
+            config, {"model": ss.get("live_model", "mlp"), "seed": int(ss.get("live_seed", 0))}
+        )
     if not run.start():
         ss[ERROR] = _refused(run)
         return
@@ -655,6 +663,8 @@ with train_tab:
         )
     if st.session_state.get(ERROR):
         st.error("\n\n".join(st.session_state[ERROR]))
+    if library is not None and isinstance(run, LiveRun):
+        library.show_sink_status(run)
     st.fragment(run_every=POLL_S if running else None)(training_view)(running)
 
 with range_tab:

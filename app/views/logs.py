@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import state, ui
+from app import library, state, ui
 from schedules.errors import ConfigError
 from schedules.logs import MAX_LOG_BYTES, RunLog, log_settings, lr_agreement, plateau_from_log, read_log
 from schedules.report import log_figure
@@ -108,6 +108,7 @@ with cols[1]:
     elif agreement is not None:
         st.caption("The logged steps are all past the design's end.")
     log_y = st.toggle("Log lr axis", key=K_LOG_Y)
+    library.save_log_button(log, upload.name, upload.file_id)
 
 st.plotly_chart(log_figure(curve, log, log_y=log_y), key="logs_figure", config={"displaylogo": False})
 

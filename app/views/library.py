@@ -1,0 +1,389 @@
+"""Library: the workspace's saved designs, runs (live and imported) and forecast fits, kept across
+reloads and server restarts.  List, search, open, rename, duplicate, delete (with undo), compare;
+import / export the whole workspace as one file.  Logic: schedules/workspace (app/library.py)."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from app import library, state, ui
+from schedules.config import load_config
+from schedules.errors import ConfigError
+from schedules.workspace import WorkspaceError
+
+ss = st.session_state
+K_SEARCH = "library_search"
+K_DESIGN = "library_design"
+K_RENAME = "library_rename"
+K_COMPARE = "library_compare"
+K_RUNS = "library_runs"
+K_RUN = "library_run"
+K_RUN_RENAME = "library_run_rename"
+K_FIT = "library_fit"
+K_UNDO = "library_undo"
+K_NOTICE = "library_notice"
+K_IMPORT = "library_import"
+K_EXPORT = "library_export"
+#: Compare page keys this page sets (app/views/compare.py).
+COMPARE_DESIGNS = "compare_designs"
+CURRENT = "Current design"
+
+
+def _when(t: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(t))
+
+
+def _notice(kind: str, text: str) -> None:
+    ss[K_NOTICE] = (kind, text)
+
+
+def _guard(action):
+    """Run a workspace action from a callback; a failure becomes a message on the page."""
+
+    def run(*args):
+        try:
+            action(*args)
+        except (WorkspaceError, ConfigError) as exc:
+            _notice("error", str(exc))
+        except Exception as exc:  # sqlite3 errors: a message, never a traceback
+            _notice("error", f"{type(exc).__name__}: {exc}")
+
+    return run
+
+
+# -- actions (callbacks) ---------------------------------------------------------------------------
+
+
+@_guard
+def _rename_design(design_id: int) -> None:
+    new = (ss.get(K_RENAME) or "").strip()
+    d = library.workspace().rename_design(design_id, new)
+    ss[K_RENAME] = ""
+    _notice("success", f"Renamed to {d.name!r}.")
+
+
+@_guard
+def _duplicate_design(design_id: int) -> None:
+    d = library.workspace().duplicate_design(design_id)
+    ss[K_DESIGN] = d.id
+    _notice("success", f"Duplicated as {d.name!r}.")
+
+
+@_guard
+def _delete_design(design_id: int, name: str) -> None:
+    library.workspace().delete_design(design_id)
+    ss.get(state.SAVED_DESIGNS, {}).pop(name, None)
+    ss[K_UNDO] = ("design", design_id, name)
+    _notice("info", f"Deleted design {name!r}.")
+
+
+@_guard
+def _rename_run(run_id: int) -> None:
+    r = library.workspace().rename_run(run_id, (ss.get(K_RUN_RENAME) or "").strip())
+    ss[K_RUN_RENAME] = ""
+    _notice("success", f"Renamed to {r.name!r}.")
+
+
+@_guard
+def _delete_run(run_id: int, name: str) -> None:
+    library.workspace().delete_run(run_id)
+    ss[K_UNDO] = ("run", run_id, name)
+    _notice("info", f"Deleted run {name!r}.")
+
+
+@_guard
+def _delete_fit(fit_id: int, name: str) -> None:
+    library.workspace().delete_fit(fit_id)
+    ss[K_UNDO] = ("fit", fit_id, name)
+    _notice("info", f"Deleted forecast fit {name!r}.")
+
+
+@_guard
+def _undo() -> None:
+    kind, record_id, name = ss.pop(K_UNDO)
+    ws = library.workspace()
+    if kind == "design":
+        restored = ws.restore_design(record_id).name
+    elif kind == "run":
+        restored = ws.restore_run(record_id).name
+    else:
+        restored = ws.restore_fit(record_id).name
+    _notice("success", f"Restored {kind} {restored!r}.")
+
+
+@_guard
+def _import() -> None:
+    upload = ss.get(K_IMPORT)
+    if upload is None:
+        return
+    with tempfile.TemporaryDirectory(prefix="studio-upload-") as tmp:
+        path = Path(tmp) / "upload.sqlite3"
+        path.write_bytes(upload.getvalue())
+        try:
+            counts = library.workspace().import_file(path)
+        except WorkspaceError as exc:  # name the upload, not the temporary copy
+            raise WorkspaceError(str(exc).replace(str(path), upload.name)) from None
+    _notice(
+        "success",
+        f"Imported {counts['designs']} designs, {counts['runs']} runs and {counts['fits']} forecast fits from "
+        f"{upload.name}" + (f" ({counts['skipped']} were already here)." if counts["skipped"] else "."),
+    )
+
+
+@_guard
+def _prepare_export() -> None:
+    with tempfile.TemporaryDirectory(prefix="studio-export-") as tmp:
+        path = library.workspace().export(Path(tmp) / "workspace.sqlite3")
+        ss[K_EXPORT] = path.read_bytes()
+
+
+# -- the page --------------------------------------------------------------------------------------
+
+st.title("Library")
+ws, problem = library.try_workspace()
+if ws is None:
+    st.error(f"The workspace could not be opened: {problem}")
+    st.caption(
+        "Designs saved on the Designer stay available to this session's Compare page. Set STUDIO_WORKSPACE "
+        "to another folder to use a different workspace."
+    )
+    st.stop()
+
+counts = ws.counts()
+st.caption(
+    f"Designs, runs and forecast fits kept in `{ws.path}` ({ws.size_bytes() / 1e6:.1f} MB; STUDIO_WORKSPACE "
+    "moves it). They outlive the browser tab and server restarts; live runs are saved as they record."
+)
+
+notice = ss.pop(K_NOTICE, None)
+if notice is not None:
+    kind, text = notice
+    {"success": st.success, "info": st.info, "error": st.error, "warning": st.warning}[kind](text)
+if ss.get(K_UNDO):
+    kind, _, name = ss[K_UNDO]
+    st.button(
+        f"Undo: restore {kind} {name!r}", key="library_undo_button", icon=":material/undo:", on_click=_undo
+    )
+
+search = st.text_input("Search", key=K_SEARCH, placeholder="name, notes, tags, device…")
+designs = ws.designs(search)
+runs = ws.runs(search)
+fits = ws.fits(search)
+t_designs, t_runs, t_fits, t_file = st.tabs(
+    [f"Designs ({len(designs)})", f"Runs ({len(runs)})", f"Forecast fits ({len(fits)})", "Import / export"]
+)
+
+with t_designs:
+    if not designs:
+        st.info(
+            "No saved designs" + (f" matching {search!r}." if search else " yet: save one on the Designer "
+            "(*Import, share & save* → *Save*)."),
+            icon=":material/bookmark:",
+        )  # fmt: skip
+    else:
+        st.dataframe(
+            pd.DataFrame(
+                {
+                    "name": [d.name for d in designs],
+                    "updated": [_when(d.updated) for d in designs],
+                    "tags": [", ".join(d.tags) for d in designs],
+                    "notes": [d.notes for d in designs],
+                    "sha256": [d.hash[:12] for d in designs],
+                }
+            ),
+            hide_index=True,
+            key="library_designs_table",
+        )
+        by_id = {d.id: d for d in designs}
+        if ss.get(K_DESIGN) not in by_id:
+            ss[K_DESIGN] = designs[0].id
+        chosen = st.selectbox("Design", list(by_id), format_func=lambda i: by_id[i].name, key=K_DESIGN)
+        d = by_id[chosen]
+        a, b, c = st.columns(3)
+        if a.button("Open in the Designer", key="library_open", icon=":material/edit:", type="primary"):
+            try:
+                state.set_design(load_config(d.config))
+            except ConfigError as exc:
+                ui.show_problems(f"{d.name!r} no longer loads", exc)
+            else:
+                st.switch_page("views/designer.py")
+        b.button(
+            "Duplicate",
+            key="library_duplicate",
+            icon=":material/content_copy:",
+            on_click=_duplicate_design,
+            args=(d.id,),
+        )
+        c.button(
+            "Delete",
+            key="library_delete",
+            icon=":material/delete:",
+            on_click=_delete_design,
+            args=(d.id, d.name),
+        )
+        r1, r2 = st.columns([3, 1], vertical_alignment="bottom")
+        r1.text_input("New name", key=K_RENAME, placeholder=d.name)
+        r2.button("Rename", key="library_rename_button", on_click=_rename_design, args=(d.id,))
+        st.caption(
+            f"**{d.name}**: created {_when(d.created)}, updated {_when(d.updated)}; sha256 of the canonical "
+            f"config `{d.hash}`."
+        )
+
+        st.markdown("**Compare saved designs**")
+        names = [x.name for x in designs]
+        ss[K_COMPARE] = [n for n in ss.get(K_COMPARE, []) if n in names]
+        picked = st.multiselect("Designs to compare", names, key=K_COMPARE, placeholder="Choose designs…")
+        if st.button(
+            "Compare", key="library_compare_button", disabled=not picked, icon=":material/stacked_line_chart:"
+        ):
+            ss[COMPARE_DESIGNS] = [CURRENT, *picked]
+            st.switch_page("views/compare.py")
+
+with t_runs:
+    if not runs:
+        st.info(
+            "No runs" + (f" matching {search!r}." if search else " yet: live runs are saved here as they record, "
+            "and Run logs can save an uploaded log."),
+            icon=":material/monitoring:",
+        )  # fmt: skip
+    else:
+        design_names = {x.id: x.name for x in ws.designs()}
+        st.dataframe(
+            pd.DataFrame(
+                {
+                    "name": [r.name for r in runs],
+                    "kind": [r.kind for r in runs],
+                    "status": [r.state for r in runs],
+                    "steps": [r.n_rows for r in runs],
+                    "device": [r.device for r in runs],
+                    "stack": [r.stack for r in runs],
+                    "design": [design_names.get(r.design_id, "") for r in runs],
+                    "created": [_when(r.created) for r in runs],
+                }
+            ),
+            hide_index=True,
+            key="library_runs_table",
+        )
+        run_by_id = {r.id: r for r in runs}
+        ss[K_RUNS] = [i for i in ss.get(K_RUNS, []) if i in run_by_id]
+        overlay = st.multiselect(
+            "Runs to compare",
+            list(run_by_id),
+            format_func=lambda i: f"{run_by_id[i].name} (#{i})",
+            key=K_RUNS,
+            placeholder="Choose runs…",
+        )
+        if overlay:
+            frames = {f"{run_by_id[i].name} (#{i})": ws.run_frame(i) for i in overlay}
+            loss_fig, lr_fig = library.runs_figures(frames)
+            f1, f2 = st.columns(2)
+            f1.plotly_chart(loss_fig, key="library_runs_loss", config={"displaylogo": False})
+            f2.plotly_chart(lr_fig, key="library_runs_lr", config={"displaylogo": False})
+            st.dataframe(library.runs_summary(frames), hide_index=True, key="library_runs_summary")
+
+        if ss.get(K_RUN) not in run_by_id:
+            ss[K_RUN] = runs[0].id
+        rid = st.selectbox(
+            "Run", list(run_by_id), format_func=lambda i: f"{run_by_id[i].name} (#{i})", key=K_RUN
+        )
+        r = run_by_id[rid]
+        st.caption(
+            f"{r.kind} run, {r.state}{': ' + r.message if r.message else ''}; {r.n_rows} steps"
+            + (f" on {r.device}" if r.device else "")
+            + (f", stack {r.stack}" if r.stack else "")
+            + f"; created {_when(r.created)}."
+        )
+        a, b, c = st.columns(3)
+        if r.config is not None and a.button(
+            "Open its design", key="library_run_design", icon=":material/edit:"
+        ):
+            state.set_design(load_config(r.config))
+            st.switch_page("views/designer.py")
+        b.download_button(
+            "Download CSV",
+            data=ws.run_frame(r.id).to_csv(index=False).encode(),
+            file_name=f"run-{r.id}.csv",
+            mime="text/csv",
+            key="library_run_csv",
+            on_click="ignore",
+        )
+        c.button(
+            "Delete",
+            key="library_run_delete",
+            icon=":material/delete:",
+            on_click=_delete_run,
+            args=(r.id, r.name),
+        )
+        r1, r2 = st.columns([3, 1], vertical_alignment="bottom")
+        r1.text_input("New name", key=K_RUN_RENAME, placeholder=r.name)
+        r2.button("Rename", key="library_run_rename_button", on_click=_rename_run, args=(r.id,))
+
+with t_fits:
+    if not fits:
+        st.info(
+            "No forecast fits" + (f" matching {search!r}." if search else " yet."), icon=":material/insights:"
+        )
+    else:
+        st.dataframe(
+            pd.DataFrame(
+                {
+                    "name": [f.name for f in fits],
+                    "law": [f.law for f in fits],
+                    "parameters": [
+                        ", ".join(
+                            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                            for k, v in f.params.items()
+                        )
+                        for f in fits
+                    ],
+                    "runs": [", ".join(f"#{i}" for i in f.runs) for f in fits],
+                    "created": [_when(f.created) for f in fits],
+                }
+            ),
+            hide_index=True,
+            key="library_fits_table",
+        )
+        fit_by_id = {f.id: f for f in fits}
+        if ss.get(K_FIT) not in fit_by_id:
+            ss[K_FIT] = fits[0].id
+        fid = st.selectbox("Fit", list(fit_by_id), format_func=lambda i: fit_by_id[i].name, key=K_FIT)
+        st.button(
+            "Delete",
+            key="library_fit_delete",
+            icon=":material/delete:",
+            on_click=_delete_fit,
+            args=(fid, fit_by_id[fid].name),
+        )
+
+with t_file:
+    st.markdown(
+        f"**Export** the whole workspace ({counts['designs']} designs, {counts['runs']} runs, {counts['fits']} "
+        "forecast fits) as one file: a consistent SQLite snapshot, also while runs are recording. "
+        "Import it here or with `python -m schedules workspace import FILE` on another machine."
+    )
+    st.button(
+        "Prepare export", key="library_prepare_export", icon=":material/archive:", on_click=_prepare_export
+    )
+    if ss.get(K_EXPORT):
+        st.download_button(
+            f"Download workspace ({len(ss[K_EXPORT]) / 1e6:.1f} MB)",
+            data=ss[K_EXPORT],
+            file_name="lr-schedule-studio-workspace.sqlite3",
+            mime="application/vnd.sqlite3",
+            key="library_export_download",
+            on_click="ignore",
+            icon=":material/download:",
+        )
+    st.file_uploader(
+        "Import a workspace file",
+        key=K_IMPORT,
+        on_change=_import,
+        help="A file exported here (or by `python -m schedules workspace export`). Its records are added; "
+        "records already here are skipped; a design whose name is taken gets a new name. A file from a "
+        "newer version of the studio is refused and nothing changes.",
+    )
