@@ -149,3 +149,38 @@ def test_validity_limits_are_stated() -> None:
 def test_fit_result_is_json(fitted) -> None:
     fit = fitted.session_state["forecast_fit"]
     assert json.loads(json.dumps(fit)) == fit
+
+
+def test_runs_and_designs_from_the_library_and_saving_the_fit() -> None:
+    # Runs saved in the workspace (e.g. last week's), a design saved there: the Forecast page fits on
+    # the stored runs, predicts the stored design, and saves the fit back to the Library.
+    from app import library
+    from schedules.logs import read_log
+    from schedules.workspace.runlogs import save_log
+
+    ws = library.workspace()
+    for kind in ("const", "cos"):
+        save_log(ws, read_log(run_csv(kind), f"{kind}.csv"), f"stored {kind}")
+    wsd = {**DESIGN, "name": "wsd", "decay": {"scheduler": "LinearLR", "hold_steps": 380}}
+    ws.save_design("stored wsd", load_config(wsd).to_json())
+
+    at = page()
+    pick = at.multiselect(key="forecast_library_pick")
+    assert [o for o in pick.options if o.startswith("Library: stored")] == [
+        o for o in pick.options if "stored" in o
+    ] and len(pick.options) == 2
+    pick.set_value(list(pick.options)).run()
+    at.button(key="forecast_fit_button").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    fit = at.session_state["forecast_fit"]
+    assert sorted(fit["runs"]) == ["stored const", "stored cos"]
+    # the stored design is predicted beside the current one
+    (table,) = [d.value for d in at.dataframe if "final loss" in d.value.columns]
+    assert {"Current design", "stored wsd"} <= set(table.iloc[:, 0])
+    at.text_input(key="forecast_save_name").set_value("my fit").run()
+    at.button(key="forecast_save_fit").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    (saved,) = ws.fits()
+    assert saved.name == "my fit" and saved.law == fit["law"]
+    assert saved.params == pytest.approx(fit["params"])
+    assert sorted(saved.runs) == sorted(r.id for r in ws.runs())

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app import forecast_charts, state, ui
+from app import forecast_charts, library, state, ui
 from schedules.config import load_config
 from schedules.errors import ConfigError
 from schedules.forecast import LAWS, Run, fit_runs, predict, run_from_dict, run_from_frame, run_from_log
@@ -24,6 +24,8 @@ K_FIT = "forecast_fit"
 K_RUNS = "forecast_runs"
 K_UPLOAD = "forecast_upload"
 K_LIVE = "forecast_live_pick"
+K_LIBRARY = "forecast_library_pick"
+K_SAVE_NAME = "forecast_save_name"
 K_EXAMPLES = "forecast_examples"
 K_USE_DESIGN = "forecast_use_design"
 K_LAW = "forecast_law"
@@ -73,11 +75,33 @@ def _live_frames() -> dict[str, pd.DataFrame]:
     }
 
 
+def _library_runs() -> dict[str, int]:
+    """Label -> id of the runs saved in the workspace (Library), newest first ({} when unavailable)."""
+    ws, _ = library.try_workspace()
+    if ws is None:
+        return {}
+    try:
+        return {f"Library: {r.name} (#{r.id})": r.id for r in ws.runs()}
+    except Exception:  # a locked or damaged workspace: the page works without it
+        return {}
+
+
 def collect_runs(
-    uploads, live_pick: list[str], examples: bool, use_design: bool
+    uploads, live_pick: list[str], examples: bool, use_design: bool, library_pick: list[str] = ()
 ) -> tuple[list[Run], list[str]]:
     runs: list[Run] = []
     problems: list[str] = []
+    if library_pick:
+        from schedules.workspace.runlogs import forecast_run
+
+        stored = _library_runs()
+        ws, _ = library.try_workspace()
+        for label in library_pick:
+            if ws is not None and label in stored:
+                try:
+                    runs.append(forecast_run(ws, stored[label]))
+                except ConfigError as exc:
+                    problems.extend(f"{label}: {line}" for line in exc.lines())
     design = state.current_config() if use_design else None
     if examples:
         for name in EXAMPLE_FILES:
@@ -150,6 +174,14 @@ with cols[1]:
         st.multiselect("Live runs of this session", list(frames), key=K_LIVE)
     else:
         st.caption("Live runs of this session appear here once they have finished (Live run page).")
+    stored = _library_runs()
+    if stored:
+        st.multiselect(
+            "Runs from the Library",
+            list(stored),
+            key=K_LIBRARY,
+            help="Live runs and run logs saved in the workspace (Library page), also from earlier sessions.",
+        )
     st.checkbox(
         "Example runs: the project's MLP, constant and cosine lr",
         key=K_EXAMPLES,
@@ -163,7 +195,11 @@ with cols[1]:
     )
 
 runs, problems = collect_runs(
-    uploads, ss.get(K_LIVE, []), bool(ss.get(K_EXAMPLES)), bool(ss.get(K_USE_DESIGN))
+    uploads,
+    ss.get(K_LIVE, []),
+    bool(ss.get(K_EXAMPLES)),
+    bool(ss.get(K_USE_DESIGN)),
+    [label for label in ss.get(K_LIBRARY, []) if label in stored],
 )
 if problems:
     ui.show_problems("Some runs could not be used", problems)
@@ -211,7 +247,23 @@ st.dataframe(
     hide_index=True,
     key="forecast_error_table",
 )
-st.download_button(
+a, b, c = st.columns([2, 1, 1], vertical_alignment="bottom")
+a.text_input("Save the fit as", key=K_SAVE_NAME, placeholder=f"{fit['law']} fit")
+if b.button("Save to the Library", key="forecast_save_fit", icon=":material/bookmark_add:"):
+    from schedules.workspace.runlogs import save_forecast_fit
+
+    ws, why = library.try_workspace()
+    name = (ss.get(K_SAVE_NAME) or "").strip() or f"{fit['law']} fit"
+    picked = [stored[label] for label in ss.get(K_LIBRARY, []) if label in stored]
+    try:
+        if ws is None:
+            raise OSError(why)
+        save_forecast_fit(ws, name, fit, picked)
+    except Exception as exc:  # the workspace is optional: say why, keep the fit on the page
+        st.warning(f"The fit was not saved: {exc}", icon=":material/warning:")
+    else:
+        st.success(f"Saved the fit {name!r} to the Library.", icon=":material/check_circle:")
+c.download_button(
     "Download the fit (JSON)",
     json.dumps(fit, indent=1),
     file_name="forecast_fit.json",
@@ -221,7 +273,9 @@ st.download_button(
 st.subheader("3. Predicted loss of your designs")
 fit_json = json.dumps(fit, sort_keys=True)
 designs = {CURRENT: state.current_config()}
-for name, text in ss.get(state.SAVED_DESIGNS, {}).items():
+saved = dict(library.designs_for_compare())  # the Library's designs, then this session's
+saved.update(ss.get(state.SAVED_DESIGNS, {}))
+for name, text in saved.items():
     try:
         designs[name] = load_config(text)
     except ConfigError:
