@@ -36,26 +36,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-]
-IDLE = '[data-testid="stApp"][data-test-connection-state="CONNECTED"][data-test-script-state="notRunning"]'
-SIGNATURE_JS = """() => {
-    const el = document.querySelector('[data-testid="stPlotlyChart"] .js-plotly-plot');
-    if (!el || !el._fullData || !el._fullData.length) return null;
-    const y = el._fullData[0].y || [];
-    let s = 0; for (let i = 0; i < Math.min(y.length, 400); i++) s += y[i] * (i + 1);
-    return y.length + ':' + s;
-}"""
+# The same browser, flags and "chart redrawn" signature as the load test.
+from load_test import ARGS, CHROMIUM, IDLE, SIGNATURE_JS  # noqa: E402
 
 # The floor: Streamlit's cost for one number input and one Plotly line of the same length.
 BARE_PAGE = """

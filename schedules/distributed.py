@@ -77,7 +77,7 @@ from typing import Any
 import pandas as pd
 import torch
 
-from .build import LRSchedule, build_scheduler, quiet_scheduler_warnings
+from .build import LRSchedule, build_scheduler
 from .config import ScheduleConfig, load_config
 from .errors import ConfigError, Problem
 from .live import (
@@ -96,9 +96,11 @@ from .live import (
     StepRecord,
     StopFlag,
     check_live,
+    checked_val_loss,
     limit_threads,
     records_frame,
     split_label,
+    step_schedule_checked,
     stop_check,
 )
 from .plan import Plan, make_plan
@@ -372,33 +374,13 @@ class RankLoop:
         return self._order
 
     def _schedule_step(self, k: int, times: int = 1) -> float:
-        schedule, val, metric = self.schedule, math.nan, None
-        if schedule.needs_metric:
-            val = self._validate(k)
-            metric = val
-        try:
-            for _ in range(times):
-                if self.variant == CORRECT:
-                    schedule.step(metric)
-                else:  # the variants step out of order on purpose
-                    with quiet_scheduler_warnings():
-                        schedule.step(metric)
-        except (ValueError, ZeroDivisionError, OverflowError, RuntimeError) as exc:
-            raise ScheduleFailed(
-                f"torch refused to step the scheduler at optimizer step {k} "
-                f"(scheduler step {schedule.steps_taken}): {exc}; {k} steps recorded",
-                k,
-            ) from None
+        val = self._validate(k) if self.schedule.needs_metric else math.nan
+        metric = val if self.schedule.needs_metric else None
+        step_schedule_checked(self.schedule, k, self.variant, metric, times)
         return val
 
     def _validate(self, k: int) -> float:
-        val = self.setup.val_loss()
-        if not math.isfinite(val):
-            lr = self.optimizer.param_groups[0]["lr"]
-            raise Diverged(
-                f"validation loss became {val} at step {k} (lr {lr:.3g}): stopping; {k} steps recorded", k
-            )
-        return val
+        return checked_val_loss(self.setup, self.optimizer, k)
 
     def run(self) -> Iterator[StepRecord]:
         plan, setup, ddp, optimizer, variant = self.plan, self.setup, self.ddp, self.optimizer, self.variant

@@ -429,6 +429,37 @@ class LiveSetup:
 # train
 
 
+def step_schedule_checked(
+    schedule: LRSchedule, k: int, variant: str, metric: float | None, times: int = 1
+) -> None:
+    """Step ``schedule`` ``times`` times after optimizer step ``k`` (the live loop's and every rank's
+    rule); a scheduler torch refuses to step ends the run with :class:`ScheduleFailed`."""
+    try:
+        for _ in range(times):
+            if variant == CORRECT:
+                schedule.step(metric)
+            else:  # the variants step out of order on purpose: torch's warning about it is expected
+                with quiet_scheduler_warnings():
+                    schedule.step(metric)
+    except (ValueError, ZeroDivisionError, OverflowError, RuntimeError) as exc:
+        raise ScheduleFailed(
+            f"torch refused to step the scheduler at optimizer step {k} "
+            f"(scheduler step {schedule.steps_taken}): {exc}; {k} steps recorded",
+            k,
+        ) from None
+
+
+def checked_val_loss(setup: LiveSetup, optimizer: torch.optim.Optimizer, k: int) -> float:
+    """The validation loss after optimizer step ``k``; a non-finite one ends the run (:class:`Diverged`)."""
+    val = setup.val_loss()
+    if not math.isfinite(val):
+        lr = optimizer.param_groups[0]["lr"]
+        raise Diverged(
+            f"validation loss became {val} at step {k} (lr {lr:.3g}): stopping; {k} steps recorded", k
+        )
+    return val
+
+
 class Training:
     """An iterator of :class:`StepRecord`, one per optimizer step (see the module docstring).
 
@@ -483,33 +514,13 @@ class Training:
     # -- the loop ----------------------------------------------------------------------------------
     def _schedule_step(self, k: int, val: float) -> float:
         """``schedule.step()``, with the real validation loss when the plateau wants a metric."""
-        schedule = self.schedule
-        metric = None
-        if schedule.needs_metric:
+        if self.schedule.needs_metric:
             val = self._validate(k)
-            metric = val
-        try:
-            if self.variant == CORRECT:
-                schedule.step(metric)
-            else:  # the variants step out of order on purpose: torch's warning about it is expected
-                with quiet_scheduler_warnings():
-                    schedule.step(metric)
-        except (ValueError, ZeroDivisionError, OverflowError, RuntimeError) as exc:
-            raise ScheduleFailed(
-                f"torch refused to step the scheduler at optimizer step {k} "
-                f"(scheduler step {schedule.steps_taken}): {exc}; {k} steps recorded",
-                k,
-            ) from None
+        step_schedule_checked(self.schedule, k, self.variant, val if self.schedule.needs_metric else None)
         return val
 
     def _validate(self, k: int) -> float:
-        val = self.setup.val_loss()
-        if not math.isfinite(val):
-            lr = self.optimizer.param_groups[0]["lr"]
-            raise Diverged(
-                f"validation loss became {val} at step {k} (lr {lr:.3g}): stopping; {k} steps recorded", k
-            )
-        return val
+        return checked_val_loss(self.setup, self.optimizer, k)
 
     def _run(self) -> Iterator[StepRecord]:
         limit_threads(self.threads if self.setup.device.type == "cpu" else None)
