@@ -110,7 +110,7 @@ def controls(sources: dict) -> dict:
                 "Designs to overlay",
                 labels,
                 key=K_DESIGNS,
-                help="The current design, saved designs (the Library: saved on the Designer with Import, share & save → Save, kept across sessions), "
+                help="The current design, saved designs (the Library: saved on the Designer (Import, share & save → Save), kept across sessions), "
                 "and presets applied to the current design's optimizer and training.",
                 placeholder="Choose designs…",
             )
