@@ -4,6 +4,7 @@ predictions of the current and saved designs, which ends lower, suggest and appl
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -57,7 +58,15 @@ def upload(at: AppTest, *kinds: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def fitted() -> AppTest:
+def fitted(tmp_path_factory) -> Iterator[AppTest]:
+    # A module fixture is set up before the per-test workspace fixture: give it an empty workspace of
+    # its own, so the Library's designs (which the page also predicts) are only the ones made here.
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("STUDIO_WORKSPACE", str(tmp_path_factory.mktemp("forecast-workspace")))
+        yield _fitted()
+
+
+def _fitted() -> AppTest:
     at = page()
     # a saved design: WSD with a linear cooldown over the last 20%
     wsd = {
