@@ -204,9 +204,8 @@ _NODES = (
 def plain_expression(expression: str) -> bool:
     """True when ``expression`` uses only numbers, the documented names and math functions.
 
-    The engine evaluates ``lr_lambda`` with simpleeval, which checks names only on the branches it
-    evaluates; generated Python code runs every branch, so only expressions that pass this
-    whitelist are ever written into a snippet.
+    Generated Python code runs every branch of an expression, so only expressions that pass this
+    whitelist of names and math functions are ever written into a snippet.
     """
     try:
         tree = ast.parse(expression, mode="eval")
