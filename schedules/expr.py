@@ -149,6 +149,16 @@ def _tree(expression: str) -> ast.Expression:
     return tree
 
 
+def in_language(expression: str) -> bool:
+    """True when ``expression`` is inside the expression language (the check every config passes):
+    numbers, the documented names and math functions, within the size limits."""
+    try:
+        _tree(expression)
+    except _Refused:
+        return False
+    return True
+
+
 def _short_int(v: int) -> str:
     digits = len(str(abs(v))) if v.bit_length() < 10_000 else int(v.bit_length() * 0.30103) + 1
     return str(v) if digits <= 20 else f"a {digits}-digit number"

@@ -10,7 +10,6 @@ target will produce with that target's own formulas and compares it with :func:`
 
 from __future__ import annotations
 
-import ast
 import json
 import math
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError, Problem
+from ..expr import in_language
 
 #: Relative tolerance of "exact": the targets compute the same closed forms with a different
 #: order of floating-point operations (torch's recursive forms drift by ~1e-15 per step).
@@ -181,47 +181,12 @@ def get_number(
 # --------------------------------------------------------------------------------------------------
 # lr_lambda expressions that are safe to put into generated code
 
-_FUNCTIONS = {"cos", "sin", "exp", "log", "sqrt", "min", "max", "abs", "floor", "ceil"}
-_NAMES = {"step", "n", "total_steps", "warmup_steps", "pi", "e"}
-_NODES = (
-    ast.Expression,
-    ast.BinOp,
-    ast.UnaryOp,
-    ast.BoolOp,
-    ast.Compare,
-    ast.IfExp,
-    ast.Call,
-    ast.Name,
-    ast.Load,
-    ast.Constant,
-    ast.operator,
-    ast.unaryop,
-    ast.boolop,
-    ast.cmpop,
-)
-
 
 def plain_expression(expression: str) -> bool:
     """True when ``expression`` uses only numbers, the documented names and math functions.
 
-    Generated Python code runs every branch of an expression, so only expressions that pass this
-    whitelist of names and math functions are ever written into a snippet.
+    Generated Python code runs every branch of an expression, so only expressions inside the
+    expression language (:func:`schedules.expr.in_language`, the same check configs pass) are ever
+    written into a snippet.
     """
-    try:
-        tree = ast.parse(expression, mode="eval")
-    except SyntaxError:
-        return False
-    for node in ast.walk(tree):
-        if not isinstance(node, _NODES):
-            return False
-        if isinstance(node, ast.Constant) and (
-            isinstance(node.value, bool) or not isinstance(node.value, int | float)
-        ):
-            return False
-        if isinstance(node, ast.Call) and (
-            not isinstance(node.func, ast.Name) or node.func.id not in _FUNCTIONS or node.keywords
-        ):
-            return False
-        if isinstance(node, ast.Name) and node.id not in _NAMES | _FUNCTIONS:
-            return False
-    return True
+    return in_language(expression)
