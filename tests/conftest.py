@@ -45,9 +45,8 @@ WORKSPACE_ROOT = Path(tempfile.mkdtemp(prefix="studio-test-workspace-"))
 os.environ["STUDIO_WORKSPACE"] = str(WORKSPACE_ROOT / "session")
 ARTIFACTS_DIR = REPO_ROOT / "tests" / "artifacts"
 
-SERVER_START_TIMEOUT_S = (
-    180.0  # a guard against a hung start (app.serve imports torch first), not a speed check
-)
+# A guard against a hung start (app.serve imports torch first), not a speed check.
+SERVER_START_TIMEOUT_S = 180.0
 SERVER_STOP_GRACE_S = 10.0
 
 # Debian's chromium, installed by `make browser`. Playwright's own browser downloads are not used.
