@@ -49,8 +49,10 @@ def test_export_tabs_and_import(open_app, wait_for_app, artifacts_dir: Path) -> 
     page.get_by_text(
         "Exact: Hugging Face TrainingArguments gives this design's lr at all 1,173 optimizer steps."
     ).wait_for()
-    code = page.locator('[data-testid="stCode"]').first.inner_text()
-    assert json.loads(code) == to_hf(load_config(SHOWCASE))[0]
+    # The code block may still be filling in when the message shows: wait for the HF JSON itself.
+    block = page.locator('[data-testid="stCode"]').filter(has_text="lr_scheduler_type").first
+    block.wait_for()
+    assert json.loads(block.inner_text()) == to_hf(load_config(SHOWCASE))[0]
     # Streamlit scrolls inside its main container: a taller window shows the whole export.
     page.set_viewport_size({"width": 1400, "height": 1100})
     wait_for_app(page)
