@@ -17,6 +17,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Sequence
 
+import numpy as np
+
 #: Relative tolerance between the engine's curve and a closed form.  torch updates several schedulers
 #: with recursive ("chainable") forms (``lr *= ratio``), so the last bits differ from a closed form by
 #: a few ulps per step; over the < 300 steps of these tests that stays far below 1e-12.
@@ -354,4 +356,25 @@ def plateau_lrs(
             cooldown_left = cooldown
             bad = 0
         out.append(lr)
+    return out
+
+
+def hf_scheduler_lrs(payload: dict, total: int, warmup: int) -> np.ndarray:
+    """The lr of every optimizer step from ``transformers.get_scheduler`` itself (stepped as Trainer does)."""
+    import torch
+    from transformers import get_scheduler
+
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=payload["learning_rate"])
+    sched = get_scheduler(
+        payload["lr_scheduler_type"],
+        opt,
+        num_warmup_steps=warmup,
+        num_training_steps=total,
+        scheduler_specific_kwargs=payload.get("lr_scheduler_kwargs") or {},
+    )
+    out = np.empty(total)
+    for k in range(total):
+        out[k] = opt.param_groups[0]["lr"]
+        opt.step()
+        sched.step()
     return out

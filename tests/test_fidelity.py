@@ -7,6 +7,7 @@ live in ``tests/test_fidelity_properties.py``.
 from __future__ import annotations
 
 import numpy as np
+from formulas import hf_scheduler_lrs
 
 from schedules import compute_curve, load_config, make_plan
 from schedules.snippets import build_scheduler_snippet, plain_torch_snippet
@@ -151,27 +152,6 @@ def test_defect4_resume_in_either_order_continues_the_curve() -> None:
 
 
 # -- defect 3: the HF export considers every named schedule and picks the closest ------------------
-
-
-def hf_scheduler_lrs(payload: dict, total: int, warmup: int) -> np.ndarray:
-    """The lr of every optimizer step from ``transformers.get_scheduler`` itself (stepped as Trainer does)."""
-    import torch
-    from transformers import get_scheduler
-
-    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=payload["learning_rate"])
-    sched = get_scheduler(
-        payload["lr_scheduler_type"],
-        opt,
-        num_warmup_steps=warmup,
-        num_training_steps=total,
-        scheduler_specific_kwargs=payload.get("lr_scheduler_kwargs") or {},
-    )
-    out = np.empty(total)
-    for k in range(total):
-        out[k] = opt.param_groups[0]["lr"]
-        opt.step()
-        sched.step()
-    return out
 
 
 def relative_gap(design: np.ndarray, target: np.ndarray) -> float:

@@ -20,6 +20,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from formulas import hf_scheduler_lrs
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -143,27 +144,6 @@ def test_snippets_executed_reproduce_the_curve_and_the_epochs(raw: dict) -> None
 
 
 # -- every export: exact, or the gap and no closer form ---------------------------------------------
-
-
-def hf_scheduler_lrs(payload: dict, total: int, warmup: int) -> np.ndarray:
-    """The lr of every optimizer step from ``transformers.get_scheduler`` itself."""
-    import torch
-    from transformers import get_scheduler
-
-    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=payload["learning_rate"])
-    sched = get_scheduler(
-        payload["lr_scheduler_type"],
-        opt,
-        num_warmup_steps=warmup,
-        num_training_steps=total,
-        scheduler_specific_kwargs=payload.get("lr_scheduler_kwargs") or {},
-    )
-    out = np.empty(total)
-    for k in range(total):
-        out[k] = opt.param_groups[0]["lr"]
-        opt.step()
-        sched.step()
-    return out
 
 
 def rms(design: np.ndarray, target: np.ndarray) -> float:
