@@ -273,5 +273,7 @@ def test_deepspeed_export_names_the_wsd_fields() -> None:
     assert "wsd.warmup_type='cosine' (DeepSpeed warms up linearly or by log)" in text
 
     # no stable phase and a linear cooldown to the warmup's start: WarmupDecayLR, exact after step 1
-    notes = to_deepspeed({**base(100), "wsd": {"warmup_steps": 10, "decay_steps": 90, "decay_type": "linear"}})[1]
+    notes = to_deepspeed(
+        {**base(100), "wsd": {"warmup_steps": 10, "decay_steps": 90, "decay_type": "linear"}}
+    )[1]
     assert not any("stable" in n or "hold" in n or "decay_type" in n for n in notes), notes

@@ -444,7 +444,9 @@ def _wsd_shapes(ws: Any, w: int) -> list[str]:
     """What DeepSpeed's schedulers cannot do of a ``wsd`` section's warmup and decay shapes."""
     out: list[str] = []
     if w > 0 and ws.warmup_type != "linear":
-        out.append(cannot(TARGET, f"wsd.warmup_type='{ws.warmup_type}'", "DeepSpeed warms up linearly or by log"))
+        out.append(
+            cannot(TARGET, f"wsd.warmup_type='{ws.warmup_type}'", "DeepSpeed warms up linearly or by log")
+        )
     if ws.decay_type == "1-sqrt":  # linear and cosine: WarmupDecayLR / WarmupCosineLR when h == 0
         out.append(cannot(TARGET, "wsd.decay_type='1-sqrt'", "no DeepSpeed scheduler has this shape"))
     return out
