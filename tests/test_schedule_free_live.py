@@ -198,3 +198,46 @@ def test_exported_snippet_runs_with_train_and_eval(tmp_path, monkeypatch, capsys
         float(line.split()[-1]) for line in capsys.readouterr().out.splitlines() if line.startswith("step")
     ]
     assert len(evals) == 3 and evals[-1] < 0.5 * evals[0]  # evaluated every 20 steps; it learns
+
+
+def test_live_page_schedule_free_option() -> None:
+    """The Live page's Optimizer radio: schedule-free AdamW trains both splits with it, the scheduler
+    bugs are off, and the chart shows the step size (warmup over 5 steps) and c_k per setting."""
+    import json
+    from pathlib import Path
+
+    from figure_json import array
+    from streamlit.testing.v1 import AppTest
+
+    app = Path(__file__).resolve().parents[1] / "app" / "main.py"
+    at = AppTest.from_file(str(app), default_timeout=60)
+    at.session_state["design_json"] = load_config(ADAMW).to_json()
+    at.run()
+    at.switch_page("views/live.py").run()
+    assert at.radio(key="live_optimizer").value == "design"
+    at.radio(key="live_optimizer").set_value("AdamW").run()
+    assert at.checkbox(key="live_bug_micro").disabled and at.checkbox(key="live_bug_before").disabled
+    at.number_input(key="live_steps").set_value(12)
+    at.button(key="live_start").click().run()
+    run = at.session_state["live_run"]
+    assert run.join(120)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [j.label for j in run.jobs] == ["16x4 design", "64x1 same batch"]  # the bug setting is left out
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    [sf] = [s for s in specs if "Schedule-free" in s["layout"]["title"]["text"]]
+    names = [d["name"] for d in sf["data"]]
+    assert names == [
+        "16x4 design: step size",
+        "16x4 design: averaging weight c_k",
+        "64x1 same batch: step size",
+        "64x1 same batch: averaging weight c_k",
+    ]
+    want = trace(0.01, 12, warmup_steps=5)
+    np.testing.assert_allclose(array(sf["data"][0]["y"]), want["lr"], rtol=1e-12)
+    np.testing.assert_allclose(array(sf["data"][1]["y"]), want["averaging"], rtol=1e-9)
+    assert any("Schedule-free" in m.value and "c_k = w_k / sum(w)" in m.value for m in at.markdown)
+    assert set(run.frame()["optimizer"]) == {"schedulefree.AdamWScheduleFree"}
+    # back to the design's optimizer: no schedule-free chart after the next run
+    at.radio(key="live_optimizer").set_value("design").run()
+    assert not at.checkbox(key="live_bug_micro").disabled
