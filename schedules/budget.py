@@ -178,3 +178,38 @@ class _Failure:
 
     def __init__(self, error: ConfigError):
         self.error = error
+
+
+def deep_nbytes(value: Any, _depth: int = 0) -> int:
+    """About the bytes a cached value holds: numpy arrays, pandas frames and series, str and bytes,
+    and what containers, dataclasses and plain objects hold of these (for :class:`BytesLRU`).
+
+    Counts the data, not Python's per-object overhead beyond 64 bytes a container; shared arrays
+    count once per reference (an over-estimate, the safe side of a budget)."""
+    import dataclasses
+
+    import numpy as np
+    import pandas as pd
+
+    if _depth > 8:  # a guard against cycles; cached values are shallow
+        return 64
+    if isinstance(value, np.ndarray):
+        return int(value.nbytes)
+    if isinstance(value, pd.DataFrame):
+        return int(value.memory_usage(index=True, deep=True).sum())
+    if isinstance(value, pd.Series):
+        return int(value.memory_usage(index=True, deep=True))
+    if isinstance(value, str | bytes | bytearray):
+        return len(value) + 49
+    if isinstance(value, dict):
+        return 64 + sum(deep_nbytes(k, _depth + 1) + deep_nbytes(v, _depth + 1) for k, v in value.items())
+    if isinstance(value, list | tuple | set | frozenset):
+        items = list(value) if not isinstance(value, list | tuple) else value
+        if len(items) > 1000:  # a long list: its first 1000 items, scaled
+            return 64 + deep_nbytes(items[:1000], _depth) * len(items) // 1000
+        return 64 + sum(deep_nbytes(v, _depth + 1) for v in items)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return 64 + sum(deep_nbytes(getattr(value, f.name), _depth + 1) for f in dataclasses.fields(value))
+    if hasattr(value, "__dict__") and not isinstance(value, type):
+        return 64 + sum(deep_nbytes(v, _depth + 1) for v in vars(value).values())
+    return 32
