@@ -38,6 +38,8 @@ APP_CURVE_SECONDS = 30.0
 CLI_CURVE_SECONDS = 300.0
 #: Steps between deadline checks (a few ms of work).
 CHECK_EVERY = 2_000
+#: Steps between progress reports of a long computation (the app's progress bar).
+PROGRESS_EVERY = 50_000
 
 
 class ComputeTimeout(ConfigError):
@@ -47,24 +49,37 @@ class ComputeTimeout(ConfigError):
 class Deadline:
     """``check(done)`` raises :class:`ComputeTimeout` once ``seconds`` have passed since creation.
 
-    ``seconds=None`` (or <= 0) never expires.  ``field`` and ``total`` phrase the message, e.g.
+    ``seconds=None`` (or <= 0) never expires.  ``progress(done, total)``, when given, is called from
+    ``check`` every :data:`PROGRESS_EVERY` steps (a long computation drives the app's progress bar
+    through its deadline).  ``field`` and ``total`` phrase the message, e.g.
     ``training.max_steps: the curve must compute within 30 s; it stopped at step 812,000 of
     2,000,000 (shorten the run, or compute it with the CLI), got '2,000,000 steps'``.
     """
 
     def __init__(
-        self, seconds: float | None, *, field: str = "training", total: int = 0, what: str = "curve"
+        self,
+        seconds: float | None,
+        *,
+        field: str = "training",
+        total: int = 0,
+        what: str = "curve",
+        progress: Callable[[int, int], None] | None = None,
     ):
         self.seconds = seconds if seconds and seconds > 0 else None
         self.field = field
         self.total = total
         self.what = what
+        self.progress = progress
+        self._reported = 0
         self._end = time.monotonic() + self.seconds if self.seconds else None
 
     def expired(self) -> bool:
         return self._end is not None and time.monotonic() > self._end
 
     def check(self, done: int) -> None:
+        if self.progress is not None and done - self._reported >= PROGRESS_EVERY:
+            self._reported = done
+            self.progress(done, self.total)
         if self._end is not None and time.monotonic() > self._end:
             raise ComputeTimeout(
                 Problem(

@@ -341,3 +341,39 @@ def test_a_browser_is_known_by_its_xsrf_token_across_reloads():
     other = "2|cf7281d2|40de053edb32afb4e7e5486f9a7083bd|1796058421"
     assert xsrf_token(other) != xsrf_token(before)
     assert xsrf_token("plain") == "plain" and xsrf_token("2|zz|zz|1") == "2|zz|zz|1"
+
+
+def test_long_mistake_and_resume_curves_report_progress_through_their_deadline():
+    """Issue 16: a progress bar above 200k steps also for the Compare page's loop-mistake curves (was:
+    only the design's own curve reported progress).  The values do not change with a callback."""
+    from schedules.budget import PROGRESS_EVERY
+
+    cfg = load_config(
+        {
+            "optimizer": {"name": "SGD", "lr": 0.1},
+            "training": {
+                "dataset_size": 240_000,
+                "micro_batch_size": 1,
+                "accumulation_steps": 2,
+                "epochs": 1,
+            },
+            "warmup": {"steps": 1000},
+            "decay": {"scheduler": "CosineAnnealingLR"},
+        }
+    )
+    for kind in ("per_micro_batch", "resume_fresh"):
+        calls: list[tuple[int, int]] = []
+        frame = mistake_curve(
+            cfg, kind, progress=lambda done, total, calls=calls: calls.append((done, total))
+        )
+        assert [total for _, total in calls] == [120_000, 120_000], calls  # 120,000 optimizer steps
+        assert PROGRESS_EVERY <= calls[0][0] < PROGRESS_EVERY + 256 and calls[1][0] >= 2 * PROGRESS_EVERY
+        assert frame["lr"].equals(mistake_curve(cfg, kind)["lr"])
+
+
+def test_the_app_progress_bar_only_above_200k_steps():
+    with ui.progress_bar(ui.PROGRESS_OVER, "the curve") as progress:
+        assert progress is None
+    with ui.progress_bar(ui.PROGRESS_OVER + 1, "the curve") as progress:
+        assert callable(progress)
+        progress(50_000, ui.PROGRESS_OVER + 1)
