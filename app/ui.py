@@ -34,10 +34,17 @@ MISTAKE_CACHE_BYTES = 64 * 1024 * 1024
 CACHE_ENTRIES = 16
 
 
+#: Bytes one plateau evaluation and one event take in Python objects (tracemalloc, 100k of each):
+#: a design with an evaluation and a reduction at every step holds far more in these than in lrs.
+EVALUATION_BYTES = 230
+EVENT_BYTES = 430
+
+
 def _curve_bytes(curve: Curve) -> int:
     frame = int(curve.frame.memory_usage(index=True, deep=False).sum())
     shared = np.shares_memory(curve.frame["lr"].to_numpy(), curve.lrs[:, :1])
-    return frame + (0 if shared else int(curve.lrs.nbytes)) + 4096
+    objects = EVALUATION_BYTES * len(curve.evaluations) + EVENT_BYTES * len(curve.events)
+    return frame + (0 if shared else int(curve.lrs.nbytes)) + objects + 4096
 
 
 def _frame_bytes(frame: pd.DataFrame) -> int:
