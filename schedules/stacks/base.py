@@ -37,7 +37,8 @@ class DesignScheduler(tls.LRScheduler):
 
     ``scale`` > 1 builds it "for num_training_steps x scale": the design advances once every ``scale``
     calls (what a scheduler sized from a dataloader ``scale`` times longer does at those points).
-    A metric passed to ``step()`` is ignored: the design's plateau reads its own metric source.
+    A metric passed to ``step()`` goes to the design's plateau when an evaluation is due
+    (:attr:`needs_metric`); without one the plateau reads the design's own metric source.
 
     The constructor does not call ``LRScheduler.__init__`` (which would step once and wrap
     ``optimizer.step``); it sets the attributes the frameworks read (``optimizer``, ``last_epoch``,
@@ -60,13 +61,18 @@ class DesignScheduler(tls.LRScheduler):
     def get_last_lr(self) -> list[float]:
         return list(self._last_lr)
 
-    def step(self, *args: Any, **kwargs: Any) -> None:  # noqa: ARG002 (a metric is ignored, see above)
+    @property
+    def needs_metric(self) -> bool:
+        """True when the design's next optimizer step ends an evaluation period (pass the metric)."""
+        return self.schedule.needs_metric
+
+    def step(self, metric: float | None = None, *args: Any, **kwargs: Any) -> None:  # noqa: ARG002
         self.calls += 1
         self._step_count += 1
         self.last_epoch += 1
         if self.calls % self.scale == 0:
             with quiet_scheduler_warnings():
-                self.schedule.step()
+                self.schedule.step(metric)
         self._last_lr = [float(g["lr"]) for g in self.optimizer.param_groups]
 
     def state_dict(self) -> dict[str, Any]:

@@ -44,7 +44,7 @@ def run_real(config: ScheduleConfig, settings: StackConfig, output_dir: str) -> 
     import torch
     from transformers import Trainer, TrainerCallback, TrainingArguments
 
-    from .real import LrRecorder, tiny_dataset, tiny_model_and_optimizer
+    from .real import LrRecorder, amp_scaler, overflow, tiny_dataset, tiny_model_and_optimizer
 
     t = config.training
     model, optimizer = tiny_model_and_optimizer(config)
@@ -53,6 +53,8 @@ def run_real(config: ScheduleConfig, settings: StackConfig, output_dir: str) -> 
 
     class _Record(TrainerCallback):
         def on_pre_optimizer_step(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if state.global_step < settings.amp_skipped_steps:
+                overflow(model)
             recorder.read()
 
     args = TrainingArguments(
@@ -88,5 +90,9 @@ def run_real(config: ScheduleConfig, settings: StackConfig, output_dir: str) -> 
         optimizers=(optimizer, scheduler),
         callbacks=[_Record()],
     )
+    if settings.amp_skipped_steps:
+        # fp16 as Trainer(fp16=True) runs it: its Accelerator's GradScaler (refused on a CPU device, so
+        # set directly); the optimizer accelerator.prepare() wraps and backward() use it.
+        trainer.accelerator.scaler = amp_scaler()
     trainer.train()
     return recorder.array()
