@@ -286,7 +286,9 @@ def _candidates(
             "params": {
                 "warmup_min_lr": _pack(low),
                 "warmup_max_lr": _pack(base),
-                "warmup_num_steps": ww,
+                # DeepSpeed (0.19.8, lr_schedules.py) rejects warmup_num_steps <= 0 and uses max(2, it)
+                # anyway: 1 is the same curve as 0 and a config the engine accepts.
+                "warmup_num_steps": max(ww, 1),
                 "warmup_type": "linear",
                 **extra,
             },
