@@ -1,10 +1,14 @@
 # LR Schedule Studio: the Streamlit app in a container.
 #   docker build -t lr-schedule-studio .
 #   docker run --rm -p 8501:8501 lr-schedule-studio      # then open http://127.0.0.1:8501
-# The base image is named by tag. To pin it by digest (recommended for reproducible builds), resolve it
-# where a registry is reachable (`docker buildx imagetools inspect python:3.11-slim`) and write
-# FROM python:3.11-slim@sha256:<digest>; no digest is written here that was not verified.
-FROM python:3.11-slim
+# The base image is pinned by digest (python:3.11-slim, the multi-arch index; Python 3.11.15 when it was
+# published). No registry is reachable where this was written, so the digest was NOT pulled or verified
+# here: it is the one a BuildKit build log resolved for `docker.io/library/python:3.11-slim`
+# ("FROM docker.io/library/python:3.11-slim@sha256:9358...6634"), and the same digest is pinned for
+# python:3.11-slim (and python:3.11.15-slim) in several public Dockerfiles (e.g.
+# github.com/sattyamjjain/agent-audit-kit). To refresh it: `docker buildx imagetools inspect
+# python:3.11-slim` where a registry is reachable.
+FROM python:3.11-slim@sha256:9358444059ed78e2975ada2c189f1c1a3144a5dab6f35bff8c981afb38946634
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

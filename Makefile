@@ -30,12 +30,13 @@ venv: $(STAMP)
 # Re-installs whenever a requirements file or pyproject.toml changes. torch is pinned in
 # requirements.txt (a local CPU wheel on the project's machines); the package itself is installed
 # with --no-deps so nothing here can pull a different (CUDA) torch.
-$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+$(STAMP): requirements.txt requirements-dev.txt requirements-nodeps.txt pyproject.toml
 	@test -x $(BIN)/python || { \
 	  test -n "$(PYTHON)" || { echo "error: python3.11 (or python3) not found on PATH" >&2; exit 1; }; \
 	  echo "creating $(VENV) with $(PYTHON)"; \
 	  $(PYTHON) -m venv $(VENV); }
 	$(BIN)/python -m pip install -r requirements-dev.txt
+	$(BIN)/python -m pip install --no-deps -r requirements-nodeps.txt
 	$(BIN)/python -m pip install --no-deps -e .
 	@touch $@
 

@@ -31,6 +31,9 @@ JUMP_EVENTS = ("restart", "plateau_reduction", "warmup_end", "hold_end")
 MAX_EPOCH_LINES = 40
 #: At most this many restart lines (every restart still gets a hoverable marker).
 MAX_RESTART_LINES = 40
+#: Most restart / plateau-reduction markers drawn (thinned to every k-th beyond: a design with a
+#: restart or reduction at every step would otherwise send one marker and hover text per step).
+MAX_EVENT_MARKERS = 500
 
 X_TITLES: dict[str, str] = {"step": "optimizer step", "epoch": "epoch", "samples": "samples seen"}
 COLORS = ["#2563eb", "#ea580c", "#16a34a", "#9333ea", "#dc2626", "#0891b2", "#ca8a04", "#db2777"]
@@ -135,6 +138,12 @@ def _base_layout(fig: go.Figure, x_axis: str, log_y: bool, height: int) -> None:
     )
 
 
+def thin(items: list, most: int) -> list:
+    """Every k-th item (the first always) so that at most ``most`` remain."""
+    stride = max(1, math.ceil(len(items) / most))
+    return items[::stride]
+
+
 def lr_figure(
     curve: Curve,
     x_axis: XAxis = "step",
@@ -213,7 +222,7 @@ def lr_figure(
                     showlegend=False,
                 )
             )
-        restarts = [e for e in curve.events if e.kind == "restart"]
+        restarts = thin([e for e in curve.events if e.kind == "restart"], MAX_EVENT_MARKERS)
         if restarts:
             rs = np.array([e.step for e in restarts])
             rx = x_of_steps(curve, rs, x_axis)
@@ -232,7 +241,7 @@ def lr_figure(
                     hovertemplate=f"restart<br>{_hover_x(x_axis)}<br>lr %{{y:.4g}}<extra></extra>",
                 )
             )
-        reductions = [e for e in curve.events if e.kind == "plateau_reduction"]
+        reductions = thin([e for e in curve.events if e.kind == "plateau_reduction"], MAX_EVENT_MARKERS)
         if reductions:
             ps = np.array([e.step for e in reductions])
             hover = [

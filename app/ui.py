@@ -5,9 +5,10 @@ Thin on purpose: everything computed here comes from ``schedules``.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,7 @@ import streamlit as st
 from app import state
 from schedules.budget import APP_CURVE_SECONDS, BytesLRU
 from schedules.config import load_config
-from schedules.curve import Curve, compute_curve
+from schedules.curve import Curve, ProgressFn, compute_curve
 from schedules.errors import ConfigError
 from schedules.mistakes import mistake_curve
 from schedules.plan import make_plan
@@ -33,10 +34,17 @@ MISTAKE_CACHE_BYTES = 64 * 1024 * 1024
 CACHE_ENTRIES = 16
 
 
+#: Bytes one plateau evaluation and one event take in Python objects (tracemalloc, 100k of each):
+#: a design with an evaluation and a reduction at every step holds far more in these than in lrs.
+EVALUATION_BYTES = 230
+EVENT_BYTES = 430
+
+
 def _curve_bytes(curve: Curve) -> int:
     frame = int(curve.frame.memory_usage(index=True, deep=False).sum())
     shared = np.shares_memory(curve.frame["lr"].to_numpy(), curve.lrs[:, :1])
-    return frame + (0 if shared else int(curve.lrs.nbytes)) + 4096
+    objects = EVALUATION_BYTES * len(curve.evaluations) + EVENT_BYTES * len(curve.events)
+    return frame + (0 if shared else int(curve.lrs.nbytes)) + objects + 4096
 
 
 def _frame_bytes(frame: pd.DataFrame) -> int:
@@ -62,20 +70,29 @@ def cached_curve(cache_key: str) -> Curve:
 cached_curve.clear = CURVES.clear  # type: ignore[attr-defined]  # as st.cache_data's .clear()
 
 
-def _compute(cache_key: str) -> Curve:
-    cfg = load_config(cache_key)
-    total = make_plan(cfg).total_steps
+@contextlib.contextmanager
+def progress_bar(total: int, what: str) -> Iterator[ProgressFn | None]:
+    """A progress bar while a computation of ``total`` optimizer steps runs (None, no bar, up to
+    :data:`PROGRESS_OVER` steps); yields the ``progress(done, total)`` callback ``schedules`` calls."""
     if total <= PROGRESS_OVER:
-        return compute_curve(cfg, time_limit=APP_CURVE_SECONDS)
-    bar = st.progress(0.0, text=f"Computing {total:,} optimizer steps…")
+        yield None
+        return
+    label = f"Computing {what}: {total:,} optimizer steps…"
+    bar = st.progress(0.0, text=label)
 
     def progress(done: int, of: int) -> None:
-        bar.progress(done / of, text=f"Computing {total:,} optimizer steps… {done:,} done")
+        bar.progress(min(1.0, done / max(1, of)), text=f"{label} {done:,} done")
 
     try:
-        return compute_curve(cfg, progress=progress, time_limit=APP_CURVE_SECONDS)
+        yield progress
     finally:
         bar.empty()
+
+
+def _compute(cache_key: str) -> Curve:
+    cfg = load_config(cache_key)
+    with progress_bar(make_plan(cfg).total_steps, "the curve") as progress:
+        return compute_curve(cfg, progress=progress, time_limit=APP_CURVE_SECONDS)
 
 
 def cached_mistake(cache_key: str, kind: str, at: int | None = None) -> pd.DataFrame:
@@ -84,7 +101,9 @@ def cached_mistake(cache_key: str, kind: str, at: int | None = None) -> pd.DataF
     come from here."""
 
     def compute() -> pd.DataFrame:
-        frame = mistake_curve(load_config(cache_key), kind, at, time_limit=APP_CURVE_SECONDS)
+        cfg = load_config(cache_key)
+        with progress_bar(make_plan(cfg).total_steps, "a loop mistake's curve") as progress:
+            frame = mistake_curve(cfg, kind, at, time_limit=APP_CURVE_SECONDS, progress=progress)
         compact = pd.DataFrame(
             {
                 "step": frame["step"].to_numpy().astype(np.int32),

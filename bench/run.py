@@ -10,6 +10,10 @@ Sections:
 2. payload: bytes of the Plotly figure JSON the designer sends for the same sizes.
 3. apptest: time from a widget change to the new figure in AppTest (cold = new design, warm = cache hit).
 4. live: live-loop throughput vs a bare PyTorch loop of the same model and accumulation (CPU).
+5. corners (``--only corners [--corner-steps N]``): issue 16's slow corners (LambdaLR /
+   MultiplicativeLR expressions, the synthetic plateau metric, the loop-mistake and resume curves,
+   the exports with their checks) at 1,000,000 steps, each as a ratio to the warmup+cosine curve of
+   the same length measured in the same run (target: <= 5x).
 
 Results are printed and written to ``bench/results/latest.json``.  These machines are noisy: compare the
 ratios within one run, not absolute seconds across runs.
@@ -359,10 +363,75 @@ def bench_noise(results, quick: bool):
     results["noise_scale"] = rows
 
 
+def _corner_design(steps: int, **sections):
+    """A design of ``steps`` optimizer steps (accumulation 4, so the loop mistakes have work to do),
+    warmup 1%, with ``sections`` replacing the warmup+cosine defaults."""
+    spec = {
+        "optimizer": {"name": "AdamW", "lr": 1e-3},
+        "training": {"dataset_size": 4 * steps, "micro_batch_size": 1, "accumulation_steps": 4, "epochs": 1},
+        "warmup": {"steps": max(1, steps // 100)},
+        "decay": {"scheduler": "CosineAnnealingLR"},
+        **sections,
+    }
+    return load_config(spec)
+
+
+def bench_corners(steps: int, results):
+    """Issue 16's slow corners: each as a ratio to the warmup+cosine curve of the same length."""
+    from schedules.interop import TARGETS
+    from schedules.mistakes import mistake_curve
+
+    print(f"\n== 5. slow corners at {steps:,} optimizer steps, as a ratio to warmup+cosine (same run) ==")
+    base = _corner_design(steps)
+
+    def timed(fn) -> float:
+        start = time.perf_counter()
+        fn()
+        return time.perf_counter() - start
+
+    t_base = timed(lambda: compute_curve(base))
+    curve = compute_curve(base)
+    lam = {"scheduler": "LambdaLR", "kwargs": {"lr_lambda": "1 / sqrt((step + warmup_steps) / warmup_steps)"}}
+    mul = {"scheduler": "MultiplicativeLR", "kwargs": {"lr_lambda": "1 - 1 / (n + 1)"}}
+    metric = {"synthetic": {"noise": 0.01, "plateau_from": 50}}
+    corners = {
+        "LambdaLR expression": lambda: compute_curve(_corner_design(steps, decay=lam)),
+        "MultiplicativeLR expression": lambda: compute_curve(_corner_design(steps, decay=mul)),
+        "plateau, synthetic, every 100": lambda: compute_curve(
+            _corner_design(steps, plateau={"eval_every": 100, "patience": 5, "metric": metric})
+        ),
+        "plateau, synthetic, every step": lambda: compute_curve(
+            _corner_design(steps, plateau={"eval_every": 1, "patience": 50, "metric": metric})
+        ),
+        **{
+            f"mistake: {kind}": (lambda kind=kind: mistake_curve(base, kind))
+            for kind in ("per_micro_batch", "before_optimizer_step", "resume_fresh", "resume_wrong_order")
+        },
+        "export: curve CSV": lambda: curve.frame.to_csv(index=False, lineterminator="\n"),
+        **{
+            f"export: {key} (checked)": (lambda key=key: TARGETS[key].export(base, curve=curve))
+            for key in TARGETS
+        },
+    }
+    print(f"{'corner':36} {'s':>8} {'x warmup+cosine':>16}")
+    print(f"{'warmup+cosine (the baseline)':36} {t_base:>8.2f} {1.0:>16.2f}")
+    rows = [{"corner": "warmup+cosine", "steps": steps, "s": t_base, "ratio": 1.0}]
+    for name, fn in corners.items():
+        t = timed(fn)
+        print(f"{name:36} {t:>8.2f} {t / t_base:>16.2f}")
+        rows.append({"corner": name, "steps": steps, "s": t, "ratio": t / t_base})
+    results["corners"] = rows
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--only", choices=["curve", "payload", "apptest", "live", "noise"], action="append")
+    parser.add_argument(
+        "--only", choices=["curve", "payload", "apptest", "live", "noise", "corners"], action="append"
+    )
+    parser.add_argument(
+        "--corner-steps", type=int, default=None, help="optimizer steps of the corners (default 1,000,000)"
+    )
     args = parser.parse_args(argv)
     sizes = [1_000, 10_000] if args.quick else [1_000, 10_000, 100_000, 200_000, 1_000_000]
     naive_limit = 10_000 if args.quick else 200_000
@@ -383,6 +452,8 @@ def main(argv=None) -> int:
         bench_live(results, args.quick)
     if "noise" in only:
         bench_noise(results, args.quick)
+    if "corners" in only:
+        bench_corners(args.corner_steps or (200_000 if args.quick else 1_000_000), results)
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     (out / "latest.json").write_text(json.dumps(results, indent=2))

@@ -38,6 +38,8 @@ APP_CURVE_SECONDS = 30.0
 CLI_CURVE_SECONDS = 300.0
 #: Steps between deadline checks (a few ms of work).
 CHECK_EVERY = 2_000
+#: Steps between progress reports of a long computation (the app's progress bar).
+PROGRESS_EVERY = 50_000
 
 
 class ComputeTimeout(ConfigError):
@@ -47,24 +49,37 @@ class ComputeTimeout(ConfigError):
 class Deadline:
     """``check(done)`` raises :class:`ComputeTimeout` once ``seconds`` have passed since creation.
 
-    ``seconds=None`` (or <= 0) never expires.  ``field`` and ``total`` phrase the message, e.g.
+    ``seconds=None`` (or <= 0) never expires.  ``progress(done, total)``, when given, is called from
+    ``check`` every :data:`PROGRESS_EVERY` steps (a long computation drives the app's progress bar
+    through its deadline).  ``field`` and ``total`` phrase the message, e.g.
     ``training.max_steps: the curve must compute within 30 s; it stopped at step 812,000 of
     2,000,000 (shorten the run, or compute it with the CLI), got '2,000,000 steps'``.
     """
 
     def __init__(
-        self, seconds: float | None, *, field: str = "training", total: int = 0, what: str = "curve"
+        self,
+        seconds: float | None,
+        *,
+        field: str = "training",
+        total: int = 0,
+        what: str = "curve",
+        progress: Callable[[int, int], None] | None = None,
     ):
         self.seconds = seconds if seconds and seconds > 0 else None
         self.field = field
         self.total = total
         self.what = what
+        self.progress = progress
+        self._reported = 0
         self._end = time.monotonic() + self.seconds if self.seconds else None
 
     def expired(self) -> bool:
         return self._end is not None and time.monotonic() > self._end
 
     def check(self, done: int) -> None:
+        if self.progress is not None and done - self._reported >= PROGRESS_EVERY:
+            self._reported = done
+            self.progress(done, self.total)
         if self._end is not None and time.monotonic() > self._end:
             raise ComputeTimeout(
                 Problem(
@@ -178,3 +193,38 @@ class _Failure:
 
     def __init__(self, error: ConfigError):
         self.error = error
+
+
+def deep_nbytes(value: Any, _depth: int = 0) -> int:
+    """About the bytes a cached value holds: numpy arrays, pandas frames and series, str and bytes,
+    and what containers, dataclasses and plain objects hold of these (for :class:`BytesLRU`).
+
+    Counts the data, not Python's per-object overhead beyond 64 bytes a container; shared arrays
+    count once per reference (an over-estimate, the safe side of a budget)."""
+    import dataclasses
+
+    import numpy as np
+    import pandas as pd
+
+    if _depth > 8:  # a guard against cycles; cached values are shallow
+        return 64
+    if isinstance(value, np.ndarray):
+        return int(value.nbytes)
+    if isinstance(value, pd.DataFrame):
+        return int(value.memory_usage(index=True, deep=True).sum())
+    if isinstance(value, pd.Series):
+        return int(value.memory_usage(index=True, deep=True))
+    if isinstance(value, str | bytes | bytearray):
+        return len(value) + 49
+    if isinstance(value, dict):
+        return 64 + sum(deep_nbytes(k, _depth + 1) + deep_nbytes(v, _depth + 1) for k, v in value.items())
+    if isinstance(value, list | tuple | set | frozenset):
+        items = list(value) if not isinstance(value, list | tuple) else value
+        if len(items) > 1000:  # a long list: its first 1000 items, scaled
+            return 64 + deep_nbytes(items[:1000], _depth) * len(items) // 1000
+        return 64 + sum(deep_nbytes(v, _depth + 1) for v in items)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return 64 + sum(deep_nbytes(getattr(value, f.name), _depth + 1) for f in dataclasses.fields(value))
+    if hasattr(value, "__dict__") and not isinstance(value, type):
+        return 64 + sum(deep_nbytes(v, _depth + 1) for v in vars(value).values())
+    return 32

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -59,13 +59,25 @@ class Curve:
             "restarts": sum(1 for e in self.events if e.kind == "restart"),
         }
 
-    def events_frame(self) -> pd.DataFrame:
-        rows = [{"kind": e.kind, "step": e.step, "label": e.label, **e.data} for e in self.events]
+    def events_frame(self, exclude: tuple[str, ...] = (), limit: int | None = None) -> pd.DataFrame:
+        """One row per event (``kind, step, label`` and the event's data), leaving out the kinds in
+        ``exclude``; only the first ``limit`` of them when given (a design can have an event at every
+        step: the table shows a bounded number of rows)."""
+        events = [e for e in self.events if e.kind not in exclude] if exclude else self.events
+        rows = [{"kind": e.kind, "step": e.step, "label": e.label, **e.data} for e in events[:limit]]
         return pd.DataFrame(rows, columns=None if rows else ["kind", "step", "label"])
 
-    def evaluations_frame(self) -> pd.DataFrame:
+    def evaluations_frame(self, limit: int | None = None) -> pd.DataFrame:
+        """One row per plateau evaluation (the first ``limit`` when given), built column by column."""
+        ev = self.evaluations[:limit]
         cols = ["index", "step", "metric", "best", "num_bad_epochs", "in_cooldown", "reduced"]
-        return pd.DataFrame([asdict(e) for e in self.evaluations], columns=cols)
+        types = [np.int64, np.int64, np.float64, np.float64, np.int64, bool, bool]
+        return pd.DataFrame(
+            {
+                c: np.fromiter((getattr(e, c) for e in ev), dtype=t, count=len(ev))
+                for c, t in zip(cols, types, strict=True)
+            }
+        )
 
 
 def static_events(plan: Plan, max_epoch_marks: int = 500) -> list[Event]:

@@ -49,7 +49,7 @@ import pandas as pd
 from .budget import ComputeTimeout, Deadline, length_field
 from .build import build_scheduler, dummy_optimizer, quiet_scheduler_warnings
 from .config import ScheduleConfig, load_config
-from .curve import compute_curve, lr_curve
+from .curve import ProgressFn, compute_curve, lr_curve
 from .errors import ConfigError, Problem
 from .plan import Plan, make_plan
 
@@ -160,20 +160,24 @@ def mistake_curve(
     kind: MistakeKind | str,
     at: int | None = None,
     time_limit: float | None = None,
+    progress: ProgressFn | None = None,
 ) -> pd.DataFrame:
     """``DataFrame`` with columns ``step``, ``samples``, ``lr`` (first param group) for one loop variant.
 
     ``step`` and ``samples`` are the correct plan's (one row per optimizer step that training takes);
     ``lr`` is what that step uses in the ``kind`` loop.  See the module docstring for the kinds;
     ``at``: the resume step of the ``resume_*`` kinds (default :func:`default_resume_step`).
+    ``progress(done, total)``: called every 50k optimizer steps (the app's progress bar).
     """
     cfg = load_config(config)
     plan = make_plan(cfg)
     base = pd.DataFrame({"step": plan.steps(), "samples": plan.samples_array()})
     note = ""
-    deadline = Deadline(time_limit, field=length_field(cfg), total=plan.total_steps, what="mistake curve")
+    deadline = Deadline(
+        time_limit, field=length_field(cfg), total=plan.total_steps, what="mistake curve", progress=progress
+    )
     if kind == "correct":
-        lr = compute_curve(cfg, time_limit=time_limit).frame["lr"].to_numpy()
+        lr = compute_curve(cfg, progress=progress, time_limit=time_limit).frame["lr"].to_numpy()
     elif kind in ("per_micro_batch", "before_optimizer_step"):
         lr, note = _record(cfg, kind, plan.total_steps, micro_batches_per_step(plan), deadline)
     elif kind in RESUME_KINDS:

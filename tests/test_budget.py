@@ -14,15 +14,17 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from app import state, ui
 from schedules import ConfigError, compute_curve, load_config
 from schedules import live as live_mod
-from schedules.budget import MAX_CURVE_CELLS, BytesLRU, ComputeTimeout
+from schedules.budget import MAX_CURVE_CELLS, BytesLRU, ComputeTimeout, deep_nbytes
 from schedules.cli import main as cli_main
 from schedules.live import LiveRun, run_of, xsrf_token
+from schedules.logs import RunLog
 from schedules.mistakes import mistake_curve
 from schedules.share import decode_design
 
@@ -154,6 +156,69 @@ def test_bytes_lru_computes_a_key_once_for_concurrent_callers_and_remembers_refu
     assert calls.count(2) == 1  # a slow link costs the server once
 
 
+def test_deep_nbytes_counts_the_arrays_frames_and_text_a_value_holds():
+    frame = pd.DataFrame({"step": np.arange(1000, dtype=np.int64), "value": np.zeros(1000)})
+    assert deep_nbytes(frame) >= 16_000  # two 8-byte columns of 1000 rows (plus the index)
+    assert deep_nbytes(np.zeros((500, 2))) == 8_000
+    assert deep_nbytes(("x" * 10_000, ["y" * 5_000])) >= 15_000
+    log = RunLog("csv", "run.csv", {"lr": frame, "loss": frame.copy()}, {"lr": "lr", "loss": "loss"})
+    assert deep_nbytes(log) >= 2 * 16_000
+
+
+def _csv_log(rows: int, seed: int) -> bytes:
+    lines = ["step,lr,loss"] + [
+        f"{k},{0.1 * (1 - k / rows):.6g},{2.0 + seed + 1 / (k + 1):.6g}" for k in range(rows)
+    ]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def test_run_log_cache_is_bounded_by_bytes(monkeypatch):
+    """Was: st.cache_data(max_entries=8) keyed on the upload's bytes: eight 16 MB logs and their frames
+    were kept whatever their size."""
+    from app import caches
+
+    assert isinstance(caches.RUN_LOGS, BytesLRU) and caches.RUN_LOGS.max_bytes == caches.RUN_LOG_CACHE_BYTES
+    caches.clear()
+    monkeypatch.setattr(caches.RUN_LOGS, "max_bytes", 2_000_000)
+    rows = 20_000
+    logs = [caches.cached_log(_csv_log(rows, seed), f"run{seed}.csv") for seed in range(8)]
+    one = deep_nbytes(logs[0])
+    assert one >= 2 * 16 * rows  # lr and loss series: int64 step + float64 value per row, counted
+    assert caches.RUN_LOGS.nbytes <= 2_000_000  # the bound holds
+    assert 1 <= len(caches.RUN_LOGS) < 8 and len(caches.RUN_LOGS) <= 2_000_000 // one
+    # the latest is kept (the same object comes back), the oldest was evicted (read again)
+    assert caches.cached_log(_csv_log(rows, 7), "run7.csv") is logs[7]
+    again = caches.cached_log(_csv_log(rows, 0), "run0.csv")
+    assert again is not logs[0] and again.series["loss"]["value"].iloc[0] == pytest.approx(3.0)
+    caches.clear()
+
+
+def test_export_target_curve_cache_is_bounded_by_bytes(monkeypatch):
+    """Was: st.cache_data(max_entries=32): 32 target curves of a 2,000,000-step design (1 GB)."""
+    from app import caches
+
+    caches.clear()
+    monkeypatch.setattr(caches.TARGET_CURVES, "max_bytes", 1_000_000)
+    curves = []
+    for warmup in (100, 200, 300, 400):
+        cfg = load_config(
+            {
+                "optimizer": {"name": "AdamW", "lr": 1e-3},
+                "training": {"dataset_size": 50_000, "micro_batch_size": 1, "epochs": 1},
+                "warmup": {"steps": warmup},
+                "decay": {"scheduler": "CosineAnnealingLR"},
+            }
+        )
+        payload, _ = caches.cached_export(cfg.cache_key(), "hf")
+        lrs = caches.cached_target_curve(cfg.cache_key(), "hf", json.dumps(payload))
+        assert lrs.shape == (50_000, 1) and lrs[warmup, 0] == pytest.approx(1e-3)
+        curves.append(lrs)
+    assert caches.TARGET_CURVES.nbytes <= 1_000_000  # 400 KB each: two fit, the older went
+    assert len(caches.TARGET_CURVES) == 2
+    assert isinstance(caches.EXPORTS, BytesLRU) and 0 < caches.EXPORTS.nbytes <= caches.EXPORT_CACHE_BYTES
+    caches.clear()
+
+
 # -- wall time ----------------------------------------------------------------------------------------
 
 
@@ -276,3 +341,39 @@ def test_a_browser_is_known_by_its_xsrf_token_across_reloads():
     other = "2|cf7281d2|40de053edb32afb4e7e5486f9a7083bd|1796058421"
     assert xsrf_token(other) != xsrf_token(before)
     assert xsrf_token("plain") == "plain" and xsrf_token("2|zz|zz|1") == "2|zz|zz|1"
+
+
+def test_long_mistake_and_resume_curves_report_progress_through_their_deadline():
+    """Issue 16: a progress bar above 200k steps also for the Compare page's loop-mistake curves (was:
+    only the design's own curve reported progress).  The values do not change with a callback."""
+    from schedules.budget import PROGRESS_EVERY
+
+    cfg = load_config(
+        {
+            "optimizer": {"name": "SGD", "lr": 0.1},
+            "training": {
+                "dataset_size": 240_000,
+                "micro_batch_size": 1,
+                "accumulation_steps": 2,
+                "epochs": 1,
+            },
+            "warmup": {"steps": 1000},
+            "decay": {"scheduler": "CosineAnnealingLR"},
+        }
+    )
+    for kind in ("per_micro_batch", "resume_fresh"):
+        calls: list[tuple[int, int]] = []
+        frame = mistake_curve(
+            cfg, kind, progress=lambda done, total, calls=calls: calls.append((done, total))
+        )
+        assert [total for _, total in calls] == [120_000, 120_000], calls  # 120,000 optimizer steps
+        assert PROGRESS_EVERY <= calls[0][0] < PROGRESS_EVERY + 256 and calls[1][0] >= 2 * PROGRESS_EVERY
+        assert frame["lr"].equals(mistake_curve(cfg, kind)["lr"])
+
+
+def test_the_app_progress_bar_only_above_200k_steps():
+    with ui.progress_bar(ui.PROGRESS_OVER, "the curve") as progress:
+        assert progress is None
+    with ui.progress_bar(ui.PROGRESS_OVER + 1, "the curve") as progress:
+        assert callable(progress)
+        progress(50_000, ui.PROGRESS_OVER + 1)

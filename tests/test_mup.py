@@ -90,3 +90,42 @@ def test_designer_width_mult_control_gives_one_trace_per_group() -> None:
     spec = spec_of(at.get("plotly_chart")[0])
     assert y_at(spec, "lr/hidden", 5) == pytest.approx(2.5e-4)
     assert y_at(spec, "lr/vector", 5) == pytest.approx(1e-3)
+
+
+def test_width_mult_equals_mup_muadam_per_group_lrs() -> None:
+    """The real ``mup.MuAdam`` on a model 4x as wide as its base: the hidden (matrix-like, both dims
+    scale) weight runs at lr / 4, input weight, biases and the readout (vector-like) at lr. The design
+    with ``width_mult`` 4 on the hidden group gives the same lrs at every step when its scheduler is
+    stepped on MuAdam's own optimizer."""
+    mup = pytest.importorskip("mup")
+    import torch
+
+    def net(width: int) -> torch.nn.Sequential:
+        return torch.nn.Sequential(
+            torch.nn.Linear(8, width), torch.nn.ReLU(), torch.nn.Linear(width, width), torch.nn.ReLU(),
+            mup.MuReadout(width, 3),
+        )  # fmt: skip
+
+    torch.manual_seed(0)
+    model = net(64)
+    mup.set_base_shapes(model, net(16), delta=net(32))
+    opt = mup.MuAdam(model.parameters(), lr=1e-3)
+    hidden = model[2].weight
+    assert hidden.infshape.width_mult() == 4.0
+    [matrix] = [g for g in opt.param_groups if any(p is hidden for p in g["params"])]
+    [vector] = [g for g in opt.param_groups if g is not matrix]
+    assert len(matrix["params"]) == 1 and len(vector["params"]) == 5  # the other weights and the biases
+    cfg = schedules.load_config(DESIGN)
+    assert [matrix["lr"], vector["lr"]] == [pytest.approx(lr, rel=1e-15) for lr in cfg.optimizer.base_lrs()]
+
+    opt.param_groups[:] = [matrix, vector]  # the design's group order: hidden, vector
+    sched = schedules.build_scheduler(opt, cfg)
+    seen = []
+    for _ in range(len(schedules.lr_curve(cfg))):
+        seen.append([g["lr"] for g in opt.param_groups])
+        opt.step()
+        sched.step()
+    frame = schedules.lr_curve(cfg)
+    np.testing.assert_allclose(
+        np.array(seen), frame[["lr/hidden", "lr/vector"]].to_numpy(), rtol=1e-12, atol=0
+    )

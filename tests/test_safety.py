@@ -1,6 +1,7 @@
 """Deployment safety invariants that are cheap to check statically."""
 
 import ast
+import re
 import tomllib
 from pathlib import Path
 
@@ -74,6 +75,8 @@ def test_dockerfile_is_slim_cpu_non_root_with_healthcheck():
     text = (ROOT / "Dockerfile").read_text()
     lines = [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
     assert lines[0].startswith("FROM python:3.11-slim")
+    # pinned by digest: a sha256 of 64 hex digits after the tag (issue 17)
+    assert re.fullmatch(r"FROM python:3\.11-slim@sha256:[0-9a-f]{64}", lines[0]), lines[0]
     assert "whl/cpu" in text  # CPU torch, not PyPI's CUDA build
     users = [line.split()[1] for line in lines if line.startswith("USER ")]
     assert users and users[-1] not in ("root", "0")

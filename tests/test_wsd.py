@@ -251,3 +251,29 @@ def test_hf_export_of_a_wsd_design_is_warmup_stable_decay(name: str) -> None:
     assert args["lr_scheduler_type"] == "warmup_stable_decay"
     assert args["lr_scheduler_kwargs"]["num_decay_steps"] == 88 and args["warmup_steps"] == 22
     assert args["lr_scheduler_kwargs"]["decay_type"] == name[4:]
+
+
+def test_deepspeed_export_names_the_wsd_fields() -> None:
+    """A wsd design's stable phase is wsd.stable_steps (set or inferred), not decay.hold_steps; its
+    warmup starts from min_lr_ratio (not 1x); a 1-sqrt cooldown has no DeepSpeed scheduler."""
+    from schedules.interop.deepspeed import to_deepspeed
+
+    wsd = {"warmup_steps": 10, "decay_ratio": 0.2, "decay_type": "1-sqrt", "min_lr_ratio": 0.1}
+    payload, notes = to_deepspeed({**base(100), "wsd": wsd})
+    text = "\n".join(notes)
+    assert "decay.hold_steps" not in text
+    assert "the wsd stable phase of 70 steps (wsd.stable_steps inferred: total - warmup - decay)" in text
+    assert "wsd.decay_type='1-sqrt' (no DeepSpeed scheduler has this shape)" in text
+    assert "(0.1x, then 0.19x of the lr)" in text  # r0 = min_lr_ratio, then r0 + (1 - r0) / 10
+    assert payload["scheduler"]["params"]["warmup_min_lr"] == pytest.approx(LR * 0.19)
+
+    notes = to_deepspeed({**base(100), "wsd": {**wsd, "stable_steps": 30, "warmup_type": "cosine"}})[1]
+    text = "\n".join(notes)
+    assert "DeepSpeed cannot express: wsd.stable_steps=30 (no stable phase" in text
+    assert "wsd.warmup_type='cosine' (DeepSpeed warms up linearly or by log)" in text
+
+    # no stable phase and a linear cooldown to the warmup's start: WarmupDecayLR, exact after step 1
+    notes = to_deepspeed(
+        {**base(100), "wsd": {"warmup_steps": 10, "decay_steps": 90, "decay_type": "linear"}}
+    )[1]
+    assert not any("stable" in n or "hold" in n or "decay_type" in n for n in notes), notes

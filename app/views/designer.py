@@ -697,7 +697,11 @@ def tables(curve) -> None:
                 "Each evaluation's metric goes to ReduceLROnPlateau.step(metric) right after the optimizer step "
                 "that ends its period; a reduction shows from the next step on."
             )
-            st.dataframe(curve.evaluations_frame(), hide_index=True, width="stretch", height=300)
+            st.dataframe(
+                curve.evaluations_frame(MAX_TABLE_ROWS), hide_index=True, width="stretch", height=300
+            )
+            if len(curve.evaluations) > MAX_TABLE_ROWS:
+                st.caption(f"The first {MAX_TABLE_ROWS:,} of {len(curve.evaluations):,} evaluations.")
     if tabs["Snippet: build_scheduler"].open:
         with tabs["Snippet: build_scheduler"]:
             st.caption(STEPPING_RULE)
@@ -719,13 +723,21 @@ def tables(curve) -> None:
             st.code(cfg.to_json(), language="json")
 
 
+#: Rows of the events and evaluations tables (a design can have an event at every step).
+MAX_TABLE_ROWS = 1000
+
+
 def events_tab(curve) -> None:
-    events = curve.events_frame()
     show_epochs = st.toggle("include epoch boundaries", key="designer_event_epochs")
-    if not show_epochs and len(events):
-        events = events[events["kind"] != "epoch"]
+    exclude = () if show_epochs else ("epoch",)
+    events = curve.events_frame(exclude, limit=MAX_TABLE_ROWS)
     if len(events):
         st.dataframe(events, hide_index=True, width="stretch", height=min(400, 38 + 35 * len(events)))
+        shown_all = sum(1 for e in curve.events if e.kind not in exclude)
+        if shown_all > len(events):
+            st.caption(
+                f"The first {len(events):,} of {shown_all:,} events; the chart marks them all (thinned)."
+            )
     else:
         st.caption("No events: no warmup end, restart or plateau reduction in this design.")
 

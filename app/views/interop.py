@@ -8,10 +8,9 @@ import json
 
 import streamlit as st
 
-from app import state, ui
-from schedules.config import load_config
+from app import caches, state, ui
 from schedules.errors import ConfigError
-from schedules.interop import TARGETS, build_scheduler_variant, from_deepspeed, from_hf, target_curve
+from schedules.interop import TARGETS, build_scheduler_variant, from_deepspeed, from_hf
 from schedules.report import overlay_figure
 
 ss = st.session_state
@@ -26,17 +25,6 @@ K_RESULT = "interop_import_result"
 SOURCES = {"hf": "HF TrainingArguments JSON", "deepspeed": "DeepSpeed config / scheduler block"}
 
 
-@st.cache_data(max_entries=32, show_spinner=False)
-def cached_export(cache_key: str, key: str, _curve=None) -> tuple[object, list[str]]:
-    """One export of a design (``_curve``: its cached curve, not part of the cache key)."""
-    return TARGETS[key].export(load_config(cache_key), curve=_curve)
-
-
-@st.cache_data(max_entries=32, show_spinner=False)
-def cached_target_curve(cache_key: str, key: str, payload_json: str):
-    return target_curve(key, load_config(cache_key), json.loads(payload_json))
-
-
 def export_section(config) -> None:
     curve = ui.curve_of(config)
     total = curve.plan.total_steps
@@ -49,7 +37,7 @@ def export_section(config) -> None:
     for tab, (key, target) in zip(tabs, TARGETS.items(), strict=True):
         with tab:
             try:
-                payload, warnings = cached_export(config.cache_key(), key, curve)
+                payload, warnings = caches.cached_export(config.cache_key(), key, curve)
             except (ConfigError, ValueError) as exc:
                 ui.show_problems(f"{target.title} could not be exported", [str(exc)])
                 continue
@@ -80,7 +68,7 @@ def export_section(config) -> None:
                 icon=":material/download:",
             )
             if not exact:
-                theirs = cached_target_curve(config.cache_key(), key, json.dumps(payload))
+                theirs = caches.cached_target_curve(config.cache_key(), key, json.dumps(payload))
                 st.plotly_chart(
                     overlay_figure(curve, {target.short: theirs}),
                     key=f"interop_overlay_{key}",

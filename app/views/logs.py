@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import library, state, ui
+from app import caches, library, state, ui
 from schedules.errors import ConfigError
-from schedules.logs import MAX_LOG_BYTES, RunLog, log_settings, lr_agreement, plateau_from_log, read_log
+from schedules.logs import MAX_LOG_BYTES, log_settings, lr_agreement, plateau_from_log
 from schedules.report import log_figure
 
 ss = st.session_state
@@ -18,11 +18,6 @@ K_SETTING = "logs_setting"
 #: What this server accepts: the library reads up to MAX_LOG_BYTES, but Streamlit refuses uploads over
 #: server.maxUploadSize (.streamlit/config.toml), so the uploader states the smaller of the two.
 UPLOAD_MB = max(1, min(MAX_LOG_BYTES // 1_000_000, int(st.get_option("server.maxUploadSize"))))
-
-
-@st.cache_data(max_entries=8, show_spinner="Reading the log…")
-def cached_log(data: bytes, name: str, setting: str | None = None) -> RunLog:
-    return read_log(data, name, setting)
 
 
 st.title("Run logs")
@@ -65,7 +60,7 @@ if len(settings) > 1:
         help="This CSV holds several runs (the Live run's settings), one per value of its 'setting' column.",
     )
 try:
-    log = cached_log(upload.getvalue(), upload.name, setting)
+    log = caches.cached_log(upload.getvalue(), upload.name, setting)
 except ConfigError as exc:
     ui.show_problems(f"{upload.name} could not be read", exc)
     st.stop()

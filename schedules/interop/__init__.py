@@ -17,6 +17,10 @@ import numpy as np
 
 from ..config import load_config
 from ..plan import make_plan
+
+# Stack-aware: with a stack section naming the framework, each export also says what that stack does
+# with it (schedules/stacks/exports.py); the accelerate target is a training loop.
+from ..stacks.exports import accelerate_curve, stack_aware, to_accelerate
 from .deepspeed import deepspeed_curve, from_deepspeed, to_deepspeed
 from .hf import from_hf, hf_curve, to_hf
 from .lightning import build_scheduler_variant, lightning_curve, snippet_curve, to_lightning
@@ -36,17 +40,39 @@ class Target:
 TARGETS: dict[str, Target] = {
     t.key: t
     for t in (
-        Target("hf", "Hugging Face TrainingArguments", "HF", to_hf, "json", "training_args.json"),
+        Target(
+            "hf",
+            "Hugging Face TrainingArguments",
+            "HF",
+            stack_aware("hf", to_hf),
+            "json",
+            "training_args.json",
+        ),
         Target(
             "lightning",
             "Lightning configure_optimizers",
             "Lightning",
-            to_lightning,
+            stack_aware("lightning", to_lightning),
             "python",
             "configure_optimizers.py",
         ),
         Target("timm", "timm create_scheduler_v2", "timm", to_timm, "json", "timm_scheduler.json"),
-        Target("deepspeed", "DeepSpeed scheduler block", "DeepSpeed", to_deepspeed, "json", "ds_config.json"),
+        Target(
+            "deepspeed",
+            "DeepSpeed scheduler block",
+            "DeepSpeed",
+            stack_aware("deepspeed", to_deepspeed),
+            "json",
+            "ds_config.json",
+        ),
+        Target(
+            "accelerate",
+            "accelerate training loop",
+            "accelerate",
+            to_accelerate,
+            "python",
+            "train_accelerate.py",
+        ),
     )
 }
 
@@ -64,12 +90,15 @@ def target_curve(key: str, config: Any, payload: Any) -> np.ndarray:
         return deepspeed_curve(payload["scheduler"], cfg.optimizer.base_lrs(), plan.total_steps)
     if key == "lightning":
         return snippet_curve(cfg)
+    if key == "accelerate":
+        return accelerate_curve(cfg)
     raise ValueError(f"target must be one of {', '.join(TARGETS)}, got {key!r}")
 
 
 __all__ = [
     "TARGETS",
     "Target",
+    "accelerate_curve",
     "build_scheduler_variant",
     "deepspeed_curve",
     "from_deepspeed",
@@ -82,6 +111,7 @@ __all__ = [
     "to_deepspeed",
     "to_hf",
     "to_lightning",
+    "to_accelerate",
     "to_timm",
 ]
 

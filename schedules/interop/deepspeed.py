@@ -259,6 +259,8 @@ def _candidates(
     base = np.asarray(cfg.optimizer.base_lrs())
     T, w, h = plan.total_steps, plan.warmup_steps, plan.hold_steps
     s = cfg.warmup.start_factor if cfg.warmup is not None and w > 0 else 1.0
+    if cfg.wsd is not None and w > 0:
+        s = cfg.wsd.warmup_start if cfg.wsd.warmup_start is not None else cfg.wsd.min_lr_ratio
     decay = cfg.decay
     if decay is not None and decay.interval == "epoch":
         out.append(
@@ -269,7 +271,9 @@ def _candidates(
     if cfg.plateau is not None:
         out.append(cannot(TARGET, "ReduceLROnPlateau", "DeepSpeed has no metric-driven scheduler"))
     if h > 0:
-        out.append(cannot(TARGET, f"decay.hold_steps={h}", "no stable phase between warmup and decay"))
+        out.append(cannot(TARGET, _hold_field(cfg, h), "no stable phase between warmup and decay"))
+    if cfg.wsd is not None:
+        out += _wsd_shapes(cfg.wsd, w)
 
     def warm(
         kind: str, shift: bool, extra: dict[str, Any], floor: np.ndarray | None = None
@@ -282,7 +286,9 @@ def _candidates(
             "params": {
                 "warmup_min_lr": _pack(low),
                 "warmup_max_lr": _pack(base),
-                "warmup_num_steps": ww,
+                # DeepSpeed (0.19.8, lr_schedules.py) rejects warmup_num_steps <= 0 and uses max(2, it)
+                # anyway: 1 is the same curve as 0 and a config the engine accepts.
+                "warmup_num_steps": max(ww, 1),
                 "warmup_type": "linear",
                 **extra,
             },
@@ -422,6 +428,30 @@ def _candidates(
     family += [{**b, "params": {**b["params"], "warmup_type": "log"}} for b in family]
     blocks += family
     return blocks, out
+
+
+def _hold_field(cfg: ScheduleConfig, h: int) -> str:
+    """The setting that makes the ``h`` steps at the peak: the ``wsd`` section's stable phase (set, or
+    inferred as total - warmup - decay) or the decay's hold."""
+    if cfg.wsd is not None:
+        if cfg.wsd.stable_steps is not None:
+            return f"wsd.stable_steps={h}"
+        return f"the wsd stable phase of {h} steps (wsd.stable_steps inferred: total - warmup - decay)"
+    if cfg.decay is not None and cfg.decay.hold_ratio is not None:
+        return f"decay.hold_ratio={cfg.decay.hold_ratio:g} ({h} steps)"
+    return f"decay.hold_steps={h}"
+
+
+def _wsd_shapes(ws: Any, w: int) -> list[str]:
+    """What DeepSpeed's schedulers cannot do of a ``wsd`` section's warmup and decay shapes."""
+    out: list[str] = []
+    if w > 0 and ws.warmup_type != "linear":
+        out.append(
+            cannot(TARGET, f"wsd.warmup_type='{ws.warmup_type}'", "DeepSpeed warms up linearly or by log")
+        )
+    if ws.decay_type == "1-sqrt":  # linear and cosine: WarmupDecayLR / WarmupCosineLR when h == 0
+        out.append(cannot(TARGET, "wsd.decay_type='1-sqrt'", "no DeepSpeed scheduler has this shape"))
+    return out
 
 
 def _as_list(value: Any, groups: int) -> list[float]:

@@ -56,7 +56,7 @@ def run_real(config: ScheduleConfig, settings: StackConfig) -> np.ndarray:
     from accelerate import Accelerator, DataLoaderConfiguration
     from accelerate.state import AcceleratorState, GradientState
 
-    from .real import LrRecorder, tiny_dataset, tiny_model_and_optimizer
+    from .real import LrRecorder, amp_scaler, overflow, tiny_dataset, tiny_model_and_optimizer
 
     AcceleratorState._reset_state(reset_partial_state=True)
     GradientState._reset_state()
@@ -69,6 +69,11 @@ def run_real(config: ScheduleConfig, settings: StackConfig) -> np.ndarray:
         dataloader_config=DataLoaderConfiguration(split_batches=settings.split_batches),
         step_scheduler_with_optimizer=settings.step_scheduler_with_optimizer,
     )
+    if settings.amp_skipped_steps:
+        # What Accelerator(mixed_precision="fp16") makes (accelerate/utils/modeling.py get_grad_scaler);
+        # accelerate refuses fp16 on a CPU device, so the scaler is set before prepare(): the
+        # AcceleratedOptimizer and backward() use it exactly as in an fp16 run.
+        accelerator.scaler = amp_scaler()
     model, optimizer = tiny_model_and_optimizer(config)
     scheduler = DesignScheduler(optimizer, config, settings.scheduler_scale)
     batch = t.micro_batch_size * (accelerator.num_processes if settings.split_batches else 1)
@@ -85,6 +90,8 @@ def run_real(config: ScheduleConfig, settings: StackConfig) -> np.ndarray:
                 loss = torch.nn.functional.mse_loss(model(x), y)
                 accelerator.backward(loss)
                 if accelerator.sync_gradients:
+                    if steps < settings.amp_skipped_steps:
+                        overflow(model)
                     recorder.read()
                     steps += 1
                 optimizer.step()

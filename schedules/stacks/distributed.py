@@ -24,7 +24,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _worker(rank: int, world: int, port: int, stack: str, jobs: list[tuple[str, str]], out: Any) -> None:
+def _worker(
+    rank: int,
+    world: int,
+    port: int,
+    stack: str,
+    jobs: list[tuple[str, str]],
+    out: Any,
+    runner: str | None = None,
+) -> None:
     os.environ.update(
         MASTER_ADDR="127.0.0.1",
         MASTER_PORT=str(port),
@@ -39,6 +47,12 @@ def _worker(rank: int, world: int, port: int, stack: str, jobs: list[tuple[str, 
     from . import STACKS
 
     module = STACKS[stack]
+    run = None
+    if runner is not None:
+        import importlib
+
+        module_name, _, function = runner.partition(":")
+        run = getattr(importlib.import_module(module_name), function)
     results = []
     try:
         if stack == "deepspeed":
@@ -46,7 +60,9 @@ def _worker(rank: int, world: int, port: int, stack: str, jobs: list[tuple[str, 
         for config_json, settings_json in jobs:
             config = load_config(config_json)
             settings = StackConfig.model_validate_json(settings_json)
-            if stack in ("hf", "lightning"):
+            if run is not None:
+                lrs = run(config, settings)
+            elif stack in ("hf", "lightning"):
                 with tempfile.TemporaryDirectory() as d:
                     lrs = module.run_real(config, settings, d)
             else:
@@ -60,15 +76,22 @@ def _worker(rank: int, world: int, port: int, stack: str, jobs: list[tuple[str, 
 
 
 def run_real_processes(
-    stack: str, jobs: list[tuple[Any, Any]], processes: int = 2, timeout: float = 600
+    stack: str,
+    jobs: list[tuple[Any, Any]],
+    processes: int = 2,
+    timeout: float = 600,
+    runner: str | None = None,
 ) -> list[np.ndarray]:
     """Rank 0's lrs of the real ``stack`` run in ``processes`` processes (gloo, CPU), one array per
-    ``(config, settings)`` job (all jobs run in the same processes, one after the other)."""
+    ``(config, settings)`` job (all jobs run in the same processes, one after the other).
+
+    ``runner``: ``"module:function"`` called as ``function(config, settings)`` on every rank instead of
+    the stack's ``run_real`` (e.g. the export runs of :mod:`schedules.stacks.export_runs`)."""
     queue = mp.get_context("spawn").SimpleQueue()
     port = free_port()
     context = mp.start_processes(
         _worker,
-        args=(processes, port, stack, [(c.to_json(), s.model_dump_json()) for c, s in jobs], queue),
+        args=(processes, port, stack, [(c.to_json(), s.model_dump_json()) for c, s in jobs], queue, runner),
         nprocs=processes,
         join=False,
         start_method="spawn",

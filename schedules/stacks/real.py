@@ -87,3 +87,18 @@ class LrRecorder:
 
     def array(self) -> np.ndarray:
         return np.asarray(self.rows, dtype=np.float64).reshape(len(self.rows), -1)
+
+
+def amp_scaler() -> Any:
+    """The ``torch.amp.GradScaler`` an fp16 run uses, on CPU (initial scale 2**16, halved on overflow)."""
+    return torch.amp.GradScaler("cpu")
+
+
+def overflow(model: nn.Module) -> None:
+    """Make this optimizer step an fp16 overflow: an inf in a gradient, as a too-high loss scale gives.
+
+    ``GradScaler.step`` then finds it (``found_inf``), skips ``optimizer.step()`` and ``update()``
+    halves the scale (torch/amp/grad_scaler.py)."""
+    p = next(q for q in model.parameters() if q.grad is not None)
+    with torch.no_grad():
+        p.grad.view(-1)[0] = float("inf")

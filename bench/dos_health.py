@@ -1,0 +1,139 @@
+"""Health latency of a real server under the red team's hostile links (issue 17), in one run.
+
+    .venv/bin/python bench/dos_health.py            # about 2 minutes; run it on an otherwise idle machine
+
+Starts ``python -m app.serve`` (as ``make run`` does), polls ``/_stcore/health`` every 0.25 s from a
+thread and the server's RSS, and drives headless chromium through the phases of
+``tests/test_browser_dos.py``: idle; the memory-bomb link (2,000,000 steps x 32 groups) opened three
+times; the CPU-bomb link (``999999**999999 % 7 + 1``) three times; a live run started, the page
+reloaded, a second browser's run started.  Prints, per phase, the health latency p50 / p95 / max and
+max as a ratio to the issue's 1 s bound, and the server's peak RSS against 1.5 GB.  The test asserts
+the behaviour (refusals, answers, RSS); the latencies are figures, measured here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from conftest import CHROMIUM_ARGS, CHROMIUM_PATH, _free_port, _stop, _wait_for_health  # noqa: E402
+from test_browser_dos import (  # noqa: E402
+    CPU_BOMB,
+    MEMORY_BOMB,
+    RSS_LIMIT_BYTES,
+    HealthWatch,
+    link_token,
+    main_text,
+    run_status,
+    set_steps,
+    settle,
+)
+
+from tests.test_browser_live import wait_until  # noqa: E402
+
+BOUND_S = 1.0  # the issue's bound on a health answer during the attack
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def scenario(base_url: str, watch: HealthWatch) -> None:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM_PATH, headless=True, args=CHROMIUM_ARGS)
+        pages = [browser.new_context(viewport={"width": 1400, "height": 900}).new_page() for _ in range(4)]
+        first, bomb, hog, other = pages
+        first.goto(base_url + "/")
+        settle(first, 180_000)
+        watch.start()
+        watch.phase = "idle"
+        time.sleep(10)
+        watch.phase = "memory bomb"
+        for _ in range(3):
+            bomb.goto(f"{base_url}/?design={link_token(MEMORY_BOMB)}")
+            settle(bomb)
+            assert "optimizer.param_groups" in main_text(bomb)
+        watch.phase = "cpu bomb"
+        for _ in range(3):
+            bomb.goto(f"{base_url}/?design={link_token(CPU_BOMB)}")
+            settle(bomb)
+            assert "decay.kwargs.lr_lambda" in main_text(bomb)
+        watch.phase = "live runs"
+        hog.goto(f"{base_url}/live")
+        settle(hog)
+        set_steps(hog, 20_000)
+        hog.get_by_role("button", name="Start", exact=True).click()
+        wait_until(lambda: run_status(hog) == "running", 60)
+        hog.reload()
+        settle(hog)
+        other.goto(f"{base_url}/live")
+        settle(other)
+        set_steps(other, 2_000)
+        other.get_by_role("button", name="Start", exact=True).click()
+        wait_until(lambda: run_status(other) in ("running", "done"), 60)
+        time.sleep(10)
+        hog.get_by_role("button", name="Stop", exact=True).first.click()
+        wait_until(lambda: run_status(hog) == "stopped", 30)
+        browser.close()
+
+
+def main() -> int:
+    port = _free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    log_path = ROOT / "bench" / "results" / "dos-server.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    command = [
+        sys.executable, "-m", "app.serve", "--server.headless", "true", "--server.address", "127.0.0.1",
+        "--server.port", str(port), "--browser.gatherUsageStats", "false",
+    ]  # fmt: skip
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ))
+        watch = HealthWatch(base_url, proc.pid)
+        try:
+            _wait_for_health(proc, base_url, log_path)
+            scenario(base_url, watch)
+        finally:
+            watch.done.set()
+            if watch.ident is not None:
+                watch.join(30)
+            _stop(proc)
+    print(f"\n== /_stcore/health during hostile links (one run; bound {BOUND_S:g} s) ==")
+    print(f"{'phase':14} {'polls':>6} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'max / bound':>12}")
+    rows = {}
+    for phase, lat in watch.by_phase.items():
+        row = {
+            "polls": len(lat),
+            "p50_ms": 1000 * statistics.median(lat),
+            "p95_ms": 1000 * percentile(lat, 0.95),
+            "max_ms": 1000 * max(lat),
+        }
+        rows[phase] = row
+        print(
+            f"{phase:14} {row['polls']:>6} {row['p50_ms']:>8.1f} {row['p95_ms']:>8.1f} {row['max_ms']:>8.1f} "
+            f"{row['max_ms'] / 1000 / BOUND_S:>12.2f}"
+        )
+    print(f"failed polls: {len(watch.failures)} {watch.failures[:3]}")
+    print(
+        f"server peak RSS: {watch.max_rss / 2**20:.0f} MB ({watch.max_rss / RSS_LIMIT_BYTES:.2f} of 1.5 GB)"
+    )
+    out = ROOT / "bench" / "results" / "dos_health.json"
+    out.write_text(
+        json.dumps({"phases": rows, "failures": watch.failures, "max_rss": watch.max_rss}, indent=2)
+    )
+    print(f"written: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
