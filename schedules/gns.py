@@ -14,8 +14,8 @@ estimates of both terms (with ``b`` the harmonic mean of the ``b_j``):
 Each is smoothed with a bias-corrected exponential moving average (the two separately, as the paper
 does: their ratio is biased), and the *simple noise scale* ``B_simple = tr(Sigma) / |G|^2`` is the
 ratio of the smoothed values: the batch size around which larger batches stop paying off (the
-critical batch size, to first order).  Cost per micro-batch: one subtraction, one dot product and one
-copy on a flat gradient buffer (:class:`WindowNoise`), one read per window; nothing without
+critical batch size, to first order).  Cost per micro-batch: one fused copy of the accumulated
+gradient (:class:`WindowNoise`); per window one difference, one norm and one read; nothing without
 accumulation.
 """
 
@@ -70,39 +70,45 @@ class WindowNoise:
     Call :meth:`micro_batch` after every micro-batch's backward, and :meth:`end_window` with the
     window's final gradient norm (before ``optimizer.step()``); it returns the smoothed ``B_simple``.
 
-    **Cost.**  After the window's first backward the gradients are copied once into one flat buffer
-    and every ``p.grad`` becomes a view of it, so the later backwards accumulate into the buffer in
-    place (autograd adds into an existing ``.grad``).  Each later micro-batch then costs three
-    single-tensor kernels on the flat buffer (subtract the previous total, a dot product, copy) and
-    no Python loop over the parameters; the squared norms are summed on the device and read once
-    per window (one ``.item()``, the only sync).  Parameters without a gradient after the first
-    micro-batch are left out of the estimate.
+    **Cost.**  After the window's first backward its gradients are copied once into one flat buffer
+    and every ``p.grad`` becomes a view of it, so the later backwards accumulate into the buffer (in
+    place, as autograd does into an existing ``.grad``).  After each micro-batch the buffer is copied
+    into the next row of a snapshot matrix of :data:`ROWS` rows: one single-tensor copy, no norm, no
+    Python loop over the parameters and no read of a value per micro-batch.  At the end of the window
+    (or when the rows are full) one ``torch.diff`` and one row-wise norm give every micro-batch's
+    ``|g_j|``, and one ``.tolist()`` reads them all: the only sync.  Memory: ``ROWS + 1`` copies of
+    the gradients.  Parameters without a gradient after the first micro-batch are left out.
     """
+
+    #: Snapshot rows (row 0 stays zero: the accumulated gradient before the window's first backward).
+    ROWS = 17
 
     def __init__(self, params: list[torch.Tensor], beta: float = 0.99):
         self.params = list(params)
         self.scale = NoiseScale(beta)
-        self._live: list[torch.Tensor] = []  # the parameters in the buffer (those with a gradient)
+        self._live: list[torch.Tensor] = []  # the parameters in the snapshot rows
         self._flat: torch.Tensor | None = None  # the window's accumulated gradient (p.grad are views)
         self._views: list[torch.Tensor] = []
-        self._prev: torch.Tensor | None = None  # the accumulated gradient after the previous micro-batch
-        self._norms: list[torch.Tensor] = []  # |g_j| / |F_j - F_(j-1)| per micro-batch, on the device
+        self._snap: torch.Tensor | None = None  # (ROWS, n) accumulated gradients after each micro-batch
+        self._grads: list[torch.Tensor] | None = None  # this window's .grad tensors (the views)
+        self._filled = 0  # rows holding this window's snapshots (row 0 included)
+        self._carried = False  # row 1 holds the last snapshot of a flush (its difference is counted)
+        self._grams: list[torch.Tensor] = []  # Gram matrices of the snapshot rows, on the device
         self._weights: list[float] = []  # (B / b_j)^2: undoes the 1/B loss normalisation
         self._sum_inv = 0.0
 
-    def _install(self) -> torch.Tensor | None:
-        """Copy the gradients into the flat buffer and make them views of it (once per window)."""
-        params = self.params
-        live = self._live
-        if len(live) != len(params) or any(
-            p.grad is None or p is not q for p, q in zip(params, live, strict=True)
-        ):
-            live = [p for p in params if p.grad is not None]
-            if not live or len({(p.grad.dtype, p.grad.device) for p in live}) > 1:
-                return None  # no gradients, or mixed dtypes / devices: no estimate
+    def _start(self) -> bool:
+        """At the window's first micro-batch: the gradients to follow, and zeros in row 0."""
+        live = [p for p in self.params if p.grad is not None]
+        if not live:
+            return False
+        if len(live) != len(self._live) or any(p is not q for p, q in zip(live, self._live, strict=True)):
+            if len({(p.grad.dtype, p.grad.device) for p in live}) > 1:
+                return False  # mixed dtypes or devices: no estimate
             g0 = live[0].grad
-            self._flat = torch.empty(sum(p.numel() for p in live), dtype=g0.dtype, device=g0.device)
-            self._prev = torch.empty_like(self._flat)
+            n = sum(p.numel() for p in live)
+            self._flat = torch.empty(n, dtype=g0.dtype, device=g0.device)
+            self._snap = torch.zeros((self.ROWS, n), dtype=g0.dtype, device=g0.device)
             self._views, offset = [], 0
             for p in live:
                 self._views.append(self._flat[offset : offset + p.numel()].view_as(p))
@@ -111,42 +117,55 @@ class WindowNoise:
         torch._foreach_copy_(self._views, [p.grad for p in live])
         for p, view in zip(live, self._views, strict=True):
             p.grad = view
-        return self._flat
+        self._grads = self._views
+        self._filled, self._carried = 1, False
+        return True
 
-    @torch.no_grad()
+    def _flush(self, carry: bool) -> None:
+        """The Gram matrix of the filled rows (one ``mm``: every ``|F_j|^2`` and ``F_j . F_(j-1)``);
+        with ``carry`` the last snapshot moves to row 1, the base of the next rows."""
+        snap = self._snap
+        assert snap is not None
+        first = 1 if self._carried else 0  # rows before it were counted by the previous flush
+        rows = snap[first : self._filled]
+        self._grams.append(torch.mm(rows, rows.t()))
+        if carry:
+            snap[1].copy_(snap[self._filled - 1])
+            self._filled, self._carried = 2, True
+
     def micro_batch(self, samples: int, window_samples: int, last: bool) -> None:
         if samples <= 0:
             return
-        if not self._norms:
-            flat = self._install()
-            if flat is None:
-                return
-            self._norms.append(torch.linalg.vector_norm(flat))
-        else:
-            flat, prev = self._flat, self._prev
-            assert flat is not None and prev is not None
-            self._norms.append(torch.dist(flat, prev))  # |this micro-batch's contribution|
+        if self._grads is None and not self._start():
+            return
+        if self._filled == self.ROWS:
+            self._flush(carry=True)
+        self._snap[self._filled].copy_(self._flat)  # type: ignore[index, union-attr]
+        self._filled += 1
         self._weights.append((window_samples / samples) ** 2)
         self._sum_inv += 1.0 / samples
-        if not last:
-            assert self._prev is not None and self._flat is not None
-            self._prev.copy_(self._flat)
 
     def end_window(self, grad_norm: float | None, window_samples: int) -> float:
-        """``grad_norm``: the window's gradient norm, when the caller has it (else taken from the buffer)."""
-        norms, weights, sum_inv = self._norms, self._weights, self._sum_inv
-        self._norms, self._weights, self._sum_inv = [], [], 0.0
-        count = len(norms)
-        if count >= 2:
-            if grad_norm is None:
-                assert self._flat is not None
-                norms.append(torch.linalg.vector_norm(self._flat))
-            values = torch.stack(norms).tolist()  # the one read (sync) per window
-            big = grad_norm if grad_norm is not None else values[count]
-            small_sq = math.fsum(w * v * v for w, v in zip(weights, values, strict=False)) / count
+        """``grad_norm``: the window's gradient norm, when the caller has it (else from the last snapshot)."""
+        grads, weights, sum_inv = self._grads, self._weights, self._sum_inv
+        count = len(weights)
+        ok = grads is not None and count >= 2 and self._live[0].grad is grads[0]  # accumulated in place
+        if ok:
+            self._flush(carry=False)
+            grams = self._grams
+            # |g_j|^2 (times (b_j / B)^2) = |F_j - F_(j-1)|^2 = F_j.F_j + F_(j-1).F_(j-1) - 2 F_j.F_(j-1)
+            contributions: list[float] = []
+            gram_lists = [
+                g.tolist() for g in grams
+            ]  # the one read (sync) per window, unless > ROWS - 1 micro-batches
+            for g in gram_lists:
+                contributions += [g[r][r] + g[r - 1][r - 1] - 2 * g[r][r - 1] for r in range(1, len(g))]
+            big_sq = grad_norm**2 if grad_norm is not None else gram_lists[-1][-1][-1]
+            small_sq = math.fsum(w * max(c, 0.0) for w, c in zip(weights, contributions, strict=True)) / count
             b_small = count / sum_inv  # harmonic mean of the micro-batch sizes
             if b_small < window_samples:
-                self.scale.update(small_sq, b_small, big**2, window_samples)
+                self.scale.update(small_sq, b_small, big_sq, window_samples)
+        self._grads, self._grams, self._weights, self._sum_inv, self._filled = None, [], [], 0.0, 0
         return self.scale.value
 
 
