@@ -331,15 +331,57 @@ def bench_live(results, quick: bool):
     results["live"] = rows
 
 
+def _alternating_windows(cfg, model: str) -> tuple[float, float]:
+    """One training run whose accumulation windows alternate without and with the noise-scale meter:
+    thread CPU seconds of the plain windows and of the metered ones.  Adjacent windows see the same
+    machine state, so other processes' load cancels out of the ratio far better than between runs."""
+    from schedules.data import training_set
+    from schedules.gns import WindowNoise
+    from schedules.models import MODELS, make_model, param_groups
+    from schedules.plan import make_plan
+
+    plan, spec = make_plan(cfg), MODELS[model]
+    data = training_set(spec.dataset, cfg.training.dataset_size)
+    x, y = torch.from_numpy(data.x).float(), torch.from_numpy(data.y)
+    net = make_model(model, 0)
+    groups = [{"params": ps, "lr": cfg.optimizer.lr} for ps in param_groups(net, 1)]
+    opt = torch.optim.SGD(groups, lr=cfg.optimizer.lr, momentum=0.9)
+    schedule = build_scheduler(opt, cfg)
+    perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
+    rb = plan.round_size
+    meter = WindowNoise(list(net.parameters()))
+    spent = [0.0, 0.0]
+    for k in range(plan.total_steps):
+        on = k % 2
+        start = time.thread_time()
+        first = (k % plan.steps_per_epoch) * plan.accumulation_steps
+        count = min(plan.accumulation_steps, plan.micro_batches_per_epoch - first)
+        lo, hi = first * rb, min((first + count) * rb, len(x))
+        for m in range(lo, hi, rb):
+            idx = perm[m : min(m + rb, hi)]
+            (spec.loss_sum(net(x[idx]), y[idx]) / (hi - lo)).backward()
+            if on and count > 1:
+                meter.micro_batch(len(idx), hi - lo, m + rb >= hi)
+        if on:
+            meter.end_window(None, hi - lo)
+        opt.step()
+        schedule.step()
+        opt.zero_grad(set_to_none=True)
+        spent[on] += time.thread_time() - start
+    return spent[0], spent[1]
+
+
 def bench_noise(results, quick: bool, repeats: int = 9):
     """The gradient-noise-scale estimate's cost: a bare loop with it vs the same bare loop without.
 
     CPU time of this single-threaded process; bare and +GNS runs alternate (the order flips every
-    pair), and the figure is the median of the per-pair ratios: other processes on a loaded machine
-    slow both runs of a pair alike."""
+    pair), and the figure is the median of the per-pair ratios.  Second figure: the median over runs
+    whose windows alternate without and with the meter (:func:`_alternating_windows`), the ratio least
+    disturbed by other processes on a loaded machine."""
     print("\n== 5. gradient noise scale: bare loop + estimate vs bare loop (CPU, 1 thread) ==")
     print(
-        f"{'model':6} {'split':>6} {'steps':>6} {'bare s':>8} {'+gns s':>8} {'median ratio':>13} {'min..max':>13}"
+        f"{'model':6} {'split':>6} {'steps':>6} {'bare s':>8} {'+gns s':>8} {'median ratio':>13} {'min..max':>13} "
+        f"{'alternating':>12} {'min..max':>11}"
     )
     torch.set_num_threads(1)
     rows = []
@@ -368,9 +410,12 @@ def bench_noise(results, quick: bool, repeats: int = 9):
         median = ratios[len(ratios) // 2]
         steps = make_plan(cfg).total_steps
         bare_s, gns_s = sorted(t_bare)[repeats // 2], sorted(t_gns)[repeats // 2]
+        alternating = sorted(g / b_ for b_, g in (_alternating_windows(cfg, model) for _ in range(repeats)))
+        alt_median = alternating[len(alternating) // 2]
         print(
             f"{model:6} {f'{b}x{a}':>6} {steps:>6} {bare_s:>8.3f} {gns_s:>8.3f} {median:>13.3f} "
-            f"{f'{ratios[0]:.2f}..{ratios[-1]:.2f}':>13}"
+            f"{f'{ratios[0]:.2f}..{ratios[-1]:.2f}':>13} {alt_median:>12.3f} "
+            f"{f'{alternating[0]:.2f}..{alternating[-1]:.2f}':>11}"
         )
         rows.append(
             {
@@ -381,6 +426,8 @@ def bench_noise(results, quick: bool, repeats: int = 9):
                 "gns_s": gns_s,
                 "median_ratio": median,
                 "ratios": ratios,
+                "alternating_median_ratio": alt_median,
+                "alternating_ratios": alternating,
             }
         )
     results["noise_scale"] = rows

@@ -14,8 +14,8 @@ estimates of both terms (with ``b`` the harmonic mean of the ``b_j``):
 Each is smoothed with a bias-corrected exponential moving average (the two separately, as the paper
 does: their ratio is biased), and the *simple noise scale* ``B_simple = tr(Sigma) / |G|^2`` is the
 ratio of the smoothed values: the batch size around which larger batches stop paying off (the
-critical batch size, to first order).  Cost per micro-batch: one fused copy of the accumulated
-gradient (:class:`WindowNoise`); per window one difference, one norm and one read; nothing without
+critical batch size, to first order).  Cost per micro-batch: one copy of a flat gradient
+buffer (:class:`WindowNoise`); per window one matrix product and one read; nothing without
 accumulation.
 """
 
