@@ -78,3 +78,20 @@ def shape(cfg: dict[str, Any]) -> str:
     if c.plateau is not None:
         bits.append("plateau")
     return "-".join(bits)
+
+
+def plateau_design(i: int) -> dict[str, Any]:
+    """A seeded random design with a plateau (evaluated every epoch or every 1-3 optimizer steps);
+    every other one is the plateau alone (no warmup, no decay: HF's ``reduce_lr_on_plateau``)."""
+    r = random.Random(10_000 + i)
+    cfg = design(10_000 + i)
+    cfg["plateau"] = {
+        "factor": r.choice([0.5, 0.1]),
+        "patience": r.randint(0, 1),
+        "eval_every": r.choice(["epoch", 1, 2, 3]),
+        "metric": {"synthetic": {"start": 1.0, "floor": 0.9, "half_life": 1.0, "plateau_from": 1, "seed": i}},
+    }
+    if i % 2 == 0:
+        cfg.pop("warmup", None)
+        cfg.pop("decay", None)
+    return cfg

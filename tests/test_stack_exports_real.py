@@ -32,7 +32,7 @@ from schedules.stacks.exports import export_settings, lightning_trainer_kwargs
 
 pytestmark = pytest.mark.slow
 
-EXAMPLES = 6
+EXAMPLES = 4
 SLOW = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 seeds = st.integers(0, 10**6)
 
@@ -133,9 +133,9 @@ def test_accelerate_export_through_the_real_accelerator(i, split, with_optimizer
 
 @pytest.mark.skipif(_missing("accelerate"), reason="accelerate is not installed")
 def test_accelerate_export_in_two_real_processes():
-    """4 designs trained by the exported loop in 2 gloo processes: scale 2 (the fix for 2
+    """2 designs trained by the exported loop in 2 gloo processes: scale 2 (the fix for 2
     processes without split_batches) or split_batches=True; rank 0 gets the design's lrs."""
-    cases = [(i, {"name": "accelerate", "num_processes": 2, "split_batches": i % 2 == 1}) for i in range(4)]
+    cases = [(i, {"name": "accelerate", "num_processes": 2, "split_batches": i % 2 == 1}) for i in range(2)]
     configs = [load_config(_with_stack(i, s)) for i, s in cases]
     for cfg in configs:
         settings_used, notes = export_settings(cfg, "accelerate")
@@ -155,10 +155,10 @@ def test_accelerate_export_in_two_real_processes():
 
 @pytest.mark.skipif(_missing("deepspeed"), reason="deepspeed is not installed")
 def test_deepspeed_export_through_the_real_engine():
-    """6 seeded random designs: DeepSpeed builds its scheduler from the exported block; its lrs are
+    """4 seeded random designs: DeepSpeed builds its scheduler from the exported block; its lrs are
     what the export computed (DeepSpeed's formulas and stepping), on the steps DeepSpeed takes; a
     run whose accumulation windows span epochs is stated with the numbers."""
-    seeds_ = [3, 5, 8, 11, 17, 23]
+    seeds_ = [3, 5, 11, 17]
     configs = [load_config(_with_stack(i, {"name": "deepspeed"})) for i in seeds_]
     reals = run_real_processes(
         "deepspeed",

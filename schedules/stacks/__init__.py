@@ -93,7 +93,11 @@ def lr_matrix(frame: pd.DataFrame) -> np.ndarray:
 
 def _simulate(cfg: ScheduleConfig, settings: StackConfig) -> tuple[pd.DataFrame, np.ndarray, str, Any]:
     plan = make_plan(cfg)
-    ticks = STACKS[settings.name].ticks(plan, settings)
+    module = STACKS[settings.name]
+    ticks = module.ticks(plan, settings)
+    if cfg.plateau is not None and hasattr(module, "plateau_ticks"):
+        # the framework steps the design's plateau itself (HF at evaluations, Lightning's monitor)
+        ticks = module.plateau_ticks(cfg, plan, settings, ticks)
     frame, design_steps, note = ticks_frame(cfg, ticks, settings.scheduler_scale)
     return frame, design_steps, note, ticks
 
@@ -138,6 +142,23 @@ def _cause(cfg: ScheduleConfig, s: StackConfig, ticks: Any, rows: int, design_ro
             f"DeepSpeed's accumulation windows span epochs (no short last window): {rows:,} optimizer steps "
             f"instead of {design_rows:,}"
         )
+    if ticks.plateau_calls is not None and cfg.plateau is not None and rows:
+        design_evals = plan.eval_steps(cfg.plateau.eval_every)
+        stack_evals = len(ticks.plateau_metric)
+        ends = np.flatnonzero(np.diff(np.append(ticks.plateau_calls, ticks.plateau_calls[-1] + 1)))
+        if stack_evals != len(design_evals) or not np.array_equal(
+            ends[:stack_evals], design_evals[:stack_evals]
+        ):
+            every = cfg.plateau.eval_every
+            rule = (
+                f"every {int(every) * plan.accumulation_steps} batches counted within each epoch"
+                if s.name == "lightning" and every != "epoch"
+                else "at its evaluations"
+            )
+            parts.append(
+                f"{label} steps the ReduceLROnPlateau {_times(stack_evals)} ({rule}) where the design "
+                f"evaluates {_times(len(design_evals))}"
+            )
     if not parts:
         parts.append(f"{label} steps the scheduler {_times(ticks.total_calls)} in {rows:,} optimizer steps")
     return "; ".join(parts)

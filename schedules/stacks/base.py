@@ -37,6 +37,7 @@ class DesignScheduler(tls.LRScheduler):
 
     ``scale`` > 1 builds it "for num_training_steps x scale": the design advances once every ``scale``
     calls (what a scheduler sized from a dataloader ``scale`` times longer does at those points).
+    ``with_plateau=False`` leaves the design's ``ReduceLROnPlateau`` out (see :func:`plateau_scheduler`).
     A metric passed to ``step()`` goes to the design's plateau when an evaluation is due
     (:attr:`needs_metric`); without one the plateau reads the design's own metric source.
 
@@ -45,9 +46,19 @@ class DesignScheduler(tls.LRScheduler):
     ``_step_count``, ``base_lrs``, ``get_last_lr()``, ``state_dict()``).
     """
 
-    def __init__(self, optimizer: torch.optim.Optimizer, config: ScheduleConfig, scale: int = 1):
+    def __init__(
+        self,
+        optimizer: torch.optim.Optimizer,
+        config: ScheduleConfig,
+        scale: int = 1,
+        with_plateau: bool = True,
+    ):
         self.optimizer = optimizer
         self.schedule: LRSchedule = build_scheduler(optimizer, config)
+        if not with_plateau:
+            # the design's plateau is handed to the framework as its own ReduceLROnPlateau
+            # (plateau_scheduler), which steps it at evaluations: this object leaves it out
+            self.schedule._eval_every = None
         self.scale = int(scale)
         self.calls = 0
         self.last_epoch = 0
@@ -84,6 +95,13 @@ class DesignScheduler(tls.LRScheduler):
         self.schedule.load_state_dict(state["schedule"])
 
 
+def plateau_scheduler(optimizer: torch.optim.Optimizer, config: ScheduleConfig) -> tls.ReduceLROnPlateau:
+    """The design's plateau as the framework's own ``ReduceLROnPlateau`` (HF's evaluation step,
+    Lightning's ``monitor`` config), on the same optimizer as ``DesignScheduler(with_plateau=False)``."""
+    assert config.plateau is not None
+    return tls.ReduceLROnPlateau(optimizer, **config.plateau.torch_kwargs())
+
+
 @dataclass
 class Ticks:
     """A stack's rule applied to one design: its optimizer steps and scheduler calls.
@@ -91,6 +109,11 @@ class Ticks:
     ``calls[k]``: ``scheduler.step()`` calls made before optimizer step ``k`` reads its lr;
     ``samples[k]``: training samples (all ranks) through step ``k``; ``epoch[k]``: 0-based epoch;
     ``skipped[k]``: the optimizer step was skipped (AMP overflow); ``total_calls``: calls by the end.
+
+    When the framework steps the design's plateau itself (its own ``ReduceLROnPlateau``):
+    ``plateau_calls[k]``: its ``step(metric)`` calls before step ``k`` reads its lr (made after that
+    boundary's scheduler calls, as the frameworks do); ``plateau_metric[j]``: the evaluation whose
+    metric call ``j`` passes.  ``None``: the plateau is inside the design's scheduler.
     """
 
     calls: np.ndarray
@@ -99,6 +122,8 @@ class Ticks:
     skipped: np.ndarray
     total_calls: int
     notes: list[str] = field(default_factory=list)
+    plateau_calls: np.ndarray | None = None
+    plateau_metric: np.ndarray | None = None
 
 
 def design_windows(plan: Plan) -> np.ndarray:
@@ -124,19 +149,31 @@ def exclusive_cumsum(values: np.ndarray) -> np.ndarray:
     return out
 
 
-def record(config: ScheduleConfig, design_steps: np.ndarray) -> tuple[np.ndarray, str]:
+def record(
+    config: ScheduleConfig,
+    design_steps: np.ndarray,
+    plateau_calls: np.ndarray | None = None,
+    plateau_metric: np.ndarray | None = None,
+) -> tuple[np.ndarray, str]:
     """The design's lrs (every group) after ``design_steps[k]`` steps of its real schedulers.
 
-    ``design_steps`` must be non-decreasing.  When torch refuses to go on (``OneCycleLR`` stepped
-    past ``total_steps`` raises, as in the user's loop), the remaining rows are NaN and the note says
-    why.
+    ``design_steps`` must be non-decreasing.  With ``plateau_calls`` (see :class:`Ticks`) the
+    design's plateau is left out of those steps and stepped on its own, ``plateau_calls[k]`` times
+    before row ``k``, with the design's metric of evaluation ``plateau_metric[j]`` at call ``j``.
+    When torch refuses to go on (``OneCycleLR`` stepped past ``total_steps`` raises, as in the
+    user's loop), the remaining rows are NaN and the note says why.
     """
     optimizer = dummy_optimizer(config)
     schedule = build_scheduler(optimizer, config)
+    separate = plateau_calls is not None and schedule.plateau is not None
+    if separate:
+        schedule._eval_every = None  # as DesignScheduler(with_plateau=False)
+        plateau, feed = schedule.plateau, schedule._feed
     groups = optimizer.param_groups
     out = np.full((len(design_steps), len(groups)), np.nan)
     note = ""
     done = 0
+    evals = 0
     k = 0
     try:
         with quiet_scheduler_warnings():
@@ -147,6 +184,11 @@ def record(config: ScheduleConfig, design_steps: np.ndarray) -> tuple[np.ndarray
                 while done < target:
                     schedule.step()
                     done += 1
+                while separate and evals < plateau_calls[k]:
+                    value = feed(int(plateau_metric[evals]))
+                    if value is not None:
+                        plateau.step(value)
+                    evals += 1
                 out[k] = [g["lr"] for g in groups]
     except (ValueError, ZeroDivisionError, OverflowError) as exc:
         note = f"torch raised at optimizer step {k} (scheduler step {done + 1}): {exc}"
@@ -156,7 +198,7 @@ def record(config: ScheduleConfig, design_steps: np.ndarray) -> tuple[np.ndarray
 def ticks_frame(config: ScheduleConfig, ticks: Ticks, scale: int) -> tuple[pd.DataFrame, np.ndarray, str]:
     """Rows ``step, epoch, samples, lr, [lr/<group>], skipped, scheduler_calls`` for a stack run."""
     design_steps = ticks.calls // scale
-    lrs, note = record(config, design_steps)
+    lrs, note = record(config, design_steps, ticks.plateau_calls, ticks.plateau_metric)
     names = [g.name for g in config.optimizer.groups()]
     data: dict[str, Any] = {
         "step": np.arange(len(ticks.calls), dtype=np.int64),

@@ -51,7 +51,10 @@ def run_hf_export(config: ScheduleConfig, args: dict[str, Any], output_dir: str)
 
     class _Trainer(Trainer):
         def evaluate(self, *a: Any, **k: Any) -> dict[str, float]:  # noqa: ARG002 (the design's metric)
-            return {"eval_loss": metric()}
+            metrics = {"eval_loss": metric()}
+            # what evaluate() does after its loop (on_evaluate clears control.should_evaluate)
+            self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
+            return metrics
 
     class _Collate:
         def __call__(self, batch: list[dict[str, Any]]) -> dict[str, Any]:

@@ -4,7 +4,8 @@ transformers/trainer.py (``_inner_training_loop``): a window ends when ``(step +
 gradient_accumulation_steps == 0`` or at the epoch's last batch (``steps_in_epoch``), so the short
 last window of an epoch takes an optimizer step; then ``if not
 self.accelerator.optimizer_step_was_skipped: ... self.lr_scheduler.step()`` (a ``ReduceLROnPlateau``
-is stepped in ``_evaluate`` instead).  The scheduler is not wrapped by accelerate, so the number of
+is stepped in ``_evaluate`` instead, with ``metrics[metric_for_best_model]``: a plateau-only design is
+trained that way, see :func:`plateau_ticks`).  The scheduler is not wrapped by accelerate, so the number of
 processes does not change it.  With AMP the skipped steps do not step the scheduler: the schedule
 lags by the number of skipped steps and never reaches its last rows.
 """
@@ -16,8 +17,8 @@ from typing import Any
 import numpy as np
 
 from ..config import ScheduleConfig, StackConfig
-from ..plan import Plan
-from .base import DesignScheduler, Ticks, amp_skipped, exclusive_cumsum
+from ..plan import Plan, make_plan
+from .base import DesignScheduler, Ticks, amp_skipped, exclusive_cumsum, plateau_scheduler
 
 NAME = "hf"
 LABEL = "HF Trainer"
@@ -37,18 +38,61 @@ def ticks(plan: Plan, settings: StackConfig) -> Ticks:
     )
 
 
+def plateau_only(config: ScheduleConfig) -> bool:
+    """A design that is a ``ReduceLROnPlateau`` alone: HF's ``lr_scheduler_type="reduce_lr_on_plateau"``.
+    (With a warmup or a decay too, the design goes to Trainer as one scheduler, stepped per
+    optimizer step, its plateau inside.)"""
+    return (
+        config.plateau is not None
+        and config.decay is None
+        and config.wsd is None
+        and make_plan(config).warmup_steps == 0
+    )
+
+
+def plateau_ticks(config: ScheduleConfig, plan: Plan, settings: StackConfig, ticks: Ticks) -> Ticks:  # noqa: ARG001
+    """A plateau-only design: Trainer steps the ``ReduceLROnPlateau`` in ``_evaluate`` with
+    ``metrics[metric_for_best_model]``, at each evaluation (``eval_strategy``: every ``eval_steps``
+    by ``global_step``, or at each epoch end), never in the optimizer-step path, so AMP skipped
+    steps do not hold it back (transformers/trainer.py ``_evaluate``, ``_inner_training_loop``)."""
+    if not plateau_only(config):
+        return ticks
+    stepped = np.zeros(plan.total_steps, dtype=np.int64)
+    stepped[plan.eval_steps(config.plateau.eval_every)] = 1
+    ticks.plateau_calls = exclusive_cumsum(stepped)
+    ticks.plateau_metric = np.arange(int(stepped.sum()), dtype=np.int64)
+    return ticks
+
+
 def run_real(config: ScheduleConfig, settings: StackConfig, output_dir: str) -> np.ndarray:
     """Train a tiny model with the real ``transformers.Trainer`` (CPU) on the design's data geometry,
     the design handed over as ``Trainer(optimizers=(optimizer, DesignScheduler(...)))``; returns the
     lr (every group) ``optimizer.param_groups`` holds at each ``optimizer.step()``."""
+    import itertools
+
     import torch
     from transformers import Trainer, TrainerCallback, TrainingArguments
 
+    from ..build import MetricFeed
     from .real import LrRecorder, amp_scaler, overflow, tiny_dataset, tiny_model_and_optimizer
 
     t = config.training
     model, optimizer = tiny_model_and_optimizer(config)
-    scheduler = DesignScheduler(optimizer, config, settings.scheduler_scale)
+    evaluation: dict[str, object] = {"eval_strategy": "no"}
+    if plateau_only(config):
+        # lr_scheduler_type="reduce_lr_on_plateau": Trainer steps it at evaluations with eval_loss
+        scheduler = plateau_scheduler(optimizer, config)
+        every = config.plateau.eval_every
+        evaluation = {
+            "eval_strategy": "epoch" if every == "epoch" else "steps",
+            **({} if every == "epoch" else {"eval_steps": int(every)}),
+            "metric_for_best_model": "eval_loss",
+            "greater_is_better": config.plateau.mode == "max",
+        }
+    else:
+        scheduler = DesignScheduler(optimizer, config, settings.scheduler_scale)
+    feed = MetricFeed(config.plateau.metric) if config.plateau is not None else None
+    evaluations = itertools.count()
     recorder = LrRecorder(optimizer)
 
     class _Record(TrainerCallback):
@@ -68,7 +112,7 @@ def run_real(config: ScheduleConfig, settings: StackConfig, output_dir: str) -> 
         report_to=[],
         save_strategy="no",
         logging_strategy="no",
-        eval_strategy="no",
+        **evaluation,
         use_cpu=True,
         disable_tqdm=True,
         seed=0,
@@ -82,10 +126,20 @@ def run_real(config: ScheduleConfig, settings: StackConfig, output_dir: str) -> 
                 "labels": torch.stack([r["labels"] for r in rows]),
             }
 
-    trainer = Trainer(
+    class _Trainer(Trainer):
+        def evaluate(self, *a: Any, **k: Any) -> dict[str, float]:  # noqa: ARG002
+            # the design's metric of this evaluation, as the user's eval_loss; then what evaluate()
+            # does after its loop (on_evaluate clears control.should_evaluate)
+            metrics = {"eval_loss": float(feed(next(evaluations)))}
+            self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
+            return metrics
+
+    data = tiny_dataset(config, as_dicts=True)
+    trainer = _Trainer(
         model=model,
         args=args,
-        train_dataset=tiny_dataset(config, as_dicts=True),
+        train_dataset=data,
+        eval_dataset=data,
         data_collator=_Collate(),
         optimizers=(optimizer, scheduler),
         callbacks=[_Record()],

@@ -7,7 +7,8 @@ epoch's last one), and only when ``(batch_idx + 1) % frequency == 0`` with ``bat
 index *within the epoch* (micro-batches, not optimizer steps); ``"epoch"`` schedulers are stepped
 after the last batch of the epoch when ``(current_epoch + 1) % frequency == 0`` (an epoch cut short by
 ``max_steps`` does not step them).  The loop does not look at AMP: skipped steps still step the
-scheduler.  A ``ReduceLROnPlateau`` is stepped with the logged ``monitor`` value.
+scheduler.  A ``ReduceLROnPlateau`` is stepped with the logged ``monitor`` value: a plateau design's
+plateau is a scheduler config of its own (:func:`plateau_config`, :func:`plateau_ticks`).
 
 So the design's per-optimizer-step scheduler needs ``"interval": "step", "frequency": 1``; with the
 default ``"epoch"`` it advances one optimizer step per epoch.
@@ -18,8 +19,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..config import ScheduleConfig, StackConfig
-from ..plan import Plan
-from .base import DesignScheduler, Ticks, amp_skipped, design_windows, exclusive_cumsum
+from ..plan import Plan, make_plan
+from .base import DesignScheduler, Ticks, amp_skipped, design_windows, exclusive_cumsum, plateau_scheduler
 
 NAME = "lightning"
 LABEL = "Lightning"
@@ -43,18 +44,53 @@ def ticks(plan: Plan, settings: StackConfig) -> Ticks:
     return Ticks(calls.astype(np.int64), plan.samples_array(), epoch, amp_skipped(t, settings), int(total))
 
 
+def plateau_config(config: ScheduleConfig, plan: Plan) -> dict[str, object]:
+    """The design's plateau as Lightning's scheduler config (without the scheduler object): stepped
+    with the logged ``"val_loss"`` every epoch, or every ``eval_every x accumulate_grad_batches``
+    training batches (what the Lightning export writes)."""
+    assert config.plateau is not None
+    every = config.plateau.eval_every
+    if every == "epoch":
+        return {"interval": "epoch", "frequency": 1, "monitor": "val_loss"}
+    return {"interval": "step", "frequency": int(every) * plan.accumulation_steps, "monitor": "val_loss"}
+
+
+def plateau_ticks(config: ScheduleConfig, plan: Plan, settings: StackConfig, ticks: Ticks) -> Ticks:  # noqa: ARG001
+    """A plateau design: its ``ReduceLROnPlateau`` is a scheduler config of its own with ``monitor``
+    (:func:`plateau_config`), stepped after the boundary's other schedulers with the metric logged at
+    the validation just before (training_epoch_loop.py ``on_advance_end``: ``val_loop.run()`` then
+    ``update_lr_schedulers("step", update_plateau_schedulers=True)``; fit_loop.py ``on_advance_end``
+    for ``"epoch"``).  A ``"step"`` frequency counts ``batch_idx`` within the epoch, so an
+    evaluation period that does not divide the epoch restarts at every epoch."""
+    c = plateau_config(config, plan)
+    if c["interval"] == "epoch":
+        stepped = np.zeros(plan.total_steps, dtype=np.int64)
+        stepped[plan.epoch_end_steps()] = 1
+    else:
+        windows = design_windows(plan)
+        last_batch_idx = (plan.steps() % plan.steps_per_epoch) * plan.accumulation_steps + windows - 1
+        stepped = ((last_batch_idx + 1) % int(c["frequency"]) == 0).astype(np.int64)
+    ticks.plateau_calls = exclusive_cumsum(stepped)
+    ticks.plateau_metric = np.arange(int(stepped.sum()), dtype=np.int64)
+    return ticks
+
+
 def run_real(config: ScheduleConfig, settings: StackConfig, root_dir: str) -> np.ndarray:
     """Train a tiny ``LightningModule`` with the real ``lightning.Trainer`` (CPU, one device) whose
     ``configure_optimizers`` returns :class:`DesignScheduler` with the settings' interval and
     frequency; record each group's lr in ``on_before_optimizer_step``."""
+    import itertools
+
     import lightning as L
     import torch
 
+    from ..build import MetricFeed
     from .real import LrRecorder, tiny_dataset, tiny_model_and_optimizer
 
     t = config.training
     model, optimizer = tiny_model_and_optimizer(config)
     recorder = LrRecorder(optimizer)
+    extra: dict[str, object] = {}
 
     class Module(L.LightningModule):
         def __init__(self) -> None:
@@ -68,17 +104,36 @@ def run_real(config: ScheduleConfig, settings: StackConfig, root_dir: str) -> np
         def on_before_optimizer_step(self, optimizer) -> None:  # noqa: ANN001, ARG002
             recorder.read()
 
-        def configure_optimizers(self):  # noqa: ANN202
-            scheduler = DesignScheduler(optimizer, config, settings.scheduler_scale)
-            return {
-                "optimizer": optimizer,
-                "lr_scheduler": {
-                    "scheduler": scheduler,
-                    "interval": settings.lightning_interval,
-                    "frequency": settings.lightning_frequency,
-                },
-            }
+        def validation_step(self, batch, batch_idx):  # noqa: ANN001, ARG002
+            # the design's metric of this evaluation, as the user's validation loss (float64)
+            self.log("val_loss", torch.tensor(metric(next(evaluations)), dtype=torch.float64))
 
+        def configure_optimizers(self):  # noqa: ANN202
+            main = {
+                "scheduler": DesignScheduler(
+                    optimizer, config, settings.scheduler_scale, with_plateau=config.plateau is None
+                ),
+                "interval": settings.lightning_interval,
+                "frequency": settings.lightning_frequency,
+            }
+            if config.plateau is None:
+                return {"optimizer": optimizer, "lr_scheduler": main}
+            plateau = {"scheduler": plateau_scheduler(optimizer, config), **plateau_config(config, plan)}
+            return [optimizer], [main, plateau]
+
+    plan = make_plan(config)
+    evaluations = itertools.count()
+    metric = MetricFeed(config.plateau.metric) if config.plateau is not None else None
+    val: dict[str, object] = {}
+    if config.plateau is not None:
+        data = tiny_dataset(config)
+        val["val_dataloaders"] = torch.utils.data.DataLoader(torch.utils.data.Subset(data, [0]), batch_size=1)
+        every = plateau_config(config, plan)
+        if every["interval"] == "step":
+            # validate where the plateau steps: every `frequency` batches (within the epoch when it fits)
+            extra["val_check_interval"] = every["frequency"]
+            if int(every["frequency"]) > plan.micro_batches_per_epoch:
+                extra["check_val_every_n_epoch"] = None
     loader = torch.utils.data.DataLoader(
         tiny_dataset(config), batch_size=t.micro_batch_size, shuffle=False, drop_last=t.drop_last
     )
@@ -94,6 +149,7 @@ def run_real(config: ScheduleConfig, settings: StackConfig, root_dir: str) -> np
         enable_model_summary=False,
         num_sanity_val_steps=0,
         default_root_dir=root_dir,
+        **extra,
     )
-    trainer.fit(Module(), train_dataloaders=loader)
+    trainer.fit(Module(), train_dataloaders=loader, **val)
     return recorder.array()
