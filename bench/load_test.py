@@ -41,9 +41,10 @@ IDLE = '[data-testid="stApp"][data-test-connection-state="CONNECTED"][data-test-
 SIGNATURE_JS = """() => {
     const el = document.querySelector('[data-testid="stPlotlyChart"] .js-plotly-plot');
     if (!el || !el._fullData || !el._fullData.length) return null;
-    const y = el._fullData[0].y || [];
+    const y = el._fullData[0].y || [], x = el._fullData[0].x || [];
     let s = 0; for (let i = 0; i < Math.min(y.length, 400); i++) s += y[i] * (i + 1);
-    return y.length + ':' + s;
+    // The last x too: a downsampled trace keeps its length and first points when only the end moves.
+    return y.length + ':' + s + ':' + (x.length ? x[x.length - 1] : '') + ':' + (y.length ? y[y.length - 1] : '');
 }"""
 MAX_CHANGES_PER_SESSION = 500
 

@@ -119,8 +119,30 @@ def visit(browser, url: str, has_chart: bool) -> float:
         context.close()
 
 
-def redraws(browser, url: str, label: str, n: int) -> list[float]:
-    """Seconds from Enter in the number input ``label`` to the chart showing the new curve."""
+# Timestamps in the page of a rerun's phases: the app's script state turning "running" (the server
+# started the script) and "notRunning" (it finished), and the chart's drawn data changing.
+TIMELINE_JS = """() => {
+    window.__phases = [];
+    const app = document.querySelector('[data-testid="stApp"]');
+    new MutationObserver(() => window.__phases.push([performance.now(), app.getAttribute('data-test-script-state')]))
+        .observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
+    const sig = SIGNATURE;
+    let last = sig();
+    const tick = () => {
+        const s = sig();
+        if (s !== last) { window.__phases.push([performance.now(), 'chart']); last = s; }
+        requestAnimationFrame(tick);
+    };
+    requestAnimationFrame(tick);
+}""".replace("SIGNATURE", SIGNATURE_JS)
+
+
+def redraws(browser, url: str, label: str, n: int, phases: dict | None = None) -> list[float]:
+    """Seconds from Enter in the number input ``label`` to the chart showing the new curve.
+
+    With ``phases``, also appends each change's phase times (seconds after Enter) to its lists:
+    ``running`` (the script started), ``chart`` (the new curve drawn), ``done`` (the run finished).
+    """
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     page = context.new_page()
     out = []
@@ -128,6 +150,7 @@ def redraws(browser, url: str, label: str, n: int) -> list[float]:
         page.goto(url)
         page.wait_for_function(SIGNATURE_JS, timeout=120_000)
         page.wait_for_selector(IDLE, timeout=120_000)
+        page.evaluate(TIMELINE_JS)
         box = page.get_by_label(label, exact=True)
         for i in range(n):
             before = page.evaluate(SIGNATURE_JS)
@@ -136,12 +159,21 @@ def redraws(browser, url: str, label: str, n: int) -> list[float]:
             if value == current:
                 value = current % 6 + 1
             box.fill(str(value))
+            page.evaluate("() => { window.__phases = []; window.__t0 = performance.now(); }")
             start = time.perf_counter()
             box.press("Enter")
             page.wait_for_function(f"() => ({SIGNATURE_JS})() !== {json.dumps(before)}", timeout=60_000)
             out.append(time.perf_counter() - start)
             page.wait_for_selector(IDLE, timeout=60_000)
             page.wait_for_timeout(150)
+            if phases is not None:
+                seen = page.evaluate("() => window.__phases.map(p => [(p[0] - window.__t0) / 1000, p[1]])")
+                first = {}
+                for t, what in seen:
+                    first.setdefault({"notRunning": "done"}.get(what, what), t)
+                for what in ("running", "chart", "done"):
+                    if what in first:
+                        phases.setdefault(what, []).append(first[what])
         return out
     finally:
         context.close()
@@ -232,9 +264,12 @@ def main(argv=None) -> int:
                     for name, (path, has_chart) in STUDIO_PAGES.items():
                         warm[name].append(visit(browser, studio.url + path, has_chart))
                 redraw = {"bare": [], "Designer": []}
+                phases: dict = {"bare": {}, "Designer": {}}
                 for _ in range(2):
-                    redraw["bare"] += redraws(browser, bare.url + "/", "Epochs", reps)
-                    redraw["Designer"] += redraws(browser, studio.url + "/", "Epochs", reps)
+                    redraw["bare"] += redraws(browser, bare.url + "/", "Epochs", reps, phases["bare"])
+                    redraw["Designer"] += redraws(
+                        browser, studio.url + "/", "Epochs", reps, phases["Designer"]
+                    )
             finally:
                 bare.stop()
                 studio.stop()
@@ -244,6 +279,7 @@ def main(argv=None) -> int:
     results["first_visit_s"] = {k: median(v) for k, v in first.items()}
     results["warm_visit_s"] = {k: median(v) for k, v in warm.items()}
     results["redraw_s"] = {k: median(v) for k, v in redraw.items()}
+    results["redraw_phases_s"] = {k: {p: median(v) for p, v in ph.items()} for k, ph in phases.items()}
     results["breakdown"] = rerun_breakdown()
 
     b_first, b_warm, b_redraw = (
@@ -264,6 +300,12 @@ def main(argv=None) -> int:
     print(f"{'first visit, bare':18s} {b_first:8.3f}")
     print(f"{'first, Designer':18s} {results['first_visit_s']['Designer']:8.3f} "
           f"{results['first_visit_s']['Designer'] / b_first:6.2f}x  (target <= 1.5x)")  # fmt: skip
+    print("redraw phases, median seconds after Enter (script started / new curve drawn / run finished):")
+    for name, ph in results["redraw_phases_s"].items():
+        print(
+            f"  {name:16s} "
+            + "  ".join(f"{p} {ph.get(p, float('nan')):.3f}" for p in ("running", "chart", "done"))
+        )
     bd = results["breakdown"]
     print(
         f"Designer rerun (AppTest, server side only): {bd['script_rerun_s_median']:.3f} s median; "

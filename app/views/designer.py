@@ -854,8 +854,9 @@ def main() -> None:
     sync_widgets()
     mark_modified_preset()
     left, right = st.columns([1, 2.3], gap="large")
-    resolved_slot, io_slot, plateau_slot = inputs(left)
-    stack_inputs(left)
+    # The chart first: after a widget change its new value is already in the session state, so the
+    # design (and its chart) can be computed and sent before the ~60 input widgets are drawn again.
+    # The browser shows the new curve as soon as its delta arrives, not after the whole input column.
     remember()
     problems: ConfigError | None = None
     try:
@@ -868,8 +869,27 @@ def main() -> None:
             ss[state.SYNCED_JSON] = ss[state.DESIGN_JSON]
             state.publish_design()
         cfg = state.current_config()
-    import_share(io_slot, cfg)  # drawn whatever happens below: an upload is the way out of a bad design
+    try:
+        curve_or_none = right_column(right, cfg, problems)
+    finally:
+        resolved_slot, io_slot, plateau_slot = inputs(left)
+        stack_inputs(left)
+        remember()
+        import_share(io_slot, cfg)  # drawn whatever happens: an upload is the way out of a bad design
+    if curve_or_none is None:
+        return
+    curve = curve_or_none
+    note = plateau_note(curve) if problems is None else None
+    if plateau_slot is not None and note is not None:
+        plateau_slot.caption(note)
+    slot = resolved_slot
+    if slot is not None and cfg.decay is not None and problems is None:
+        resolved = decay_kwargs(cfg)
+        slot.caption("Resolved: " + ", ".join(f"`{k}={_short(v)}`" for k, v in resolved.items()))
 
+
+def right_column(right, cfg: ScheduleConfig, problems: ConfigError | None):
+    """Title, notices, the chart and what follows it; returns the curve (None if it cannot be drawn)."""
     with right:
         st.title(cfg.name or "untitled", anchor=False)
         ui.show_notices()
@@ -879,7 +899,7 @@ def main() -> None:
             curve = ui.curve_of(cfg)
         except ConfigError as exc:
             ui.show_problems("This design cannot be drawn.", exc)
-            return
+            return None
         for line in curve.warnings:
             st.warning(line, icon=":material/warning:")
         summary_card(curve)
@@ -890,14 +910,7 @@ def main() -> None:
         downloads(cfg, curve)
         tables(curve)
         schedule_free_panel(curve)
-
-    note = plateau_note(curve) if problems is None else None
-    if plateau_slot is not None and note is not None:
-        plateau_slot.caption(note)
-    slot = resolved_slot
-    if slot is not None and cfg.decay is not None and problems is None:
-        resolved = decay_kwargs(cfg)
-        slot.caption("Resolved: " + ", ".join(f"`{k}={_short(v)}`" for k, v in resolved.items()))
+    return curve
 
 
 SF_ON = "designer_schedule_free_on"
