@@ -71,9 +71,10 @@ cached_curve.clear = CURVES.clear  # type: ignore[attr-defined]  # as st.cache_d
 
 
 @contextlib.contextmanager
-def progress_bar(total: int, what: str) -> Iterator[ProgressFn | None]:
+def progress_bar(total: int, what: str, unit: str = "") -> Iterator[ProgressFn | None]:
     """A progress bar while a computation of ``total`` optimizer steps runs (None, no bar, up to
-    :data:`PROGRESS_OVER` steps); yields the ``progress(done, total)`` callback ``schedules`` calls."""
+    :data:`PROGRESS_OVER` steps); yields the ``progress(done, of)`` callback ``schedules`` calls
+    (``done`` and ``of`` count optimizer steps, or ``unit`` when given, e.g. "exports")."""
     if total <= PROGRESS_OVER:
         yield None
         return
@@ -81,7 +82,8 @@ def progress_bar(total: int, what: str) -> Iterator[ProgressFn | None]:
     bar = st.progress(0.0, text=label)
 
     def progress(done: int, of: int) -> None:
-        bar.progress(min(1.0, done / max(1, of)), text=f"{label} {done:,} done")
+        count = f"{done:,} of {of:,} {unit}" if unit else f"{done:,} done"
+        bar.progress(min(1.0, done / max(1, of)), text=f"{label} {count}")
 
     try:
         yield progress

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import platform
 import sys
 import time
@@ -265,9 +264,8 @@ def _bare_loop(cfg, model: str, noise: bool = False) -> float:
             (spec.loss_sum(net(x[idx]), y[idx]) / (hi - lo)).backward()
             if meter is not None and count > 1:
                 meter.micro_batch(len(idx), hi - lo, m + rb >= hi)
-        if meter is not None:
-            norm = math.sqrt(math.fsum(float(n) ** 2 for n in torch._foreach_norm([p.grad for p in params])))
-            meter.end_window(norm, hi - lo)
+        if meter is not None:  # the window's gradient norm too (the live loop computes it anyway)
+            meter.end_window(None, hi - lo)
         opt.step()
         schedule.step()
         opt.zero_grad(set_to_none=True)
@@ -333,10 +331,16 @@ def bench_live(results, quick: bool):
     results["live"] = rows
 
 
-def bench_noise(results, quick: bool):
-    """The gradient-noise-scale estimate's cost: a bare loop with it vs the same bare loop without."""
+def bench_noise(results, quick: bool, repeats: int = 9):
+    """The gradient-noise-scale estimate's cost: a bare loop with it vs the same bare loop without.
+
+    CPU time of this single-threaded process; bare and +GNS runs alternate (the order flips every
+    pair), and the figure is the median of the per-pair ratios: other processes on a loaded machine
+    slow both runs of a pair alike."""
     print("\n== 5. gradient noise scale: bare loop + estimate vs bare loop (CPU, 1 thread) ==")
-    print(f"{'model':6} {'split':>6} {'steps':>6} {'bare s':>8} {'+gns s':>8} {'ratio':>7}")
+    print(
+        f"{'model':6} {'split':>6} {'steps':>6} {'bare s':>8} {'+gns s':>8} {'median ratio':>13} {'min..max':>13}"
+    )
     torch.set_num_threads(1)
     rows = []
     for model, b, a in [("mlp", 16, 4), ("cnn", 16, 4), ("mlp", 8, 8)]:
@@ -353,13 +357,32 @@ def bench_noise(results, quick: bool):
         )
         _bare_loop(cfg, model), _bare_loop(cfg, model, noise=True)  # warm up
         t_bare, t_gns = [], []
-        for _ in range(5):
-            t_bare.append(_bare_loop(cfg, model))
-            t_gns.append(_bare_loop(cfg, model, noise=True))
-        t_bare, t_gns = min(t_bare), min(t_gns)
+        for i in range(repeats):
+            if i % 2:
+                t_gns.append(_bare_loop(cfg, model, noise=True))
+                t_bare.append(_bare_loop(cfg, model))
+            else:
+                t_bare.append(_bare_loop(cfg, model))
+                t_gns.append(_bare_loop(cfg, model, noise=True))
+        ratios = sorted(g / b_ for g, b_ in zip(t_gns, t_bare, strict=True))
+        median = ratios[len(ratios) // 2]
         steps = make_plan(cfg).total_steps
-        print(f"{model:6} {f'{b}x{a}':>6} {steps:>6} {t_bare:>8.3f} {t_gns:>8.3f} {t_gns / t_bare:>7.3f}")
-        rows.append({"model": model, "split": f"{b}x{a}", "steps": steps, "bare_s": t_bare, "gns_s": t_gns})
+        bare_s, gns_s = sorted(t_bare)[repeats // 2], sorted(t_gns)[repeats // 2]
+        print(
+            f"{model:6} {f'{b}x{a}':>6} {steps:>6} {bare_s:>8.3f} {gns_s:>8.3f} {median:>13.3f} "
+            f"{f'{ratios[0]:.2f}..{ratios[-1]:.2f}':>13}"
+        )
+        rows.append(
+            {
+                "model": model,
+                "split": f"{b}x{a}",
+                "steps": steps,
+                "bare_s": bare_s,
+                "gns_s": gns_s,
+                "median_ratio": median,
+                "ratios": ratios,
+            }
+        )
     results["noise_scale"] = rows
 
 
@@ -389,7 +412,9 @@ def bench_corners(steps: int, results):
         fn()
         return time.perf_counter() - start
 
-    t_base = timed(lambda: compute_curve(base))
+    # The baseline is measured three times (before, half way, after) and the median is used: on a
+    # shared machine one measurement can be twice another.
+    baselines = [timed(lambda: compute_curve(base))]
     curve = compute_curve(base)
     lam = {"scheduler": "LambdaLR", "kwargs": {"lr_lambda": "1 / sqrt((step + warmup_steps) / warmup_steps)"}}
     mul = {"scheduler": "MultiplicativeLR", "kwargs": {"lr_lambda": "1 - 1 / (n + 1)"}}
@@ -413,11 +438,21 @@ def bench_corners(steps: int, results):
             for key in TARGETS
         },
     }
+    times = {}
+    for i, (name, fn) in enumerate(corners.items()):
+        times[name] = timed(fn)
+        print(f"  {name}: {times[name]:.2f} s", flush=True)
+        if i == len(corners) // 2:
+            baselines.append(timed(lambda: compute_curve(base)))
+    baselines.append(timed(lambda: compute_curve(base)))
+    t_base = sorted(baselines)[1]
     print(f"{'corner':36} {'s':>8} {'x warmup+cosine':>16}")
-    print(f"{'warmup+cosine (the baseline)':36} {t_base:>8.2f} {1.0:>16.2f}")
-    rows = [{"corner": "warmup+cosine", "steps": steps, "s": t_base, "ratio": 1.0}]
-    for name, fn in corners.items():
-        t = timed(fn)
+    print(
+        f"{'warmup+cosine (the baseline)':36} {t_base:>8.2f} {1.0:>16.2f}   "
+        f"(median of {', '.join(f'{b:.2f}' for b in baselines)} s)"
+    )
+    rows = [{"corner": "warmup+cosine", "steps": steps, "s": t_base, "ratio": 1.0, "baselines": baselines}]
+    for name, t in times.items():
         print(f"{name:36} {t:>8.2f} {t / t_base:>16.2f}")
         rows.append({"corner": name, "steps": steps, "s": t, "ratio": t / t_base})
     results["corners"] = rows

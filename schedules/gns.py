@@ -14,8 +14,9 @@ estimates of both terms (with ``b`` the harmonic mean of the ``b_j``):
 Each is smoothed with a bias-corrected exponential moving average (the two separately, as the paper
 does: their ratio is biased), and the *simple noise scale* ``B_simple = tr(Sigma) / |G|^2`` is the
 ratio of the smoothed values: the batch size around which larger batches stop paying off (the
-critical batch size, to first order).  Cost per micro-batch: one subtraction, one norm and one copy
-of the gradients (fused ``torch._foreach_*`` kernels); nothing without accumulation.
+critical batch size, to first order).  Cost per micro-batch: one subtraction, one dot product and one
+copy on a flat gradient buffer (:class:`WindowNoise`), one read per window; nothing without
+accumulation.
 """
 
 from __future__ import annotations
@@ -68,47 +69,84 @@ class WindowNoise:
 
     Call :meth:`micro_batch` after every micro-batch's backward, and :meth:`end_window` with the
     window's final gradient norm (before ``optimizer.step()``); it returns the smoothed ``B_simple``.
+
+    **Cost.**  After the window's first backward the gradients are copied once into one flat buffer
+    and every ``p.grad`` becomes a view of it, so the later backwards accumulate into the buffer in
+    place (autograd adds into an existing ``.grad``).  Each later micro-batch then costs three
+    single-tensor kernels on the flat buffer (subtract the previous total, a dot product, copy) and
+    no Python loop over the parameters; the squared norms are summed on the device and read once
+    per window (one ``.item()``, the only sync).  Parameters without a gradient after the first
+    micro-batch are left out of the estimate.
     """
 
     def __init__(self, params: list[torch.Tensor], beta: float = 0.99):
-        self.params = params
+        self.params = list(params)
         self.scale = NoiseScale(beta)
-        self._prev: list[torch.Tensor] | None = None
-        self._first = True
-        self._sum_sq = 0.0
+        self._live: list[torch.Tensor] = []  # the parameters in the buffer (those with a gradient)
+        self._flat: torch.Tensor | None = None  # the window's accumulated gradient (p.grad are views)
+        self._views: list[torch.Tensor] = []
+        self._prev: torch.Tensor | None = None  # the accumulated gradient after the previous micro-batch
+        self._norms: list[torch.Tensor] = []  # |g_j| / |F_j - F_(j-1)| per micro-batch, on the device
+        self._weights: list[float] = []  # (B / b_j)^2: undoes the 1/B loss normalisation
         self._sum_inv = 0.0
-        self._count = 0
+
+    def _install(self) -> torch.Tensor | None:
+        """Copy the gradients into the flat buffer and make them views of it (once per window)."""
+        params = self.params
+        live = self._live
+        if len(live) != len(params) or any(
+            p.grad is None or p is not q for p, q in zip(params, live, strict=True)
+        ):
+            live = [p for p in params if p.grad is not None]
+            if not live or len({(p.grad.dtype, p.grad.device) for p in live}) > 1:
+                return None  # no gradients, or mixed dtypes / devices: no estimate
+            g0 = live[0].grad
+            self._flat = torch.empty(sum(p.numel() for p in live), dtype=g0.dtype, device=g0.device)
+            self._prev = torch.empty_like(self._flat)
+            self._views, offset = [], 0
+            for p in live:
+                self._views.append(self._flat[offset : offset + p.numel()].view_as(p))
+                offset += p.numel()
+            self._live = live
+        torch._foreach_copy_(self._views, [p.grad for p in live])
+        for p, view in zip(live, self._views, strict=True):
+            p.grad = view
+        return self._flat
 
     @torch.no_grad()
     def micro_batch(self, samples: int, window_samples: int, last: bool) -> None:
-        grads = [p.grad for p in self.params if p.grad is not None]
-        if not grads or samples <= 0:
+        if samples <= 0:
             return
-        if self._first:
-            norms = torch._foreach_norm(grads)
-        else:  # in place: prev <- prev - grads = -(this micro-batch's contribution); no allocation
-            torch._foreach_sub_(self._prev, grads)
-            norms = torch._foreach_norm(self._prev)
-        if grads[0].device.type == "cpu":
-            sq = math.fsum(float(n) ** 2 for n in norms)
+        if not self._norms:
+            flat = self._install()
+            if flat is None:
+                return
+            self._norms.append(torch.linalg.vector_norm(flat))
         else:
-            sq = float(torch.linalg.vector_norm(torch.stack(norms)) ** 2)
-        self._sum_sq += sq * (window_samples / samples) ** 2  # |g_j|^2: undo the 1/B normalisation
+            flat, prev = self._flat, self._prev
+            assert flat is not None and prev is not None
+            self._norms.append(torch.dist(flat, prev))  # |this micro-batch's contribution|
+        self._weights.append((window_samples / samples) ** 2)
         self._sum_inv += 1.0 / samples
-        self._count += 1
         if not last:
-            if self._prev is None or len(self._prev) != len(grads):
-                self._prev = [torch.empty_like(g) for g in grads]
-            torch._foreach_copy_(self._prev, grads)
-            self._first = False
+            assert self._prev is not None and self._flat is not None
+            self._prev.copy_(self._flat)
 
-    def end_window(self, grad_norm: float, window_samples: int) -> float:
-        count, sum_sq, sum_inv = self._count, self._sum_sq, self._sum_inv
-        self._first, self._sum_sq, self._sum_inv, self._count = True, 0.0, 0.0, 0
+    def end_window(self, grad_norm: float | None, window_samples: int) -> float:
+        """``grad_norm``: the window's gradient norm, when the caller has it (else taken from the buffer)."""
+        norms, weights, sum_inv = self._norms, self._weights, self._sum_inv
+        self._norms, self._weights, self._sum_inv = [], [], 0.0
+        count = len(norms)
         if count >= 2:
+            if grad_norm is None:
+                assert self._flat is not None
+                norms.append(torch.linalg.vector_norm(self._flat))
+            values = torch.stack(norms).tolist()  # the one read (sync) per window
+            big = grad_norm if grad_norm is not None else values[count]
+            small_sq = math.fsum(w * v * v for w, v in zip(weights, values, strict=False)) / count
             b_small = count / sum_inv  # harmonic mean of the micro-batch sizes
             if b_small < window_samples:
-                self.scale.update(sum_sq / count, b_small, grad_norm**2, window_samples)
+                self.scale.update(small_sq, b_small, big**2, window_samples)
         return self.scale.value
 
 

@@ -165,6 +165,8 @@ class StepRecord:
     wall_time: float
     val_loss: float = math.nan
     noise_scale: float = math.nan  # smoothed B_simple (schedules/gns.py); NaN without accumulation
+    sf_weight: float = math.nan  # schedule-free runs: the averaging weight w_k of this step
+    sf_averaging: float = math.nan  # ... and c_k = w_k / sum(w), what x moves toward z (schedule_free.py)
 
     @property
     def lr(self) -> float:
@@ -183,12 +185,16 @@ class StepRecord:
             wall_time=self.wall_time,
             noise_scale=self.noise_scale,
         )
+        if not math.isnan(self.sf_averaging):
+            row.update(sf_weight=self.sf_weight, sf_averaging=self.sf_averaging)
         return row
 
 
-def record_columns(group_names: list[str]) -> list[str]:
-    """The columns of a run's frame (and CSV), in order."""
+def record_columns(group_names: list[str], schedule_free: bool = False) -> list[str]:
+    """The columns of a run's frame (and CSV), in order (a schedule-free run adds ``sf_weight`` and
+    ``sf_averaging``)."""
     lr_cols = [f"lr/{n}" for n in group_names] if len(group_names) > 1 else []
+    sf_cols = ["sf_weight", "sf_averaging"] if schedule_free else []
     return [
         "step",
         "epoch",
@@ -202,12 +208,15 @@ def record_columns(group_names: list[str]) -> list[str]:
         "micro_batches",
         "wall_time",
         "noise_scale",
+        *sf_cols,
     ]
 
 
-def records_frame(records: list[StepRecord], group_names: list[str]) -> pd.DataFrame:
+def records_frame(
+    records: list[StepRecord], group_names: list[str], schedule_free: bool = False
+) -> pd.DataFrame:
     """One row per record with :func:`record_columns` (an empty frame keeps the columns)."""
-    return pd.DataFrame([r.to_row() for r in records], columns=record_columns(group_names))
+    return pd.DataFrame([r.to_row() for r in records], columns=record_columns(group_names, schedule_free))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -253,12 +262,32 @@ def check_live(
     variant: str = CORRECT,
     dtype: str = "float32",
     seed: int = 0,
+    schedule_free: str | None = None,
 ) -> int:
     """Check a live run's arguments against the caps; returns the number of steps it takes.
 
     Raises :class:`ConfigError` naming the field (``training.dataset_size``, ``max_steps``...).
     """
     problems: list[Problem] = []
+    if schedule_free is not None:
+        from . import schedule_free as sf
+
+        if schedule_free not in sf.KINDS:
+            problems.append(Problem("schedule_free", f"must be one of {', '.join(sf.KINDS)}", schedule_free))
+        elif not sf.available():
+            problems.append(
+                Problem(
+                    "schedule_free", "needs the schedulefree package, which is not installed", schedule_free
+                )
+            )
+        if variant != CORRECT:
+            problems.append(
+                Problem(
+                    "variant",
+                    f"must be {CORRECT} with a schedule-free optimizer (it has no lr scheduler to misplace)",
+                    variant,
+                )
+            )
     if model not in MODELS:
         problems.append(Problem("model", f"must be one of {', '.join(MODELS)}", model))
     if variant not in VARIANTS:
@@ -379,6 +408,18 @@ class LiveSetup:
         groups = [{"params": ps, "lr": lr} for ps, lr in zip(self.groups, lrs, strict=True)]
         return cls(groups, lr=opt.lr, **opt.kwargs)
 
+    def make_schedule_free(self, kind: str) -> tuple[torch.optim.Optimizer, list[str]]:
+        """``schedulefree``'s optimizer of ``kind`` over the param groups at the design's per-group lrs,
+        warming up over the design's warmup; and the design kwargs it does not take."""
+        from . import schedule_free
+
+        opt = self.config.optimizer
+        kwargs, dropped = schedule_free.optimizer_kwargs(kind, opt.kwargs)
+        groups = [{"params": ps, "lr": lr} for ps, lr in zip(self.groups, opt.base_lrs(), strict=True)]
+        return schedule_free.make_optimizer(
+            kind, groups, warmup_steps=self.plan.warmup_steps, kwargs=kwargs
+        ), dropped
+
     def permutation(self, epoch: int) -> torch.Tensor:
         """The sample order of ``epoch``: ``randperm`` from a generator seeded by ``(seed, epoch)``."""
         if epoch != self._perm_epoch:
@@ -482,9 +523,11 @@ class Training:
         dtype: str,
         stop: StopFlag,
         threads: int | None,
+        schedule_free: str | None = None,
     ):
         self.config = config
         self.plan = make_plan(config)
+        self.schedule_free = schedule_free
         self.steps = steps
         self.device = device
         self.seed = seed
@@ -493,8 +536,14 @@ class Training:
         self.threads = threads
         self.setup = LiveSetup(config, self.plan, model=model, seed=seed, device=device, dtype=dtype)
         self.group_names = self.setup.group_names
-        self.optimizer = self.setup.make_optimizer(config.optimizer.base_lrs())
-        self.schedule: LRSchedule = build_scheduler(self.optimizer, config)
+        self.dropped_kwargs: list[str] = []  # design kwargs the schedule-free class does not take
+        self.schedule: LRSchedule | None
+        if schedule_free is None:
+            self.optimizer = self.setup.make_optimizer(config.optimizer.base_lrs())
+            self.schedule = build_scheduler(self.optimizer, config)
+        else:
+            self.optimizer, self.dropped_kwargs = self.setup.make_schedule_free(schedule_free)
+            self.schedule = None  # no lr scheduler: the optimizer warms up and averages itself
         self.stopped = False
         self._stop = stop_check(stop)
         self._gen = self._run()
@@ -509,18 +558,26 @@ class Training:
         self._gen.close()
 
     def frame(self, records: list[StepRecord]) -> pd.DataFrame:
-        return records_frame(records, self.group_names)
+        return records_frame(records, self.group_names, self.schedule_free is not None)
 
     # -- the loop ----------------------------------------------------------------------------------
     def _schedule_step(self, k: int, val: float) -> float:
         """``schedule.step()``, with the real validation loss when the plateau wants a metric."""
+        if self.schedule is None:  # schedule-free
+            return val
         if self.schedule.needs_metric:
             val = self._validate(k)
         step_schedule_checked(self.schedule, k, self.variant, val if self.schedule.needs_metric else None)
         return val
 
     def _validate(self, k: int) -> float:
-        return checked_val_loss(self.setup, self.optimizer, k)
+        if self.schedule_free is None:
+            return checked_val_loss(self.setup, self.optimizer, k)
+        self.optimizer.eval()  # schedule-free: evaluate the averaged iterate x ...
+        try:
+            return checked_val_loss(self.setup, self.optimizer, k)
+        finally:
+            self.optimizer.train()  # ... and take gradients at y again
 
     def _run(self) -> Iterator[StepRecord]:
         limit_threads(self.threads if self.setup.device.type == "cpu" else None)
@@ -528,7 +585,10 @@ class Training:
         groups = optimizer.param_groups
         names = self.group_names
         stopped = self._stop
-        eval_at_epoch_end = self.config.plateau is None
+        eval_at_epoch_end = self.config.plateau is None or self.schedule is None
+        sf = self.schedule_free is not None
+        sf_sum = 0.0
+        sf_weight = sf_averaging = math.nan
         last = self.steps - 1
         # Gradient noise scale from each accumulation window (schedules/gns.py); needs accumulation.
         noise = WindowNoise(setup._params) if plan.accumulation_steps > 1 else None
@@ -537,6 +597,9 @@ class Training:
             window = plan.window(k)
             val = math.nan
             total = None
+            if sf:
+                setup.model.train()
+                optimizer.train()  # schedule-free: parameters at y, where the gradient is taken
             for j, idx in enumerate(setup.micro_batches(window)):
                 if stopped():
                     self.stopped = True
@@ -561,6 +624,12 @@ class Training:
             grad_norm = setup.grad_norm()
             noise_scale = noise.end_window(grad_norm, window.samples) if noise is not None else math.nan
             optimizer.step()
+            if sf:  # the step size it used and its averaging weight, from the package's own state
+                from .schedule_free import step_state
+
+                used, sf_weight, sf_averaging = step_state(optimizer, sf_sum)
+                sf_sum += sf_weight
+                lrs = dict(zip(names, used, strict=True))
             if variant != BEFORE_OPTIMIZER:
                 val = self._schedule_step(k, val)
             if math.isnan(val) and (k == last or (eval_at_epoch_end and plan.is_epoch_end(k))):
@@ -578,7 +647,11 @@ class Training:
                 wall_time=time.perf_counter() - t0,
                 val_loss=val,
                 noise_scale=noise_scale,
+                sf_weight=sf_weight,
+                sf_averaging=sf_averaging,
             )
+        if sf:
+            optimizer.eval()  # the run is over: the model holds x, the weights to evaluate and save
 
 
 def train(
@@ -592,6 +665,7 @@ def train(
     stop: StopFlag = None,
     dtype: str = "float32",
     threads: int | None = DEFAULT_THREADS,
+    schedule_free: str | None = None,
 ) -> Training:
     """Train ``model`` on its synthetic dataset with ``config``'s optimizer, batches and schedule.
 
@@ -607,6 +681,13 @@ def train(
     - ``stop``: a ``threading.Event`` or a callable, checked before every micro-batch.
     - ``dtype``: ``"float32"``, or ``"float64"`` for step-by-step comparisons with no rounding noise.
     - ``threads``: torch CPU threads while the run iterates (``None``: unchanged).
+    - ``schedule_free``: ``"AdamW"`` or ``"SGD"`` trains with ``schedulefree.AdamWScheduleFree`` /
+      ``SGDScheduleFree`` instead (Defazio et al. 2024): the design's per-group lrs as peaks, its
+      warmup length as the optimizer's ``warmup_steps``, no lr scheduler (the decay and plateau are
+      not used).  ``optimizer.train()`` runs before every step's micro-batches, ``optimizer.eval()``
+      around every validation (the loss of the averaged iterate ``x``) and at the end.  The ``lr``
+      columns are the step size each step used (``scheduled_lr``); ``sf_weight`` / ``sf_averaging``
+      the averaging weight ``w_k`` and ``c_k = w_k / sum(w)`` (:mod:`schedules.schedule_free`).
 
     Raises :class:`ConfigError` (naming the field) for invalid arguments or a run over the caps; while
     iterating, :class:`Diverged` for a non-finite loss and :class:`ScheduleFailed` when torch rejects a
@@ -619,7 +700,15 @@ def train(
     [0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1]
     """
     cfg = load_config(config)
-    steps = check_live(cfg, max_steps=max_steps, model=model, variant=variant, dtype=dtype, seed=seed)
+    steps = check_live(
+        cfg,
+        max_steps=max_steps,
+        model=model,
+        variant=variant,
+        dtype=dtype,
+        seed=seed,
+        schedule_free=schedule_free,
+    )
     resolved = resolve_device(device)
     return Training(
         cfg,
@@ -631,6 +720,7 @@ def train(
         dtype=dtype,
         stop=stop,
         threads=threads,
+        schedule_free=schedule_free,
     )
 
 
@@ -1080,12 +1170,19 @@ def live_run_for(
     slots: threading.Semaphore | None = None,
     idle_timeout: float = IDLE_TIMEOUT_S,
     owner: str | None = None,
+    schedule_free: str | None = None,
 ) -> LiveRun:
-    """A :class:`LiveRun` with one training job per setting (validated now: ConfigError on problems)."""
+    """A :class:`LiveRun` with one training job per setting (validated now: ConfigError on problems).
+
+    ``schedule_free``: every setting trains with that schedule-free optimizer (see :func:`train`; the
+    world is then emulated in one process)."""
     run = LiveRun(slots=slots, idle_timeout=idle_timeout, owner=owner)
     for s in settings:
-        make = train
-        if s.variant not in VARIANTS or s.config.training.world_size > 1:
+        make: Any = train
+        extra: dict[str, Any] = {}
+        if schedule_free is not None:
+            extra["schedule_free"] = schedule_free
+        elif s.variant not in VARIANTS or s.config.training.world_size > 1:
             from .distributed import make_training  # W real processes when the cap allows
 
             make = make_training(s.config, device, s.variant)
@@ -1099,19 +1196,25 @@ def live_run_for(
             stop=run.stop_event,
             dtype=dtype,
             threads=threads,
+            **extra,
         )
         b, a = s.split
+        meta = {
+            "variant": s.variant,
+            "micro_batch_size": b,
+            "accumulation_steps": a,
+            "world_size": s.config.training.world_size,
+        }
+        if schedule_free is not None:
+            from .schedule_free import KINDS
+
+            meta["optimizer"] = f"schedulefree.{KINDS[schedule_free]}"
         run.add(
             s.label,
             training,
             training.steps,
-            record_columns(training.group_names),
-            {
-                "variant": s.variant,
-                "micro_batch_size": b,
-                "accumulation_steps": a,
-                "world_size": s.config.training.world_size,
-            },
+            record_columns(training.group_names, schedule_free is not None),
+            meta,
         )
     return run
 
@@ -1139,6 +1242,13 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--dtype", choices=tuple(DTYPES), default="float32")
     p.add_argument(
+        "--schedule-free",
+        choices=("AdamW", "SGD"),
+        default=None,
+        help="train with schedulefree.AdamWScheduleFree / SGDScheduleFree (no lr scheduler; the design's lr "
+        "and warmup); adds columns sf_weight, sf_averaging",
+    )
+    p.add_argument(
         "--world-size",
         type=int,
         default=None,
@@ -1153,8 +1263,19 @@ def _train_args(p: argparse.ArgumentParser) -> None:
 )
 def cmd_train(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    make = train
-    if args.world_size is not None or config.training.world_size > 1:
+    make: Any = train
+    extra: dict[str, Any] = {}
+    if args.schedule_free is not None:
+        if args.world_size is not None:
+            raise ConfigError(
+                Problem(
+                    "world_size",
+                    "is not available with --schedule-free (its world is emulated in one process)",
+                    args.world_size,
+                )
+            )
+        extra["schedule_free"] = args.schedule_free
+    elif args.world_size is not None or config.training.world_size > 1:
         from .distributed import cli_training  # schedules/distributed.py
 
         config, make = cli_training(config, args)
@@ -1166,6 +1287,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         model=args.model,
         variant=args.variant,
         dtype=args.dtype,
+        **extra,
     )
     records: list[StepRecord] = []
     try:

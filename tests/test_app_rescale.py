@@ -64,3 +64,17 @@ def test_assistant_bad_value_is_a_message() -> None:
     at.number_input(key="compare_rescale_b").set_value(64).run()  # x16 -> lr 80 > 10
     assert not at.exception
     assert any("optimizer.lr" in w.value for w in at.warning), [w.value for w in at.warning]
+
+
+def test_assistant_world_size() -> None:
+    """World size 4 x accumulation 2 on the design's batch 4: kappa 8, the linear rule for SGD gives
+    0.8, and the 8-step warmup (32 samples) becomes 1 step of 32 samples."""
+    at = compare_page()
+    at.toggle(key="compare_rescale_on").set_value(True).run()
+    assert at.number_input(key="compare_rescale_w").value == 1
+    at.number_input(key="compare_rescale_w").set_value(4).run()
+    at.number_input(key="compare_rescale_a").set_value(2).run()
+    assert not at.exception, [e.value for e in at.exception]
+    m = metrics(at)
+    assert m["Effective batch"] == "32" and m["Peak lr"] == "8.000e-01"
+    assert m["Warmup steps"] == "1" and m["Warmup ends after"] == "32 samples"  # 8 x 4 samples kept

@@ -85,3 +85,28 @@ def test_wsd_preset_applies() -> None:
     cfg = load_config(at.session_state[state.DESIGN_JSON])
     assert cfg.wsd is not None and cfg.wsd.decay_type == "1-sqrt"
     assert at.toggle(key="w.wsd.on").value is True
+
+
+def test_wsd_lengths_as_fractions_and_an_explicit_stable_phase() -> None:
+    """Warmup and decay as fractions of the 30 steps, the stable length set: warmup ceil(0.1 x 30) = 3,
+    stable 10, decay ceil(0.2 x 30) = 6 (rows 13..18, linear to 0.2), then the floor."""
+    at = start(SMALL)
+    at.toggle(key="w.wsd.on").set_value(True).run()
+    at.radio(key="w.wsd.warmup_mode").set_value("ratio").run()
+    at.number_input(key="w.wsd.warmup_ratio").set_value(0.1).run()
+    at.radio(key="w.wsd.decay_mode").set_value("ratio").run()
+    at.number_input(key="w.wsd.decay_ratio").set_value(0.2).run()
+    at.selectbox(key="w.wsd.decay_type").set_value("linear").run()
+    at.number_input(key="w.wsd.min_lr_ratio").set_value(0.2).run()
+    at.toggle(key="w.wsd.stable_set").set_value(True).run()
+    at.number_input(key="w.wsd.stable_steps").set_value(10).run()
+    no_exception(at)
+    cfg = load_config(at.session_state[state.DESIGN_JSON])
+    ws = cfg.wsd
+    assert (ws.warmup_ratio, ws.warmup_steps, ws.decay_ratio, ws.decay_steps) == (0.1, None, 0.2, None)
+    assert (ws.stable_steps, ws.min_lr_ratio, ws.lengths(30)) == (10, 0.2, (3, 10, 6))
+    spec = spec_of(at.get("plotly_chart")[0])
+    assert y_at(spec, "lr", 1) == pytest.approx(1e-3 * (0.2 + 0.8 / 3))
+    assert y_at(spec, "lr", 12) == pytest.approx(1e-3)
+    assert y_at(spec, "lr", 16) == pytest.approx(1e-3 * 0.6)  # p = 3/6
+    assert y_at(spec, "lr", 25) == pytest.approx(1e-3 * 0.2)

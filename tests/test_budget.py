@@ -377,3 +377,5 @@ def test_the_app_progress_bar_only_above_200k_steps():
     with ui.progress_bar(ui.PROGRESS_OVER + 1, "the curve") as progress:
         assert callable(progress)
         progress(50_000, ui.PROGRESS_OVER + 1)
+    with ui.progress_bar(ui.PROGRESS_OVER + 1, "the exports", "exports") as progress:
+        progress(2, 5)  # the Import / export page counts exports

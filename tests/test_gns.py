@@ -84,3 +84,49 @@ def test_compare_sentence() -> None:
     assert "close to it" in compare_sentence(50.0, 64)
     assert "above it" in compare_sentence(10.0, 64) and "McCandlish et al. 2018" in compare_sentence(10.0, 64)
     assert compare_sentence(math.nan, 64).startswith("No gradient noise scale yet")
+
+
+@pytest.mark.parametrize("sizes", [(8, 8, 8, 8), (16, 16, 5)])
+def test_window_noise_equals_per_micro_batch_gradients_computed_one_by_one(sizes: tuple[int, ...]) -> None:
+    """WindowNoise reads each micro-batch's gradient from the differences of the accumulated .grad
+    (a flat buffer the gradients become views of). The same window done by hand: each micro-batch's
+    mean gradient g_j from its own backward, G_B from the whole window; with beta 0 the estimate is
+    the window's own tr(Sigma) / |G|^2 (formulas in schedules/gns.py)."""
+    import torch
+
+    from schedules.gns import WindowNoise
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.Tanh(), torch.nn.Linear(5, 3)).double()
+    x, y = torch.randn(sum(sizes), 6, dtype=torch.float64), torch.randint(0, 3, (sum(sizes),))
+    big = sum(sizes)
+
+    def loss_sum(idx):
+        return torch.nn.functional.cross_entropy(net(x[idx]), y[idx], reduction="sum")
+
+    cuts = np.cumsum((0, *sizes))
+    windows = [torch.arange(a, b) for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+    by_hand = []
+    for idx in windows:
+        net.zero_grad(set_to_none=True)
+        (loss_sum(idx) / len(idx)).backward()
+        by_hand.append(torch.cat([p.grad.reshape(-1) for p in net.parameters()]).clone())
+    net.zero_grad(set_to_none=True)
+    (loss_sum(torch.arange(big)) / big).backward()
+    g_big = torch.cat([p.grad.reshape(-1) for p in net.parameters()]).clone()
+    small_sq = float(sum(g @ g for g in by_hand)) / len(sizes)
+    b_small = len(sizes) / sum(1 / b for b in sizes)
+    trace = (small_sq - float(g_big @ g_big)) / (1 / b_small - 1 / big)
+    want = trace / (float(g_big @ g_big) - trace / big)
+
+    meter = WindowNoise(list(net.parameters()), beta=0.0)
+    for window in range(2):  # a second window reuses the buffer
+        net.zero_grad(set_to_none=True)
+        for j, idx in enumerate(windows):
+            (loss_sum(idx) / big).backward()
+            meter.micro_batch(len(idx), big, j == len(windows) - 1)
+        accumulated = torch.cat([p.grad.reshape(-1) for p in net.parameters()])
+        torch.testing.assert_close(accumulated, g_big, rtol=1e-12, atol=1e-14)  # the views hold G_B
+        got = meter.end_window(float(accumulated.norm()), big)
+        assert got == pytest.approx(want, rel=1e-9), window
+    assert 0 < want < 1e6

@@ -46,6 +46,9 @@ from schedules.live import (
 from schedules.models import MODELS
 from schedules.plan import make_plan
 from schedules.range_test import MAX_RANGE_STEPS, RULES, range_columns, suggest, sweep, with_lr
+from schedules.schedule_free import KINDS as SF_KINDS
+from schedules.schedule_free import SOURCE as SF_SOURCE
+from schedules.schedule_free import available as sf_available
 
 # Session-state keys.  DESIGN_JSON / DESIGN_FROM_RANGE_TEST are shared with the designer.
 DESIGN_JSON = "design_json"
@@ -57,6 +60,12 @@ RANGE_ERROR = "live_range_error"
 APPLIED = "live_range_applied"
 CSV_CACHE = "live_csv_cache"
 ADOPTED = "live_adopted"
+#: The optimizer a run trains with: the design's (torch.optim + its scheduler) or a schedule-free one.
+OPTIMIZER = "live_optimizer"
+DESIGN_OPTIMIZER = "design"
+OPTIMIZER_CHOICES = {DESIGN_OPTIMIZER: "The design's (torch.optim + scheduler)"} | {
+    k: f"Schedule-free {k} (schedulefree.{v})" for k, v in SF_KINDS.items()
+}
 
 #: Seconds between chart updates while a run is going (2.5 a second).
 POLL_S = 0.4
@@ -202,6 +211,34 @@ def noise_figure(frames: dict[str, pd.DataFrame], points: int = MAX_POINTS) -> t
     return fig, sentence
 
 
+def schedule_free_figure(frames: dict[str, pd.DataFrame], points: int = MAX_POINTS) -> go.Figure | None:
+    """What a schedule-free run did instead of a decay, per setting: the step size (its own warmup)
+    and the averaging weight c_k of each step (``None`` when no setting is schedule-free)."""
+    fig = go.Figure()
+    for i, (label, f) in enumerate(frames.items()):
+        if f.empty or "sf_averaging" not in f:
+            continue
+        color, dash = COLORS[i % len(COLORS)], DASHES[i % len(DASHES)]
+        step, lr, avg = f["step"].to_numpy(), f["lr"].to_numpy(), f["sf_averaging"].to_numpy()
+        keep = thin(step, lr, points)
+        fig.add_scatter(
+            x=step[keep], y=lr[keep], mode="lines", name=f"{label}: step size",
+            line={"color": color, "width": 2, "dash": dash},
+        )  # fmt: skip
+        keep = thin(step, avg, points)
+        fig.add_scatter(
+            x=step[keep], y=avg[keep], mode="lines", name=f"{label}: averaging weight c_k", yaxis="y2",
+            line={"color": color, "width": 1, "dash": "dot"},
+        )  # fmt: skip
+    if not fig.data:
+        return None
+    _layout(fig, "Schedule-free: step size and averaging weight per step", "optimizer step", "step size")
+    fig.update_layout(
+        showlegend=True, yaxis2={"title": "c_k (log)", "overlaying": "y", "side": "right", "type": "log"}
+    )
+    return fig
+
+
 def _fmt(value: float, spec: str) -> str:
     return "–" if value is None or not math.isfinite(value) else format(value, spec)
 
@@ -338,17 +375,20 @@ def _start_training(config: ScheduleConfig) -> None:
     ss.pop(ERROR, None)
     if _any_running():
         return
+    sf = ss.get(OPTIMIZER, DESIGN_OPTIMIZER)
+    sf = None if sf == DESIGN_OPTIMIZER else sf
     settings, notes = comparison_settings(
         config,
         design=ss.get("live_design", True),
         same_batch_other_split=ss.get("live_other_split", True),
-        per_micro_batch_bug=ss.get("live_bug_micro", True),
-        before_optimizer_bug=ss.get("live_bug_before", False),
+        per_micro_batch_bug=ss.get("live_bug_micro", True) and sf is None,
+        before_optimizer_bug=ss.get("live_bug_before", False) and sf is None,
     )
-    more, more_notes = distributed_settings(
-        config, pair=ss.get("live_dist_pair", False), per_process_bug=ss.get("live_bug_process", False)
-    )
-    settings, notes = settings + more, notes + more_notes
+    if sf is None:  # the scheduler bugs and the process settings need the design's scheduler
+        more, more_notes = distributed_settings(
+            config, pair=ss.get("live_dist_pair", False), per_process_bug=ss.get("live_bug_process", False)
+        )
+        settings, notes = settings + more, notes + more_notes
     if not settings:
         ss[ERROR] = ["settings: tick at least one setting to run", *notes]
         return
@@ -360,14 +400,16 @@ def _start_training(config: ScheduleConfig) -> None:
             seed=int(ss.get("live_seed", 0)),
             max_steps=int(ss.get("live_steps", 500)),
             owner=browser_id(),
+            schedule_free=sf,
         )
     except ConfigError as exc:
         ss[ERROR] = exc.lines()
         return
     if library is not None:  # saved to the Library as it records
-        run.sink = library.live_sink(
-            config, {"model": ss.get("live_model", "mlp"), "seed": int(ss.get("live_seed", 0))}
-        )
+        meta = {"model": ss.get("live_model", "mlp"), "seed": int(ss.get("live_seed", 0))}
+        if sf is not None:
+            meta["optimizer"] = f"schedulefree.{SF_KINDS[sf]}"
+        run.sink = library.live_sink(config, meta)
     if not run.start():
         ss[ERROR] = _refused(run)
         return
@@ -475,6 +517,22 @@ def training_view(was_running: bool) -> None:
             "From each accumulation window: the per-micro-batch gradients (small batches) and their mean "
             "(the large batch) give tr(Sigma) and |G|^2; B_simple = tr(Sigma) / |G|^2, each smoothed by an EMA "
             "(beta 0.99). It approximates the critical batch size."
+        )
+    sf_fig = schedule_free_figure(snap.frames, LIVE_POINTS if was_running else MAX_POINTS)
+    if sf_fig is not None:
+        left, right = st.columns(2)
+        left.plotly_chart(sf_fig, key="live_schedule_free_chart")
+        right.markdown(
+            "**Schedule-free** ("
+            + SF_SOURCE
+            + "): no lr scheduler. The step size warms up over the design's "
+            "warmup and then stays at the peak; each step moves the averaged iterate x toward the new point z "
+            "by c_k = w_k / sum(w) (about 1/k after warmup), which does the work of a decay."
+        )
+        right.caption(
+            "Read from the optimizer's own state after every step (scheduled_lr, weight_sum). The loop calls "
+            "optimizer.train() before each step's micro-batches and optimizer.eval() around every validation "
+            "(the diamonds are the loss of x) and at the end."
         )
 
 
@@ -605,6 +663,17 @@ with train_tab:
         disabled=busy,
     )
     alt = other_split(t.micro_batch_size, t.accumulation_steps)
+    sf_ok = sf_available()
+    a.radio(
+        "Optimizer",
+        list(OPTIMIZER_CHOICES) if sf_ok else [DESIGN_OPTIMIZER],
+        format_func=OPTIMIZER_CHOICES.get,
+        key=OPTIMIZER,
+        disabled=busy,
+        help=f"Schedule-free ({SF_SOURCE}): the design's lr (per group) and warmup length, no lr scheduler; "
+        "the scheduler bugs and the process settings do not apply to it.",
+    )
+    no_sched = st.session_state.get(OPTIMIZER, DESIGN_OPTIMIZER) != DESIGN_OPTIMIZER
     with b:
         st.markdown("**Settings to run and overlay**")
         s1, s2 = st.columns(2)
@@ -620,14 +689,14 @@ with train_tab:
             "Bug: scheduler stepped per micro-batch",
             value=True,
             key="live_bug_micro",
-            disabled=busy,
+            disabled=busy or no_sched,
             help="scheduler.step() after every micro-batch: the schedule runs accumulation_steps times too fast.",
         )
         s1.checkbox(
             f"Same samples per step on {'1 process' if t.world_size > 1 else '2 processes'}",
             value=False,
             key="live_dist_pair",
-            disabled=busy or (t.world_size == 1 and t.micro_batch_size % 2 == 1),
+            disabled=busy or no_sched or (t.world_size == 1 and t.micro_batch_size % 2 == 1),
             help="W=2 x b x A against W=1 x 2b x A: real processes on torch.distributed (gloo on CPU, NCCL "
             "on CUDA), DDP with no_sync() between optimizer steps. The losses should match step by step.",
         )
@@ -635,7 +704,7 @@ with train_tab:
             "Bug: scheduler stepped once per process",
             value=False,
             key="live_bug_process",
-            disabled=busy or (t.world_size == 1 and t.micro_batch_size % 2 == 1),
+            disabled=busy or no_sched or (t.world_size == 1 and t.micro_batch_size % 2 == 1),
             help="accelerate-style: every one of 2 processes steps the scheduler once per process per "
             "optimizer step, so the schedule runs 2x too fast (real processes).",
         )
@@ -643,7 +712,7 @@ with train_tab:
             "Bug: scheduler stepped before optimizer",
             value=False,
             key="live_bug_before",
-            disabled=busy,
+            disabled=busy or no_sched,
             help="scheduler.step() before optimizer.step(): the first lr is skipped.",
         )
     run = st.session_state.get(RUN)
