@@ -165,7 +165,8 @@ def cached_stack(cache_key: str, settings_json: str):
     from schedules.config import StackConfig
     from schedules.stacks import stack_curve
 
-    return stack_curve(load_config(cache_key), StackConfig.model_validate_json(settings_json))
+    settings = StackConfig.model_validate_json(settings_json)
+    return stack_curve(load_config(cache_key), settings, curve=cached_curve(cache_key))
 
 
 def stack_of(config, settings):
