@@ -401,6 +401,7 @@ def _corner_design(steps: int, **sections):
 
 def bench_corners(steps: int, results):
     """Issue 16's slow corners: each as a ratio to the warmup+cosine curve of the same length."""
+    from schedules.budget import MAX_EVALUATIONS
     from schedules.interop import TARGETS
     from schedules.mistakes import mistake_curve
 
@@ -425,8 +426,10 @@ def bench_corners(steps: int, results):
         "plateau, synthetic, every 100": lambda: compute_curve(
             _corner_design(steps, plateau={"eval_every": 100, "patience": 5, "metric": metric})
         ),
-        "plateau, synthetic, every step": lambda: compute_curve(
-            _corner_design(steps, plateau={"eval_every": 1, "patience": 50, "metric": metric})
+        "plateau, synthetic, at the cap": lambda: compute_curve(  # MAX_EVALUATIONS evaluations
+            _corner_design(
+                steps, plateau={"eval_every": -(-steps // MAX_EVALUATIONS), "patience": 50, "metric": metric}
+            )
         ),
         **{
             f"mistake: {kind}": (lambda kind=kind: mistake_curve(base, kind))
