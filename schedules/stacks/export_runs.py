@@ -23,13 +23,26 @@ from ..config import ScheduleConfig, StackConfig
 from .real import TinyModel, design_metric, tiny_model_and_optimizer
 
 
-def run_hf_export(config: ScheduleConfig, args: dict[str, Any], output_dir: str) -> np.ndarray:
+def run_hf_export(
+    config: ScheduleConfig, args: dict[str, Any], output_dir: str, amp_skipped_steps: int = 0
+) -> np.ndarray:
     """``Trainer(args=TrainingArguments(**args))`` on the tiny model: Trainer makes the optimizer
     (``optim``, ``learning_rate``) and the scheduler (``lr_scheduler_type``...) itself; evaluations
-    (for ``reduce_lr_on_plateau``) report the design's metric as ``eval_loss``."""
+    (for ``reduce_lr_on_plateau``) report the design's metric as ``eval_loss``.  With
+    ``amp_skipped_steps``: fp16's GradScaler and an overflow at those first steps (as
+    :func:`schedules.stacks.hf.run_real`)."""
     from .hf import lr_rows, make_trainer
+    from .real import amp_scaler, overflow
 
-    trainer, rows = make_trainer(config, args, TinyModel(1), output_dir)
+    model = TinyModel(1)
+
+    def before_step(state: Any) -> None:
+        if state.global_step < amp_skipped_steps:
+            overflow(model)
+
+    trainer, rows = make_trainer(config, args, model, output_dir, before_step=before_step)
+    if amp_skipped_steps:
+        trainer.accelerator.scaler = amp_scaler()
     trainer.train()
     return lr_rows(rows)
 
