@@ -78,6 +78,7 @@ fmt: $(STAMP)
 bench: $(STAMP) browser
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/ui_latency.py
+	$(BIN)/python bench/dos_health.py
 
 clean:
 	rm -rf .pytest_cache .ruff_cache .hypothesis build dist *.egg-info bench/results

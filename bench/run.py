@@ -479,7 +479,7 @@ def main(argv=None) -> int:
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
     }
-    only = set(args.only or ["curve", "payload", "apptest", "live", "noise"])
+    only = set(args.only or ["curve", "payload", "apptest", "live", "noise", "corners"])
     if "curve" in only:
         bench_curve(sizes, naive_limit, results)
     if "payload" in only:
