@@ -20,7 +20,7 @@ help:
 	@echo "make fuzz       the hypothesis tests with random seeds and more cases (not derandomized)"
 	@echo "make lint       ruff check + ruff format --check"
 	@echo "make fmt        ruff format + ruff check --fix"
-	@echo "make bench      run bench/run.py"
+	@echo "make bench      run bench/run.py, then bench/ui_latency.py (pages vs a bare Streamlit page)"
 	@echo "make venv       create .venv and install requirements-dev.txt + this package (editable)"
 	@echo "make browser    install Debian chromium at $(CHROMIUM) if missing (apt-get)"
 	@echo "make clean      remove caches, build outputs and test artifacts (distclean: also .venv)"
@@ -75,8 +75,10 @@ fmt: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: $(STAMP)
+bench: $(STAMP) browser
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/ui_latency.py
+	$(BIN)/python bench/dos_health.py
 
 clean:
 	rm -rf .pytest_cache .ruff_cache .hypothesis build dist *.egg-info bench/results

@@ -71,9 +71,10 @@ cached_curve.clear = CURVES.clear  # type: ignore[attr-defined]  # as st.cache_d
 
 
 @contextlib.contextmanager
-def progress_bar(total: int, what: str) -> Iterator[ProgressFn | None]:
+def progress_bar(total: int, what: str, unit: str = "") -> Iterator[ProgressFn | None]:
     """A progress bar while a computation of ``total`` optimizer steps runs (None, no bar, up to
-    :data:`PROGRESS_OVER` steps); yields the ``progress(done, total)`` callback ``schedules`` calls."""
+    :data:`PROGRESS_OVER` steps); yields the ``progress(done, of)`` callback ``schedules`` calls
+    (``done`` and ``of`` count optimizer steps, or ``unit`` when given, e.g. "exports")."""
     if total <= PROGRESS_OVER:
         yield None
         return
@@ -81,7 +82,8 @@ def progress_bar(total: int, what: str) -> Iterator[ProgressFn | None]:
     bar = st.progress(0.0, text=label)
 
     def progress(done: int, of: int) -> None:
-        bar.progress(min(1.0, done / max(1, of)), text=f"{label} {done:,} done")
+        count = f"{done:,} of {of:,} {unit}" if unit else f"{done:,} done"
+        bar.progress(min(1.0, done / max(1, of)), text=f"{label} {count}")
 
     try:
         yield progress
@@ -163,7 +165,8 @@ def cached_stack(cache_key: str, settings_json: str):
     from schedules.config import StackConfig
     from schedules.stacks import stack_curve
 
-    return stack_curve(load_config(cache_key), StackConfig.model_validate_json(settings_json))
+    settings = StackConfig.model_validate_json(settings_json)
+    return stack_curve(load_config(cache_key), settings, curve=cached_curve(cache_key))
 
 
 def stack_of(config, settings):

@@ -7,7 +7,8 @@ thread and the server's RSS, and drives headless chromium through the phases of
 ``tests/test_browser_dos.py``: idle; the memory-bomb link (2,000,000 steps x 32 groups) opened three
 times; the CPU-bomb link (``999999**999999 % 7 + 1``) three times; a live run started, the page
 reloaded, a second browser's run started.  Prints, per phase, the health latency p50 / p95 / max and
-max as a ratio to the issue's 1 s bound, and the server's peak RSS against 1.5 GB.  The test asserts
+max as a ratio to the issue's 1 s bound, and the server's peak RSS against 1.5 GB.  First, in this
+process, how long a thread waits for the GIL while another computes a curve or trains (``gil_probe``).  The test asserts
 the behaviour (refusals, answers, RSS); the latencies are figures, measured here.
 """
 
@@ -88,7 +89,52 @@ def scenario(base_url: str, watch: HealthWatch) -> None:
         browser.close()
 
 
+def gil_probe() -> dict:
+    """How long the server's event-loop thread could be kept waiting by a worker thread: the wakeup
+    delay of a 10 ms sleep in this thread while another computes a 600,000-step curve, or trains a
+    live run (the work a session starts), against an idle process.  Seconds here would mean a C call
+    holding the GIL; milliseconds mean the stalls a real server shows come from the CPU, not the GIL."""
+    import threading
+
+    from schedules import compute_curve
+    from schedules.live import train
+
+    design = {
+        "optimizer": {"name": "SGD", "lr": 0.05},
+        "training": {"dataset_size": 200_000, "micro_batch_size": 32, "accumulation_steps": 2, "epochs": 1},
+        "warmup": {"steps": 10},
+        "decay": {"scheduler": "CosineAnnealingLR"},
+    }
+    long_curve = {**design, "training": {"max_steps": 600_000}}
+    work = {
+        "idle": lambda: time.sleep(5),
+        "curve (600k steps)": lambda: compute_curve(long_curve),
+        "live training": lambda: sum(1 for _ in train(design, max_steps=3000)),
+    }
+    print("\n== main-thread wakeup delay while a worker thread runs (GIL) ==")
+    print(f"{'worker':20} {'wakeups':>8} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}")
+    out = {}
+    for label, job in work.items():
+        done = threading.Event()
+        worker = threading.Thread(target=lambda job=job, done=done: (job(), done.set()), daemon=True)
+        worker.start()
+        delays = []
+        while not done.is_set():
+            t0 = time.perf_counter()
+            time.sleep(0.01)
+            delays.append(time.perf_counter() - t0 - 0.01)
+        worker.join()
+        out[label] = {"p50_ms": 1000 * statistics.median(delays), "p95_ms": 1000 * percentile(delays, 0.95),
+                      "max_ms": 1000 * max(delays)}  # fmt: skip
+        row = out[label]
+        print(
+            f"{label:20} {len(delays):>8} {row['p50_ms']:>8.1f} {row['p95_ms']:>8.1f} {row['max_ms']:>8.1f}"
+        )
+    return out
+
+
 def main() -> int:
+    gil = gil_probe()
     port = _free_port()
     base_url = f"http://127.0.0.1:{port}"
     log_path = ROOT / "bench" / "results" / "dos-server.log"
@@ -128,9 +174,8 @@ def main() -> int:
         f"server peak RSS: {watch.max_rss / 2**20:.0f} MB ({watch.max_rss / RSS_LIMIT_BYTES:.2f} of 1.5 GB)"
     )
     out = ROOT / "bench" / "results" / "dos_health.json"
-    out.write_text(
-        json.dumps({"phases": rows, "failures": watch.failures, "max_rss": watch.max_rss}, indent=2)
-    )
+    report = {"phases": rows, "failures": watch.failures, "max_rss": watch.max_rss, "gil_probe": gil}
+    out.write_text(json.dumps(report, indent=2))
     print(f"written: {out}")
     return 0
 

@@ -77,7 +77,7 @@ async def one_session(
                 value = current % 8 + 1
             await box.fill(str(value))
             start = time.perf_counter()
-            await box.press("Enter")
+            await page.keyboard.press("Enter")  # the box has focus: no locator work in the timed window
             try:
                 await page.wait_for_function(
                     f"() => ({SIGNATURE_JS})() !== {json.dumps(before)}", timeout=30_000

@@ -448,6 +448,7 @@ def _corner_design(steps: int, **sections):
 
 def bench_corners(steps: int, results):
     """Issue 16's slow corners: each as a ratio to the warmup+cosine curve of the same length."""
+    from schedules.budget import MAX_EVALUATIONS
     from schedules.interop import TARGETS
     from schedules.mistakes import mistake_curve
 
@@ -459,7 +460,9 @@ def bench_corners(steps: int, results):
         fn()
         return time.perf_counter() - start
 
-    t_base = timed(lambda: compute_curve(base))
+    # The baseline is measured three times (before, half way, after) and the median is used: on a
+    # shared machine one measurement can be twice another.
+    baselines = [timed(lambda: compute_curve(base))]
     curve = compute_curve(base)
     lam = {"scheduler": "LambdaLR", "kwargs": {"lr_lambda": "1 / sqrt((step + warmup_steps) / warmup_steps)"}}
     mul = {"scheduler": "MultiplicativeLR", "kwargs": {"lr_lambda": "1 - 1 / (n + 1)"}}
@@ -470,8 +473,10 @@ def bench_corners(steps: int, results):
         "plateau, synthetic, every 100": lambda: compute_curve(
             _corner_design(steps, plateau={"eval_every": 100, "patience": 5, "metric": metric})
         ),
-        "plateau, synthetic, every step": lambda: compute_curve(
-            _corner_design(steps, plateau={"eval_every": 1, "patience": 50, "metric": metric})
+        "plateau, synthetic, at the cap": lambda: compute_curve(  # MAX_EVALUATIONS evaluations
+            _corner_design(
+                steps, plateau={"eval_every": -(-steps // MAX_EVALUATIONS), "patience": 50, "metric": metric}
+            )
         ),
         **{
             f"mistake: {kind}": (lambda kind=kind: mistake_curve(base, kind))
@@ -483,11 +488,21 @@ def bench_corners(steps: int, results):
             for key in TARGETS
         },
     }
+    times = {}
+    for i, (name, fn) in enumerate(corners.items()):
+        times[name] = timed(fn)
+        print(f"  {name}: {times[name]:.2f} s", flush=True)
+        if i == len(corners) // 2:
+            baselines.append(timed(lambda: compute_curve(base)))
+    baselines.append(timed(lambda: compute_curve(base)))
+    t_base = sorted(baselines)[1]
     print(f"{'corner':36} {'s':>8} {'x warmup+cosine':>16}")
-    print(f"{'warmup+cosine (the baseline)':36} {t_base:>8.2f} {1.0:>16.2f}")
-    rows = [{"corner": "warmup+cosine", "steps": steps, "s": t_base, "ratio": 1.0}]
-    for name, fn in corners.items():
-        t = timed(fn)
+    print(
+        f"{'warmup+cosine (the baseline)':36} {t_base:>8.2f} {1.0:>16.2f}   "
+        f"(median of {', '.join(f'{b:.2f}' for b in baselines)} s)"
+    )
+    rows = [{"corner": "warmup+cosine", "steps": steps, "s": t_base, "ratio": 1.0, "baselines": baselines}]
+    for name, t in times.items():
         print(f"{name:36} {t:>8.2f} {t / t_base:>16.2f}")
         rows.append({"corner": name, "steps": steps, "s": t, "ratio": t / t_base})
     results["corners"] = rows
@@ -511,7 +526,7 @@ def main(argv=None) -> int:
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
     }
-    only = set(args.only or ["curve", "payload", "apptest", "live", "noise"])
+    only = set(args.only or ["curve", "payload", "apptest", "live", "noise", "corners"])
     if "curve" in only:
         bench_curve(sizes, naive_limit, results)
     if "payload" in only:

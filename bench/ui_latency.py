@@ -161,7 +161,7 @@ def redraws(browser, url: str, label: str, n: int, phases: dict | None = None) -
             box.fill(str(value))
             page.evaluate("() => { window.__phases = []; window.__t0 = performance.now(); }")
             start = time.perf_counter()
-            box.press("Enter")
+            page.keyboard.press("Enter")  # the box has focus (fill): no locator work in the timed window
             page.wait_for_function(f"() => ({SIGNATURE_JS})() !== {json.dumps(before)}", timeout=60_000)
             out.append(time.perf_counter() - start)
             page.wait_for_selector(IDLE, timeout=60_000)

@@ -7,6 +7,7 @@ A shared link must not take the server down, so every computation a config can s
   ``total_steps x param groups`` lrs.  :data:`MAX_CURVE_CELLS` caps that product, so the largest curve
   is about ``MAX_CURVE_CELLS x 16`` bytes of lrs plus 24 bytes per step of step/epoch/samples columns
   (about 130 MB), whatever the link says.  The refusal names ``optimizer.param_groups``.
+  :data:`MAX_EVALUATIONS` caps a plateau's evaluations the same way (``plateau.eval_every``).
 * **Wall time** (checked while stepping, every :data:`CHECK_EVERY` steps): :class:`Deadline` raises
   :class:`ComputeTimeout`, a :class:`~schedules.errors.ConfigError` naming the run length, with how
   far it got.  The app uses :data:`APP_CURVE_SECONDS`, the CLI ``--time-limit`` (default
@@ -32,6 +33,10 @@ from .errors import ConfigError, Problem
 #: Most lrs one curve records: total optimizer steps x param groups (2,000,000 steps x 2 groups, or
 #: 125,000 steps x 32 groups).
 MAX_CURVE_CELLS = 4_000_000
+#: Most plateau evaluations one curve records (``total_steps / eval_every``): each is a Python
+#: record (about 230 bytes, plus about 430 for the reduction event it may cause), so 2,000,000 steps
+#: evaluated at every step held over 1 GB.  200,000 keep that under about 130 MB, like the lrs.
+MAX_EVALUATIONS = 200_000
 #: Wall-time cap of one curve computation in the app (a link must not occupy the server longer).
 APP_CURVE_SECONDS = 30.0
 #: Default wall-time cap of ``python -m schedules curve`` (``--time-limit`` changes it; 0: none).

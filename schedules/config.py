@@ -18,7 +18,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .budget import MAX_CURVE_CELLS
+from .budget import MAX_CURVE_CELLS, MAX_EVALUATIONS
 from .errors import ConfigError, Problem, join_path
 
 FORMAT = "lr-schedule/v1"
@@ -735,6 +735,25 @@ class ScheduleConfig(StrictModel):
                     f"{groups} groups",
                 )
             )
+        if (
+            plan is not None
+            and self.plateau is not None
+            and self.plateau.eval_every != "epoch"  # at most 10**5 epochs: under the cap
+            and plan.total_steps <= MAX_TOTAL_STEPS
+        ):
+            # Each evaluation is a record (and maybe a reduction event) the curve keeps: bounded like
+            # the lrs (checked before computing).
+            every = int(self.plateau.eval_every)
+            evaluations = plan.total_steps // every
+            if evaluations > MAX_EVALUATIONS:
+                problems.append(
+                    Problem(
+                        "plateau.eval_every",
+                        f"must give at most {MAX_EVALUATIONS:,} evaluations, this run has {evaluations:,}: "
+                        f"evaluate at most every {-(-plan.total_steps // MAX_EVALUATIONS)} steps for this run",
+                        every,
+                    )
+                )
         if (
             self.plateau is not None
             and isinstance(self.plateau.min_lr, list)

@@ -9,6 +9,7 @@ schedulers are, so the values are the torch objects' own, bit for bit.
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -68,16 +69,13 @@ class Curve:
         return pd.DataFrame(rows, columns=None if rows else ["kind", "step", "label"])
 
     def evaluations_frame(self, limit: int | None = None) -> pd.DataFrame:
-        """One row per plateau evaluation (the first ``limit`` when given), built column by column."""
-        ev = self.evaluations[:limit]
+        """One row per plateau evaluation (the first ``limit`` when given), built column by column
+        (one C-level pass over the evaluations: a design can have one at every step)."""
         cols = ["index", "step", "metric", "best", "num_bad_epochs", "in_cooldown", "reduced"]
         types = [np.int64, np.int64, np.float64, np.float64, np.int64, bool, bool]
-        return pd.DataFrame(
-            {
-                c: np.fromiter((getattr(e, c) for e in ev), dtype=t, count=len(ev))
-                for c, t in zip(cols, types, strict=True)
-            }
-        )
+        rows = list(map(operator.attrgetter(*cols), self.evaluations[:limit]))
+        columns = list(zip(*rows, strict=True)) if rows else [()] * len(cols)
+        return pd.DataFrame({c: np.array(v, dtype=t) for c, t, v in zip(cols, types, columns, strict=True)})
 
 
 def static_events(plan: Plan, max_epoch_marks: int = 500) -> list[Event]:

@@ -46,7 +46,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from .budget import ComputeTimeout, Deadline, length_field
+from .budget import CHECK_EVERY, ComputeTimeout, Deadline, length_field
 from .build import build_scheduler, dummy_optimizer, quiet_scheduler_warnings
 from .config import ScheduleConfig, load_config
 from .curve import ProgressFn, compute_curve, lr_curve
@@ -125,32 +125,47 @@ def micro_batches_per_step(plan: Plan) -> np.ndarray:
 def _record(
     config: ScheduleConfig, kind: str, steps: int, micro: np.ndarray, deadline: Deadline | None = None
 ) -> tuple[np.ndarray, str]:
-    """Record ``steps`` lrs (first group) stepping the real schedule the ``kind`` way."""
+    """Record ``steps`` lrs (first group) stepping the real schedule the ``kind`` way.
+
+    One tight loop per kind over chunks of :data:`~schedules.budget.CHECK_EVERY` optimizer steps (the
+    deadline is checked between chunks): the per-micro-batch mistake steps the scheduler
+    ``accumulation_steps`` times per optimizer step, so its loop is the hot one."""
     optimizer = dummy_optimizer(config)
     schedule = build_scheduler(optimizer, config)
     group = optimizer.param_groups[0]
     out = np.full(steps, np.nan)
+    extra = (micro - 1).tolist() if kind == "per_micro_batch" else []  # scheduler steps before the read
+    step = schedule.step
     note = ""
-    k = 0
+    k = start = 0
+    buf: list[float] = []
     try:
         with quiet_scheduler_warnings():
-            for k in range(steps):
-                if deadline is not None and k % 256 == 0:
-                    deadline.check(k)
+            for start in range(0, steps, CHECK_EVERY):
+                if deadline is not None:
+                    deadline.check(start)
+                stop = min(steps, start + CHECK_EVERY)
+                buf = []
+                record = buf.append
                 if kind == "per_micro_batch":
-                    for _ in range(int(micro[k]) - 1):
-                        schedule.step()
-                    out[k] = group["lr"]
-                    schedule.step()
+                    for k in range(start, stop):
+                        for _ in range(extra[k]):
+                            step()
+                        record(group["lr"])
+                        step()
                 elif kind == "before_optimizer_step":
-                    schedule.step()
-                    out[k] = group["lr"]
+                    for k in range(start, stop):  # noqa: B007 (k: the step torch raised at, for the note)
+                        step()
+                        record(group["lr"])
                 else:
-                    out[k] = group["lr"]
-                    schedule.step()
+                    for k in range(start, stop):  # noqa: B007
+                        record(group["lr"])
+                        step()
+                out[start:stop] = buf
     except ComputeTimeout:
         raise
     except (ValueError, ZeroDivisionError, OverflowError, ConfigError) as exc:
+        out[start : start + len(buf)] = buf  # the rows recorded before torch raised
         note = f"torch raised at optimizer step {k}: {exc}"
     return out, note
 

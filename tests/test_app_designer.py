@@ -128,6 +128,23 @@ def test_tabs_and_downloads_are_lazy() -> None:
     assert len(at.get("download_button")) == 4
 
 
+def test_events_table_static_when_short_grid_when_long() -> None:
+    # SMALL has one event (warmup end): a static table with its step; with the epoch boundaries of
+    # 40 epochs (39 boundaries between them, and the warmup end: 40 rows) it is the scrolling grid.
+    at = start(SMALL)
+    no_exception(at)
+    tables = at.get("table")
+    assert len(tables) == 1 and len(at.dataframe) == 0
+    assert (
+        "warmup" in str(tables[0].value.iloc[0].tolist()).lower() and 10 in tables[0].value["step"].tolist()
+    )
+    at = start({**SMALL, "training": {**SMALL["training"], "epochs": 40}})
+    at.toggle(key="designer_event_epochs").set_value(True).run()
+    no_exception(at)
+    assert len(at.get("table")) == 0 and len(at.dataframe) == 1
+    assert len(at.dataframe[0].value) == 40
+
+
 def test_upload_valid_and_invalid_configs() -> None:
     at = start(SMALL)
     before = at.session_state[state.DESIGN_JSON]

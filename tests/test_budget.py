@@ -64,6 +64,30 @@ def test_memory_bomb_link_is_refused_before_computing_naming_the_groups():
         load_config(three)
 
 
+def test_a_plateau_evaluated_too_often_is_refused_before_computing_naming_eval_every():
+    """Was: 2,000,000 steps evaluated at every step kept 2M evaluation records and up to 2M reduction
+    events (about 1.3 GB of Python objects) for one link."""
+    from schedules.budget import MAX_EVALUATIONS
+
+    design = {
+        "optimizer": {"name": "SGD", "lr": 10.0},
+        "training": {"max_steps": 2_000_000},
+        "plateau": {"eval_every": 1, "patience": 0, "factor": 0.999999, "metric": {"synthetic": {}}},
+    }
+    with pytest.raises(ConfigError) as info:
+        load_config(design)
+    assert MAX_EVALUATIONS == 200_000
+    assert info.value.lines() == [
+        "plateau.eval_every: must give at most 200,000 evaluations, this run has 2,000,000: "
+        "evaluate at most every 10 steps for this run, got 1"
+    ]
+    assert (
+        load_config({**design, "plateau": {**design["plateau"], "eval_every": 10}}).plateau.eval_every == 10
+    )
+    # per-epoch evaluations cannot reach the cap: training.epochs is at most 100,000
+    assert load_config({**design, "plateau": {"eval_every": "epoch"}}).plateau.eval_every == "epoch"
+
+
 def test_the_designer_refuses_the_memory_bomb_link_without_computing_a_curve():
     ui.cached_curve.clear()
     at = AppTest.from_file(MAIN, default_timeout=60)
@@ -377,3 +401,5 @@ def test_the_app_progress_bar_only_above_200k_steps():
     with ui.progress_bar(ui.PROGRESS_OVER + 1, "the curve") as progress:
         assert callable(progress)
         progress(50_000, ui.PROGRESS_OVER + 1)
+    with ui.progress_bar(ui.PROGRESS_OVER + 1, "the exports", "exports") as progress:
+        progress(2, 5)  # the Import / export page counts exports

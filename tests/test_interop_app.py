@@ -110,3 +110,21 @@ def test_import_errors_keep_the_design() -> None:
     at.text_area(key="interop_import_text").input("").run()
     at.button(key="interop_import_button").click().run()
     assert "Upload a JSON file or paste its text first." in texts(at)
+
+
+def test_stack_aware_exports_with_an_accelerate_stack() -> None:
+    """A 4-process accelerate stack: the accelerate tab's loop carries the verified fix (scale 4),
+    the note says why, and the target is exact; the HF export is unchanged (not its stack)."""
+    design = {
+        **apply_preset("cosine", TRAINING).to_dict(),
+        "stack": {"name": "accelerate", "num_processes": 4},
+    }
+    at = interop_page(design)
+    codes = [c.value for c in at.code]
+    loop = next(c for c in codes if "Accelerator(" in c)
+    assert "DesignScheduler(optimizer, config, scale=4)" in loop
+    assert "Exact: accelerate training loop gives this design's lr" in texts(at)
+    captions = "\n".join(str(c.value) for c in at.caption)
+    assert "accelerate with 4 processes steps the scheduler 4x per optimizer step" in captions
+    assert "build the scheduler with num_training_steps x 4" in captions
+    assert json.loads(codes[0])["lr_scheduler_type"] == "cosine"

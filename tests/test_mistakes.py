@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from schedules import ConfigError, compute_curve, load_config, make_plan
+from schedules import ConfigError, compute_curve, load_config, lr_curve, make_plan
 from schedules.compare import accumulation_variant, flatten, parameter_diff
 from schedules.mistakes import MISTAKES, micro_batches_per_step, mistake_curve, unadjusted_config
 
@@ -79,6 +79,12 @@ def test_one_cycle_stepped_per_micro_batch_fails_like_torch() -> None:
     assert "Tried to step" in frame.attrs["note"]
     assert np.isnan(frame["lr"].iloc[-1])
     assert not np.isnan(frame["lr"].iloc[0])
+    # 16 optimizer steps of 4 micro-batches: row k reads the lr after 4k + 3 scheduler steps, the
+    # correct curve's row 4k + 3, until the 17th scheduler step raises (in optimizer step 4)
+    assert frame.attrs["note"].startswith("torch raised at optimizer step 4:")
+    correct = lr_curve(cfg)["lr"].to_numpy()
+    assert frame["lr"].iloc[:4].tolist() == correct[[3, 7, 11, 15]].tolist()
+    assert np.isnan(frame["lr"].to_numpy()[4:]).all()
 
 
 def test_accumulation_1_only_before_step_differs() -> None:

@@ -6,8 +6,14 @@ import json
 import subprocess
 import sys
 
+import numpy as np
+from stack_designs import design
+
 from schedules import load_config
 from schedules.interop import TARGETS, to_deepspeed
+from schedules.plan import make_plan
+from schedules.stacks import STACKS, StackConfig, lr_matrix, stack_curve
+from schedules.stacks.base import record
 from schedules.stacks.exports import export_settings, lightning_trainer_kwargs
 
 # 1000 samples, micro-batch 8, accumulation 4: L = 125 micro-batches, S = 32 steps (a short last
@@ -79,3 +85,14 @@ def test_cli_export_to_accelerate(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "DesignScheduler(optimizer, config, scale=2)" in out.stdout
     assert "num_training_steps x 2" in out.stderr
+
+
+def test_a_run_that_steps_once_per_row_reuses_the_design_rows_exactly():
+    """stack_curve takes the design's rows when the stack steps the design once per optimizer step
+    (no second stepping): they equal the schedulers stepped by record(), bit for bit."""
+    for i in range(20):
+        cfg = load_config(design(i))
+        for settings in (StackConfig(), StackConfig(name="accelerate", num_processes=1)):
+            ticks = STACKS[settings.name].ticks(make_plan(cfg), settings)
+            recorded, _ = record(cfg, ticks.calls)
+            assert np.array_equal(lr_matrix(stack_curve(cfg, settings).frame), recorded), i

@@ -51,15 +51,43 @@ def _gaps(warnings: list[str]) -> list[str]:
 
 @pytest.mark.skipif(_missing("transformers"), reason="transformers is not installed")
 @SLOW
-@given(i=seeds, scale=st.sampled_from([1, 1, 3]))
-def test_hf_export_through_the_real_trainer(i, scale, tmp_path_factory):
-    cfg = load_config(_with_stack(i, {"name": "hf", "scheduler_scale": scale}))
+@given(i=seeds, scale=st.sampled_from([1, 1, 3]), amp=st.sampled_from([0, 0, 2]))
+def test_hf_export_through_the_real_trainer(i, scale, amp, tmp_path_factory):
+    _hf_export_case(design(i), scale, amp, tmp_path_factory)
+
+
+@pytest.mark.skipif(_missing("transformers"), reason="transformers is not installed")
+def test_hf_export_with_amp_overflows_lags_as_the_warning_says(tmp_path_factory):
+    """An exact export (warmup from 0 + cosine = HF's "cosine"), trained with fp16 overflows at the
+    first 3 steps: the real Trainer's schedule lags 3 steps, as the stack warning computed."""
+    cosine = {
+        "optimizer": {"name": "AdamW", "lr": 1e-3},
+        # L = 16 micro-batches, accumulation 2: S = 8, 2 epochs: T = 16; warmup 3
+        "training": {"dataset_size": 64, "micro_batch_size": 4, "accumulation_steps": 2, "epochs": 2},
+        "warmup": {"steps": 3},
+        "decay": {"scheduler": "CosineAnnealingLR"},
+    }
+    warnings = _hf_export_case(cosine, 1, 3, tmp_path_factory)
+    assert any("does not step the scheduler on the 3 optimizer steps AMP skipped" in w for w in warnings)
+
+
+def _hf_export_case(raw: dict, scale: int, amp: int, tmp_path_factory) -> list[str]:
+    cfg = load_config({**raw, "stack": {"name": "hf", "scheduler_scale": scale, "amp_skipped_steps": amp}})
     args, warnings = TARGETS["hf"].export(cfg)
     want = compute_curve(cfg).lrs
+    if amp:
+        # fp16 overflows at the first steps: no setting of HF avoids the lag; the stack warning gives
+        # it, and on the real Trainer the export's schedule lags exactly as the studio computed
+        run = stack_curve(cfg, cfg.stack)
+        real = run_hf_export(cfg, args, str(tmp_path_factory.mktemp("hf")), amp)
+        gap = [w for w in warnings if "with these stack settings" in w]
+        assert (not run.matches) == bool(gap)
+        if compare(want, hf_curve(args, cfg)) is None:  # an exact export: the lag is the only gap
+            assert compare(lr_matrix(run.frame)[:, :1], real[:, :1]) is None
+            assert bool(gap) == (compare(want[:, :1], real[:, :1]) is not None)
+        return warnings
     real = run_hf_export(cfg, args, str(tmp_path_factory.mktemp("hf")))
-    assert len(real) == len(want), (
-        f"{shape(design(i))}: HF took {len(real)} optimizer steps, the design {len(want)}"
-    )
+    assert len(real) == len(want), f"HF took {len(real)} optimizer steps, the design {len(want)}"
     # HF builds one learning_rate for every group (decay / no-decay): the first group's lr.
     real = np.repeat(real[:, :1], want.shape[1], axis=1)
     # What the export computed HF would do is what HF did (same closed forms: within 1e-12).
@@ -71,6 +99,7 @@ def test_hf_export_through_the_real_trainer(i, scale, tmp_path_factory):
         assert mismatch.describe("HF") in warnings  # the gap it states is the real one
     if scale != 1:  # the stack as given was sized for 3x the steps; the export is sized right
         assert any(w.startswith("note:") and "num_training_steps" in w for w in warnings)
+    return warnings
 
 
 @pytest.mark.skipif(_missing("lightning"), reason="lightning is not installed")

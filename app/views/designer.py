@@ -727,12 +727,21 @@ def tables(curve) -> None:
 MAX_TABLE_ROWS = 1000
 
 
+#: Up to this many events are drawn as a static table, more as the interactive (scrolling) grid.
+STATIC_TABLE_ROWS = 30
+
+
 def events_tab(curve) -> None:
     show_epochs = st.toggle("include epoch boundaries", key="designer_event_epochs")
     exclude = () if show_epochs else ("epoch",)
     events = curve.events_frame(exclude, limit=MAX_TABLE_ROWS)
-    if len(events):
+    if len(events) > STATIC_TABLE_ROWS:
         st.dataframe(events, hide_index=True, width="stretch", height=min(400, 38 + 35 * len(events)))
+    elif len(events):
+        # A few rows: a static table. The interactive grid costs the browser far more on every rerun
+        # (this tab is open by default, so every widget change redrew it).
+        st.table(events, hide_index=True, border="horizontal")
+    if len(events):
         shown_all = sum(1 for e in curve.events if e.kind not in exclude)
         if shown_all > len(events):
             st.caption(

@@ -34,13 +34,22 @@ def export_section(config) -> None:
         "own formulas and stepping rules, and comparing it with this design step by step."
     )
     tabs = st.tabs([t.title for t in TARGETS.values()])
+    # Every export is checked against the whole curve: a bar above 200k steps while they compute.
+    with ui.progress_bar(total, "the exports and their checks", "exports") as progress:
+        results = {}
+        for i, key in enumerate(TARGETS):
+            try:
+                results[key] = caches.cached_export(config.cache_key(), key, curve)
+            except (ConfigError, ValueError) as exc:
+                results[key] = exc
+            if progress is not None:
+                progress(i + 1, len(TARGETS))
     for tab, (key, target) in zip(tabs, TARGETS.items(), strict=True):
         with tab:
-            try:
-                payload, warnings = caches.cached_export(config.cache_key(), key, curve)
-            except (ConfigError, ValueError) as exc:
-                ui.show_problems(f"{target.title} could not be exported", [str(exc)])
+            if isinstance(results[key], Exception):
+                ui.show_problems(f"{target.title} could not be exported", [str(results[key])])
                 continue
+            payload, warnings = results[key]
             notes = [w for w in warnings if w.startswith("note:")]
             problems = [w for w in warnings if not w.startswith("note:")]
             exact = not any("different curve" in w for w in problems)

@@ -28,7 +28,11 @@ def _export_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", default=None, help="file to write (default: stdout)")
 
 
-@command("export", "write the design for HF TrainingArguments, Lightning, timm or DeepSpeed", _export_args)
+@command(
+    "export",
+    "write the design for HF TrainingArguments, Lightning, timm, DeepSpeed or an accelerate loop",
+    _export_args,
+)
 def cmd_export(args: argparse.Namespace) -> int:
     from . import TARGETS
 

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import ScheduleConfig, StackConfig, load_config
-from ..curve import compute_curve
+from ..curve import Curve, compute_curve
 from ..errors import ConfigError, Problem
 from ..plan import make_plan
 from . import accelerate, deepspeed, hf, lightning, plain
@@ -91,13 +91,28 @@ def lr_matrix(frame: pd.DataFrame) -> np.ndarray:
     return frame[cols].to_numpy(dtype=np.float64)
 
 
-def _simulate(cfg: ScheduleConfig, settings: StackConfig) -> tuple[pd.DataFrame, np.ndarray, str, Any]:
+def _simulate(
+    cfg: ScheduleConfig, settings: StackConfig, design: pd.DataFrame | None = None
+) -> tuple[pd.DataFrame, np.ndarray, str, Any]:
     plan = make_plan(cfg)
     module = STACKS[settings.name]
     ticks = module.ticks(plan, settings)
     if cfg.plateau is not None and hasattr(module, "plateau_ticks"):
         # the framework steps the design's plateau itself (HF at evaluations, Lightning's monitor)
         ticks = module.plateau_ticks(cfg, plan, settings, ticks)
+    design_steps = ticks.calls // settings.scheduler_scale
+    if (
+        design is not None
+        and ticks.plateau_calls is None
+        and len(design_steps) == len(design)
+        and np.array_equal(design_steps, np.arange(len(design)))
+    ):
+        # Row k after exactly k steps of the design's schedulers: the design's own rows (the curve is
+        # those schedulers stepped once per row), so they are not stepped a second time.
+        frame = design.copy()
+        frame["skipped"] = ticks.skipped
+        frame["scheduler_calls"] = ticks.calls
+        return frame, design_steps, "", ticks
     frame, design_steps, note = ticks_frame(cfg, ticks, settings.scheduler_scale)
     return frame, design_steps, note, ticks
 
@@ -234,25 +249,31 @@ def find_fix(cfg: ScheduleConfig, settings: StackConfig, design: pd.DataFrame) -
     """The first candidate change of settings whose recomputed curve equals the design, row for row."""
     for description, change in _candidates(cfg, settings):
         trial = settings.model_copy(update=change)
-        frame, _, _, _ = _simulate(cfg, trial)
+        frame, _, _, _ = _simulate(cfg, trial, design)
         if _same(frame, design):
             return Fix(description, trial)
     return None
 
 
 def stack_curve(
-    config: ScheduleConfig | dict[str, Any] | str, settings: StackConfig | dict[str, Any] | None = None
+    config: ScheduleConfig | dict[str, Any] | str,
+    settings: StackConfig | dict[str, Any] | None = None,
+    *,
+    curve: Curve | None = None,
 ) -> StackCurve:
     """What the stack in ``settings`` (default: the config's ``stack`` section, else ``plain``) does
-    with the design: one row per optimizer step that stack takes, the diagnosis and a verified fix."""
+    with the design: one row per optimizer step that stack takes, the diagnosis and a verified fix.
+    ``curve``: the design's computed curve, used when it is the run's (not recomputed)."""
     cfg = load_config(config)
     if settings is None:
         settings = cfg.stack or StackConfig()
     elif isinstance(settings, dict):
         settings = load_config({**cfg.to_dict(), "stack": settings}).stack
     run_cfg = run_config(cfg, settings)
-    design = compute_curve(run_cfg).frame
-    frame, design_steps, note, ticks = _simulate(run_cfg, settings)
+    if curve is None or curve.config != run_cfg:
+        curve = compute_curve(run_cfg)
+    design = curve.frame
+    frame, design_steps, note, ticks = _simulate(run_cfg, settings, design)
     matches = _same(frame, design)
     label = stack_label(settings, run_cfg)
     if matches:

@@ -15,6 +15,8 @@ instead of ``epochs * ceil(L / A)``; each optimizer step gets the design's lr of
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ..config import ScheduleConfig, StackConfig
@@ -64,9 +66,8 @@ def run_real(config: ScheduleConfig, settings: StackConfig) -> np.ndarray:
     ``torch.distributed`` process group, which the caller sets up): the tiny model, the configured
     torch optimizer and :class:`DesignScheduler`; ``engine.backward``/``engine.step`` per micro-batch."""
     import deepspeed
-    import torch
 
-    from .real import LrRecorder, tiny_dataset, tiny_model_and_optimizer
+    from .real import tiny_model_and_optimizer
 
     t = config.training
     model, optimizer = tiny_model_and_optimizer(config)
@@ -79,6 +80,18 @@ def run_real(config: ScheduleConfig, settings: StackConfig) -> np.ndarray:
     engine, opt, _, sched = deepspeed.initialize(
         model=model, optimizer=optimizer, lr_scheduler=scheduler, config=ds_config
     )
+    return train_engine(engine, config, optimizer)
+
+
+def train_engine(engine: Any, config: ScheduleConfig, optimizer: Any) -> np.ndarray:
+    """``engine.backward``/``engine.step`` over the tiny data (each rank its share), for ``epochs``
+    or until ``max_steps``; each group's lr read at every accumulation boundary, right before the
+    engine's optimizer step."""
+    import torch
+
+    from .real import LrRecorder, tiny_dataset
+
+    t = config.training
     recorder = LrRecorder(optimizer)
     data = tiny_dataset(config)
     sampler = None
@@ -98,6 +111,4 @@ def run_real(config: ScheduleConfig, settings: StackConfig) -> np.ndarray:
             engine.step()
             if limit is not None and engine.global_steps >= limit:
                 return recorder.array()
-        if limit is not None and engine.global_steps >= limit:
-            break
     return recorder.array()

@@ -43,19 +43,28 @@ from . import lr_matrix, stack_curve
 TARGET_STACK = {"hf": "hf", "lightning": "lightning", "deepspeed": "deepspeed", "accelerate": "accelerate"}
 
 
-def export_settings(config: ScheduleConfig, stack: str) -> tuple[StackConfig, list[str]]:
+def _with_curve(config: ScheduleConfig, curve: Curve | None) -> Curve:
+    # schedules.interop imports this module: its helper is imported when called
+    from ..interop.common import with_curve
+
+    return with_curve(config, curve)
+
+
+def export_settings(
+    config: ScheduleConfig, stack: str, curve: Curve | None = None
+) -> tuple[StackConfig, list[str]]:
     """The settings of ``stack`` an export writes, and what to tell the user about them.
 
     The config's ``stack`` section when it names ``stack`` (else that stack's defaults, with
     Lightning's ``interval="step"``, the setting the export writes); the verified fix when those
     settings do not reproduce the design (a ``note:``); the settings as they are, with a warning
-    giving the gap, when no setting of the stack can.
+    giving the gap, when no setting of the stack can.  ``curve``: the design's, when computed.
     """
     if config.stack is not None and config.stack.name == stack:
         settings = config.stack
     else:
         settings = StackConfig(name=stack, lightning_interval="step")
-    run = stack_curve(config, settings)
+    run = stack_curve(config, settings, curve=curve)
     if run.matches:
         return settings, []
     if run.fix is not None:
@@ -77,7 +86,7 @@ def stack_aware(
         payload, warnings = export(cfg, curve=curve)
         if cfg.stack is None or cfg.stack.name != TARGET_STACK[key]:
             return payload, warnings
-        _, notes = export_settings(cfg, TARGET_STACK[key])
+        _, notes = export_settings(cfg, TARGET_STACK[key], _with_curve(cfg, curve))
         return payload, [*warnings, *notes]
 
     wrapped.__name__ = f"stack_aware_{export.__name__}"
@@ -118,13 +127,12 @@ def to_accelerate(
 
     The design is handed to accelerate as :class:`~schedules.stacks.base.DesignScheduler` (a torch
     ``LRScheduler``, so ``accelerator.prepare`` wraps it in ``AcceleratedScheduler`` like any
-    scheduler) with the settings of :func:`export_settings`.  ``curve`` is accepted for the
-    exports' common signature (the stack computation needs its own).
+    scheduler) with the settings of :func:`export_settings`.  ``curve``: the design's, when computed.
     """
-    del curve
     cfg = load_config(config)
-    settings, warnings = export_settings(cfg, "accelerate")
-    run = stack_curve(cfg, settings)
+    curve = _with_curve(cfg, curve)
+    settings, warnings = export_settings(cfg, "accelerate", curve)
+    run = stack_curve(cfg, settings, curve=curve)
     rcfg = run.config
     plan = make_plan(rcfg)
     n = settings.num_processes or rcfg.training.world_size

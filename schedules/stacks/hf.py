@@ -64,89 +64,111 @@ def plateau_ticks(config: ScheduleConfig, plan: Plan, settings: StackConfig, tic
     return ticks
 
 
-def run_real(config: ScheduleConfig, settings: StackConfig, output_dir: str) -> np.ndarray:
-    """Train a tiny model with the real ``transformers.Trainer`` (CPU) on the design's data geometry,
-    the design handed over as ``Trainer(optimizers=(optimizer, DesignScheduler(...)))``; returns the
-    lr (every group) ``optimizer.param_groups`` holds at each ``optimizer.step()``."""
-    import itertools
+#: TrainingArguments of every real run here: CPU, quiet, seeded, no clipping (only the lr is compared).
+QUIET_ARGS: dict[str, Any] = {
+    "max_grad_norm": 0.0,
+    "report_to": [],
+    "save_strategy": "no",
+    "logging_strategy": "no",
+    "use_cpu": True,
+    "disable_tqdm": True,
+    "seed": 0,
+    "data_seed": 0,
+}
 
+
+def make_trainer(
+    config: ScheduleConfig,
+    args: dict[str, Any],
+    model: Any,
+    output_dir: str,
+    optimizers: tuple[Any, Any] = (None, None),
+    before_step: Any = None,
+) -> tuple[Any, list[list[float]]]:
+    """A real ``Trainer(args=TrainingArguments(**args, **QUIET_ARGS))`` on the tiny model and data, and
+    the list it fills with each group's lr right before every optimizer step (the Trainer's
+    optimizer); ``before_step(state)`` runs first there.  Evaluations report the design's metric as
+    ``eval_loss``.  Call ``trainer.train()``."""
     import torch
     from transformers import Trainer, TrainerCallback, TrainingArguments
 
-    from ..build import MetricFeed
-    from .real import LrRecorder, amp_scaler, overflow, tiny_dataset, tiny_model_and_optimizer
+    from .real import design_metric, tiny_dataset
 
-    t = config.training
-    model, optimizer = tiny_model_and_optimizer(config)
-    evaluation: dict[str, object] = {"eval_strategy": "no"}
-    if plateau_only(config):
-        # lr_scheduler_type="reduce_lr_on_plateau": Trainer steps it at evaluations with eval_loss
-        scheduler = plateau_scheduler(optimizer, config)
-        every = config.plateau.eval_every
-        evaluation = {
-            "eval_strategy": "epoch" if every == "epoch" else "steps",
-            **({} if every == "epoch" else {"eval_steps": int(every)}),
-            "metric_for_best_model": "eval_loss",
-            "greater_is_better": config.plateau.mode == "max",
-        }
-    else:
-        scheduler = DesignScheduler(optimizer, config, settings.scheduler_scale)
-    feed = MetricFeed(config.plateau.metric) if config.plateau is not None else None
-    evaluations = itertools.count()
-    recorder = LrRecorder(optimizer)
+    metric = design_metric(config)
+    rows: list[list[float]] = []
 
     class _Record(TrainerCallback):
         def on_pre_optimizer_step(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-            if state.global_step < settings.amp_skipped_steps:
-                overflow(model)
-            recorder.read()
-
-    args = TrainingArguments(
-        output_dir=output_dir,
-        per_device_train_batch_size=t.micro_batch_size,
-        gradient_accumulation_steps=t.accumulation_steps,
-        num_train_epochs=t.epochs,
-        max_steps=t.max_steps if t.max_steps is not None else -1,
-        dataloader_drop_last=t.drop_last,
-        max_grad_norm=0.0,
-        report_to=[],
-        save_strategy="no",
-        logging_strategy="no",
-        **evaluation,
-        use_cpu=True,
-        disable_tqdm=True,
-        seed=0,
-        data_seed=0,
-    )
-
-    class _Collate:
-        def __call__(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
-            return {
-                "x": torch.stack([r["x"] for r in rows]),
-                "labels": torch.stack([r["labels"] for r in rows]),
-            }
+            if before_step is not None:
+                before_step(state)
+            rows.append([float(g["lr"]) for g in kwargs["optimizer"].param_groups])
 
     class _Trainer(Trainer):
         def evaluate(self, *a: Any, **k: Any) -> dict[str, float]:  # noqa: ARG002
             # the design's metric of this evaluation, as the user's eval_loss; then what evaluate()
             # does after its loop (on_evaluate clears control.should_evaluate)
-            metrics = {"eval_loss": float(feed(next(evaluations)))}
+            metrics = {"eval_loss": metric()}
             self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
             return metrics
+
+    class _Collate:
+        def __call__(self, batch: list[dict[str, Any]]) -> dict[str, Any]:
+            return {k: torch.stack([r[k] for r in batch]) for k in ("x", "labels")}
 
     data = tiny_dataset(config, as_dicts=True)
     trainer = _Trainer(
         model=model,
-        args=args,
+        args=TrainingArguments(output_dir=output_dir, **args, **QUIET_ARGS),
         train_dataset=data,
         eval_dataset=data,
         data_collator=_Collate(),
-        optimizers=(optimizer, scheduler),
+        optimizers=optimizers,
         callbacks=[_Record()],
     )
+    return trainer, rows
+
+
+def lr_rows(rows: list[list[float]]) -> np.ndarray:
+    return np.asarray(rows, dtype=np.float64).reshape(len(rows), -1)
+
+
+def run_real(config: ScheduleConfig, settings: StackConfig, output_dir: str) -> np.ndarray:
+    """Train a tiny model with the real ``transformers.Trainer`` (CPU) on the design's data geometry,
+    the design handed over as ``Trainer(optimizers=(optimizer, DesignScheduler(...)))`` (a
+    plateau-only design as its ``ReduceLROnPlateau``, stepped at evaluations); returns the lr (every
+    group) ``optimizer.param_groups`` holds at each ``optimizer.step()``.  With
+    ``amp_skipped_steps``, fp16 as ``Trainer(fp16=True)`` runs it: its Accelerator's GradScaler
+    (refused on a CPU device, so set directly) and an inf gradient at those steps."""
+    from .real import amp_scaler, overflow, tiny_model_and_optimizer
+
+    t = config.training
+    model, optimizer = tiny_model_and_optimizer(config)
+    args: dict[str, Any] = {
+        "per_device_train_batch_size": t.micro_batch_size,
+        "gradient_accumulation_steps": t.accumulation_steps,
+        "num_train_epochs": t.epochs,
+        "max_steps": t.max_steps if t.max_steps is not None else -1,
+        "dataloader_drop_last": t.drop_last,
+        "eval_strategy": "no",
+    }
+    if plateau_only(config):
+        # lr_scheduler_type="reduce_lr_on_plateau": Trainer steps it at evaluations with eval_loss
+        scheduler = plateau_scheduler(optimizer, config)
+        every = config.plateau.eval_every
+        args["eval_strategy"] = "epoch" if every == "epoch" else "steps"
+        if every != "epoch":
+            args["eval_steps"] = int(every)
+        args["metric_for_best_model"] = "eval_loss"
+        args["greater_is_better"] = config.plateau.mode == "max"
+    else:
+        scheduler = DesignScheduler(optimizer, config, settings.scheduler_scale)
+
+    def before_step(state: Any) -> None:
+        if state.global_step < settings.amp_skipped_steps:
+            overflow(model)
+
+    trainer, rows = make_trainer(config, args, model, output_dir, (optimizer, scheduler), before_step)
     if settings.amp_skipped_steps:
-        # fp16 as Trainer(fp16=True) runs it: its Accelerator's GradScaler (refused on a CPU device, so
-        # set directly); the optimizer accelerator.prepare() wraps and backward() use it.
         trainer.accelerator.scaler = amp_scaler()
     trainer.train()
-    return recorder.array()
+    return lr_rows(rows)

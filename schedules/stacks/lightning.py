@@ -16,6 +16,9 @@ default ``"epoch"`` it advances one optimizer step per epoch.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
 from ..config import ScheduleConfig, StackConfig
@@ -75,81 +78,113 @@ def plateau_ticks(config: ScheduleConfig, plan: Plan, settings: StackConfig, tic
     return ticks
 
 
-def run_real(config: ScheduleConfig, settings: StackConfig, root_dir: str) -> np.ndarray:
-    """Train a tiny ``LightningModule`` with the real ``lightning.Trainer`` (CPU, one device) whose
-    ``configure_optimizers`` returns :class:`DesignScheduler` with the settings' interval and
-    frequency; record each group's lr in ``on_before_optimizer_step``."""
-    import itertools
+#: ``lightning.Trainer`` arguments of every real run here: one CPU device, nothing written or shown.
+QUIET_TRAINER: dict[str, Any] = {
+    "accelerator": "cpu",
+    "devices": 1,
+    "logger": False,
+    "enable_checkpointing": False,
+    "enable_progress_bar": False,
+    "enable_model_summary": False,
+    "num_sanity_val_steps": 0,
+}
 
+
+def fit(
+    config: ScheduleConfig,
+    model: Any,
+    configure: Callable[[Any], Any],
+    root_dir: str,
+    **trainer_kwargs: Any,
+) -> np.ndarray:
+    """Train the tiny ``model`` as a real ``LightningModule`` whose ``configure_optimizers`` is
+    ``configure``, with ``lightning.Trainer(**QUIET_TRAINER, **trainer_kwargs)``; a plateau design
+    gets a one-batch validation that logs the design's metric as ``val_loss`` (float64).  Returns
+    each group's lr read in ``on_before_optimizer_step``.  A module attribute per param group name
+    (``self.<name>``) holds that group's parameter, as the exported snippet points at them."""
     import lightning as L
     import torch
 
-    from ..build import MetricFeed
-    from .real import LrRecorder, tiny_dataset, tiny_model_and_optimizer
+    from .real import design_metric, tiny_dataset
 
-    t = config.training
-    model, optimizer = tiny_model_and_optimizer(config)
-    recorder = LrRecorder(optimizer)
-    extra: dict[str, object] = {}
+    metric = design_metric(config)
+    names = [g.name for g in config.optimizer.groups()]
+    rows: list[list[float]] = []
 
     class Module(L.LightningModule):
         def __init__(self) -> None:
             super().__init__()
             self.net = model
+            if len(names) > 1:
+                for name, p in zip(names, model.weights, strict=True):
+                    holder = torch.nn.Module()
+                    holder.p = p
+                    self.add_module(name, holder)
 
         def training_step(self, batch, batch_idx):  # noqa: ANN001, ARG002
             x, y = batch
             return torch.nn.functional.mse_loss(self.net(x), y)
 
-        def on_before_optimizer_step(self, optimizer) -> None:  # noqa: ANN001, ARG002
-            recorder.read()
+        def on_before_optimizer_step(self, optimizer) -> None:  # noqa: ANN001
+            rows.append([float(g["lr"]) for g in optimizer.param_groups])
 
         def validation_step(self, batch, batch_idx):  # noqa: ANN001, ARG002
-            # the design's metric of this evaluation, as the user's validation loss (float64)
-            self.log("val_loss", torch.tensor(metric(next(evaluations)), dtype=torch.float64))
+            # the design's metric of this evaluation, as the user's validation loss
+            self.log("val_loss", torch.tensor(metric(), dtype=torch.float64))
 
-        def configure_optimizers(self):  # noqa: ANN202
-            main = {
-                "scheduler": DesignScheduler(
-                    optimizer, config, settings.scheduler_scale, with_plateau=config.plateau is None
-                ),
-                "interval": settings.lightning_interval,
-                "frequency": settings.lightning_frequency,
-            }
-            if config.plateau is None:
-                return {"optimizer": optimizer, "lr_scheduler": main}
-            plateau = {"scheduler": plateau_scheduler(optimizer, config), **plateau_config(config, plan)}
-            return [optimizer], [main, plateau]
+        configure_optimizers = configure
 
-    plan = make_plan(config)
-    evaluations = itertools.count()
-    metric = MetricFeed(config.plateau.metric) if config.plateau is not None else None
-    val: dict[str, object] = {}
-    if config.plateau is not None:
-        data = tiny_dataset(config)
-        val["val_dataloaders"] = torch.utils.data.DataLoader(torch.utils.data.Subset(data, [0]), batch_size=1)
-        every = plateau_config(config, plan)
-        if every["interval"] == "step":
-            # validate where the plateau steps: every `frequency` batches (within the epoch when it fits)
-            extra["val_check_interval"] = every["frequency"]
-            if int(every["frequency"]) > plan.micro_batches_per_epoch:
-                extra["check_val_every_n_epoch"] = None
+    t = config.training
+    data = tiny_dataset(config)
     loader = torch.utils.data.DataLoader(
-        tiny_dataset(config), batch_size=t.micro_batch_size, shuffle=False, drop_last=t.drop_last
+        data, batch_size=t.micro_batch_size, shuffle=False, drop_last=t.drop_last
     )
-    trainer = L.Trainer(
-        accelerator="cpu",
-        devices=1,
+    val: dict[str, Any] = {}
+    if config.plateau is not None:
+        val["val_dataloaders"] = torch.utils.data.DataLoader(torch.utils.data.Subset(data, [0]), batch_size=1)
+    trainer = L.Trainer(**QUIET_TRAINER, default_root_dir=root_dir, **trainer_kwargs)
+    trainer.fit(Module(), train_dataloaders=loader, **val)
+    return np.asarray(rows, dtype=np.float64).reshape(len(rows), -1)
+
+
+def run_real(config: ScheduleConfig, settings: StackConfig, root_dir: str) -> np.ndarray:
+    """Train a tiny ``LightningModule`` with the real ``lightning.Trainer`` (CPU, one device) whose
+    ``configure_optimizers`` returns :class:`DesignScheduler` with the settings' interval and
+    frequency (and a plateau design's ``ReduceLROnPlateau`` as its own ``monitor`` config, validated
+    where it steps); record each group's lr in ``on_before_optimizer_step``."""
+    from .real import tiny_model_and_optimizer
+
+    t = config.training
+    plan = make_plan(config)
+    model, optimizer = tiny_model_and_optimizer(config)
+
+    def configure_optimizers(self: Any) -> Any:  # noqa: ARG001
+        main = {
+            "scheduler": DesignScheduler(
+                optimizer, config, settings.scheduler_scale, with_plateau=config.plateau is None
+            ),
+            "interval": settings.lightning_interval,
+            "frequency": settings.lightning_frequency,
+        }
+        if config.plateau is None:
+            return {"optimizer": optimizer, "lr_scheduler": main}
+        plateau = {"scheduler": plateau_scheduler(optimizer, config), **plateau_config(config, plan)}
+        return [optimizer], [main, plateau]
+
+    extra: dict[str, Any] = {}
+    if config.plateau is not None and plateau_config(config, plan)["interval"] == "step":
+        # validate where the plateau steps: every `frequency` batches (within the epoch when it fits)
+        frequency = int(plateau_config(config, plan)["frequency"])
+        extra["val_check_interval"] = frequency
+        if frequency > plan.micro_batches_per_epoch:
+            extra["check_val_every_n_epoch"] = None
+    return fit(
+        config,
+        model,
+        configure_optimizers,
+        root_dir,
         max_epochs=t.epochs if t.max_steps is None else -1,
         max_steps=t.max_steps if t.max_steps is not None else -1,
         accumulate_grad_batches=t.accumulation_steps,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        default_root_dir=root_dir,
         **extra,
     )
-    trainer.fit(Module(), train_dataloaders=loader, **val)
-    return recorder.array()

@@ -102,3 +102,17 @@ def overflow(model: nn.Module) -> None:
     p = next(q for q in model.parameters() if q.grad is not None)
     with torch.no_grad():
         p.grad.view(-1)[0] = float("inf")
+
+
+def design_metric(config: ScheduleConfig) -> Any:
+    """The design's plateau metric as a validation loop reports it: one value per call (evaluation
+    0, 1, ...); 1.0 when the design has no plateau."""
+    import itertools
+
+    from ..build import MetricFeed
+
+    if config.plateau is None:
+        return lambda: 1.0
+    feed = MetricFeed(config.plateau.metric)
+    counter = itertools.count()
+    return lambda: float(feed(next(counter)))
