@@ -3,7 +3,7 @@ says so, truthfully, with the gap.
 
 Random designs (tests/stack_designs.py: accumulation with a short last window, per-epoch decay,
 plateau, max_steps, drop_last, two param groups) with random stack settings (the export must apply
-the verified fix).  The artifact itself goes to the library (schedules/stacks/export_runs.py): HF
+the verified fix).  The artifact itself goes to the library (tests/stack_export_runs.py): HF
 ``TrainingArguments`` kwargs to a real ``Trainer`` (which builds its own scheduler), the Lightning
 ``configure_optimizers`` code to a real ``lightning.Trainer``, the DeepSpeed config to
 ``deepspeed.initialize`` (which builds its own scheduler), the accelerate loop exec'd under a real
@@ -20,6 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from stack_designs import design, shape
+from stack_export_runs import run_hf_export, run_lightning_export
 
 from schedules import compute_curve, load_config
 from schedules.interop import TARGETS, deepspeed_curve, hf_curve, snippet_curve
@@ -27,7 +28,6 @@ from schedules.interop.common import compare
 from schedules.plan import make_plan
 from schedules.stacks import StackConfig, lr_matrix, stack_curve
 from schedules.stacks.distributed import run_real_processes
-from schedules.stacks.export_runs import run_hf_export, run_lightning_export
 from schedules.stacks.exports import export_settings, lightning_trainer_kwargs
 
 pytestmark = pytest.mark.slow
@@ -139,7 +139,7 @@ def test_lightning_export_through_the_real_trainer(i, interval, frequency, tmp_p
     scale=st.sampled_from([1, 2]),
 )
 def test_accelerate_export_through_the_real_accelerator(i, split, with_optimizer, scale):
-    from schedules.stacks.export_runs import run_accelerate_export
+    from stack_export_runs import run_accelerate_export
 
     stack = {
         "name": "accelerate",
@@ -175,7 +175,7 @@ def test_accelerate_export_in_two_real_processes():
         [(c, c.stack) for c in configs],
         2,
         timeout=600,
-        runner="schedules.stacks.export_runs:run_accelerate_export",
+        runner="stack_export_runs:run_accelerate_export",
     )
     for (i, _), cfg, real in zip(cases, configs, reals, strict=True):
         want = lr_matrix(stack_curve(cfg, StackConfig(name="plain", num_processes=2)).design)
@@ -194,7 +194,7 @@ def test_deepspeed_export_through_the_real_engine():
         [(c, c.stack) for c in configs],
         1,
         timeout=600,
-        runner="schedules.stacks.export_runs:run_deepspeed_export",
+        runner="stack_export_runs:run_deepspeed_export",
     )
     spans = 0
     for i, cfg, real in zip(seeds_, configs, reals, strict=True):

@@ -86,7 +86,7 @@ def run_real_processes(
     ``(config, settings)`` job (all jobs run in the same processes, one after the other).
 
     ``runner``: ``"module:function"`` called as ``function(config, settings)`` on every rank instead of
-    the stack's ``run_real`` (e.g. the export runs of :mod:`schedules.stacks.export_runs`)."""
+    the stack's ``run_real`` (e.g. the export runs in tests/stack_export_runs.py)."""
     queue = mp.get_context("spawn").SimpleQueue()
     port = free_port()
     context = mp.start_processes(

@@ -1,7 +1,7 @@
 """Run each stack-aware export through the real library (CPU, a tiny model), recording the lrs.
 
-Used by tests/test_stack_exports_real.py: the exported artifact itself is what the library gets —
-the HF ``TrainingArguments`` keyword arguments (``Trainer`` builds its own scheduler from them), the
+Test support for tests/test_stack_exports_real.py (kept out of the package: it exec's the exported
+code, and schedules/ never runs exec). The exported artifact itself is what the library gets: the HF ``TrainingArguments`` keyword arguments (``Trainer`` builds its own scheduler from them), the
 Lightning ``configure_optimizers`` code (exec'd as the module's method), the DeepSpeed config
 (``deepspeed.initialize`` builds its own scheduler from the ``scheduler`` block) and the accelerate
 training loop (exec'd as a script).  The lrs are ``optimizer.param_groups[g]["lr"]`` read right
@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from ..config import ScheduleConfig, StackConfig
-from .real import TinyModel, design_metric, tiny_model_and_optimizer
+from schedules.config import ScheduleConfig, StackConfig
+from schedules.stacks.real import TinyModel, design_metric, tiny_model_and_optimizer
 
 
 def run_hf_export(
@@ -31,8 +31,8 @@ def run_hf_export(
     (for ``reduce_lr_on_plateau``) report the design's metric as ``eval_loss``.  With
     ``amp_skipped_steps``: fp16's GradScaler and an overflow at those first steps (as
     :func:`schedules.stacks.hf.run_real`)."""
-    from .hf import lr_rows, make_trainer
-    from .real import amp_scaler, overflow
+    from schedules.stacks.hf import lr_rows, make_trainer
+    from schedules.stacks.real import amp_scaler, overflow
 
     model = TinyModel(1)
 
@@ -52,7 +52,7 @@ def run_lightning_export(
 ) -> np.ndarray:
     """The exported ``configure_optimizers`` (exec'd) as a real ``LightningModule``'s method, trained
     by ``lightning.Trainer(**trainer_kwargs)``; validation logs the design's metric as ``val_loss``."""
-    from .lightning import fit
+    from schedules.stacks.lightning import fit
 
     namespace: dict[str, Any] = {}
     exec(compile(code, "<exported configure_optimizers>", "exec"), namespace)  # noqa: S102 (our own export)
@@ -67,8 +67,8 @@ def run_deepspeed_export(config: ScheduleConfig, settings: StackConfig) -> np.nd
     :func:`schedules.stacks.distributed.run_real_processes`)."""
     import deepspeed
 
-    from ..interop import TARGETS
-    from .deepspeed import train_engine
+    from schedules.interop import TARGETS
+    from schedules.stacks.deepspeed import train_engine
 
     payload, _ = TARGETS["deepspeed"].export(config)
     ds_config = {k: v for k, v in payload.items() if k != "optimizer"}
@@ -84,8 +84,8 @@ def run_accelerate_export(config: ScheduleConfig, settings: StackConfig) -> np.n
     a plateau evaluation reports the design's metric."""
     from accelerate.state import AcceleratorState, GradientState
 
-    from . import run_config
-    from .exports import export_settings, to_accelerate
+    from schedules.stacks import run_config
+    from schedules.stacks.exports import export_settings, to_accelerate
 
     # The exported JSON is the design as trained: training.world_size = the stack's num_processes.
     config = run_config(config, export_settings(config, "accelerate")[0])
