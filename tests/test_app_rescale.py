@@ -78,3 +78,23 @@ def test_assistant_world_size() -> None:
     m = metrics(at)
     assert m["Effective batch"] == "32" and m["Peak lr"] == "8.000e-01"
     assert m["Warmup steps"] == "1" and m["Warmup ends after"] == "32 samples"  # 8 x 4 samples kept
+
+
+def test_assistant_design_choice_starts_from_that_designs_batch() -> None:
+    """The Design box: an accumulation variant of the design (A=4, micro-batch 1, same batch 4) puts
+    its own split in the inputs; micro-batch 2 then doubles the batch (8): lr 0.2 by the linear rule."""
+    at = compare_page()
+    at.multiselect(key="compare_accumulations").set_value([4]).run()
+    at.toggle(key="compare_rescale_on").set_value(True).run()
+    variant = "Current design · A=4 (b=1)"
+    assert variant in at.selectbox(key="compare_rescale_design").options
+    at.selectbox(key="compare_rescale_design").set_value(variant).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert (
+        at.number_input(key="compare_rescale_b").value,
+        at.number_input(key="compare_rescale_a").value,
+    ) == (1, 4)
+    at.number_input(key="compare_rescale_b").set_value(2).run()
+    m = metrics(at)
+    assert m["Effective batch"] == "8" and m["Peak lr"] == "2.000e-01"
+    assert m["Warmup steps"] == "4" and m["Warmup ends after"] == "32 samples"
