@@ -15,9 +15,7 @@ the behaviour (refusals, answers, RSS); the latencies are figures, measured here
 from __future__ import annotations
 
 import json
-import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -25,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from conftest import CHROMIUM_ARGS, CHROMIUM_PATH, _free_port, _stop, _wait_for_health  # noqa: E402
+from conftest import CHROMIUM_ARGS, CHROMIUM_PATH, app_server  # noqa: E402
 from test_browser_dos import (  # noqa: E402
     CPU_BOMB,
     MEMORY_BOMB,
@@ -135,25 +133,16 @@ def gil_probe() -> dict:
 
 def main() -> int:
     gil = gil_probe()
-    port = _free_port()
-    base_url = f"http://127.0.0.1:{port}"
     log_path = ROOT / "bench" / "results" / "dos-server.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    command = [
-        sys.executable, "-m", "app.serve", "--server.headless", "true", "--server.address", "127.0.0.1",
-        "--server.port", str(port), "--browser.gatherUsageStats", "false",
-    ]  # fmt: skip
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ))
+    with app_server(log_path) as (base_url, proc):
         watch = HealthWatch(base_url, proc.pid)
         try:
-            _wait_for_health(proc, base_url, log_path)
             scenario(base_url, watch)
         finally:
             watch.done.set()
             if watch.ident is not None:
                 watch.join(30)
-            _stop(proc)
     print(f"\n== /_stcore/health during hostile links (one run; bound {BOUND_S:g} s) ==")
     print(f"{'phase':14} {'polls':>6} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'max / bound':>12}")
     rows = {}

@@ -233,13 +233,9 @@ def bench_apptest(sizes, results):
     results["apptest"] = rows
 
 
-def _bare_loop(cfg, model: str, noise: bool = False) -> float:
-    """The same training as the live run, written plainly: no records, no stop checks, no grad norm.
-
-    ``noise=True`` adds only the gradient-noise-scale estimate (schedules/gns.py) as the live loop
-    calls it: per micro-batch, and the window's gradient norm at the end."""
+def _bench_training(cfg, model: str):
+    """What the bare and the alternating loops share: plan, data, model, SGD, scheduler, permutation."""
     from schedules.data import training_set
-    from schedules.gns import WindowNoise
     from schedules.models import MODELS, make_model, param_groups
     from schedules.plan import make_plan
 
@@ -251,7 +247,17 @@ def _bare_loop(cfg, model: str, noise: bool = False) -> float:
     opt = torch.optim.SGD(groups, lr=cfg.optimizer.lr, momentum=0.9)
     schedule = build_scheduler(opt, cfg)
     perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
-    rb = plan.round_size
+    return plan, spec, x, y, net, opt, schedule, perm, plan.round_size
+
+
+def _bare_loop(cfg, model: str, noise: bool = False) -> float:
+    """The same training as the live run, written plainly: no records, no stop checks, no grad norm.
+
+    ``noise=True`` adds only the gradient-noise-scale estimate (schedules/gns.py) as the live loop
+    calls it: per micro-batch, and the window's gradient norm at the end."""
+    from schedules.gns import WindowNoise
+
+    plan, spec, x, y, net, opt, schedule, perm, rb = _bench_training(cfg, model)
     params = list(net.parameters())
     meter = WindowNoise(params) if noise else None
     start = time.process_time()
@@ -335,20 +341,9 @@ def _alternating_windows(cfg, model: str) -> tuple[float, float]:
     """One training run whose accumulation windows alternate without and with the noise-scale meter:
     thread CPU seconds of the plain windows and of the metered ones.  Adjacent windows see the same
     machine state, so other processes' load cancels out of the ratio far better than between runs."""
-    from schedules.data import training_set
     from schedules.gns import WindowNoise
-    from schedules.models import MODELS, make_model, param_groups
-    from schedules.plan import make_plan
 
-    plan, spec = make_plan(cfg), MODELS[model]
-    data = training_set(spec.dataset, cfg.training.dataset_size)
-    x, y = torch.from_numpy(data.x).float(), torch.from_numpy(data.y)
-    net = make_model(model, 0)
-    groups = [{"params": ps, "lr": cfg.optimizer.lr} for ps in param_groups(net, 1)]
-    opt = torch.optim.SGD(groups, lr=cfg.optimizer.lr, momentum=0.9)
-    schedule = build_scheduler(opt, cfg)
-    perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
-    rb = plan.round_size
+    plan, spec, x, y, net, opt, schedule, perm, rb = _bench_training(cfg, model)
     meter = WindowNoise(list(net.parameters()))
     spent = [0.0, 0.0]
     for k in range(plan.total_steps):

@@ -13,6 +13,7 @@ The server log goes to ``tests/artifacts/streamlit-server.log``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -96,9 +97,11 @@ def _tail(path: Path, max_chars: int = 4000) -> str:
     return text[-max_chars:] or "<no output>"
 
 
-def _wait_for_health(proc: subprocess.Popen, base_url: str, log_path: Path) -> None:
+def _wait_for_health(
+    proc: subprocess.Popen, base_url: str, log_path: Path, timeout_s: float = SERVER_START_TIMEOUT_S
+) -> None:
     health_url = f"{base_url}/_stcore/health"
-    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+    deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             pytest.fail(
@@ -114,7 +117,7 @@ def _wait_for_health(proc: subprocess.Popen, base_url: str, log_path: Path) -> N
             pass
         time.sleep(0.2)
     pytest.fail(
-        f"streamlit server did not answer {health_url} with 'ok' within {SERVER_START_TIMEOUT_S:.0f} s.\n"
+        f"streamlit server did not answer {health_url} with 'ok' within {timeout_s:.0f} s.\n"
         f"--- server output ({log_path}) ---\n{_tail(log_path)}",
         pytrace=False,
     )
@@ -131,10 +134,14 @@ def _stop(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
-@pytest.fixture(scope="session")
-def streamlit_server(artifacts_dir: Path) -> Iterator[str]:
+@contextlib.contextmanager
+def app_server(
+    log_path: Path, env: dict[str, str] | None = None, start_timeout_s: float = SERVER_START_TIMEOUT_S
+) -> Iterator[tuple[str, subprocess.Popen]]:
     """The real app as ``make run`` starts it (``python -m app.serve``: warm the first chart, then
-    ``streamlit run app/main.py``) on a free local port; yields its base URL."""
+    ``streamlit run app/main.py``) on a free port of 127.0.0.1, its output in ``log_path``, ``env``
+    added to this process's environment; yields (base URL, process) once it answers its health check,
+    and stops it afterwards."""
     port = _free_port()
     base_url = f"http://127.0.0.1:{port}"
     command = [
@@ -144,7 +151,6 @@ def streamlit_server(artifacts_dir: Path) -> Iterator[str]:
         "--server.port", str(port),
         "--browser.gatherUsageStats", "false",
     ]  # fmt: skip
-    log_path = artifacts_dir / "streamlit-server.log"
     with log_path.open("wb") as log:
         # Output goes to a file, not a pipe: a chatty server must never block on a full pipe.
         proc = subprocess.Popen(
@@ -152,13 +158,20 @@ def streamlit_server(artifacts_dir: Path) -> Iterator[str]:
             cwd=REPO_ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
         )
         try:
-            _wait_for_health(proc, base_url, log_path)
-            yield base_url
+            _wait_for_health(proc, base_url, log_path, start_timeout_s)
+            yield base_url, proc
         finally:
             _stop(proc)
+
+
+@pytest.fixture(scope="session")
+def streamlit_server(artifacts_dir: Path) -> Iterator[str]:
+    """The session's shared server (:func:`app_server`); yields its base URL."""
+    with app_server(artifacts_dir / "streamlit-server.log") as (base_url, _):
+        yield base_url
 
 
 @pytest.fixture(scope="session")

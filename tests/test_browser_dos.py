@@ -14,10 +14,7 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import statistics
-import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -26,7 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import APP_IDLE_SELECTOR, REPO_ROOT, _free_port, _stop, _wait_for_health
+from conftest import APP_IDLE_SELECTOR, app_server
 
 from tests.test_browser_live import wait_until
 
@@ -121,27 +118,8 @@ class HealthWatch(threading.Thread):
 @pytest.fixture(scope="module")
 def own_server(artifacts_dir: Path) -> Iterator[tuple[str, int]]:
     """A server of this test's own: (base URL, pid)."""
-    port = _free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    log_path = artifacts_dir / "dos-server.log"
-    command = [
-        sys.executable, "-m", "app.serve",
-        "--server.headless", "true", "--server.address", "127.0.0.1", "--server.port", str(port),
-        "--browser.gatherUsageStats", "false",
-    ]  # fmt: skip
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            command,
-            cwd=REPO_ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-        try:
-            _wait_for_health(proc, base_url, log_path)
-            yield base_url, proc.pid
-        finally:
-            _stop(proc)
+    with app_server(artifacts_dir / "dos-server.log") as (base_url, proc):
+        yield base_url, proc.pid
 
 
 def settle(page, timeout_ms: int = 120_000) -> None:

@@ -5,16 +5,11 @@ the Library (and the design in Compare).  This test runs its own two servers, no
 from __future__ import annotations
 
 import contextlib
-import os
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import APP_IDLE_SELECTOR, REPO_ROOT, _free_port, _stop, _tail
+from conftest import APP_IDLE_SELECTOR, app_server
 
 from schedules.workspace import Workspace
 
@@ -24,45 +19,10 @@ pytestmark = pytest.mark.browser
 SERVER_START_TIMEOUT_S = 300.0  # app.serve warms the first chart before it listens; the machine is shared
 
 
-def wait_for_health(proc: subprocess.Popen, base_url: str, log_path: Path) -> None:
-    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"the server exited with code {proc.returncode}:\n{_tail(log_path)}", pytrace=False)
-        try:
-            with urllib.request.urlopen(f"{base_url}/_stcore/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.3)
-    pytest.fail(
-        f"the server did not answer within {SERVER_START_TIMEOUT_S:.0f} s:\n{_tail(log_path)}", pytrace=False
-    )
-
-
 @contextlib.contextmanager
 def server(workspace: Path, log_path: Path) -> Iterator[str]:
-    port = _free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    command = [
-        sys.executable, "-m", "app.serve",
-        "--server.headless", "true", "--server.address", "127.0.0.1", "--server.port", str(port),
-        "--browser.gatherUsageStats", "false",
-    ]  # fmt: skip
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            command,
-            cwd=REPO_ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1", "STUDIO_WORKSPACE": str(workspace)},
-        )
-        try:
-            wait_for_health(proc, base_url, log_path)
-            yield base_url
-        finally:
-            _stop(proc)
+    with app_server(log_path, {"STUDIO_WORKSPACE": str(workspace)}, SERVER_START_TIMEOUT_S) as (base_url, _):
+        yield base_url
 
 
 def settle(page, timeout_ms: int = 120_000) -> None:
