@@ -196,11 +196,11 @@ def test_hostile_links_and_slot_hogging_against_a_real_server(own_server, browse
         settle(hog)
         set_steps(hog, 20_000)
         hog.get_by_role("button", name="Start", exact=True).click()
-        assert wait_until(lambda: run_status(hog) == "running", 60), main_text(hog)[:800]
+        assert wait_until(lambda: run_status(hog) == "running", 180), main_text(hog)[:800]
         hog.reload()
         settle(hog)
         # the reloaded page shows the orphaned run, Start is off (one slot per browser), Stop works
-        assert wait_until(lambda: "started before the page was reloaded" in main_text(hog), 30), main_text(
+        assert wait_until(lambda: "started before the page was reloaded" in main_text(hog), 120), main_text(
             hog
         )[:800]
         assert hog.get_by_role("button", name="Start", exact=True).is_disabled()
@@ -210,10 +210,10 @@ def test_hostile_links_and_slot_hogging_against_a_real_server(own_server, browse
         settle(other)
         set_steps(other, 300)
         other.get_by_role("button", name="Start", exact=True).click()
-        assert wait_until(lambda: run_status(other) in ("running", "done"), 60), main_text(other)[:800]
+        assert wait_until(lambda: run_status(other) in ("running", "done"), 180), main_text(other)[:800]
         assert "The server is busy" not in main_text(other)
         hog.get_by_role("button", name="Stop", exact=True).first.click()
-        assert wait_until(lambda: run_status(hog) == "stopped", 30), main_text(hog)[:800]
+        assert wait_until(lambda: run_status(hog) == "stopped", 120), main_text(hog)[:800]
         no_exception(hog)
         no_exception(other)
     finally:
