@@ -1108,6 +1108,8 @@ def parse_config_json(text: str | bytes) -> ScheduleConfig:
         ) from None
     except RecursionError:
         raise ConfigError(Problem("(file)", "is nested too deeply", None, has_value=False)) from None
+    if not isinstance(data, dict | _NotANumber):  # `[Infinity]` is first of all not a config
+        raise ConfigError(Problem("(config)", "must be a JSON object", type(data).__name__))
     markers = list(_markers(data, ()))
     if markers:  # NaN, Infinity or a huge integer: named by its field, never "(file)"
         raise ConfigError([marker.problem(path) for path, marker in markers[:20]])

@@ -205,6 +205,11 @@ def test_several_problems_are_all_reported():
             "(file): must be valid JSON (Expecting property name enclosed in double quotes at line 1 column 2)",
         ),
         ("[1, 2]", "(config): must be a JSON object, got 'list'"),
+        ("[Infinity]", "(config): must be a JSON object, got 'list'"),  # was "[0]: must be a finite number"
+        (
+            "Infinity",
+            "(file): must be a finite number (JSON has no Infinity: NaN and Infinity are not allowed), got 'Infinity'",
+        ),
         (
             '{"optimizer": {"lr": NaN}}',
             "optimizer.lr: must be a finite number (JSON has no NaN: NaN and Infinity are not allowed), got 'NaN'",
