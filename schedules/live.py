@@ -245,6 +245,26 @@ def resolve_device(requested: str = "auto", cuda_available: bool | None = None) 
     return requested
 
 
+#: How much lower a background run's thread is scheduled than the rest of the process (a nice
+#: increment; Linux applies nice per thread).  The web server's event loop (health checks, every
+#: session's traffic) then gets a core before a training thread does (bench/dos_health.py).
+BACKGROUND_NICE = 5
+
+
+def lower_thread_priority(increment: int = BACKGROUND_NICE) -> bool:
+    """Lower the calling thread's CPU priority by ``increment`` (Linux only: elsewhere a thread id is
+    not a valid ``setpriority`` target); True when it was changed."""
+    if not sys.platform.startswith("linux") or not hasattr(os, "setpriority"):
+        return False
+    try:
+        tid = threading.get_native_id()
+        now = os.getpriority(os.PRIO_PROCESS, tid)
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, now + increment))
+    except OSError:
+        return False
+    return True
+
+
 def limit_threads(threads: int | None) -> None:
     """Use at most ``threads`` torch CPU threads (``None``: leave torch's setting alone).
 
@@ -1031,6 +1051,7 @@ class LiveRun:
         Stop leaves every started setting with about the same number of steps.  Each job's records do
         not depend on the interleaving (its model, optimizer, schedule and sample order are its own).
         """
+        lower_thread_priority()
         try:
             active = list(self.jobs)
             while active and not self.stop_event.is_set():

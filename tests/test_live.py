@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import copy
 import math
+import os
+import sys
 import threading
 import time
 
@@ -515,3 +517,24 @@ def test_live_run_labels_must_be_unique() -> None:
     run.add("a", iter([]), 0, ["step"])
     with pytest.raises(ValueError, match="unique"):
         run.add("a", iter([]), 0, ["step"])
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="nice per thread is Linux's")
+def test_background_run_thread_is_scheduled_below_the_server() -> None:
+    # The run's thread lowers its own priority by BACKGROUND_NICE (the web server's event loop gets a
+    # core first); the thread that started it keeps its own.
+    from schedules.live import BACKGROUND_NICE
+
+    class Record:  # what a job yields: anything with to_row()
+        def to_row(self) -> dict:
+            return {"step": 0, "nice": os.getpriority(os.PRIO_PROCESS, threading.get_native_id())}
+
+    def nice_of_this_thread():
+        yield Record()
+
+    mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    run = LiveRun(slots=threading.BoundedSemaphore(1))
+    run.add("a", nice_of_this_thread(), 1, ["step", "nice"])
+    assert run.start() and run.join(30)
+    assert run.snapshot().frames["a"]["nice"].tolist() == [min(19, mine + BACKGROUND_NICE)]
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine
