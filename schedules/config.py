@@ -1111,6 +1111,8 @@ def parse_config_json(text: str | bytes) -> ScheduleConfig:
     if not isinstance(data, dict | _NotANumber):  # `[Infinity]` is first of all not a config
         raise ConfigError(Problem("(config)", "must be a JSON object", type(data).__name__))
     markers = list(_markers(data, ()))
+    if isinstance(data, dict):  # under an unknown top-level key: load_config names the key itself
+        markers = [(path, m) for path, m in markers if path and path[0] in ScheduleConfig.model_fields]
     if markers:  # NaN, Infinity or a huge integer: named by its field, never "(file)"
         raise ConfigError([marker.problem(path) for path, marker in markers[:20]])
     if not isinstance(data, dict):
@@ -1123,6 +1125,9 @@ class _NotANumber:
 
     def __init__(self, name: str):
         self.name = name
+
+    def __repr__(self) -> str:  # as the JSON text had it, where a message shows the value
+        return self.name
 
     def problem(self, path: tuple[Any, ...]) -> Problem:
         return Problem(

@@ -206,6 +206,11 @@ def test_several_problems_are_all_reported():
         ),
         ("[1, 2]", "(config): must be a JSON object, got 'list'"),
         ("[Infinity]", "(config): must be a JSON object, got 'list'"),  # was "[0]: must be a finite number"
+        (  # an unknown key is named as such, whatever its value (was '[""]: must be a finite number')
+            '{"": Infinity}',
+            '[""]: is not a known field (allowed: format, name, optimizer, training, warmup, decay, plateau, wsd, '
+            "stack), got Infinity",
+        ),
         (
             "Infinity",
             "(file): must be a finite number (JSON has no Infinity: NaN and Infinity are not allowed), got 'Infinity'",
