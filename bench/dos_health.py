@@ -103,18 +103,16 @@ def scenario(base_url: str, watch: HealthWatch, server_pid: int, clients_nice: i
         watch.start()
         watch.phase = "idle"
         time.sleep(10)
-        watch.phase = "memory bomb"
-        renice()
-        for _ in range(3):
-            bomb.goto(f"{base_url}/?design={link_token(MEMORY_BOMB)}")
-            settle(bomb)
-            assert "optimizer.param_groups" in main_text(bomb)
-        watch.phase = "cpu bomb"
-        renice()
-        for _ in range(3):
-            bomb.goto(f"{base_url}/?design={link_token(CPU_BOMB)}")
-            settle(bomb)
-            assert "decay.kwargs.lr_lambda" in main_text(bomb)
+        for phase, design, field in (
+            ("memory bomb", MEMORY_BOMB, "optimizer.param_groups"),
+            ("cpu bomb", CPU_BOMB, "decay.kwargs.lr_lambda"),
+        ):
+            watch.phase = phase
+            renice()
+            for _ in range(3):
+                bomb.goto(f"{base_url}/?design={link_token(design)}")
+                settle(bomb)
+                assert field in main_text(bomb)
         watch.phase = "live runs"
         renice()
         hog.goto(f"{base_url}/live")
