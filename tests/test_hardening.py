@@ -289,3 +289,20 @@ def test_server_binds_localhost_by_default_and_docker_binds_all_explicitly():
     assert config["server"]["address"] == "127.0.0.1"
     cmd = [line for line in (ROOT / "Dockerfile").read_text().splitlines() if line.startswith("CMD ")][-1]
     assert '"--server.address", "0.0.0.0"' in cmd
+
+
+def test_server_runs_no_source_watcher(monkeypatch):
+    """Was: every new browser session's first run made Streamlit's source watcher walk all of
+    sys.modules on the web server's event loop (about a second with torch and pandas loaded), so
+    /_stcore/health waited 1.1-1.3 s during each visit of a hostile link (bench/dos_health.py).  The
+    option is read back through Streamlit's own config parser, so a misspelt name fails here."""
+    from streamlit import config as st_config
+
+    monkeypatch.chdir(ROOT)
+    st_config.get_config_options(force_reparse=True)
+    try:
+        assert st_config.get_option("server.fileWatcherType") == "none"
+        assert st_config.get_option("server.runOnSave") is False
+    finally:
+        monkeypatch.undo()
+        st_config.get_config_options(force_reparse=True)
