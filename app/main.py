@@ -17,7 +17,7 @@ if ROOT not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-from app import state  # noqa: E402
+from app import gc_policy, state  # noqa: E402
 
 st.set_page_config(page_title="LR Schedule Studio", page_icon=":material/show_chart:", layout="wide")
 state.init_session()  # the current design: from a ?design= link, else the default
@@ -43,3 +43,5 @@ pages = [
     ),
 ]
 st.navigation(pages, position="top").run()
+# After the page: its imports are done, so the collection Streamlit runs next walks only new objects.
+gc_policy.freeze_long_lived()

@@ -13,7 +13,10 @@ default curve (Streamlit's own cost for "a widget changed, draw a line").  Again
 - **warm visit**: a new browser context (a new Streamlit session) on an already-running server, from
   ``goto`` until the page's first chart is drawn and the script run has finished; median of N visits;
   for pages without a chart at first (Live run, Import / export, Run logs) until the run finished;
-- **first visit**: a freshly started server (imports not yet done), from ``goto`` to the same point.
+- **first visit**: a freshly started server, from ``goto`` to the same point, once the server answers
+  its health check: the bare page as ``streamlit run`` starts it (its imports happen on that visit),
+  the studio as ``make run`` starts it (``python -m app.serve`` warms the first chart before it
+  answers).
 
 It also prints where a Designer rerun spends its time (script run on the server from the websocket's
 "running" to "notRunning", the figure's JSON bytes, the number of elements) so that the breakdown is
@@ -71,13 +74,16 @@ def free_port() -> int:
 
 
 class Server:
-    """``streamlit run SCRIPT`` on 127.0.0.1 (a fresh process: its first visit pays the imports)."""
+    """``streamlit run SCRIPT`` (or the studio's ``python -m app.serve``) on 127.0.0.1, a fresh process."""
 
-    def __init__(self, script: Path, cwd: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, script: Path | None, cwd: Path, env: dict[str, str] | None = None) -> None:
+        """``script`` None: the studio as ``make run`` starts it (``python -m app.serve``, which warms
+        the first chart's imports and curve, then hands over to ``streamlit run app/main.py``)."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        run = ["-m", "app.serve"] if script is None else ["-m", "streamlit", "run", str(script)]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(script),
+            [sys.executable, *run,
              "--server.headless", "true", "--server.address", "127.0.0.1",
              "--server.port", str(self.port), "--browser.gatherUsageStats", "false"],
             cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -237,7 +243,7 @@ def main(argv=None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="ui-latency-"))
     bare_script = tmp / "bare.py"
     bare_script.write_text(BARE_PAGE.format(steps_per_epoch=steps_per_epoch))
-    studio_script = ROOT / "app" / "main.py"
+    studio_script = None  # python -m app.serve, as `make run`
     results: dict = {"steps_per_epoch": steps_per_epoch, "reps": reps, "visits": visits}
 
     with sync_playwright() as pw:
