@@ -3,16 +3,18 @@
 Streamlit runs ``gc.collect(2)`` after each script run (``runner.postScriptGC``, on by default, kept
 on: a run's cyclic garbage, pandas frames and Plotly figures among it, is freed at once).  With
 torch, pandas, plotly and Streamlit loaded that full collection walks about 400,000 long-lived objects
-(module dicts, functions, classes) and takes 0.3-0.4 s, holding the GIL: every rerun of every session
+(module dicts, functions, classes) and takes 0.3-0.4 s holding the GIL: every rerun of every session
 paid it, and the web server's event loop (health checks, other sessions' messages) waited behind it.
 
-:func:`freeze_long_lived` moves the objects alive once imports are done into the collector's permanent
-generation (``gc.freeze``), so the per-run collection only walks what was allocated since.  It runs
-when the set of imported modules has grown (the first run, a page that imports transformers or
-matplotlib lazily): it unfreezes, collects everything (garbage frozen last time included, so nothing
-leaks across freezes) and freezes again.  Between freezes, cyclic garbage among frozen objects is
-not collected; reference counting still frees everything else.  That is bounded by what was alive at
-the last freeze (the bounded caches of app/caches.py and the sessions then open).
+:func:`freeze_long_lived` moves the objects alive now into the collector's permanent generation
+(``gc.freeze``), so later collections walk only what was allocated since.  ``python -m app.serve``
+calls it once its imports and the first chart are done (before the server answers), and the app
+calls it after a page run whenever modules were imported since (the first run, a page that imports
+transformers or matplotlib lazily).  Each call first collects the objects not yet frozen (cheap: only
+those), so garbage is never frozen.  The cost: an object alive at a freeze that later becomes part of
+unreachable *cycles* is not collected (reference counting still frees everything else).  Freezes
+happen only when the set of imported modules grows, a handful of times in a server's life, so that is
+bounded by what was alive then (the bounded caches of app/caches.py and the sessions then open).
 """
 
 from __future__ import annotations
@@ -33,8 +35,7 @@ def freeze_long_lived() -> bool:
     with _lock:
         if len(sys.modules) == _modules_at_freeze:
             return False
-        gc.unfreeze()
-        gc.collect(2)
+        gc.collect(2)  # walks only the objects not frozen yet
         gc.freeze()
         _modules_at_freeze = len(sys.modules)
         return True

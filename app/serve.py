@@ -24,11 +24,13 @@ def warm() -> float:
     start = time.perf_counter()
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
-    from app import state, ui
+    from app import gc_policy, state, ui
 
     cfg = state.default_config()
     curve = ui.cached_curve(cfg.cache_key())
     ui.cached_figure(curve, x_axis="step", log_y=False, show_groups=True, show_epochs=True)
+    # The one full collection over everything imported so far, before the server answers anyone.
+    gc_policy.freeze_long_lived()
     return time.perf_counter() - start
 
 
