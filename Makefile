@@ -69,8 +69,9 @@ test: $(STAMP) browser lint
 
 # Exploration: fresh random seeds and more cases per property; failures print a reproduce blob.
 fuzz: $(STAMP)
-	HYPOTHESIS_PROFILE=explore FUZZ_EXAMPLES=2000 PROPERTY_EXAMPLES=1000 \
-	  $(BIN)/python -m pytest tests/test_fuzz.py tests/test_properties.py tests/test_app_state.py -m "not browser"
+	HYPOTHESIS_PROFILE=explore FUZZ_EXAMPLES=2000 FUZZ_HOSTILE_EXAMPLES=5000 PROPERTY_EXAMPLES=1000 \
+	  $(BIN)/python -m pytest tests/test_fuzz.py tests/test_fuzz_hostile.py tests/test_properties.py \
+	  tests/test_app_state.py -m "not browser"
 
 fmt: $(STAMP)
 	$(BIN)/ruff format .

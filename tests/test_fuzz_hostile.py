@@ -11,6 +11,7 @@ derandomized (the "ci" profile of conftest.py).  The case count and run time go 
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -118,7 +119,9 @@ def designs(draw) -> dict:
     if draw(st.booleans()):
         doc["warmup"] = {"steps": draw(st.sampled_from([0, 2, 5])), "start_factor": 0.1}
     if scheduler:
-        kwargs = dict(SCHEDULERS[scheduler])
+        # A deep copy: a mutation inside a list (MultiStepLR's milestones) must not change SCHEDULERS
+        # for the next case (hypothesis then saw a different strategy: FlakyStrategyDefinition).
+        kwargs = copy.deepcopy(SCHEDULERS[scheduler])
         if "lr_lambda" in kwargs and draw(st.booleans()):
             kwargs["lr_lambda"] = draw(hostile_expressions)
         doc["decay"] = {"scheduler": scheduler, "kwargs": kwargs}
