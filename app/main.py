@@ -42,6 +42,9 @@ pages = [
         visibility="hidden",
     ),
 ]
-st.navigation(pages, position="top").run()
-# After the page: its imports are done, so the collection Streamlit runs next walks only new objects.
-gc_policy.freeze_long_lived()
+try:
+    st.navigation(pages, position="top").run()
+finally:
+    # After the page (also when it ends with st.stop() or st.rerun(), as Forecast does before a fit):
+    # its imports are done, so the collection Streamlit runs next walks only new objects.
+    gc_policy.freeze_long_lived()

@@ -51,6 +51,13 @@ walked = len(gc.get_objects())  # what Streamlit's gc.collect(2) after every run
 print("frozen", frozen, "walked", walked)
 assert frozen > 100_000 and walked < frozen // 10, (frozen, walked)
 
+# Forecast imports its own modules and ends with st.stop() before a fit: frozen all the same.
+modules = len(sys.modules)
+at.switch_page("views/forecast.py").run()
+assert not at.exception, at.exception
+assert len(sys.modules) > modules, "the Forecast page imported nothing new: pick another page"
+assert len(gc.get_objects()) < gc.get_freeze_count() // 10, (gc.get_freeze_count(), len(gc.get_objects()))
+
 from app import gc_policy
 assert gc_policy.freeze_long_lived() is False  # nothing imported since: no second full collection
 
