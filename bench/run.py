@@ -250,6 +250,24 @@ def _bench_training(cfg, model: str):
     return plan, spec, x, y, net, opt, schedule, perm, plan.round_size
 
 
+def _train_window(k, plan, spec, x, y, net, opt, schedule, perm, rb, meter=None) -> None:
+    """Optimizer step ``k`` as the live loop takes it: the window's micro-batches (the noise-scale
+    ``meter``, when given, fed per micro-batch and with the window's norm at the end), then step."""
+    first = (k % plan.steps_per_epoch) * plan.accumulation_steps
+    count = min(plan.accumulation_steps, plan.micro_batches_per_epoch - first)
+    lo, hi = first * rb, min((first + count) * rb, len(x))
+    for m in range(lo, hi, rb):
+        idx = perm[m : min(m + rb, hi)]
+        (spec.loss_sum(net(x[idx]), y[idx]) / (hi - lo)).backward()
+        if meter is not None and count > 1:
+            meter.micro_batch(len(idx), hi - lo, m + rb >= hi)
+    if meter is not None:  # the window's gradient norm too (the live loop computes it anyway)
+        meter.end_window(None, hi - lo)
+    opt.step()
+    schedule.step()
+    opt.zero_grad(set_to_none=True)
+
+
 def _bare_loop(cfg, model: str, noise: bool = False) -> float:
     """The same training as the live run, written plainly: no records, no stop checks, no grad norm.
 
@@ -257,24 +275,12 @@ def _bare_loop(cfg, model: str, noise: bool = False) -> float:
     calls it: per micro-batch, and the window's gradient norm at the end."""
     from schedules.gns import WindowNoise
 
-    plan, spec, x, y, net, opt, schedule, perm, rb = _bench_training(cfg, model)
-    params = list(net.parameters())
-    meter = WindowNoise(params) if noise else None
+    run = _bench_training(cfg, model)
+    plan, net = run[0], run[4]
+    meter = WindowNoise(list(net.parameters())) if noise else None
     start = time.process_time()
     for k in range(plan.total_steps):
-        first = (k % plan.steps_per_epoch) * plan.accumulation_steps
-        count = min(plan.accumulation_steps, plan.micro_batches_per_epoch - first)
-        lo, hi = first * rb, min((first + count) * rb, len(x))
-        for m in range(lo, hi, rb):
-            idx = perm[m : min(m + rb, hi)]
-            (spec.loss_sum(net(x[idx]), y[idx]) / (hi - lo)).backward()
-            if meter is not None and count > 1:
-                meter.micro_batch(len(idx), hi - lo, m + rb >= hi)
-        if meter is not None:  # the window's gradient norm too (the live loop computes it anyway)
-            meter.end_window(None, hi - lo)
-        opt.step()
-        schedule.step()
-        opt.zero_grad(set_to_none=True)
+        _train_window(k, *run, meter=meter)
     return time.process_time() - start
 
 
@@ -343,25 +349,14 @@ def _alternating_windows(cfg, model: str) -> tuple[float, float]:
     machine state, so other processes' load cancels out of the ratio far better than between runs."""
     from schedules.gns import WindowNoise
 
-    plan, spec, x, y, net, opt, schedule, perm, rb = _bench_training(cfg, model)
+    run = _bench_training(cfg, model)
+    plan, net = run[0], run[4]
     meter = WindowNoise(list(net.parameters()))
     spent = [0.0, 0.0]
     for k in range(plan.total_steps):
         on = k % 2
         start = time.thread_time()
-        first = (k % plan.steps_per_epoch) * plan.accumulation_steps
-        count = min(plan.accumulation_steps, plan.micro_batches_per_epoch - first)
-        lo, hi = first * rb, min((first + count) * rb, len(x))
-        for m in range(lo, hi, rb):
-            idx = perm[m : min(m + rb, hi)]
-            (spec.loss_sum(net(x[idx]), y[idx]) / (hi - lo)).backward()
-            if on and count > 1:
-                meter.micro_batch(len(idx), hi - lo, m + rb >= hi)
-        if on:
-            meter.end_window(None, hi - lo)
-        opt.step()
-        schedule.step()
-        opt.zero_grad(set_to_none=True)
+        _train_window(k, *run, meter=meter if on else None)
         spent[on] += time.thread_time() - start
     return spent[0], spent[1]
 
