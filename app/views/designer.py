@@ -258,7 +258,7 @@ def section(col, name: str, body, *args, default: bool | None = None):
     title, icon, first = state.DESIGNER_SECTIONS[name]
     k = state.section_key(name)
     remembered = ss.setdefault(state.OPEN_SECTIONS, {})
-    if ss.get(k) is None:  # not `k in ss`: that copies the whole session state
+    if k not in ss:
         ss[k] = remembered.get(name, first if default is None else default)
     box = col.expander(title, key=k, on_change="rerun", icon=icon)
     remembered[name] = is_open = bool(ss.get(k))
