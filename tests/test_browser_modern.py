@@ -71,7 +71,6 @@ def test_wsd_schedule_free_and_rescale_controls(open_app, wait_for_app) -> None:
 
     # Designer: WSD on, 1-sqrt cooldown to 0.1 of the peak.
     page.get_by_text("Warmup-stable-decay (WSD)").click()
-    wait_for_app(page)
     page.get_by_text("Use a WSD design").click()
     wait_for_app(page)
     page.get_by_role("combobox", name=re.compile("Decay shape")).click()
@@ -92,7 +91,6 @@ def test_wsd_schedule_free_and_rescale_controls(open_app, wait_for_app) -> None:
     # Designer: the schedule-free panel shows the step size (warmup ceil(0.05 x 30) = 2 steps) and the
     # loop with train()/eval(), for SGD too.
     page.get_by_text("Schedule-free AdamW / SGD: no decay to design").click()
-    wait_for_app(page)
     page.get_by_text("Show what schedule-free does instead").click()
     wait_for_app(page)
     sf = chart(page, "schedulefree.AdamWScheduleFree: 30 steps")
