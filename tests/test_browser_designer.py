@@ -127,6 +127,9 @@ def test_screenshots_designer_and_compare(open_app, wait_for_app, artifacts_dir:
     # Save it for Compare, then make the current design differ: no hold (plain warmup + cosine).
     page.get_by_text("Import, share & save").click()
     page.get_by_role("button", name="Save", exact=True).click()
+    # Wait for the save to be confirmed: a second click that reaches the server before the save's
+    # rerun has started replaces it, and the button press is lost (seen in CI on a loaded machine).
+    page.get_by_text(f"Saved '{SHOWCASE['name']}' to the Library").wait_for()
     wait_for_app(page)
     page.get_by_text("none", exact=True).click()
     wait_for_app(page)
