@@ -69,6 +69,34 @@ PRESET_KEY = "designer_preset"
 SAVE_NAME_KEY = "designer_save_name"
 
 
+#: The collapsible sections: name -> (title, icon, open on a first visit). Only an open section's
+#: widgets are drawn (a lazy expander: keyed, rerun on open/close); a closed one sends nothing. The
+#: browser re-renders every element on the page on each rerun, so drawing one section of inputs
+#: instead of four is what brings a redraw near a bare page's (bench/ui_latency.py; README,
+#: Performance). A closed section's values live on in the design (app/views/designer.py restores them when it opens).
+DESIGNER_SECTIONS = {
+    "preset": ("Start from a preset", ":material/auto_awesome:", False),
+    "share": ("Import, share & save", ":material/swap_vert:", False),
+    "optimizer": ("Optimizer & param groups", ":material/tune:", False),
+    "data": ("Data & batching", ":material/dataset:", True),
+    "warmup": ("Warmup", ":material/trending_up:", False),
+    "wsd": ("Warmup-stable-decay (WSD)", ":material/stairs_2:", False),
+    "decay": ("Decay", ":material/trending_down:", False),
+    "plateau": ("Plateau (ReduceLROnPlateau)", ":material/horizontal_rule:", False),
+    "stack": ("Your stack", ":material/layers:", False),
+    "export": ("Export: downloads, snippets, events, JSON", ":material/download:", False),
+    "schedule_free": ("Schedule-free AdamW / SGD: no decay to design", ":material/all_inclusive:", False),
+}
+#: Which sections the user left open, kept across pages (a widget's own state is dropped by Streamlit
+#: on a page that does not draw it).
+OPEN_SECTIONS = "designer_open_sections"
+
+
+def section_key(name: str) -> str:
+    """The session-state key of a section's open state (True: open)."""
+    return f"designer_section_{name}"
+
+
 def key(path: str) -> str:
     """Widget key of a config path, e.g. ``key("training.epochs") == "w.training.epochs"``."""
     return W + path

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from designer_app import open_sections
 from figure_json import spec_of, trace, xy, y_at
 from streamlit.testing.v1 import AppTest
 
@@ -26,6 +27,7 @@ SMALL = {
 
 def compare_page(design: dict = SMALL) -> AppTest:
     at = AppTest.from_file(MAIN, default_timeout=60)
+    open_sections(at)
     at.session_state[state.DESIGN_JSON] = load_config(design).to_json()
     at.run()
     at.switch_page("views/compare.py").run()
@@ -35,6 +37,7 @@ def compare_page(design: dict = SMALL) -> AppTest:
 
 def test_saved_designs_overlay_with_diff_table() -> None:
     at = AppTest.from_file(MAIN, default_timeout=60)
+    open_sections(at)
     at.session_state[state.DESIGN_JSON] = load_config(SMALL).to_json()
     at.run()
     at.text_input(key=state.SAVE_NAME_KEY).input("warmup 4").run()

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from designer_app import open_sections, show_tab
 from figure_json import array, spec_of, trace, y_at
 from streamlit.testing.v1 import AppTest
 
@@ -27,6 +28,7 @@ SMALL = {
 
 def start(design: dict | None = None, query: str | None = None) -> AppTest:
     at = AppTest.from_file(MAIN, default_timeout=60)
+    open_sections(at)
     if design is not None:
         at.session_state[state.DESIGN_JSON] = load_config(design).to_json()
     if query is not None:
@@ -119,26 +121,28 @@ def test_plateau_design_shows_metric_and_reductions() -> None:
 
 
 def test_tabs_and_downloads_are_lazy() -> None:
-    # Only the open tab ("Events") is computed and sent: no snippet or JSON code block on a rerun, and
+    # Only the open tab ("Download") is computed and sent: no snippet or JSON code block on a rerun, and
     # the download buttons' contents are made on click (bench/ui_latency.py measures what this saves).
     at = start(SMALL)
     no_exception(at)
-    assert [t.label for t in at.tabs][:1] == ["Events"]
-    assert len(at.code) == 0
+    assert [t.label for t in at.tabs][:2] == ["Download", "Events"]
+    assert len(at.code) == 0 and len(at.get("table")) == 0
     assert len(at.get("download_button")) == 4
+    show_tab(at, "Events").run()
+    assert len(at.get("download_button")) == 0 and len(at.get("table")) == 1
 
 
 def test_events_table_static_when_short_grid_when_long() -> None:
     # SMALL has one event (warmup end): a static table with its step; with the epoch boundaries of
     # 40 epochs (39 boundaries between them, and the warmup end: 40 rows) it is the scrolling grid.
-    at = start(SMALL)
+    at = show_tab(start(SMALL), "Events").run()
     no_exception(at)
     tables = at.get("table")
     assert len(tables) == 1 and len(at.dataframe) == 0
     assert (
         "warmup" in str(tables[0].value.iloc[0].tolist()).lower() and 10 in tables[0].value["step"].tolist()
     )
-    at = start({**SMALL, "training": {**SMALL["training"], "epochs": 40}})
+    at = show_tab(start({**SMALL, "training": {**SMALL["training"], "epochs": 40}}), "Events").run()
     at.toggle(key="designer_event_epochs").set_value(True).run()
     no_exception(at)
     assert len(at.get("table")) == 0 and len(at.dataframe) == 1

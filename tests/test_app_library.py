@@ -13,6 +13,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from designer_app import open_sections
 from figure_json import spec_of, xy
 from streamlit.testing.v1 import AppTest
 
@@ -38,6 +39,7 @@ WSD = {
 
 def app(design: dict = SMALL) -> AppTest:
     at = AppTest.from_file(MAIN, default_timeout=60)
+    open_sections(at)
     at.session_state[state.DESIGN_JSON] = load_config(design).to_json()
     at.run()
     assert not at.exception, [e.value for e in at.exception]

@@ -9,6 +9,7 @@ import json
 import zlib
 from pathlib import Path
 
+from designer_app import open_sections
 from streamlit.testing.v1 import AppTest
 
 from app import state
@@ -22,6 +23,7 @@ K = state.key
 
 def start(query: str | None = None) -> AppTest:
     at = AppTest.from_file(MAIN, default_timeout=90)
+    open_sections(at)
     if query is not None:
         at.query_params[state.QUERY_PARAM] = query
     at.run()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from designer_app import open_sections
 from figure_json import spec_of
 from streamlit.testing.v1 import AppTest
 
@@ -25,6 +26,7 @@ STACKED = {
 
 def start(design: dict) -> AppTest:
     at = AppTest.from_file(MAIN, default_timeout=90)
+    open_sections(at)
     at.session_state[state.DESIGN_JSON] = load_config(design).to_json()
     return at.run()
 

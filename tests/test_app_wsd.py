@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from designer_app import open_sections
 from figure_json import array, spec_of, trace, y_at
 from streamlit.testing.v1 import AppTest
 
@@ -24,6 +25,7 @@ SMALL = {
 
 def start(design: dict) -> AppTest:
     at = AppTest.from_file(MAIN, default_timeout=60)
+    open_sections(at)
     at.session_state[state.DESIGN_JSON] = load_config(design).to_json()
     return at.run()
 

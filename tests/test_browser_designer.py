@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from app import state
 from schedules import load_config
 from schedules.share import encode_design
 
@@ -42,6 +43,9 @@ CHART_DATA_JS = """() => {
     const el = document.querySelector('[data-testid="stPlotlyChart"] .js-plotly-plot');
     return el._fullData.map(t => ({name: t.name, x: Array.from(t.x || []), y: Array.from(t.y || [])}));
 }"""
+
+
+EXPORT = state.DESIGNER_SECTIONS["export"][0]
 
 
 def chart_data(page) -> dict[str, tuple[list, list]]:
@@ -77,7 +81,10 @@ def test_designer_change_download_reimport_reload(open_app, wait_for_app, artifa
     assert len(changed["lr"][0]) == 3126
     assert changed["lr"] != before["lr"]
 
-    # Download the config JSON.
+    # Download the config JSON (the Export section is closed on a first visit: nothing of it is drawn).
+    assert page.get_by_role("button", name="Config JSON").count() == 0
+    page.get_by_text(EXPORT, exact=True).click()
+    wait_for_app(page)
     with page.expect_download() as info:
         page.get_by_role("button", name="Config JSON").click()
     exported = artifacts_dir / "designer-export.json"
@@ -89,6 +96,7 @@ def test_designer_change_download_reimport_reload(open_app, wait_for_app, artifa
     set_number(page, wait_for_app, "Micro-batch size (b)", 64)
     assert chart_data(page)["lr"] != changed["lr"]
     page.get_by_text("Import, share & save").click()
+    wait_for_app(page)
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(exported)
     wait_for_app(page)
     page.get_by_text(f"Loaded {exported.name}").wait_for()
@@ -116,6 +124,9 @@ def test_screenshots_designer_and_compare(open_app, wait_for_app, artifacts_dir:
 
     # Lazy tabs: a snippet is made when its tab is opened, and it is this design's snippet.
     assert page.locator('[data-testid="stCode"]').count() == 0
+    page.get_by_text(EXPORT, exact=True).click()
+    wait_for_app(page)
+    assert page.locator('[data-testid="stCode"]').count() == 0
     page.get_by_role("tab", name="Snippet: plain torch").click()
     wait_for_app(page)
     code = page.locator('[data-testid="stCode"]').first
@@ -126,10 +137,13 @@ def test_screenshots_designer_and_compare(open_app, wait_for_app, artifacts_dir:
 
     # Save it for Compare, then make the current design differ: no hold (plain warmup + cosine).
     page.get_by_text("Import, share & save").click()
+    wait_for_app(page)
     page.get_by_role("button", name="Save", exact=True).click()
     # Wait for the save to be confirmed: a second click that reaches the server before the save's
     # rerun has started replaces it, and the button press is lost (seen in CI on a loaded machine).
     page.get_by_text(f"Saved '{SHOWCASE['name']}' to the Library").wait_for()
+    wait_for_app(page)
+    page.get_by_text("Decay", exact=True).click()
     wait_for_app(page)
     page.get_by_text("none", exact=True).click()
     wait_for_app(page)

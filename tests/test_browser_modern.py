@@ -57,6 +57,33 @@ def no_exception(page) -> None:
     assert exceptions.count() == 0, exceptions.first.inner_text()
 
 
+FIRST_LR_JS = """() => {
+    const el = document.querySelector('[data-testid="stPlotlyChart"] .js-plotly-plot');
+    return el && el._fullData && el._fullData.length ? Array.from(el._fullData[0].y || []).join(',') : null;
+}"""
+
+
+def changes_the_chart(page, wait_for_app, act) -> None:
+    """Do ``act()`` and wait until the first chart's lr trace differs, then for the run to finish: a
+    fixed pause cannot tell that a rerun has not started yet on a loaded machine."""
+    before = page.evaluate(FIRST_LR_JS)
+    act()
+    try:
+        page.wait_for_function(f"(before) => ({FIRST_LR_JS})() !== before", arg=before, timeout=60_000)
+    except Exception as exc:  # say what the page shows, for a failure that is not reproduced at will
+        shown = {
+            "open sections": page.locator(
+                '[data-testid="stExpander"] details[open] summary'
+            ).all_inner_texts(),
+            "inputs": {
+                i.get_attribute("aria-label"): i.input_value() for i in page.locator("input").all()[:40]
+            },
+            "script": page.locator('[data-testid="stApp"]').get_attribute("data-test-script-state"),
+        }
+        raise AssertionError(f"the chart did not change: {shown}") from exc
+    wait_for_app(page)
+
+
 def set_number(page, wait_for_app, label: str, value: float) -> None:
     box = page.get_by_label(label, exact=True)
     box.fill(str(value))
@@ -70,13 +97,18 @@ def test_wsd_schedule_free_and_rescale_controls(open_app, wait_for_app) -> None:
     no_exception(page)
 
     # Designer: WSD on, 1-sqrt cooldown to 0.1 of the peak.
+    # Each step waits for what it changes (the section's content, then the curve), not a fixed pause.
     page.get_by_text("Warmup-stable-decay (WSD)").click()
-    page.get_by_text("Use a WSD design").click()
+    page.get_by_text("Use a WSD design").wait_for()
     wait_for_app(page)
-    page.get_by_role("combobox", name=re.compile("Decay shape")).click()
-    page.get_by_role("option", name="1-sqrt").click()
-    wait_for_app(page)
-    set_number(page, wait_for_app, "min_lr_ratio", 0.1)
+    changes_the_chart(page, wait_for_app, page.get_by_text("Use a WSD design").click)
+
+    def one_minus_sqrt() -> None:
+        page.get_by_role("combobox", name=re.compile("Decay shape")).click()
+        page.get_by_role("option", name="1-sqrt").click()
+
+    changes_the_chart(page, wait_for_app, one_minus_sqrt)
+    changes_the_chart(page, wait_for_app, lambda: set_number(page, wait_for_app, "min_lr_ratio", 0.1))
     no_exception(page)
     want = lr_curve(load_config(WSD))["lr"].to_numpy()
     assert want[-1] == pytest.approx(1e-3 * (0.1 + 0.9 * (1 - (5 / 6) ** 0.5)))  # p = 5/6 on the last row
@@ -91,6 +123,7 @@ def test_wsd_schedule_free_and_rescale_controls(open_app, wait_for_app) -> None:
     # Designer: the schedule-free panel shows the step size (warmup ceil(0.05 x 30) = 2 steps) and the
     # loop with train()/eval(), for SGD too.
     page.get_by_text("Schedule-free AdamW / SGD: no decay to design").click()
+    wait_for_app(page)
     page.get_by_text("Show what schedule-free does instead").click()
     wait_for_app(page)
     sf = chart(page, "schedulefree.AdamWScheduleFree: 30 steps")

@@ -12,6 +12,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import pandas as pd
+from designer_app import open_sections, show_tab
 from streamlit.testing.v1 import AppTest
 
 from app import charts, state, ui
@@ -63,6 +64,7 @@ def test_plateau_reduction_markers_are_thinned_and_the_evaluations_frame_is_exac
 def test_designer_tables_show_a_bounded_number_of_rows_and_say_so():
     ui.cached_curve.clear()
     at = AppTest.from_file(MAIN, default_timeout=180)
+    show_tab(open_sections(at), "Events")
     at.session_state[state.DESIGN_JSON] = load_config(RESTARTS).to_json()
     at.run()
     assert not at.exception, [e.value for e in at.exception]

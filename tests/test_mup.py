@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from designer_app import open_sections
 from figure_json import spec_of, y_at
 from streamlit.testing.v1 import AppTest
 
@@ -78,6 +79,7 @@ def test_designer_width_mult_control_gives_one_trace_per_group() -> None:
         "optimizer": {**DESIGN["optimizer"], "param_groups": [{"name": "hidden"}, {"name": "vector"}]},
     }
     at = AppTest.from_file(MAIN, default_timeout=60)
+    open_sections(at)
     at.session_state[state.DESIGN_JSON] = schedules.load_config(design).to_json()
     at.run()
     assert at.number_input(key=state.group_key(0, "width_mult")).value is None

@@ -12,6 +12,7 @@ import json
 import time
 from pathlib import Path
 
+from designer_app import open_sections
 from streamlit.testing.v1 import AppTest
 
 from app import state
@@ -31,6 +32,7 @@ SMALL = {
 
 def session(design: dict, page: str | None = None) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=60)
+    open_sections(at)
     at.session_state[state.DESIGN_JSON] = load_config(design).to_json()
     at.run()
     if page:

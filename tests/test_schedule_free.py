@@ -8,8 +8,10 @@ import random
 import numpy as np
 import pytest
 import torch
+from designer_app import open_sections
 
 schedulefree = pytest.importorskip("schedulefree")
+
 
 from schedules.schedule_free import snippet, trace  # noqa: E402
 
@@ -67,6 +69,7 @@ def test_designer_panel_shows_step_size_and_averaging() -> None:
         "warmup": {"steps": 4},
     }
     at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app" / "main.py"), default_timeout=60)
+    open_sections(at)
     at.session_state[state.DESIGN_JSON] = load_config(design).to_json()
     at.run()
     at.toggle(key="designer_schedule_free_on").set_value(True).run()

@@ -59,23 +59,61 @@ STEPPING_RULE = (
 
 
 def sync_widgets() -> None:
+    """When the design changed elsewhere (preset, upload, link, range test), rebuild the widget values
+    from it. Only widgets on the page (their keys are in the session state) are set here; the others
+    are restored from the stored values when their section opens (restore_section). Keeping the
+    session state to the drawn widgets matters: Streamlit copies the whole state once per number input.
+    """
     design = ss[state.DESIGN_JSON]
     values: dict[str, Any] = ss.setdefault(state.WIDGET_VALUES, {})
     if ss.get(state.SYNCED_JSON) != design or not values:
         values = state.config_to_widgets(state.current_config(), previous=values)
         ss[state.WIDGET_VALUES] = values
-        for k, v in values.items():
-            ss[k] = v
-        ss[state.SYNCED_JSON] = ss[state.DESIGN_JSON]
-    else:
         present = set(ss)  # one pass: `k in st.session_state` rebuilds the whole state per key
         for k, v in values.items():
-            if k not in present:
+            if k in present:
                 ss[k] = v
+        ss[state.SYNCED_JSON] = ss[state.DESIGN_JSON]
     if ss.get(state.DESIGN_FROM_RANGE_TEST):
         ss[state.DESIGN_FROM_RANGE_TEST] = False
         lr = state.current_config().optimizer.lr
         state.add_notice("info", f"The Live page's range test set the lr to {ui.format_lr(lr)}.")
+
+
+def current(k: str) -> Any:
+    """A widget's value, whether its section is drawn (session state) or closed (stored value)."""
+    return ss.get(k, ss[state.WIDGET_VALUES].get(k))
+
+
+def section_prefixes(name: str) -> tuple[str, ...]:
+    """The widget keys section ``name`` draws (as prefixes): only these are put back into the session
+    state when it opens, not the arguments of the other decay schedulers or of unused param groups."""
+    if name == "optimizer":
+        count = int(current(state.key("optimizer.param_groups.count")) or 1)
+        fixed = ("name", "optimizer.name", "optimizer.lr", "optimizer.kwargs", "optimizer.param_groups.count")
+        return tuple(state.key(f) for f in fixed) + tuple(
+            state.key(f"optimizer.param_groups.{i}.") for i in range(count)
+        )
+    if name == "decay":
+        sched = current(state.key("decay.scheduler"))
+        fixed = ("decay.scheduler", "decay.interval", "decay.hold")
+        return tuple(state.key(f) for f in fixed) + (state.key(f"decay.kwargs.{sched}."),)
+    if name in ("data", "warmup", "wsd", "plateau", "stack"):
+        path = "training" if name == "data" else name
+        return (state.key(f"{path}."),)
+    return ()
+
+
+def restore_section(name: str) -> None:
+    """Put the stored values of section ``name``'s widgets back into the session state before they
+    are drawn (Streamlit dropped them when the section was closed)."""
+    prefixes = section_prefixes(name)
+    if not prefixes:
+        return
+    present = set(ss)
+    for k, v in ss[state.WIDGET_VALUES].items():
+        if k not in present and k.startswith(prefixes):
+            ss[k] = v
 
 
 def remember() -> None:
@@ -215,304 +253,338 @@ def on_save() -> None:
 # the input column
 
 
-def inputs(col):
-    """Draw every input; returns the slot under the decay arguments for their resolved values."""
-    with col.expander("Start from a preset", icon=":material/auto_awesome:"):
-        names = list(PRESETS)
-        st.selectbox(
-            "Preset",
-            names,
-            index=None,
-            format_func=lambda n: PRESETS[n].title,
-            key=state.PRESET_KEY,
-            placeholder="Choose a preset…",
-            help="Keeps your optimizer and training sections; replaces warmup, decay and plateau "
-            "(some recipes also set the optimizer or epochs they were published with).",
-        )
-        chosen = ss.get(state.PRESET_KEY)
-        if chosen:
-            p = PRESETS[chosen]
-            st.caption(f"**Source:** {p.source}  \n{p.note}")
-        st.button("Apply preset", on_click=on_preset, disabled=not chosen, icon=":material/check:")
+def section(col, name: str, body, *args, default: bool | None = None):
+    """Draw section ``name`` in ``col``; if it is open, draw ``body(*args)`` in it and return its result."""
+    title, icon, first = state.DESIGNER_SECTIONS[name]
+    k = state.section_key(name)
+    remembered = ss.setdefault(state.OPEN_SECTIONS, {})
+    if ss.get(k) is None:  # not `k in ss`: that copies the whole session state
+        ss[k] = remembered.get(name, first if default is None else default)
+    box = col.expander(title, key=k, on_change="rerun", icon=icon)
+    remembered[name] = is_open = bool(ss.get(k))
+    if not is_open:
+        return None
+    restore_section(name)
+    with box:
+        return body(*args)
 
+
+def inputs(col):
+    """Draw the open sections' inputs; returns the slots filled once the curve is computed: under the
+    decay arguments (their resolved values), for Import / share, and under the plateau inputs."""
+    section(col, "preset", preset_section)
     io_slot = col.container()
-    with col.expander("Optimizer & param groups", expanded=True, icon=":material/tune:"):
-        st.text_input(
-            "Design name",
-            key=state.key("name"),
-            max_chars=200,
-            help="Shown in exports and on the Compare page.",
+    section(col, "optimizer", optimizer_section)
+    section(col, "data", data_section)
+    section(col, "warmup", warmup_section)
+    section(col, "wsd", wsd_section)
+    resolved_slot = section(col, "decay", decay_section)
+    plateau_slot = section(col, "plateau", plateau_section)
+    return resolved_slot, io_slot, plateau_slot
+
+
+def preset_section():
+    names = list(PRESETS)
+    st.selectbox(
+        "Preset",
+        names,
+        index=None,
+        format_func=lambda n: PRESETS[n].title,
+        key=state.PRESET_KEY,
+        placeholder="Choose a preset…",
+        help="Keeps your optimizer and training sections; replaces warmup, decay and plateau "
+        "(some recipes also set the optimizer or epochs they were published with).",
+    )
+    chosen = ss.get(state.PRESET_KEY)
+    if chosen:
+        p = PRESETS[chosen]
+        st.caption(f"**Source:** {p.source}  \n{p.note}")
+    st.button("Apply preset", on_click=on_preset, disabled=not chosen, icon=":material/check:")
+
+
+def optimizer_section():
+    st.text_input(
+        "Design name",
+        key=state.key("name"),
+        max_chars=200,
+        help="Shown in exports and on the Compare page.",
+    )
+    a, b = st.columns(2)
+    a.selectbox(
+        "Optimizer",
+        list(supported_optimizers()),
+        key=state.key("optimizer.name"),
+        help=state.help_text("optimizer.name"),
+    )
+    number(b, "optimizer.lr", "Learning rate", OptimizerConfig, "lr", step=1e-5, fmt="%.3e")
+    st.text_input(
+        "Optimizer kwargs (JSON)",
+        key=state.key("optimizer.kwargs"),
+        placeholder='{"weight_decay": 0.01}',
+        help=state.help_text("optimizer.kwargs"),
+    )
+    count = st.number_input(
+        "Param groups",
+        min_value=1,
+        max_value=MAX_PARAM_GROUPS,
+        step=1,
+        key=state.key("optimizer.param_groups.count"),
+        help="Parameter groups with their own lr (lr x lr scale), e.g. a backbone at 0.1x and a head at 1x. "
+        "Each group gets its own trace on the chart.",
+    )
+    for i in range(int(count)):
+        a, b, c = st.columns([3, 2, 2])
+        a.text_input(
+            f"Group {i + 1} name",
+            key=state.group_key(i, "name"),
+            max_chars=64,
+            help=ParamGroup.model_fields["name"].description,
         )
+        lo, hi = state.bounds(ParamGroup, "lr_scale")
+        b.number_input(
+            "lr scale",
+            min_value=lo,
+            max_value=hi,
+            step=0.1,
+            format=FLOAT,
+            key=state.group_key(i, "lr_scale"),
+            help=ParamGroup.model_fields["lr_scale"].description,
+        )
+        lo, hi = state.bounds(ParamGroup, "width_mult")
+        c.number_input(
+            "width_mult (muP)",
+            min_value=1e-4,
+            max_value=hi,
+            step=1.0,
+            format=FLOAT,
+            key=state.group_key(i, "width_mult"),
+            placeholder="vector-like",
+            help=ParamGroup.model_fields["width_mult"].description
+            + " Source: Yang et al. 2021, Tensor Programs V (muTransfer); mup.MuAdam. For SGD, mup.MuSGD "
+            "scales differently (vector-like lr x width_mult): this field follows MuAdam.",
+        )
+
+
+def data_section():
+    a, b = st.columns(2)
+    number(a, "training.dataset_size", "Dataset size (N)", TrainingConfig, "dataset_size", step=1000)
+    number(b, "training.micro_batch_size", "Micro-batch size (b)", TrainingConfig, "micro_batch_size")
+    a, b = st.columns(2)
+    number(a, "training.accumulation_steps", "Accumulation (A)", TrainingConfig, "accumulation_steps")
+    number(b, "training.world_size", "World size (W)", TrainingConfig, "world_size")
+    a, b = st.columns(2)
+    use_max = ss.get(state.key("training.use_max_steps"))
+    number(a, "training.epochs", "Epochs", TrainingConfig, "epochs", disabled=bool(use_max))
+    if not use_max:  # the greyed field follows the total, so switching it on starts from there
+        total = state.total_steps_of_widgets(ss)
+        lo, hi = state.bounds(TrainingConfig, "max_steps")
+        if total is not None and (lo is None or total >= lo) and (hi is None or total <= hi):
+            ss[state.key("training.max_steps")] = total
+    number(b, "training.max_steps", "Max steps", TrainingConfig, "max_steps", disabled=not use_max)
+    a, b = st.columns(2)
+    a.toggle(
+        "Set max steps",
+        key=state.key("training.use_max_steps"),
+        help=TrainingConfig.model_fields["max_steps"].description,
+    )
+    b.toggle("drop_last", key=state.key("training.drop_last"), help=state.help_text("training.drop_last"))
+
+
+def warmup_section():
+    if current(state.key("wsd.on")):
+        st.caption("Not used: the WSD section above has its own warmup and decay.")
+    on = st.toggle(
+        "Linear warmup",
+        key=state.key("warmup.on"),
+        help="A linear ramp from start_factor x lr up to the lr.",
+    )
+    if on:
+        mode = st.radio(
+            "Length given as",
+            ["steps", "ratio"],
+            horizontal=True,
+            key=state.key("warmup.mode"),
+            help="A number of optimizer steps, or a fraction of all steps.",
+        )
+        a, b = st.columns(2)
+        if mode == "steps":
+            number(a, "warmup.steps", "Warmup steps", WarmupConfig, "steps", step=10)
+        else:
+            number(a, "warmup.ratio", "Warmup ratio", WarmupConfig, "ratio", step=0.01)
+        number(b, "warmup.start_factor", "start_factor", WarmupConfig, "start_factor", step=0.05)
+
+
+def wsd_section():
+    wsd_on = st.toggle(
+        "Use a WSD design",
+        key=state.key("wsd.on"),
+        help="Warmup, a stable phase at the peak, then a short decay (cooldown) to a floor, as "
+        "transformers.get_wsd_schedule (Hu et al. 2024; 1-sqrt cooldown: Hagele et al. 2024). "
+        "Replaces the Warmup and Decay sections below.",
+    )
+    if wsd_on:
+        a, b = st.columns(2)
+        mode = a.radio(
+            "Warmup length as", ["steps", "ratio"], horizontal=True, key=state.key("wsd.warmup_mode")
+        )
+        if mode == "steps":
+            number(b, "wsd.warmup_steps", "Warmup steps", WSDConfig, "warmup_steps", step=10)
+        else:
+            number(b, "wsd.warmup_ratio", "Warmup ratio", WSDConfig, "warmup_ratio", step=0.01)
         a, b = st.columns(2)
         a.selectbox(
-            "Optimizer",
-            list(supported_optimizers()),
-            key=state.key("optimizer.name"),
-            help=state.help_text("optimizer.name"),
+            "Warmup shape",
+            list(SHAPES),
+            key=state.key("wsd.warmup_type"),
+            help=state.help_text("wsd.warmup_type"),
         )
-        number(b, "optimizer.lr", "Learning rate", OptimizerConfig, "lr", step=1e-5, fmt="%.3e")
-        st.text_input(
-            "Optimizer kwargs (JSON)",
-            key=state.key("optimizer.kwargs"),
-            placeholder='{"weight_decay": 0.01}',
-            help=state.help_text("optimizer.kwargs"),
+        start_set = b.toggle(
+            "Own warmup start",
+            key=state.key("wsd.warmup_start_set"),
+            help="Off: the warmup starts at min_lr_ratio, as transformers does.",
         )
-        count = st.number_input(
-            "Param groups",
-            min_value=1,
-            max_value=MAX_PARAM_GROUPS,
-            step=1,
-            key=state.key("optimizer.param_groups.count"),
-            help="Parameter groups with their own lr (lr x lr scale), e.g. a backbone at 0.1x and a head at 1x. "
-            "Each group gets its own trace on the chart.",
-        )
-        for i in range(int(count)):
-            a, b, c = st.columns([3, 2, 2])
-            a.text_input(
-                f"Group {i + 1} name",
-                key=state.group_key(i, "name"),
-                max_chars=64,
-                help=ParamGroup.model_fields["name"].description,
-            )
-            lo, hi = state.bounds(ParamGroup, "lr_scale")
-            b.number_input(
-                "lr scale",
-                min_value=lo,
-                max_value=hi,
-                step=0.1,
-                format=FLOAT,
-                key=state.group_key(i, "lr_scale"),
-                help=ParamGroup.model_fields["lr_scale"].description,
-            )
-            lo, hi = state.bounds(ParamGroup, "width_mult")
-            c.number_input(
-                "width_mult (muP)",
-                min_value=1e-4,
-                max_value=hi,
-                step=1.0,
-                format=FLOAT,
-                key=state.group_key(i, "width_mult"),
-                placeholder="vector-like",
-                help=ParamGroup.model_fields["width_mult"].description
-                + " Source: Yang et al. 2021, Tensor Programs V (muTransfer); mup.MuAdam. For SGD, mup.MuSGD "
-                "scales differently (vector-like lr x width_mult): this field follows MuAdam.",
-            )
-
-    with col.expander("Data & batching", expanded=True, icon=":material/dataset:"):
+        if start_set:
+            number(st, "wsd.warmup_start", "Warmup start factor", WSDConfig, "warmup_start", step=0.05)
         a, b = st.columns(2)
-        number(a, "training.dataset_size", "Dataset size (N)", TrainingConfig, "dataset_size", step=1000)
-        number(b, "training.micro_batch_size", "Micro-batch size (b)", TrainingConfig, "micro_batch_size")
-        a, b = st.columns(2)
-        number(a, "training.accumulation_steps", "Accumulation (A)", TrainingConfig, "accumulation_steps")
-        number(b, "training.world_size", "World size (W)", TrainingConfig, "world_size")
-        a, b = st.columns(2)
-        use_max = ss.get(state.key("training.use_max_steps"))
-        number(a, "training.epochs", "Epochs", TrainingConfig, "epochs", disabled=bool(use_max))
-        if not use_max:  # the greyed field follows the total, so switching it on starts from there
-            total = state.total_steps_of_widgets(ss)
-            lo, hi = state.bounds(TrainingConfig, "max_steps")
-            if total is not None and (lo is None or total >= lo) and (hi is None or total <= hi):
-                ss[state.key("training.max_steps")] = total
-        number(b, "training.max_steps", "Max steps", TrainingConfig, "max_steps", disabled=not use_max)
-        a, b = st.columns(2)
-        a.toggle(
-            "Set max steps",
-            key=state.key("training.use_max_steps"),
-            help=TrainingConfig.model_fields["max_steps"].description,
+        mode = a.radio(
+            "Decay length as", ["steps", "ratio"], horizontal=True, key=state.key("wsd.decay_mode")
         )
-        b.toggle("drop_last", key=state.key("training.drop_last"), help=state.help_text("training.drop_last"))
-
-    with col.expander("Warmup", expanded=True, icon=":material/trending_up:"):
-        if ss.get(state.key("wsd.on")):
-            st.caption("Not used: the WSD section above has its own warmup and decay.")
-        on = st.toggle(
-            "Linear warmup",
-            key=state.key("warmup.on"),
-            help="A linear ramp from start_factor x lr up to the lr.",
+        if mode == "steps":
+            number(b, "wsd.decay_steps", "Decay steps", WSDConfig, "decay_steps", step=10)
+        else:
+            number(b, "wsd.decay_ratio", "Decay ratio", WSDConfig, "decay_ratio", step=0.05)
+        a, b = st.columns(2)
+        a.selectbox(
+            "Decay shape",
+            list(SHAPES),
+            key=state.key("wsd.decay_type"),
+            help=state.help_text("wsd.decay_type"),
         )
-        if on:
-            mode = st.radio(
-                "Length given as",
-                ["steps", "ratio"],
-                horizontal=True,
-                key=state.key("warmup.mode"),
-                help="A number of optimizer steps, or a fraction of all steps.",
-            )
-            a, b = st.columns(2)
-            if mode == "steps":
-                number(a, "warmup.steps", "Warmup steps", WarmupConfig, "steps", step=10)
-            else:
-                number(a, "warmup.ratio", "Warmup ratio", WarmupConfig, "ratio", step=0.01)
-            number(b, "warmup.start_factor", "start_factor", WarmupConfig, "start_factor", step=0.05)
-
-    with col.expander("Warmup-stable-decay (WSD)", icon=":material/stairs_2:"):
-        wsd_on = st.toggle(
-            "Use a WSD design",
-            key=state.key("wsd.on"),
-            help="Warmup, a stable phase at the peak, then a short decay (cooldown) to a floor, as "
-            "transformers.get_wsd_schedule (Hu et al. 2024; 1-sqrt cooldown: Hagele et al. 2024). "
-            "Replaces the Warmup and Decay sections below.",
+        number(b, "wsd.min_lr_ratio", "min_lr_ratio", WSDConfig, "min_lr_ratio", step=0.05)
+        stable_set = st.toggle(
+            "Fix the stable length",
+            key=state.key("wsd.stable_set"),
+            help="Off: stable = total - warmup - decay (transformers' num_stable_steps inferred). On: "
+            "steps after warmup + stable + decay stay at min_lr_ratio.",
         )
-        if wsd_on:
-            a, b = st.columns(2)
-            mode = a.radio(
-                "Warmup length as", ["steps", "ratio"], horizontal=True, key=state.key("wsd.warmup_mode")
-            )
-            if mode == "steps":
-                number(b, "wsd.warmup_steps", "Warmup steps", WSDConfig, "warmup_steps", step=10)
-            else:
-                number(b, "wsd.warmup_ratio", "Warmup ratio", WSDConfig, "warmup_ratio", step=0.01)
-            a, b = st.columns(2)
-            a.selectbox(
-                "Warmup shape",
-                list(SHAPES),
-                key=state.key("wsd.warmup_type"),
-                help=state.help_text("wsd.warmup_type"),
-            )
-            start_set = b.toggle(
-                "Own warmup start",
-                key=state.key("wsd.warmup_start_set"),
-                help="Off: the warmup starts at min_lr_ratio, as transformers does.",
-            )
-            if start_set:
-                number(st, "wsd.warmup_start", "Warmup start factor", WSDConfig, "warmup_start", step=0.05)
-            a, b = st.columns(2)
-            mode = a.radio(
-                "Decay length as", ["steps", "ratio"], horizontal=True, key=state.key("wsd.decay_mode")
-            )
-            if mode == "steps":
-                number(b, "wsd.decay_steps", "Decay steps", WSDConfig, "decay_steps", step=10)
-            else:
-                number(b, "wsd.decay_ratio", "Decay ratio", WSDConfig, "decay_ratio", step=0.05)
-            a, b = st.columns(2)
-            a.selectbox(
-                "Decay shape",
-                list(SHAPES),
-                key=state.key("wsd.decay_type"),
-                help=state.help_text("wsd.decay_type"),
-            )
-            number(b, "wsd.min_lr_ratio", "min_lr_ratio", WSDConfig, "min_lr_ratio", step=0.05)
-            stable_set = st.toggle(
-                "Fix the stable length",
-                key=state.key("wsd.stable_set"),
-                help="Off: stable = total - warmup - decay (transformers' num_stable_steps inferred). On: "
-                "steps after warmup + stable + decay stay at min_lr_ratio.",
-            )
-            if stable_set:
-                number(st, "wsd.stable_steps", "Stable steps", WSDConfig, "stable_steps", step=10)
+        if stable_set:
+            number(st, "wsd.stable_steps", "Stable steps", WSDConfig, "stable_steps", step=10)
 
+
+def decay_section():
+    """The decay scheduler and its arguments; returns the slot for their resolved values (or None)."""
     resolved_slot = None
-    with col.expander("Decay", expanded=True, icon=":material/trending_down:"):
-        if ss.get(state.key("wsd.on")):
-            st.caption("Not used: the WSD section above has its own warmup and decay.")
-        sched = st.selectbox(
-            "Scheduler",
-            [state.DECAY_NONE, *DECAY_KWARGS],
-            key=state.key("decay.scheduler"),
-            help=state.help_text("decay.scheduler"),
+    if current(state.key("wsd.on")):
+        st.caption("Not used: the WSD section above has its own warmup and decay.")
+    sched = st.selectbox(
+        "Scheduler",
+        [state.DECAY_NONE, *DECAY_KWARGS],
+        key=state.key("decay.scheduler"),
+        help=state.help_text("decay.scheduler"),
+    )
+    if sched != state.DECAY_NONE:
+        interval = st.radio(
+            "Interval",
+            ["step", "epoch"],
+            horizontal=True,
+            key=state.key("decay.interval"),
+            help=state.help_text("decay.interval"),
         )
-        if sched != state.DECAY_NONE:
-            interval = st.radio(
-                "Interval",
-                ["step", "epoch"],
+        if interval == "step":
+            hold = st.radio(
+                "Hold at peak after warmup",
+                ["none", "steps", "ratio"],
                 horizontal=True,
-                key=state.key("decay.interval"),
-                help=state.help_text("decay.interval"),
+                key=state.key("decay.hold"),
+                help=state.help_text("decay.hold_steps"),
             )
-            if interval == "step":
-                hold = st.radio(
-                    "Hold at peak after warmup",
-                    ["none", "steps", "ratio"],
-                    horizontal=True,
-                    key=state.key("decay.hold"),
-                    help=state.help_text("decay.hold_steps"),
-                )
-                if hold == "steps":
-                    number(st, "decay.hold_steps", "Hold steps", DecayConfig, "hold_steps", step=10)
-                elif hold == "ratio":
-                    number(st, "decay.hold_ratio", "Hold ratio", DecayConfig, "hold_ratio", step=0.05)
-            fields = list(DECAY_KWARGS[sched].model_fields)
-            st.caption(
-                f"`torch.optim.lr_scheduler.{sched}` arguments: empty means the default, resolved below."
-            )
-            cols = st.columns(2)
-            for i, field in enumerate(fields):
-                decay_kwarg(cols[i % 2], sched, field)
-            resolved_slot = st.empty()
-        st.caption(
-            "The scheduler steps once per optimizer step, right after `optimizer.step()` "
-            "(see the snippets for why)."
-        )
+            if hold == "steps":
+                number(st, "decay.hold_steps", "Hold steps", DecayConfig, "hold_steps", step=10)
+            elif hold == "ratio":
+                number(st, "decay.hold_ratio", "Hold ratio", DecayConfig, "hold_ratio", step=0.05)
+        fields = list(DECAY_KWARGS[sched].model_fields)
+        st.caption(f"`torch.optim.lr_scheduler.{sched}` arguments: empty means the default, resolved below.")
+        cols = st.columns(2)
+        for i, field in enumerate(fields):
+            decay_kwarg(cols[i % 2], sched, field)
+        resolved_slot = st.empty()
+    st.caption(
+        "The scheduler steps once per optimizer step, right after `optimizer.step()` "
+        "(see the snippets for why)."
+    )
+    return resolved_slot
 
+
+def plateau_section():
+    """ReduceLROnPlateau's knobs and its metric; returns the slot for the note on its cuts (or None)."""
     plateau_slot = None
-    with col.expander("Plateau (ReduceLROnPlateau)", icon=":material/horizontal_rule:"):
-        on = st.toggle(
-            "Reduce on plateau",
-            key=state.key("plateau.on"),
-            help="Cut the lr when a validation metric stops improving. The cut multiplies the current lr, "
-            "on top of warmup/decay.",
+    on = st.toggle(
+        "Reduce on plateau",
+        key=state.key("plateau.on"),
+        help="Cut the lr when a validation metric stops improving. The cut multiplies the current lr, "
+        "on top of warmup/decay.",
+    )
+    if on:
+        plateau_slot = st.empty()  # why the lr was (not) cut, filled once the curve is computed
+        a, b = st.columns(2)
+        a.selectbox(
+            "mode", ["min", "max"], key=state.key("plateau.mode"), help=state.help_text("plateau.mode")
         )
-        if on:
-            plateau_slot = st.empty()  # why the lr was (not) cut, filled once the curve is computed
-            a, b = st.columns(2)
-            a.selectbox(
-                "mode", ["min", "max"], key=state.key("plateau.mode"), help=state.help_text("plateau.mode")
+        number(b, "plateau.factor", "factor", PlateauConfig, "factor", step=0.05)
+        a, b = st.columns(2)
+        number(a, "plateau.patience", "patience", PlateauConfig, "patience")
+        number(b, "plateau.cooldown", "cooldown", PlateauConfig, "cooldown")
+        a, b = st.columns(2)
+        number(a, "plateau.threshold", "threshold", PlateauConfig, "threshold", step=1e-4)
+        b.selectbox(
+            "threshold_mode",
+            ["rel", "abs"],
+            key=state.key("plateau.threshold_mode"),
+            help=state.help_text("plateau.threshold_mode"),
+        )
+        a, b = st.columns(2)
+        a.text_input("min_lr", key=state.key("plateau.min_lr"), help=state.help_text("plateau.min_lr"))
+        number(b, "plateau.eps", "eps", PlateauConfig, "eps", step=1e-8, fmt="%.1e")
+        a, b = st.columns(2)
+        ev = a.radio(
+            "Evaluate",
+            ["epoch", "steps"],
+            horizontal=True,
+            key=state.key("plateau.eval"),
+            help=state.help_text("plateau.eval_every"),
+        )
+        b.number_input(
+            "every N steps",
+            min_value=1,
+            max_value=2_000_000,
+            step=1,
+            key=state.key("plateau.eval_steps"),
+            disabled=ev != "steps",
+            help="Evaluate after every N optimizer steps.",
+        )
+        src = st.radio(
+            "Metric source",
+            ["synthetic", "values"],
+            horizontal=True,
+            key=state.key("plateau.metric"),
+            format_func=lambda s: {"synthetic": "synthetic loss", "values": "paste values"}[s],
+            help=state.help_text("plateau.metric"),
+        )
+        if src == "values":
+            st.text_area(
+                "Metric values (one per evaluation)",
+                key=state.key("plateau.metric.values"),
+                placeholder="2.31, 1.87, 1.62, 1.55, 1.54, 1.55, …",
+                help="Your validation curve, one value per evaluation, separated by commas, spaces or new lines.",
             )
-            number(b, "plateau.factor", "factor", PlateauConfig, "factor", step=0.05)
-            a, b = st.columns(2)
-            number(a, "plateau.patience", "patience", PlateauConfig, "patience")
-            number(b, "plateau.cooldown", "cooldown", PlateauConfig, "cooldown")
-            a, b = st.columns(2)
-            number(a, "plateau.threshold", "threshold", PlateauConfig, "threshold", step=1e-4)
-            b.selectbox(
-                "threshold_mode",
-                ["rel", "abs"],
-                key=state.key("plateau.threshold_mode"),
-                help=state.help_text("plateau.threshold_mode"),
-            )
-            a, b = st.columns(2)
-            a.text_input("min_lr", key=state.key("plateau.min_lr"), help=state.help_text("plateau.min_lr"))
-            number(b, "plateau.eps", "eps", PlateauConfig, "eps", step=1e-8, fmt="%.1e")
-            a, b = st.columns(2)
-            ev = a.radio(
-                "Evaluate",
-                ["epoch", "steps"],
-                horizontal=True,
-                key=state.key("plateau.eval"),
-                help=state.help_text("plateau.eval_every"),
-            )
-            b.number_input(
-                "every N steps",
-                min_value=1,
-                max_value=2_000_000,
-                step=1,
-                key=state.key("plateau.eval_steps"),
-                disabled=ev != "steps",
-                help="Evaluate after every N optimizer steps.",
-            )
-            src = st.radio(
-                "Metric source",
-                ["synthetic", "values"],
-                horizontal=True,
-                key=state.key("plateau.metric"),
-                format_func=lambda s: {"synthetic": "synthetic loss", "values": "paste values"}[s],
-                help=state.help_text("plateau.metric"),
-            )
-            if src == "values":
-                st.text_area(
-                    "Metric values (one per evaluation)",
-                    key=state.key("plateau.metric.values"),
-                    placeholder="2.31, 1.87, 1.62, 1.55, 1.54, 1.55, …",
-                    help="Your validation curve, one value per evaluation, separated by commas, spaces or new lines.",
-                )
-            else:
-                st.caption(SyntheticMetric.__doc__.split("\n\n")[0].replace("\n", " "))
-                cols = st.columns(2)
-                for i, field in enumerate(SyntheticMetric.model_fields):
-                    path = f"plateau.metric.synthetic.{field}"
-                    opt = {"placeholder": "never"} if field == "plateau_from" else {}
-                    number(cols[i % 2], path, field, SyntheticMetric, field, **opt)
-    return resolved_slot, io_slot, plateau_slot
+        else:
+            st.caption(SyntheticMetric.__doc__.split("\n\n")[0].replace("\n", " "))
+            cols = st.columns(2)
+            for i, field in enumerate(SyntheticMetric.model_fields):
+                path = f"plateau.metric.synthetic.{field}"
+                opt = {"placeholder": "never"} if field == "plateau_from" else {}
+                number(cols[i % 2], path, field, SyntheticMetric, field, **opt)
+    return plateau_slot
 
 
 STACK_LABELS = {
@@ -527,48 +599,50 @@ FIX_BUTTON = "designer_apply_stack_fix"
 
 def stack_inputs(col) -> None:
     """The "Your stack" section: which framework steps the scheduler, and its settings."""
-    on = bool(ss.get(state.key("stack.on")))
-    with col.expander("Your stack", expanded=on, icon=":material/layers:"):
-        st.toggle(
-            "Train through a framework",
-            key=state.key("stack.on"),
-            help="Draw what HF Trainer, accelerate, Lightning or DeepSpeed do with this design.",
+    section(col, "stack", stack_section, default=bool(current(state.key("stack.on"))))
+
+
+def stack_section() -> None:
+    st.toggle(
+        "Train through a framework",
+        key=state.key("stack.on"),
+        help="Draw what HF Trainer, accelerate, Lightning or DeepSpeed do with this design.",
+    )
+    if not ss.get(state.key("stack.on")):
+        st.caption("Off: the design is stepped once per optimizer step, as the curve shows.")
+        return
+    st.selectbox(
+        "Stack",
+        list(STACK_NAMES),
+        key=state.key("stack.name"),
+        format_func=lambda n: STACK_LABELS[n],
+        help=state.help_text("stack.name"),
+    )
+    name = ss.get(state.key("stack.name"))
+    a, b = st.columns(2)
+    number(a, "stack.num_processes", "processes", StackConfig, "num_processes", placeholder="world_size")
+    number(b, "stack.scheduler_scale", "scheduler built for steps x", StackConfig, "scheduler_scale")
+    if name == "accelerate":
+        st.checkbox(
+            "split_batches",
+            key=state.key("stack.split_batches"),
+            help=state.help_text("stack.split_batches"),
         )
-        if not ss.get(state.key("stack.on")):
-            st.caption("Off: the design is stepped once per optimizer step, as the curve shows.")
-            return
-        st.selectbox(
-            "Stack",
-            list(STACK_NAMES),
-            key=state.key("stack.name"),
-            format_func=lambda n: STACK_LABELS[n],
-            help=state.help_text("stack.name"),
+        st.checkbox(
+            "step_scheduler_with_optimizer",
+            key=state.key("stack.step_scheduler_with_optimizer"),
+            help=state.help_text("stack.step_scheduler_with_optimizer"),
         )
-        name = ss.get(state.key("stack.name"))
+    if name == "lightning":
         a, b = st.columns(2)
-        number(a, "stack.num_processes", "processes", StackConfig, "num_processes", placeholder="world_size")
-        number(b, "stack.scheduler_scale", "scheduler built for steps x", StackConfig, "scheduler_scale")
-        if name == "accelerate":
-            st.checkbox(
-                "split_batches",
-                key=state.key("stack.split_batches"),
-                help=state.help_text("stack.split_batches"),
-            )
-            st.checkbox(
-                "step_scheduler_with_optimizer",
-                key=state.key("stack.step_scheduler_with_optimizer"),
-                help=state.help_text("stack.step_scheduler_with_optimizer"),
-            )
-        if name == "lightning":
-            a, b = st.columns(2)
-            a.selectbox(
-                "interval",
-                ["epoch", "step"],
-                key=state.key("stack.lightning_interval"),
-                help=state.help_text("stack.lightning_interval"),
-            )
-            number(b, "stack.lightning_frequency", "frequency", StackConfig, "lightning_frequency")
-        number(st, "stack.amp_skipped_steps", "AMP: steps GradScaler skips", StackConfig, "amp_skipped_steps")
+        a.selectbox(
+            "interval",
+            ["epoch", "step"],
+            key=state.key("stack.lightning_interval"),
+            help=state.help_text("stack.lightning_interval"),
+        )
+        number(b, "stack.lightning_frequency", "frequency", StackConfig, "lightning_frequency")
+    number(st, "stack.amp_skipped_steps", "AMP: steps GradScaler skips", StackConfig, "amp_skipped_steps")
 
 
 def apply_stack_fix(settings: StackConfig) -> None:
@@ -681,13 +755,22 @@ def chart(curve, run=None) -> None:
 
 
 def tables(curve) -> None:
+    section(st, "export", export_section, curve)
+
+
+def export_section(curve) -> None:
     cfg = curve.config
-    names = ["Events"]
+    names = ["Download", "Events"]
     if cfg.plateau is not None:
         names.append("Evaluations")
     names += ["Snippet: build_scheduler", "Snippet: plain torch", "Config JSON"]
     # Lazy tabs: only the open tab's content is computed and sent on a rerun.
-    tabs = dict(zip(names, st.tabs(names, key="designer_tabs", on_change="rerun"), strict=True))
+    tabs = dict(
+        zip(names, st.tabs(names, key="designer_tabs", on_change="rerun", default="Download"), strict=True)
+    )
+    if tabs["Download"].open:
+        with tabs["Download"]:
+            downloads(cfg, curve)
     if tabs["Events"].open:
         with tabs["Events"]:
             events_tab(curve)
@@ -759,8 +842,8 @@ def _slug(cfg: ScheduleConfig) -> str:
 
 def downloads(cfg: ScheduleConfig, curve) -> None:
     slug = _slug(cfg)
-    cols = st.columns(4)
-    cols[0].download_button(
+    row = st.container(horizontal=True)
+    row.download_button(
         "Config JSON",
         data=lambda: cfg.to_json() + "\n",
         file_name=f"{slug}.json",
@@ -771,7 +854,7 @@ def downloads(cfg: ScheduleConfig, curve) -> None:
         width="stretch",
         help="The lr-schedule/v1 config: import it here again, or load it in your training script.",
     )
-    cols[1].download_button(
+    row.download_button(
         "Curve CSV",
         data=lambda: curve.frame.to_csv(index=False, lineterminator="\n"),
         file_name=f"{slug}.csv",
@@ -782,7 +865,7 @@ def downloads(cfg: ScheduleConfig, curve) -> None:
         width="stretch",
         help="One row per optimizer step: step, epoch, samples, lr (and lr/<group> per group).",
     )
-    cols[2].download_button(
+    row.download_button(
         "Loop: build_scheduler",
         data=lambda: build_scheduler_snippet(cfg, f"{slug}.json"),
         file_name="train_with_schedules.py",
@@ -793,7 +876,7 @@ def downloads(cfg: ScheduleConfig, curve) -> None:
         width="stretch",
         help="A training loop that loads the config JSON with schedules.build_scheduler.",
     )
-    cols[3].download_button(
+    row.download_button(
         "Loop: plain torch",
         data=lambda: ui.cached_snippet(cfg.cache_key(), "plain_torch"),
         file_name="train_plain_torch.py",
@@ -807,47 +890,50 @@ def downloads(cfg: ScheduleConfig, curve) -> None:
 
 
 def import_share(slot, cfg: ScheduleConfig) -> None:
-    with slot.expander("Import, share & save", icon=":material/swap_vert:"):
-        st.file_uploader(
-            f"Import a config (JSON, up to {CONFIG_MB} MB)",
-            key=state.UPLOAD_KEY,
-            on_change=on_upload,
-            max_upload_size=CONFIG_MB,
-            help=f"{CONFIG_FILES[0].upper()}{CONFIG_FILES[1:]}. A bad file shows what is wrong and leaves the "
-            "current design as it is.",
+    section(slot, "share", share_section, cfg)
+
+
+def share_section(cfg: ScheduleConfig) -> None:
+    st.file_uploader(
+        f"Import a config (JSON, up to {CONFIG_MB} MB)",
+        key=state.UPLOAD_KEY,
+        on_change=on_upload,
+        max_upload_size=CONFIG_MB,
+        help=f"{CONFIG_FILES[0].upper()}{CONFIG_FILES[1:]}. A bad file shows what is wrong and leaves the "
+        "current design as it is.",
+    )
+    token = state.design_token(cfg)
+    if state.fits_in_link(token):
+        st.caption(
+            "**Share:** the page address holds this design (`?design=…`): copy it from the address bar; it "
+            "opens the same design, also after a reload."
         )
-        token = state.design_token(cfg)
-        if state.fits_in_link(token):
-            st.caption(
-                "**Share:** the page address holds this design (`?design=…`): copy it from the address bar; it "
-                "opens the same design, also after a reload."
-            )
-        else:
-            st.caption("This design is too large for a link: share the JSON file instead.")
-        a, b = st.columns([3, 2], vertical_alignment="bottom")
-        a.text_input(
-            "Save as",
-            key=state.SAVE_NAME_KEY,
-            placeholder=cfg.name,
-            help="Name under which Compare lists it.",
-        )
-        b.button(
-            "Save",
-            on_click=on_save,
-            icon=":material/bookmark_add:",
-            width="stretch",
-            help="Save to the Library (the workspace: kept across reloads and restarts) and for the Compare page. "
-            "Saving under an existing name updates that design.",
-        )
-        saved = ss.get(state.SAVED_DESIGNS) or {}
-        if saved:
-            st.caption("Saved for Compare: " + ", ".join(f"`{n}`" for n in saved))
+    else:
+        st.caption("This design is too large for a link: share the JSON file instead.")
+    a, b = st.columns([3, 2], vertical_alignment="bottom")
+    a.text_input(
+        "Save as",
+        key=state.SAVE_NAME_KEY,
+        placeholder=cfg.name,
+        help="Name under which Compare lists it.",
+    )
+    b.button(
+        "Save",
+        on_click=on_save,
+        icon=":material/bookmark_add:",
+        width="stretch",
+        help="Save to the Library (the workspace: kept across reloads and restarts) and for the Compare page. "
+        "Saving under an existing name updates that design.",
+    )
+    saved = ss.get(state.SAVED_DESIGNS) or {}
+    if saved:
+        st.caption("Saved for Compare: " + ", ".join(f"`{n}`" for n in saved))
 
 
 def mark_modified_preset() -> None:
     """Before the widgets are drawn: a preset-named design whose schedule was changed is renamed
     "<preset> (modified)" (and back when it is the preset again), so exports are not misnamed."""
-    name = str(ss.get(state.key("name")) or "").removesuffix(MODIFIED).lower()
+    name = str(current(state.key("name")) or "").removesuffix(MODIFIED).lower()
     if name not in PRESET_TITLES:  # the common case costs one lookup
         return
     try:
@@ -856,7 +942,7 @@ def mark_modified_preset() -> None:
         return
     name = name_for(cfg)
     if name != cfg.name:
-        ss[state.key("name")] = name
+        ss[state.key("name")] = ss[state.WIDGET_VALUES][state.key("name")] = name
 
 
 def main() -> None:
@@ -916,7 +1002,6 @@ def right_column(right, cfg: ScheduleConfig, problems: ConfigError | None):
         chart(curve, run)
         if run is not None:
             your_stack(run)
-        downloads(cfg, curve)
         tables(curve)
         schedule_free_panel(curve)
     return curve
@@ -928,53 +1013,56 @@ SF_KIND = "designer_schedule_free_kind"
 
 def schedule_free_panel(curve) -> None:
     """What a schedule-free optimizer does instead of a decay (Defazio et al. 2024), for this run."""
+    section(st, "schedule_free", schedule_free_section, curve)
+
+
+def schedule_free_section(curve) -> None:
     from schedules import schedule_free
 
-    with st.expander("Schedule-free AdamW / SGD: no decay to design", icon=":material/all_inclusive:"):
-        if not schedule_free.available():
-            st.caption("The `schedulefree` package is not installed here, so this view is off.")
-            return
-        on = st.toggle(
-            "Show what schedule-free does instead",
-            key=SF_ON,
-            help=f"{schedule_free.SOURCE}. The optimizer warms its step size up itself and averages its "
-            "iterates; there is no lr scheduler.",
-        )
-        if not on:
-            return
-        kind = st.radio("Optimizer", list(schedule_free.KINDS), horizontal=True, key=SF_KIND)
-        p = curve.plan
-        frame = schedule_free.trace(curve.config.optimizer.lr, p.total_steps, p.warmup_steps)
-        fig = go.Figure()
-        fig.add_scatter(x=frame["step"], y=frame["lr"], mode="lines", name="step size (lr x warmup)")
-        fig.add_scatter(
-            x=frame["step"], y=frame["averaging"], mode="lines", name="averaging weight c_k", yaxis="y2"
-        )
-        fig.update_layout(
-            height=320,
-            margin={"l": 10, "r": 10, "t": 30, "b": 10},
-            title={
-                "text": f"schedulefree.{schedule_free.KINDS[kind]}: {p.total_steps:,} steps",
-                "font": {"size": 14},
-            },
-            xaxis={"title": "optimizer step"},
-            yaxis={"title": "step size"},
-            yaxis2={"title": "c_k", "overlaying": "y", "side": "right", "type": "log"},
-            legend={"orientation": "h", "y": -0.25},
-        )
-        st.plotly_chart(fig, key="schedule_free_chart", config={"displaylogo": False})
-        st.caption(
-            f"The step size warms up over the design's {p.warmup_steps:,} warmup steps and then stays at the peak; "
-            "instead of a decay, each step mixes the new point into the averaged iterate x with weight "
-            "c_k = w_k / sum(w) (w_k = lr_max^2 by default: a uniform average after warmup, c_k ~ 1/k). "
-            "Evaluate and save x: call optimizer.eval() first and optimizer.train() before training again."
-        )
-        st.code(
-            schedule_free.snippet(
-                kind, curve.config.optimizer.lr, p.warmup_steps, p.accumulation_steps, p.total_steps
-            ),
-            language="python",
-        )
+    if not schedule_free.available():
+        st.caption("The `schedulefree` package is not installed here, so this view is off.")
+        return
+    on = st.toggle(
+        "Show what schedule-free does instead",
+        key=SF_ON,
+        help=f"{schedule_free.SOURCE}. The optimizer warms its step size up itself and averages its "
+        "iterates; there is no lr scheduler.",
+    )
+    if not on:
+        return
+    kind = st.radio("Optimizer", list(schedule_free.KINDS), horizontal=True, key=SF_KIND)
+    p = curve.plan
+    frame = schedule_free.trace(curve.config.optimizer.lr, p.total_steps, p.warmup_steps)
+    fig = go.Figure()
+    fig.add_scatter(x=frame["step"], y=frame["lr"], mode="lines", name="step size (lr x warmup)")
+    fig.add_scatter(
+        x=frame["step"], y=frame["averaging"], mode="lines", name="averaging weight c_k", yaxis="y2"
+    )
+    fig.update_layout(
+        height=320,
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        title={
+            "text": f"schedulefree.{schedule_free.KINDS[kind]}: {p.total_steps:,} steps",
+            "font": {"size": 14},
+        },
+        xaxis={"title": "optimizer step"},
+        yaxis={"title": "step size"},
+        yaxis2={"title": "c_k", "overlaying": "y", "side": "right", "type": "log"},
+        legend={"orientation": "h", "y": -0.25},
+    )
+    st.plotly_chart(fig, key="schedule_free_chart", config={"displaylogo": False})
+    st.caption(
+        f"The step size warms up over the design's {p.warmup_steps:,} warmup steps and then stays at the peak; "
+        "instead of a decay, each step mixes the new point into the averaged iterate x with weight "
+        "c_k = w_k / sum(w) (w_k = lr_max^2 by default: a uniform average after warmup, c_k ~ 1/k). "
+        "Evaluate and save x: call optimizer.eval() first and optimizer.train() before training again."
+    )
+    st.code(
+        schedule_free.snippet(
+            kind, curve.config.optimizer.lr, p.warmup_steps, p.accumulation_steps, p.total_steps
+        ),
+        language="python",
+    )
 
 
 def _short(value: Any) -> str:
