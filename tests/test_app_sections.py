@@ -128,3 +128,48 @@ def test_open_sections_survive_a_page_switch() -> None:
     no_exception(at)
     drawn = keys(at)
     assert K("plateau.on") in drawn and K("training.epochs") not in drawn
+
+
+def proto_defaults(at: AppTest) -> dict[str, object]:
+    """What each drawn designer widget tells a browser that has no value of its own for it: its
+    default (a number, a bool, an option index, a text)."""
+    out: dict[str, object] = {}
+    for w in [*at.number_input, *at.text_input]:
+        if w.key and w.key.startswith(state.W):
+            out[w.key] = w.proto.default if w.proto.HasField("default") else None
+    for w in [*at.toggle, *at.checkbox]:
+        if w.key and w.key.startswith(state.W):
+            out[w.key] = w.proto.default
+    for w in [*at.selectbox, *at.radio]:
+        if w.key and w.key.startswith(state.W):
+            index = w.proto.default if w.proto.HasField("default") else None
+            out[w.key] = None if index is None else w.options[index]
+    return out
+
+
+def test_a_redrawn_widget_tells_the_browser_the_designs_value_not_its_minimum() -> None:
+    """A browser forgets the value of a widget that a finished run did not draw; the server then
+    sends no value for it, only its default. That default must be the design's value: with the
+    widget's minimum, the browser showed Dataset size 1 and sent it back on the next click (the
+    defect that failed test_browser_modern in CI)."""
+    at = start(SMALL)
+    at.run()  # the values are now the server's own (no session-state write this run)
+    open_sections(at, "optimizer", "warmup", "decay", "plateau")
+    at.run()
+    defaults = proto_defaults(at)
+    assert defaults[K("training.dataset_size")] == 100
+    assert defaults[K("training.micro_batch_size")] == 10
+    assert defaults[K("training.epochs")] == 3
+    assert defaults[K("warmup.steps")] == 10
+    assert defaults[K("optimizer.lr")] == 1e-3
+    assert defaults[K("optimizer.name")] == "SGD"
+    assert defaults[K("decay.scheduler")] == "CosineAnnealingLR"
+    assert defaults[K("warmup.on")] is True
+    # every drawn widget's default is the value it holds (the browser then agrees with the server)
+    for k, default in defaults.items():
+        held = at.session_state[k]
+        assert default == held or (held in (None, "") and default in (None, "")), (k, default, held)
+    # a changed value becomes the new default on the next run
+    at.number_input(key=K("training.dataset_size")).set_value(250).run()
+    assert proto_defaults(at)[K("training.dataset_size")] == 250
+    assert design(at).training.dataset_size == 250

@@ -144,6 +144,7 @@ def test_wsd_schedule_free_and_rescale_controls(open_app, wait_for_app) -> None:
     page.get_by_text("Propose a design for a new batch").click()
     wait_for_app(page)
     box = page.get_by_label("Accumulation", exact=True)
+    box.wait_for()  # drawn by the rerun the toggle started (wait_for_app can return before it starts)
     assert box.count() == 1 and box.input_value() == "1"  # starts from the design's own batch
     box.fill("4")
     box.press("Enter")

@@ -132,11 +132,66 @@ def widget_values() -> dict[str, Any]:
 # widget helpers: bounds from the model, help from the model's descriptions
 
 
+_UNSET = object()
+
+
+def seeded(widget, *args, key: str, **kw):
+    """Draw a design widget (``widget`` is e.g. ``st.number_input`` or ``col.selectbox``) with the
+    design's current value as its default, not only in the session state.
+
+    The browser keeps its own copy of each widget's value, and it forgets a widget that a finished
+    run did not draw (a section that was closed). A widget drawn again whose value the server already
+    holds carries no value to the browser, only the widget's default: without this, the browser showed
+    the minimum (``Dataset size`` 1) and sent it back on the next click, so the design silently became
+    a 3-step one. With the design's value as the default, a forgetful browser shows the right value.
+    A value the widget cannot take (outside its bounds, not among its options) is left out: the
+    widget then behaves as before.
+    """
+    value = ss.get(key, _UNSET)
+    if value is _UNSET:
+        value = ss[state.WIDGET_VALUES].get(key, _UNSET)
+    name = getattr(widget, "__name__", "")
+    if value is _UNSET:
+        pass
+    elif name in ("selectbox", "radio"):
+        options = list(args[1] if len(args) > 1 else kw.get("options", ()))
+        if value in options:
+            kw["index"] = options.index(value)
+    elif name in ("toggle", "checkbox"):
+        kw["value"] = bool(value)
+    elif name in ("text_input", "text_area"):
+        kw["value"] = "" if value is None else str(value)
+    elif name == "number_input":
+        number = _as_number(value, kw.get("min_value"), kw.get("max_value"), kw.get("step"), kw.get("format"))
+        if number is not _UNSET:
+            kw["value"] = number
+    return widget(*args, key=key, **kw)
+
+
+def _as_number(value: Any, lo: Any, hi: Any, step: Any, fmt: str | None) -> Any:
+    """``value`` as the number type the widget's bounds, step and format use (Streamlit refuses a
+    mix), or _UNSET when it does not fit them. None (an empty field) stays None."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return _UNSET
+    if any(isinstance(x, float) for x in (lo, hi, step)) or (fmt is not None and fmt[-1:] in "eEfFgG"):
+        value = float(value)
+    elif any(isinstance(x, int) and not isinstance(x, bool) for x in (lo, hi, step)):
+        if float(value) != int(value):
+            return _UNSET
+        value = int(value)
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        return _UNSET
+    return value
+
+
 def number(container, path: str, label: str, model, field: str, *, step=None, fmt=None, help_path=None, **kw):
     lo, hi = state.bounds(model, field)
     kind = state.field_kind(model, field)
     is_int = kind.startswith("int")
-    return container.number_input(
+    return seeded(
+        container.number_input,
         label,
         min_value=lo,
         max_value=hi,
@@ -155,7 +210,8 @@ def decay_kwarg(container, sched: str, field: str) -> None:
     desc = state.help_text(f"decay.kwargs.{sched}.{field}")
     if kind in ("int?", "float?"):
         lo, hi = state.bounds(model, field)
-        container.number_input(
+        seeded(
+            container.number_input,
             field,
             min_value=lo,
             max_value=hi,
@@ -166,7 +222,8 @@ def decay_kwarg(container, sched: str, field: str) -> None:
             placeholder="default",
         )
     elif kind == "choice?":
-        container.selectbox(
+        seeded(
+            container.selectbox,
             field,
             [None, *state.choices(model, field)],
             format_func=lambda v: "default" if v is None else str(v),
@@ -174,7 +231,8 @@ def decay_kwarg(container, sched: str, field: str) -> None:
             help=desc or f"torch's {field} argument; default: torch's default.",
         )
     elif kind == "bool?":
-        container.selectbox(
+        seeded(
+            container.selectbox,
             field,
             [None, True, False],
             format_func=lambda v: "default" if v is None else str(v).lower(),
@@ -182,7 +240,8 @@ def decay_kwarg(container, sched: str, field: str) -> None:
             help=desc or f"torch's {field} argument.",
         )
     elif kind in ("floats?", "ints?"):
-        container.text_input(
+        seeded(
+            container.text_input,
             field,
             key=k,
             placeholder="default",
@@ -195,7 +254,7 @@ def decay_kwarg(container, sched: str, field: str) -> None:
             + " Leave empty for the default.",
         )
     else:
-        container.text_input(field, key=k, help=desc)
+        seeded(container.text_input, field, key=k, help=desc)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -303,27 +362,31 @@ def preset_section():
 
 
 def optimizer_section():
-    st.text_input(
+    seeded(
+        st.text_input,
         "Design name",
         key=state.key("name"),
         max_chars=200,
         help="Shown in exports and on the Compare page.",
     )
     a, b = st.columns(2)
-    a.selectbox(
+    seeded(
+        a.selectbox,
         "Optimizer",
         list(supported_optimizers()),
         key=state.key("optimizer.name"),
         help=state.help_text("optimizer.name"),
     )
     number(b, "optimizer.lr", "Learning rate", OptimizerConfig, "lr", step=1e-5, fmt="%.3e")
-    st.text_input(
+    seeded(
+        st.text_input,
         "Optimizer kwargs (JSON)",
         key=state.key("optimizer.kwargs"),
         placeholder='{"weight_decay": 0.01}',
         help=state.help_text("optimizer.kwargs"),
     )
-    count = st.number_input(
+    count = seeded(
+        st.number_input,
         "Param groups",
         min_value=1,
         max_value=MAX_PARAM_GROUPS,
@@ -334,14 +397,16 @@ def optimizer_section():
     )
     for i in range(int(count)):
         a, b, c = st.columns([3, 2, 2])
-        a.text_input(
+        seeded(
+            a.text_input,
             f"Group {i + 1} name",
             key=state.group_key(i, "name"),
             max_chars=64,
             help=ParamGroup.model_fields["name"].description,
         )
         lo, hi = state.bounds(ParamGroup, "lr_scale")
-        b.number_input(
+        seeded(
+            b.number_input,
             "lr scale",
             min_value=lo,
             max_value=hi,
@@ -351,7 +416,8 @@ def optimizer_section():
             help=ParamGroup.model_fields["lr_scale"].description,
         )
         lo, hi = state.bounds(ParamGroup, "width_mult")
-        c.number_input(
+        seeded(
+            c.number_input,
             "width_mult (muP)",
             min_value=1e-4,
             max_value=hi,
@@ -382,24 +448,29 @@ def data_section():
             ss[state.key("training.max_steps")] = total
     number(b, "training.max_steps", "Max steps", TrainingConfig, "max_steps", disabled=not use_max)
     a, b = st.columns(2)
-    a.toggle(
+    seeded(
+        a.toggle,
         "Set max steps",
         key=state.key("training.use_max_steps"),
         help=TrainingConfig.model_fields["max_steps"].description,
     )
-    b.toggle("drop_last", key=state.key("training.drop_last"), help=state.help_text("training.drop_last"))
+    seeded(
+        b.toggle, "drop_last", key=state.key("training.drop_last"), help=state.help_text("training.drop_last")
+    )
 
 
 def warmup_section():
     if current(state.key("wsd.on")):
         st.caption("Not used: the WSD section above has its own warmup and decay.")
-    on = st.toggle(
+    on = seeded(
+        st.toggle,
         "Linear warmup",
         key=state.key("warmup.on"),
         help="A linear ramp from start_factor x lr up to the lr.",
     )
     if on:
-        mode = st.radio(
+        mode = seeded(
+            st.radio,
             "Length given as",
             ["steps", "ratio"],
             horizontal=True,
@@ -415,7 +486,8 @@ def warmup_section():
 
 
 def wsd_section():
-    wsd_on = st.toggle(
+    wsd_on = seeded(
+        st.toggle,
         "Use a WSD design",
         key=state.key("wsd.on"),
         help="Warmup, a stable phase at the peak, then a short decay (cooldown) to a floor, as "
@@ -424,21 +496,23 @@ def wsd_section():
     )
     if wsd_on:
         a, b = st.columns(2)
-        mode = a.radio(
-            "Warmup length as", ["steps", "ratio"], horizontal=True, key=state.key("wsd.warmup_mode")
+        mode = seeded(
+            a.radio, "Warmup length as", ["steps", "ratio"], horizontal=True, key=state.key("wsd.warmup_mode")
         )
         if mode == "steps":
             number(b, "wsd.warmup_steps", "Warmup steps", WSDConfig, "warmup_steps", step=10)
         else:
             number(b, "wsd.warmup_ratio", "Warmup ratio", WSDConfig, "warmup_ratio", step=0.01)
         a, b = st.columns(2)
-        a.selectbox(
+        seeded(
+            a.selectbox,
             "Warmup shape",
             list(SHAPES),
             key=state.key("wsd.warmup_type"),
             help=state.help_text("wsd.warmup_type"),
         )
-        start_set = b.toggle(
+        start_set = seeded(
+            b.toggle,
             "Own warmup start",
             key=state.key("wsd.warmup_start_set"),
             help="Off: the warmup starts at min_lr_ratio, as transformers does.",
@@ -446,22 +520,24 @@ def wsd_section():
         if start_set:
             number(st, "wsd.warmup_start", "Warmup start factor", WSDConfig, "warmup_start", step=0.05)
         a, b = st.columns(2)
-        mode = a.radio(
-            "Decay length as", ["steps", "ratio"], horizontal=True, key=state.key("wsd.decay_mode")
+        mode = seeded(
+            a.radio, "Decay length as", ["steps", "ratio"], horizontal=True, key=state.key("wsd.decay_mode")
         )
         if mode == "steps":
             number(b, "wsd.decay_steps", "Decay steps", WSDConfig, "decay_steps", step=10)
         else:
             number(b, "wsd.decay_ratio", "Decay ratio", WSDConfig, "decay_ratio", step=0.05)
         a, b = st.columns(2)
-        a.selectbox(
+        seeded(
+            a.selectbox,
             "Decay shape",
             list(SHAPES),
             key=state.key("wsd.decay_type"),
             help=state.help_text("wsd.decay_type"),
         )
         number(b, "wsd.min_lr_ratio", "min_lr_ratio", WSDConfig, "min_lr_ratio", step=0.05)
-        stable_set = st.toggle(
+        stable_set = seeded(
+            st.toggle,
             "Fix the stable length",
             key=state.key("wsd.stable_set"),
             help="Off: stable = total - warmup - decay (transformers' num_stable_steps inferred). On: "
@@ -476,14 +552,16 @@ def decay_section():
     resolved_slot = None
     if current(state.key("wsd.on")):
         st.caption("Not used: the WSD section above has its own warmup and decay.")
-    sched = st.selectbox(
+    sched = seeded(
+        st.selectbox,
         "Scheduler",
         [state.DECAY_NONE, *DECAY_KWARGS],
         key=state.key("decay.scheduler"),
         help=state.help_text("decay.scheduler"),
     )
     if sched != state.DECAY_NONE:
-        interval = st.radio(
+        interval = seeded(
+            st.radio,
             "Interval",
             ["step", "epoch"],
             horizontal=True,
@@ -491,7 +569,8 @@ def decay_section():
             help=state.help_text("decay.interval"),
         )
         if interval == "step":
-            hold = st.radio(
+            hold = seeded(
+                st.radio,
                 "Hold at peak after warmup",
                 ["none", "steps", "ratio"],
                 horizontal=True,
@@ -518,7 +597,8 @@ def decay_section():
 def plateau_section():
     """ReduceLROnPlateau's knobs and its metric; returns the slot for the note on its cuts (or None)."""
     plateau_slot = None
-    on = st.toggle(
+    on = seeded(
+        st.toggle,
         "Reduce on plateau",
         key=state.key("plateau.on"),
         help="Cut the lr when a validation metric stops improving. The cut multiplies the current lr, "
@@ -527,8 +607,12 @@ def plateau_section():
     if on:
         plateau_slot = st.empty()  # why the lr was (not) cut, filled once the curve is computed
         a, b = st.columns(2)
-        a.selectbox(
-            "mode", ["min", "max"], key=state.key("plateau.mode"), help=state.help_text("plateau.mode")
+        seeded(
+            a.selectbox,
+            "mode",
+            ["min", "max"],
+            key=state.key("plateau.mode"),
+            help=state.help_text("plateau.mode"),
         )
         number(b, "plateau.factor", "factor", PlateauConfig, "factor", step=0.05)
         a, b = st.columns(2)
@@ -536,24 +620,29 @@ def plateau_section():
         number(b, "plateau.cooldown", "cooldown", PlateauConfig, "cooldown")
         a, b = st.columns(2)
         number(a, "plateau.threshold", "threshold", PlateauConfig, "threshold", step=1e-4)
-        b.selectbox(
+        seeded(
+            b.selectbox,
             "threshold_mode",
             ["rel", "abs"],
             key=state.key("plateau.threshold_mode"),
             help=state.help_text("plateau.threshold_mode"),
         )
         a, b = st.columns(2)
-        a.text_input("min_lr", key=state.key("plateau.min_lr"), help=state.help_text("plateau.min_lr"))
+        seeded(
+            a.text_input, "min_lr", key=state.key("plateau.min_lr"), help=state.help_text("plateau.min_lr")
+        )
         number(b, "plateau.eps", "eps", PlateauConfig, "eps", step=1e-8, fmt="%.1e")
         a, b = st.columns(2)
-        ev = a.radio(
+        ev = seeded(
+            a.radio,
             "Evaluate",
             ["epoch", "steps"],
             horizontal=True,
             key=state.key("plateau.eval"),
             help=state.help_text("plateau.eval_every"),
         )
-        b.number_input(
+        seeded(
+            b.number_input,
             "every N steps",
             min_value=1,
             max_value=2_000_000,
@@ -562,7 +651,8 @@ def plateau_section():
             disabled=ev != "steps",
             help="Evaluate after every N optimizer steps.",
         )
-        src = st.radio(
+        src = seeded(
+            st.radio,
             "Metric source",
             ["synthetic", "values"],
             horizontal=True,
@@ -571,7 +661,8 @@ def plateau_section():
             help=state.help_text("plateau.metric"),
         )
         if src == "values":
-            st.text_area(
+            seeded(
+                st.text_area,
                 "Metric values (one per evaluation)",
                 key=state.key("plateau.metric.values"),
                 placeholder="2.31, 1.87, 1.62, 1.55, 1.54, 1.55, …",
@@ -603,7 +694,8 @@ def stack_inputs(col) -> None:
 
 
 def stack_section() -> None:
-    st.toggle(
+    seeded(
+        st.toggle,
         "Train through a framework",
         key=state.key("stack.on"),
         help="Draw what HF Trainer, accelerate, Lightning or DeepSpeed do with this design.",
@@ -611,7 +703,8 @@ def stack_section() -> None:
     if not ss.get(state.key("stack.on")):
         st.caption("Off: the design is stepped once per optimizer step, as the curve shows.")
         return
-    st.selectbox(
+    seeded(
+        st.selectbox,
         "Stack",
         list(STACK_NAMES),
         key=state.key("stack.name"),
@@ -623,19 +716,22 @@ def stack_section() -> None:
     number(a, "stack.num_processes", "processes", StackConfig, "num_processes", placeholder="world_size")
     number(b, "stack.scheduler_scale", "scheduler built for steps x", StackConfig, "scheduler_scale")
     if name == "accelerate":
-        st.checkbox(
+        seeded(
+            st.checkbox,
             "split_batches",
             key=state.key("stack.split_batches"),
             help=state.help_text("stack.split_batches"),
         )
-        st.checkbox(
+        seeded(
+            st.checkbox,
             "step_scheduler_with_optimizer",
             key=state.key("stack.step_scheduler_with_optimizer"),
             help=state.help_text("stack.step_scheduler_with_optimizer"),
         )
     if name == "lightning":
         a, b = st.columns(2)
-        a.selectbox(
+        seeded(
+            a.selectbox,
             "interval",
             ["epoch", "step"],
             key=state.key("stack.lightning_interval"),
