@@ -121,21 +121,30 @@ TEMPLATE = go.layout.Template(
 
 
 def _base_layout(fig: go.Figure, x_axis: str, log_y: bool, height: int) -> None:
-    fig.update_layout(
-        template=TEMPLATE,
-        height=height,
-        margin={"l": 10, "r": 10, "t": 40, "b": 10},
-        hovermode="closest",
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "left", "x": 0},
-        xaxis={"title": {"text": X_TITLES.get(x_axis, x_axis)}, "showspikes": True, "spikethickness": 1},
-        yaxis={
+    fig.update_layout(_layout(x_axis, log_y, height))
+
+
+#: The template as plain JSON, made once: figures take it without re-validating it.
+_TEMPLATE_JSON = TEMPLATE.to_plotly_json()
+
+
+def _layout(x_axis: str, log_y: bool, height: int) -> dict:
+    """The layout every lr chart shares (axes titles, sizes, the template)."""
+    return {
+        "template": _TEMPLATE_JSON,
+        "height": height,
+        "margin": {"l": 10, "r": 10, "t": 40, "b": 10},
+        "hovermode": "closest",
+        "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "left", "x": 0},
+        "xaxis": {"title": {"text": X_TITLES.get(x_axis, x_axis)}, "showspikes": True, "spikethickness": 1},
+        "yaxis": {
             "title": {"text": "learning rate" + (" (log)" if log_y else "")},
             "type": "log" if log_y else "linear",
             "tickformat": ".3~g" if not log_y else "",
             "exponentformat": "e",
             "rangemode": "tozero" if not log_y else "normal",
         },
-    )
+    }
 
 
 def thin(items: list, most: int) -> list:
@@ -160,8 +169,11 @@ def lr_figure(
     / ``restarts`` markers; ``plateau reductions`` (hover shows metric and best); ``metric`` on a
     second y axis when the design has a plateau.  Epoch boundaries are light vertical lines (at most
     :data:`MAX_EPOCH_LINES`, thinned to every k-th epoch when there are more).
+
+    The figure is assembled as plain dicts and made once, without Plotly's per-property validation:
+    built through ``update_layout`` / ``add_trace`` it took ~30 ms, most of a redraw's server time
+    after a new design's curve (tests/test_charts.py validates every figure it builds instead).
     """
-    fig = go.Figure()
     frame = curve.frame
     steps = frame["step"].to_numpy()
     x_all = x_of_steps(curve, steps, x_axis)
@@ -170,29 +182,31 @@ def lr_figure(
     keep = np.concatenate([jumps - 1, jumps]) if len(jumps) else None
     if not show_groups:
         columns = columns[:1]
+    data: list[dict] = []
     for i, col in enumerate(columns):
         y_all = frame[col].to_numpy()
         idx = downsample(x_all, y_all, keep=keep)
-        fig.add_trace(
-            go.Scatter(
-                x=x_all[idx],
-                y=y_all[idx],
-                customdata=None if x_axis == "step" else steps[idx],  # the step number, for hover
-                name=col,
-                mode="lines",
-                line={"color": COLORS[i % len(COLORS)], "width": 2},
-                hovertemplate=f"{_hover_x(x_axis)}<br>{col} %{{y:.4g}}<extra></extra>",
-            )
-        )
+        trace = {
+            "type": "scatter",
+            "x": x_all[idx],
+            "y": y_all[idx],
+            "name": col,
+            "mode": "lines",
+            "line": {"color": COLORS[i % len(COLORS)], "width": 2},
+            "hovertemplate": f"{_hover_x(x_axis)}<br>{col} %{{y:.4g}}<extra></extra>",
+        }
+        if x_axis != "step":
+            trace["customdata"] = steps[idx]  # the step number, for hover
+        data.append(trace)
     lr0 = frame["lr"].to_numpy()
     total = len(lr0)
 
     def at(step: int) -> float:
         return float(lr0[min(step, total - 1)])
 
-    # Vertical lines are collected and set once: fig.add_vline re-validates every shape each call
-    # (quadratic: 32 epoch lines took 0.5 s).
+    layout = _layout(x_axis, log_y, height)
     shapes: list[dict] = []
+    annotations: list[dict] = []
     if show_epochs:
         shapes += _epoch_lines(curve, x_axis)
     if show_events:
@@ -200,27 +214,30 @@ def lr_figure(
         for e in marks:
             x = float(x_of_steps(curve, [e.step], x_axis)[0])
             shapes.append(_vline(x, {"color": EVENT_COLOR, "dash": "dash", "width": 1}))
-            fig.add_annotation(
-                x=x,
-                y=1,
-                yref="paper",
-                text=e.label,
-                showarrow=False,
-                xanchor="left",
-                yanchor="top",
-                font={"size": 11, "color": EVENT_COLOR},
+            annotations.append(
+                {
+                    "x": x,
+                    "y": 1,
+                    "yref": "paper",
+                    "text": e.label,
+                    "showarrow": False,
+                    "xanchor": "left",
+                    "yanchor": "top",
+                    "font": {"size": 11, "color": EVENT_COLOR},
+                }
             )
-            fig.add_trace(
-                go.Scatter(
-                    x=[x],
-                    y=[at(e.step)],
-                    customdata=[e.step],
-                    name=e.label,
-                    mode="markers",
-                    marker={"symbol": "diamond", "size": 9, "color": EVENT_COLOR},
-                    hovertemplate=f"{e.label}<br>{_hover_x(x_axis)}<br>lr %{{y:.4g}}<extra></extra>",
-                    showlegend=False,
-                )
+            data.append(
+                {
+                    "type": "scatter",
+                    "x": [x],
+                    "y": [at(e.step)],
+                    "customdata": [e.step],
+                    "name": e.label,
+                    "mode": "markers",
+                    "marker": {"symbol": "diamond", "size": 9, "color": EVENT_COLOR},
+                    "hovertemplate": f"{e.label}<br>{_hover_x(x_axis)}<br>lr %{{y:.4g}}<extra></extra>",
+                    "showlegend": False,
+                }
             )
         restarts = thin([e for e in curve.events if e.kind == "restart"], MAX_EVENT_MARKERS)
         if restarts:
@@ -230,16 +247,22 @@ def lr_figure(
             shapes += [
                 _vline(float(x), {"color": EVENT_COLOR, "dash": "dot", "width": 1}) for x in rx[::stride]
             ]
-            fig.add_trace(
-                go.Scatter(
-                    x=rx,
-                    y=[at(s) for s in rs],
-                    customdata=rs,
-                    name="restarts",
-                    mode="markers",
-                    marker={"symbol": "circle-open", "size": 9, "color": EVENT_COLOR, "line": {"width": 2}},
-                    hovertemplate=f"restart<br>{_hover_x(x_axis)}<br>lr %{{y:.4g}}<extra></extra>",
-                )
+            data.append(
+                {
+                    "type": "scatter",
+                    "x": rx,
+                    "y": [at(s) for s in rs],
+                    "customdata": rs,
+                    "name": "restarts",
+                    "mode": "markers",
+                    "marker": {
+                        "symbol": "circle-open",
+                        "size": 9,
+                        "color": EVENT_COLOR,
+                        "line": {"width": 2},
+                    },
+                    "hovertemplate": f"restart<br>{_hover_x(x_axis)}<br>lr %{{y:.4g}}<extra></extra>",
+                }
             )
         reductions = thin([e for e in curve.events if e.kind == "plateau_reduction"], MAX_EVENT_MARKERS)
         if reductions:
@@ -250,54 +273,56 @@ def lr_figure(
                 f"lr {e.data['lr_before']:.4g} → {e.data['lr_after']:.4g}"
                 for e in reductions
             ]
-            fig.add_trace(
-                go.Scatter(
-                    x=x_of_steps(curve, ps, x_axis),
-                    y=[e.data["lr_after"] for e in reductions],
-                    customdata=ps,
-                    text=hover,
-                    name="plateau reductions",
-                    mode="markers",
-                    marker={"symbol": "triangle-down", "size": 11, "color": PLATEAU_COLOR},
-                    hovertemplate=f"%{{text}}<br>{_hover_x(x_axis)}<extra></extra>",
-                )
+            data.append(
+                {
+                    "type": "scatter",
+                    "x": x_of_steps(curve, ps, x_axis),
+                    "y": [e.data["lr_after"] for e in reductions],
+                    "customdata": ps,
+                    "text": hover,
+                    "name": "plateau reductions",
+                    "mode": "markers",
+                    "marker": {"symbol": "triangle-down", "size": 11, "color": PLATEAU_COLOR},
+                    "hovertemplate": f"%{{text}}<br>{_hover_x(x_axis)}<extra></extra>",
+                }
             )
     if show_metric and curve.evaluations:
         ev = curve.evaluations_frame()
         es = ev["step"].to_numpy()
         ex = x_of_steps(curve, es, x_axis)
         idx = downsample(ex, ev["metric"].to_numpy())
-        fig.add_trace(
-            go.Scatter(
-                x=ex[idx],
-                y=ev["metric"].to_numpy()[idx],
-                customdata=np.stack(
+        data.append(
+            {
+                "type": "scatter",
+                "x": ex[idx],
+                "y": ev["metric"].to_numpy()[idx],
+                "customdata": np.stack(
                     [es[idx], ev["best"].to_numpy()[idx], ev["num_bad_epochs"].to_numpy()[idx]], -1
                 ),
-                name="metric",
-                yaxis="y2",
-                mode="lines+markers" if len(idx) <= 200 else "lines",
-                line={"color": METRIC_COLOR, "width": 1.5, "dash": "dot"},
-                marker={"size": 5},
-                hovertemplate="metric %{y:.5g}<br>best %{customdata[1]:.5g}, bad evaluations "
+                "name": "metric",
+                "yaxis": "y2",
+                "mode": "lines+markers" if len(idx) <= 200 else "lines",
+                "line": {"color": METRIC_COLOR, "width": 1.5, "dash": "dot"},
+                "marker": {"size": 5},
+                "hovertemplate": "metric %{y:.5g}<br>best %{customdata[1]:.5g}, bad evaluations "
                 "%{customdata[2]}<br>after step %{customdata[0]}<extra></extra>",
-            )
-        )
-        fig.update_layout(
-            yaxis2={
-                "title": {"text": "metric", "font": {"color": METRIC_COLOR}},
-                "overlaying": "y",
-                "side": "right",
-                "showgrid": False,
-                "tickfont": {"color": METRIC_COLOR},
             }
         )
+        layout["yaxis2"] = {
+            "title": {"text": "metric", "font": {"color": METRIC_COLOR}},
+            "overlaying": "y",
+            "side": "right",
+            "showgrid": False,
+            "tickfont": {"color": METRIC_COLOR},
+        }
     if shapes:
-        fig.update_layout(shapes=shapes)
-    _base_layout(fig, x_axis, log_y, height)
-    if sum(1 for t in fig.data if t.showlegend is not False) < 2:
-        fig.update_layout(showlegend=False, margin={"t": 24})
-    return fig
+        layout["shapes"] = shapes
+    if annotations:
+        layout["annotations"] = annotations
+    if sum(1 for t in data if t.get("showlegend") is not False) < 2:
+        layout["showlegend"] = False
+        layout["margin"] = {**layout["margin"], "t": 24}
+    return go.Figure(data=data, layout=layout, _validate=False)
 
 
 def _vline(x: float, line: dict, layer: str = "above") -> dict:

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 import pytest
 from figure_json import array, spec_of, trace, xy, y_at
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 from app import charts
-from schedules import compute_curve, load_config
+from schedules import ConfigError, compute_curve, load_config
+from tests.test_fidelity_properties import designs
 
 BASE = {
     "optimizer": {"name": "SGD", "lr": 1e-3},
@@ -164,3 +170,24 @@ def test_long_curves_draw_every_restart_at_its_exact_step_and_stay_small():
     lr = curve.frame["lr"].to_numpy()
     assert np.asarray(trace.y).max() == lr.max() and np.asarray(trace.y).min() == lr.min()
     assert len(fig.to_json()) < 300_000
+
+
+# The Designer's chart is assembled as plain dicts and made without Plotly's per-property validation
+# (app/charts.py, lr_figure: 29 -> 4 ms per new figure). Every figure it can make must still be one
+# Plotly accepts property by property, unchanged by the validation.
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    design=designs(),
+    view=st.tuples(st.sampled_from(["step", "epoch", "samples"]), st.booleans(), st.booleans()),
+)
+def test_every_designer_figure_is_valid_plotly(design: dict, view: tuple[str, bool, bool]) -> None:
+    try:
+        cfg = load_config(design)
+    except ConfigError:
+        assume(False)
+    x_axis, log_y, toggles = view
+    fig = charts.lr_figure(
+        compute_curve(cfg), x_axis=x_axis, log_y=log_y, show_groups=toggles, show_epochs=not toggles
+    )
+    validated = go.Figure(fig.to_dict())  # raises on any property Plotly does not know
+    assert json.loads(validated.to_json()) == json.loads(fig.to_json())
