@@ -199,18 +199,59 @@ def browser() -> Iterator[Browser]:
 def page(browser: Browser) -> Iterator[Page]:
     """A fresh browser context (own cookies and storage) and page per test."""
     context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
+    watch_runs(context)
     try:
         yield context.new_page()
     finally:
         context.close()
 
 
+#: Put into every page before its scripts run: counts the script runs that start (the root element's
+#: data-test-script-state turning "running") and remembers how many had started at the user's last
+#: input (click, key, change). A widget change does not mark the page "running" until the server's
+#: answer arrives, so "not running" right after a click does not mean its rerun is done.
+RUN_WATCH_JS = """(() => {
+  const st = window.__stRuns = {started: 0, atInput: 0, inputAt: 0};
+  const mark = () => { st.atInput = st.started; st.inputAt = performance.now(); };
+  for (const type of ['click', 'keydown', 'change']) document.addEventListener(type, mark, true);
+  const watch = () => {
+    const app = document.querySelector('[data-testid="stApp"]');
+    if (!app) { setTimeout(watch, 20); return; }
+    new MutationObserver((records) => {
+      records.forEach((r, i) => {
+        const now = i + 1 < records.length ? records[i + 1].oldValue : app.getAttribute(r.attributeName);
+        if (now === 'running' && r.oldValue !== 'running') st.started += 1;
+      });
+    }).observe(app, {attributes: true, attributeOldValue: true, attributeFilter: ['data-test-script-state']});
+  };
+  watch();
+})()"""
+
+#: Idle: connected, not running, and a run has started since the last input, or none came within
+#: `grace` ms of it (an input that starts no rerun: a plain expander, a tab without a rerun).
+APP_SETTLED_JS = """(grace) => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  if (!app || app.getAttribute('data-test-connection-state') !== 'CONNECTED') return false;
+  if (app.getAttribute('data-test-script-state') !== 'notRunning') return false;
+  const st = window.__stRuns;
+  return !st || st.started > st.atInput || performance.now() - st.inputAt > grace;
+}"""
+#: How long an input may go without starting a rerun before it is taken to start none.
+RERUN_GRACE_MS = 3_000
+
+
+def watch_runs(context) -> None:
+    """Make :func:`_wait_for_app` exact in every page of ``context`` (see RUN_WATCH_JS)."""
+    context.add_init_script(RUN_WATCH_JS)
+
+
 def _wait_for_app(page: Page, settle_ms: int = 250) -> None:
-    # Wait, pause, wait again: right after an interaction the previous run's "notRunning" can still
-    # be showing for a moment before the rerun it triggered starts.
-    page.wait_for_selector(APP_IDLE_SELECTOR, timeout=APP_IDLE_TIMEOUT_MS)
+    # The rerun a click or key started, not just "not running": that can still be the previous run's
+    # state for a moment on a loaded machine, and a next click sent then replaces the rerun (a button
+    # press is lost). Pages without the watcher fall back to wait, pause, wait again.
+    page.wait_for_function(APP_SETTLED_JS, arg=RERUN_GRACE_MS, timeout=APP_IDLE_TIMEOUT_MS)
     page.wait_for_timeout(settle_ms)
-    page.wait_for_selector(APP_IDLE_SELECTOR, timeout=APP_IDLE_TIMEOUT_MS)
+    page.wait_for_function(APP_SETTLED_JS, arg=RERUN_GRACE_MS, timeout=APP_IDLE_TIMEOUT_MS)
 
 
 @pytest.fixture

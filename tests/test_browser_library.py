@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import APP_IDLE_SELECTOR, app_server
+from conftest import APP_IDLE_SELECTOR, app_server, watch_runs
 
 from schedules.workspace import Workspace
 
@@ -48,6 +48,7 @@ def test_saved_design_and_live_run_survive_a_server_restart(
 ) -> None:
     workspace = tmp_path / "workspace"
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    watch_runs(context)
     page = context.new_page()
     try:
         with server(workspace, artifacts_dir / "library-server-1.log") as url:
