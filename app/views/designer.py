@@ -80,9 +80,10 @@ def sync_widgets() -> None:
         state.add_notice("info", f"The Live page's range test set the lr to {ui.format_lr(lr)}.")
 
 
-def current(k: str) -> Any:
-    """A widget's value, whether its section is drawn (session state) or closed (stored value)."""
-    return ss.get(k, ss[state.WIDGET_VALUES].get(k))
+def current(k: str, default: Any = None) -> Any:
+    """A widget's value, whether its section is drawn (session state) or closed (stored value);
+    ``default`` when it has neither."""
+    return ss.get(k, ss[state.WIDGET_VALUES].get(k, default))
 
 
 def section_prefixes(name: str) -> tuple[str, ...]:
@@ -147,13 +148,11 @@ def seeded(widget, *args, key: str, **kw):
     A value the widget cannot take (outside its bounds, not among its options) is left out: the
     widget then behaves as before.
     """
-    value = ss.get(key, _UNSET)
+    value = current(key, _UNSET)
     if value is _UNSET:
-        value = ss[state.WIDGET_VALUES].get(key, _UNSET)
+        return widget(*args, key=key, **kw)
     name = getattr(widget, "__name__", "")
-    if value is _UNSET:
-        pass
-    elif name in ("selectbox", "radio"):
+    if name in ("selectbox", "radio"):
         options = list(args[1] if len(args) > 1 else kw.get("options", ()))
         if value in options:
             kw["index"] = options.index(value)
