@@ -51,6 +51,8 @@ DESIGN_FROM_RANGE_TEST = "design_from_range_test"
 SAVED_DESIGNS = "saved_designs"
 #: The design the designer's widgets were last built from or produced.
 SYNCED_JSON = "designer_synced_json"
+#: (design JSON, ?design= token or None) last put into the URL: publish_design's shortcut.
+PUBLISHED = "published_design"
 #: Last value of every designer widget (widgets that are not drawn lose their own state).
 WIDGET_VALUES = "designer_widget_values"
 #: Messages waiting to be shown on the designer: list of (kind, title, lines).
@@ -729,9 +731,15 @@ def design_token(config: ScheduleConfig) -> str:
 
 
 def publish_design() -> None:
-    """Put the current design into the URL (``?design=``) when it fits in a link."""
+    """Put the current design into the URL (``?design=``) when it fits in a link.  Cheap when the URL
+    already holds it (the Designer calls this on every rerun: a preset or an upload changes the design
+    in a callback, and a page-fragment rerun does not pass through the router's init_session)."""
     import streamlit as st
 
+    design = st.session_state.get(DESIGN_JSON)
+    published = st.session_state.get(PUBLISHED)
+    if published is not None and published[0] == design and st.query_params.get(QUERY_PARAM) == published[1]:
+        return
     try:
         token = encode_design(st.session_state[DESIGN_JSON])
     except (ConfigError, KeyError):
@@ -739,9 +747,11 @@ def publish_design() -> None:
     if not fits_in_link(token):
         if QUERY_PARAM in st.query_params:
             del st.query_params[QUERY_PARAM]
+        st.session_state[PUBLISHED] = (design, None)
         return
     if st.query_params.get(QUERY_PARAM) != token:
         st.query_params[QUERY_PARAM] = token
+    st.session_state[PUBLISHED] = (design, token)
 
 
 def add_notice(kind: str, title: str, lines: list[str] | None = None) -> None:

@@ -6,6 +6,7 @@ Thin on purpose: everything computed here comes from ``schedules``.
 from __future__ import annotations
 
 import contextlib
+import html
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -199,6 +200,32 @@ def show_problems(title: str, error: ConfigError | list[str], kind: str = "error
         "success": ":material/check_circle:",
     }
     box("\n".join(body), icon=icons[kind])
+
+
+#: A figure card's look (inline: st.html keeps class, title and style attributes, not <style> rules):
+#: like six st.metric in a bordered container, in the theme's colours (inherited) and font.
+_CARD = "border:1px solid rgba(128,128,128,.3);border-radius:.5rem;padding:.75rem 1rem"
+_ROW = "display:flex;flex-wrap:wrap;gap:.25rem 1.25rem"
+_FIGURE = "flex:1 1 6.5rem;min-width:6.5rem;cursor:help"
+_LABEL = "font-size:.875rem;opacity:.75;text-decoration:underline dotted rgba(128,128,128,.6)"
+_VALUE = "font-size:1.75rem;line-height:1.35;white-space:nowrap"
+_NOTE = "font-size:.875rem;opacity:.6;margin-top:.25rem"
+
+
+def figure_card(figures: list[tuple[str, str, str]], note: str = "") -> str:
+    """HTML of a card of labelled figures ``(label, value, explanation)`` and a note line under them,
+    for ``st.html``: one element where a row of ``st.metric`` in columns is about 15 (every rerun's
+    deltas are re-rendered by the browser; bench/ui_latency.py).  The explanation is the figure's hover
+    text; every string is escaped (a param group's name is the user's)."""
+    esc = html.escape
+    cells = "".join(
+        f'<div class="lrs-figure" data-label="{esc(label)}" title="{esc(explain)}" style="{_FIGURE}">'
+        f'<div class="lrs-label" style="{_LABEL}">{esc(label)}</div>'
+        f'<div class="lrs-value" style="{_VALUE}">{esc(value)}</div></div>'
+        for label, value, explain in figures
+    )
+    tail = f'<div class="lrs-note" style="{_NOTE}">{esc(note)}</div>' if note else ""
+    return f'<div class="lrs-figures" style="{_CARD}"><div style="{_ROW}">{cells}</div>{tail}</div>'
 
 
 def show_notices() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from html.parser import HTMLParser
+
 from streamlit.testing.v1 import AppTest
 
 from app import state
@@ -19,3 +21,33 @@ def show_tab(at: AppTest, label: str) -> AppTest:
     """Open tab ``label`` of the Export section (a lazy tab: only the open one is drawn) for the next run."""
     at.session_state["designer_tabs"] = label
     return at
+
+
+def summary(at: AppTest) -> dict[str, str]:
+    """The Designer's summary card as {label: value} (one ``st.html`` element, ``ui.figure_card``)."""
+    cards = [h.value for h in at.html if 'class="lrs-figures"' in h.value]
+    assert len(cards) == 1, f"expected one summary card, found {len(cards)}"
+    parser = _FigureParser()
+    parser.feed(cards[0])
+    return dict(parser.figures)
+
+
+class _FigureParser(HTMLParser):
+    """Collects (label, value) of a figure card: each figure's ``data-label`` and its value's text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.figures: list[tuple[str, str]] = []
+        self._label: str | None = None
+        self._in_value = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if a.get("class") == "lrs-figure":
+            self._label = a.get("data-label") or ""
+        self._in_value = a.get("class") == "lrs-value"
+
+    def handle_data(self, data: str) -> None:
+        if self._in_value and self._label is not None:
+            self.figures.append((self._label, data))
+            self._label, self._in_value = None, False

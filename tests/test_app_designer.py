@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from designer_app import open_sections, show_tab
+from designer_app import open_sections, show_tab, summary
 from figure_json import array, spec_of, trace, y_at
 from streamlit.testing.v1 import AppTest
 
@@ -44,20 +44,39 @@ def chart(at: AppTest) -> dict:
     return spec_of(at.get("plotly_chart")[0])
 
 
-def metrics(at: AppTest) -> dict[str, str]:
-    return {m.label: m.value for m in at.metric}
-
-
 def test_default_design_renders() -> None:
     at = start()
     no_exception(at)
     assert at.title[0].value == "cosine with warmup"
-    assert metrics(at)["Total steps"] == "4,689"
-    assert metrics(at)["Warmup steps"] == "235"  # ceil(0.05 * 4689)
+    assert summary(at)["Total steps"] == "4,689"
+    assert summary(at)["Warmup steps"] == "235"  # ceil(0.05 * 4689)
     spec = chart(at)
     assert y_at(spec, "lr", 235) == pytest.approx(3e-4)
     assert load_config(at.session_state[state.DESIGN_JSON]).decay.scheduler == "CosineAnnealingLR"
     assert at.query_params[state.QUERY_PARAM]  # the design is in the URL
+
+
+def test_summary_card_names_the_largest_lr_group_and_escapes_user_text() -> None:
+    """The card is HTML (one st.html element): a param group's name is the user's, so it is escaped and
+    reads back as typed; the lr figures are the group with the largest base lr's (here 1e-3 x 3)."""
+    name = '<b onmouseover="x()">head</b> & co'
+    groups = [{"name": "body", "lr_scale": 1.0}, {"name": name, "lr_scale": 3.0}]
+    at = start({**SMALL, "optimizer": {**SMALL["optimizer"], "param_groups": groups}})
+    no_exception(at)
+    card = next(h.value for h in at.html if "lrs-figures" in h.value)
+    assert "<b " not in card and "&lt;b onmouseover=&quot;x()&quot;&gt;head&lt;/b&gt; &amp; co" in card
+    figures = summary(at)
+    assert list(figures) == [
+        "Total steps", "Warmup steps", "Steps / epoch", "Effective batch", f"Peak lr ({name})", f"Final lr ({name})"
+    ]  # fmt: skip
+    assert (
+        figures["Total steps"] == "30"
+        and figures["Steps / epoch"] == "10"
+        and figures["Effective batch"] == "10"
+    )
+    # warmup of 10 steps from 0 up to 1e-3 x 3, reached first at step 10
+    assert figures[f"Peak lr ({name})"] == "3e-3"
+    assert "First reached at step 10." in card and "3 epoch(s) · 300 samples" in card
 
 
 def test_widgets_change_the_curve() -> None:
@@ -66,7 +85,7 @@ def test_widgets_change_the_curve() -> None:
     spec = chart(at)
     assert y_at(spec, "lr", 5) == pytest.approx(5e-4)
     assert array(trace(spec, "warmup end")["x"]).tolist() == [10]
-    assert metrics(at)["Total steps"] == "30"
+    assert summary(at)["Total steps"] == "30"
 
     at.number_input(key="w.warmup.steps").set_value(20).run()
     no_exception(at)
@@ -76,8 +95,8 @@ def test_widgets_change_the_curve() -> None:
     assert load_config(at.session_state[state.DESIGN_JSON]).warmup.steps == 20
 
     at.number_input(key="w.training.accumulation_steps").set_value(2).run()
-    assert metrics(at)["Total steps"] == "15"  # ceil(10 / 2) = 5 steps per epoch
-    assert metrics(at)["Effective batch"] == "20"
+    assert summary(at)["Total steps"] == "15"  # ceil(10 / 2) = 5 steps per epoch
+    assert summary(at)["Effective batch"] == "20"
 
     at.selectbox(key="w.decay.scheduler").set_value("StepLR").run()
     at.number_input(key="w.decay.kwargs.StepLR.step_size").set_value(1).run()
@@ -274,7 +293,7 @@ def test_long_curve_progress_and_cache(monkeypatch) -> None:
     ui.cached_curve.clear()
     at = start(long)  # the progress bar path inside the cached function, then a cache-hit rerun
     no_exception(at)
-    assert metrics(at)["Total steps"] == "250,000"
+    assert summary(at)["Total steps"] == "250,000"
     at.run()
     no_exception(at)
-    assert metrics(at)["Total steps"] == "250,000"
+    assert summary(at)["Total steps"] == "250,000"

@@ -9,7 +9,7 @@ import json
 import zlib
 from pathlib import Path
 
-from designer_app import open_sections
+from designer_app import open_sections, summary
 from streamlit.testing.v1 import AppTest
 
 from app import state
@@ -35,19 +35,15 @@ def design(at: AppTest):
     return load_config(at.session_state[state.DESIGN_JSON])
 
 
-def metrics(at: AppTest) -> dict[str, str]:
-    return {m.label: m.value for m in at.metric}
-
-
 def test_the_greyed_max_steps_follows_the_total_and_starts_from_it() -> None:
     at = start()  # 50,000 samples / 32 = 1,563 steps per epoch, 3 epochs
     assert at.number_input(key=K("training.max_steps")).value == 4689
     at.number_input(key=K("training.epochs")).set_value(10).run()
-    assert metrics(at)["Total steps"] == "15,630"
+    assert summary(at)["Total steps"] == "15,630"
     assert at.number_input(key=K("training.max_steps")).value == 15630  # not the stale 4,689
     at.toggle(key=K("training.use_max_steps")).set_value(True).run()
     assert not at.exception
-    assert design(at).training.max_steps == 15630 and metrics(at)["Total steps"] == "15,630"
+    assert design(at).training.max_steps == 15630 and summary(at)["Total steps"] == "15,630"
 
 
 def tutorial(at: AppTest) -> AppTest:

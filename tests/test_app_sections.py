@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from designer_app import open_sections
+from designer_app import open_sections, summary
 from streamlit.testing.v1 import AppTest
 
 from app import state
@@ -57,7 +57,7 @@ def test_a_first_visit_draws_only_data_and_batching() -> None:
     assert not any(k.startswith((K("decay."), K("optimizer."), K("plateau."))) for k in at.session_state)
     # yet the chart is the whole design's: warmup 10 steps, then the cosine
     assert design(at).warmup.steps == 10 and design(at).decay.scheduler == "CosineAnnealingLR"
-    assert at.metric[0].value == "30"
+    assert summary(at)["Total steps"] == "30"
 
 
 def test_a_closed_section_keeps_its_values_and_shows_them_again() -> None:

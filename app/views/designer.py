@@ -8,7 +8,7 @@ from typing import Any
 import plotly.graph_objects as go
 import streamlit as st
 
-from app import charts, library, state, ui
+from app import charts, gc_policy, library, state, ui
 from schedules.build import decay_kwargs
 from schedules.config import (
     DECAY_KWARGS,
@@ -780,51 +780,53 @@ def your_stack(run) -> None:
 # page
 
 
-def summary_card(curve) -> None:
+def summary_figures(curve) -> list[tuple[str, str, str]]:
+    """The summary card's figures: (label, value, explanation)."""
     s = curve.summary()
     # With several param groups, report the group with the largest base lr (the one the lr knob is).
     g = max(range(len(curve.group_names)), key=lambda i: curve.config.optimizer.base_lrs()[i])
     lr = curve.lrs[:, g]
     which = f" ({curve.group_names[g]})" if len(curve.group_names) > 1 else ""
-    with st.container(border=True):
-        cols = st.columns([1, 1, 1, 1, 1.2, 1.2])
-        cols[0].metric("Total steps", f"{s['total_steps']:,}", help="Optimizer steps in the run.")
-        cols[1].metric("Warmup steps", f"{s['warmup_steps']:,}", help="Optimizer steps of linear warmup.")
-        cols[2].metric(
+    return [
+        ("Total steps", f"{s['total_steps']:,}", "Optimizer steps in the run."),
+        ("Warmup steps", f"{s['warmup_steps']:,}", "Optimizer steps of linear warmup."),
+        (
             "Steps / epoch",
             f"{s['steps_per_epoch']:,}",
-            help=f"ceil(micro-batches per epoch {s['micro_batches_per_epoch']:,} / accumulation steps).",
-        )
-        cols[3].metric(
+            f"ceil(micro-batches per epoch {s['micro_batches_per_epoch']:,} / accumulation steps).",
+        ),
+        (
             "Effective batch",
             f"{s['effective_batch']:,}",
-            help="micro_batch_size x accumulation_steps x world_size.",
+            "micro_batch_size x accumulation_steps x world_size.",
+        ),
+        ("Peak lr" + which, ui.format_lr(float(lr.max())), f"First reached at step {int(lr.argmax()):,}."),
+        ("Final lr" + which, ui.format_lr(float(lr[-1])), "The lr of the last optimizer step."),
+    ]
+
+
+def summary_card(curve) -> None:
+    """The run's figures in one card: one st.html element (six st.metric in columns were 15 elements for
+    the browser to re-render on every rerun)."""
+    s = curve.summary()
+    extra = [f"{s['epochs']} epoch(s)", f"{s['samples']:,} samples"]
+    if s["hold_steps"]:
+        extra.append(f"hold {s['hold_steps']:,} steps")
+    if s["restarts"]:
+        extra.append(f"{s['restarts']} restart(s)")
+    if curve.config.plateau is not None:
+        extra.append(
+            f"{s['plateau_reductions']} plateau reduction(s) in {len(curve.evaluations)} evaluations"
         )
-        cols[4].metric(
-            "Peak lr" + which,
-            ui.format_lr(float(lr.max())),
-            help=f"First reached at step {int(lr.argmax()):,}.",
-        )
-        cols[5].metric(
-            "Final lr" + which, ui.format_lr(float(lr[-1])), help="The lr of the last optimizer step."
-        )
-        extra = [f"{s['epochs']} epoch(s)", f"{s['samples']:,} samples"]
-        if s["hold_steps"]:
-            extra.append(f"hold {s['hold_steps']:,} steps")
-        if s["restarts"]:
-            extra.append(f"{s['restarts']} restart(s)")
-        if curve.config.plateau is not None:
-            extra.append(
-                f"{s['plateau_reductions']} plateau reduction(s) in {len(curve.evaluations)} evaluations"
-            )
-        st.caption(" · ".join(extra))
+    st.html(ui.figure_card(summary_figures(curve), " · ".join(extra)))
 
 
 @st.fragment
 def chart(curve, run=None) -> None:
     """The chart and its view controls: a view toggle reruns only this fragment, not the page."""
-    a, b, c, d = st.columns([3, 1.2, 1.2, 1.4])
-    x_axis = a.segmented_control(
+    # One horizontal container, not four columns: fewer elements for the browser to redraw per rerun.
+    row = st.container(horizontal=True, vertical_alignment="center", gap="medium")
+    x_axis = row.segmented_control(
         "x axis",
         ["step", "epoch", "samples"],
         label_visibility="collapsed",
@@ -833,11 +835,11 @@ def chart(curve, run=None) -> None:
         key="designer_x_axis",
         format_func=lambda x: {"step": "optimizer steps", "epoch": "epochs", "samples": "samples"}[x],
     )
-    log_y = b.toggle(
+    log_y = row.toggle(
         "log lr", key="designer_log_y", help="Logarithmic lr axis (steps with lr 0 are not drawn)."
     )
-    groups = c.toggle("all groups", value=True, key="designer_groups", help="One trace per param group.")
-    epochs = d.toggle(
+    groups = row.toggle("all groups", value=True, key="designer_groups", help="One trace per param group.")
+    epochs = row.toggle(
         "epoch lines", value=True, key="designer_epochs", help="Light lines at epoch boundaries."
     )
     fig = ui.cached_figure(
@@ -1043,9 +1045,6 @@ def main() -> None:
     sync_widgets()
     mark_modified_preset()
     left, right = st.columns([1, 2.3], gap="large")
-    # The chart first: after a widget change its new value is already in the session state, so the
-    # design (and its chart) can be computed and sent before the ~60 input widgets are drawn again.
-    # The browser shows the new curve as soon as its delta arrives, not after the whole input column.
     remember()
     problems: ConfigError | None = None
     try:
@@ -1056,15 +1055,16 @@ def main() -> None:
     else:
         if state.set_design(cfg):
             ss[state.SYNCED_JSON] = ss[state.DESIGN_JSON]
-            state.publish_design()
         cfg = state.current_config()
-    try:
-        curve_or_none = right_column(right, cfg, problems)
-    finally:
-        resolved_slot, io_slot, plateau_slot = inputs(left)
-        stack_inputs(left)
-        remember()
-        import_share(io_slot, cfg)  # drawn whatever happens: an upload is the way out of a bad design
+    state.publish_design()  # also after a preset or an upload (callbacks) changed the design
+    # The inputs before the chart: the browser renders them while the curve is computed (tens of ms of
+    # torch stepping), and then has only the chart and the figures left to draw.  Drawn first, they are
+    # also there whatever the right column does: an upload is the way out of a bad design.
+    resolved_slot, io_slot, plateau_slot = inputs(left)
+    stack_inputs(left)
+    remember()
+    import_share(io_slot, cfg)
+    curve_or_none = right_column(right, cfg, problems)
     if curve_or_none is None:
         return
     curve = curve_or_none
@@ -1169,4 +1169,14 @@ def _short(value: Any) -> str:
     return str(value)
 
 
-main()
+def page() -> None:
+    try:
+        main()
+    finally:
+        gc_policy.freeze_long_lived()  # as the router does after a full run (a section's lazy imports)
+
+
+# The page is one fragment: a widget change on it reruns this page only, not the router around it
+# (app/main.py: page config, session setup, navigation), so the server sends and the browser redraws
+# the page's own elements and nothing else.  Leaving the page (the navigation) is a full rerun.
+st.fragment(page)()
