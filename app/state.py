@@ -737,12 +737,14 @@ def publish_design() -> None:
     import streamlit as st
 
     design = st.session_state.get(DESIGN_JSON)
+    if design is None:
+        return
     published = st.session_state.get(PUBLISHED)
     if published is not None and published[0] == design and st.query_params.get(QUERY_PARAM) == published[1]:
         return
     try:
-        token = encode_design(st.session_state[DESIGN_JSON])
-    except (ConfigError, KeyError):
+        token = encode_design(design)
+    except ConfigError:
         return
     if not fits_in_link(token):
         if QUERY_PARAM in st.query_params:

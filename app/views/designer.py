@@ -780,9 +780,8 @@ def your_stack(run) -> None:
 # page
 
 
-def summary_figures(curve) -> list[tuple[str, str, str]]:
-    """The summary card's figures: (label, value, explanation)."""
-    s = curve.summary()
+def summary_figures(curve, s: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """The summary card's figures, (label, value, explanation), from the curve and its ``summary()``."""
     # With several param groups, report the group with the largest base lr (the one the lr knob is).
     g = max(range(len(curve.group_names)), key=lambda i: curve.config.optimizer.base_lrs()[i])
     lr = curve.lrs[:, g]
@@ -818,7 +817,7 @@ def summary_card(curve) -> None:
         extra.append(
             f"{s['plateau_reductions']} plateau reduction(s) in {len(curve.evaluations)} evaluations"
         )
-    st.html(ui.figure_card(summary_figures(curve), " · ".join(extra)))
+    st.html(ui.figure_card(summary_figures(curve, s), " · ".join(extra)))
 
 
 @st.fragment
