@@ -189,17 +189,23 @@ def redraws(browser, url: str, label: str, n: int, phases: dict | None = None) -
     With ``phases``, also appends each change's phase times (seconds after Enter) to its lists:
     ``running`` (the script started), ``chart`` (the new curve drawn), ``done`` (the run finished).
     """
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    page = context.new_page()
+    context, page, box = _open(browser, url, label)
     try:
-        page.goto(url)
-        page.wait_for_function(SIGNATURE_JS, timeout=120_000)
-        page.wait_for_selector(IDLE, timeout=120_000)
-        page.evaluate(TIMELINE_JS)
-        box = page.get_by_label(label, exact=True)
         return [_redraw(page, box, i, phases) for i in range(n)]
     finally:
         context.close()
+
+
+def _open(browser, url: str, label: str):
+    """A new browser context (a new Streamlit session) on ``url``, loaded, its chart drawn and the
+    phase timeline installed; returns (context, page, the number input ``label``)."""
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    page.goto(url)
+    page.wait_for_function(SIGNATURE_JS, timeout=120_000)
+    page.wait_for_selector(IDLE, timeout=120_000)
+    page.evaluate(TIMELINE_JS)
+    return context, page, page.get_by_label(label, exact=True)
 
 
 def interleaved_redraws(
@@ -213,14 +219,8 @@ def interleaved_redraws(
     contexts = []
     try:
         for name, url in urls.items():
-            context = browser.new_context(viewport={"width": 1400, "height": 900})
+            context, page, box = _open(browser, url, label)
             contexts.append(context)
-            page = context.new_page()
-            page.goto(url)
-            page.wait_for_function(SIGNATURE_JS, timeout=120_000)
-            page.wait_for_selector(IDLE, timeout=120_000)
-            page.evaluate(TIMELINE_JS)
-            box = page.get_by_label(label, exact=True)
             for i in range(warmup):
                 _redraw(page, box, i, None)
             pages[name] = (page, box)

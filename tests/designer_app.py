@@ -23,12 +23,17 @@ def show_tab(at: AppTest, label: str) -> AppTest:
     return at
 
 
-def summary(at: AppTest) -> dict[str, str]:
-    """The Designer's summary card as {label: value} (one ``st.html`` element, ``ui.figure_card``)."""
+def summary_html(at: AppTest) -> str:
+    """The HTML of the Designer's summary card (one ``st.html`` element, ``ui.figure_card``)."""
     cards = [h.value for h in at.html if 'class="lrs-figures"' in h.value]
     assert len(cards) == 1, f"expected one summary card, found {len(cards)}"
+    return cards[0]
+
+
+def summary(at: AppTest) -> dict[str, str]:
+    """The Designer's summary card as {label: value}."""
     parser = _FigureParser()
-    parser.feed(cards[0])
+    parser.feed(summary_html(at))
     return dict(parser.figures)
 
 

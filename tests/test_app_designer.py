@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from designer_app import open_sections, show_tab, summary
+from designer_app import open_sections, show_tab, summary, summary_html
 from figure_json import array, spec_of, trace, y_at
 from streamlit.testing.v1 import AppTest
 
@@ -48,8 +48,9 @@ def test_default_design_renders() -> None:
     at = start()
     no_exception(at)
     assert at.title[0].value == "cosine with warmup"
-    assert summary(at)["Total steps"] == "4,689"
-    assert summary(at)["Warmup steps"] == "235"  # ceil(0.05 * 4689)
+    figures = summary(at)
+    assert figures["Total steps"] == "4,689"
+    assert figures["Warmup steps"] == "235"  # ceil(0.05 * 4689)
     spec = chart(at)
     assert y_at(spec, "lr", 235) == pytest.approx(3e-4)
     assert load_config(at.session_state[state.DESIGN_JSON]).decay.scheduler == "CosineAnnealingLR"
@@ -63,7 +64,7 @@ def test_summary_card_names_the_largest_lr_group_and_escapes_user_text() -> None
     groups = [{"name": "body", "lr_scale": 1.0}, {"name": name, "lr_scale": 3.0}]
     at = start({**SMALL, "optimizer": {**SMALL["optimizer"], "param_groups": groups}})
     no_exception(at)
-    card = next(h.value for h in at.html if "lrs-figures" in h.value)
+    card = summary_html(at)
     assert "<b " not in card and "&lt;b onmouseover=&quot;x()&quot;&gt;head&lt;/b&gt; &amp; co" in card
     figures = summary(at)
     assert list(figures) == [
