@@ -4,7 +4,7 @@
 read from them) or 32 exports' target curves of a 2,000,000-step design could hold gigabytes.  These
 caches are :class:`schedules.budget.BytesLRU` instances with byte budgets instead (sizes from
 :func:`schedules.budget.deep_nbytes`), like the curve cache in :mod:`app.ui`.  A refusal
-(:class:`~schedules.errors.ConfigError`) is remembered too, so a bad file costs the server once.
+(:class:`~schedules.design.problems.ConfigError`) is remembered too, so a bad file costs the server once.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from schedules.budget import BytesLRU, deep_nbytes
-from schedules.config import load_config
+from schedules.build import load_config
 from schedules.logs import RunLog, read_log
 
 #: Bytes of parsed run logs kept (the uploaded bytes are not kept: the key is their SHA-256).

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from schedules.config import ScheduleConfig
+from schedules.design import ScheduleConfig
 from schedules.logs import RunLog
 from schedules.workspace import Workspace, WorkspaceError, WorkspaceSink, workspace_path
 from schedules.workspace.runlogs import save_log

@@ -21,23 +21,24 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from schedules.config import (
+from schedules.build import load_config
+from schedules.design import (
     DECAY_KWARGS,
-    MAX_PARAM_GROUPS,
+    ConfigError,
     DecayConfig,
     OptimizerConfig,
     ParamGroup,
     PlateauConfig,
+    Problem,
     ScheduleConfig,
     StackConfig,
     SyntheticMetric,
     TrainingConfig,
     WarmupConfig,
     WSDConfig,
-    load_config,
 )
-from schedules.errors import ConfigError, Problem
-from schedules.plan import accounting
+from schedules.design.base import MAX_PARAM_GROUPS
+from schedules.design.plan import accounting
 from schedules.share import decode_design, encode_design, fits_in_link
 
 # --------------------------------------------------------------------------------------------------

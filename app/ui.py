@@ -18,11 +18,10 @@ import streamlit as st
 
 from app import state
 from schedules.budget import APP_CURVE_SECONDS, BytesLRU
-from schedules.config import load_config
+from schedules.build import load_config
 from schedules.curve import Curve, ProgressFn, compute_curve
-from schedules.errors import ConfigError
+from schedules.design import ConfigError
 from schedules.mistakes import mistake_curve
-from schedules.plan import make_plan
 
 #: Curves longer than this show a progress bar while they are computed.
 PROGRESS_OVER = 200_000
@@ -94,7 +93,7 @@ def progress_bar(total: int, what: str, unit: str = "") -> Iterator[ProgressFn |
 
 def _compute(cache_key: str) -> Curve:
     cfg = load_config(cache_key)
-    with progress_bar(make_plan(cfg).total_steps, "the curve") as progress:
+    with progress_bar(cfg.plan.total_steps, "the curve") as progress:
         return compute_curve(cfg, progress=progress, time_limit=APP_CURVE_SECONDS)
 
 
@@ -105,7 +104,7 @@ def cached_mistake(cache_key: str, kind: str, at: int | None = None) -> pd.DataF
 
     def compute() -> pd.DataFrame:
         cfg = load_config(cache_key)
-        with progress_bar(make_plan(cfg).total_steps, "a loop mistake's curve") as progress:
+        with progress_bar(cfg.plan.total_steps, "a loop mistake's curve") as progress:
             frame = mistake_curve(cfg, kind, at, time_limit=APP_CURVE_SECONDS, progress=progress)
         compact = pd.DataFrame(
             {
@@ -163,7 +162,7 @@ def cached_figure(curve: Curve, **view: Any):
 @st.cache_data(max_entries=4 * CACHE_ENTRIES, show_spinner=False)
 def cached_stack(cache_key: str, settings_json: str):
     """``schedules.stacks.stack_curve`` cached on (config, stack settings)."""
-    from schedules.config import StackConfig
+    from schedules.design import StackConfig
     from schedules.stacks import stack_curve
 
     settings = StackConfig.model_validate_json(settings_json)

@@ -3,8 +3,8 @@
     .venv/bin/python bench/distributed.py            # 400 steps per setting
     .venv/bin/python bench/distributed.py --steps 100
 
-Same design, same samples per optimizer step: ``W=1 x 2b x A`` (one process, :func:`schedules.live.train`)
-against ``W=2 x b x A`` (two processes, :func:`schedules.distributed.train_processes`), for a small and a
+Same design, same samples per optimizer step: ``W=1 x 2b x A`` (one process, :func:`schedules.train.loop.train`)
+against ``W=2 x b x A`` (two processes, :func:`schedules.train.distributed.train_processes`), for a small and a
 larger micro-batch.  Per-step time is the steady state: rank 0's wall time from its first to its last
 step, over the steps between (startup excluded, reported separately).  Stop latency: from
 ``LiveRun.stop()`` to the end of the run's thread, which returns only once both rank processes are gone.
@@ -31,8 +31,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from schedules import load_config  # noqa: E402
-from schedules.distributed import train_processes, with_world_size  # noqa: E402
-from schedules.live import MAX_LIVE_STEPS, LiveRun, record_columns, train  # noqa: E402
+from schedules.train.base import MAX_LIVE_STEPS, record_columns  # noqa: E402
+from schedules.train.distributed import train_processes  # noqa: E402
+from schedules.train.loop import train  # noqa: E402
+from schedules.train.runs import LiveRun  # noqa: E402
+from schedules.train.settings import with_world_size  # noqa: E402
 
 
 def design(micro_batch_size: int) -> dict:

@@ -141,7 +141,7 @@ def gil_probe() -> dict:
     import threading
 
     from schedules import compute_curve
-    from schedules.live import train
+    from schedules.train.loop import train
 
     design = {
         "optimizer": {"name": "SGD", "lr": 0.05},

@@ -38,7 +38,7 @@ from schedules.forecast import fit_runs, predict, run_from_file  # noqa: E402
 from schedules.forecast.fit import _curve  # noqa: E402
 from schedules.forecast.laws import prepare  # noqa: E402
 from schedules.forecast.runs import Run  # noqa: E402
-from schedules.live import train  # noqa: E402
+from schedules.train.loop import train  # noqa: E402
 
 DOCS = ROOT / "docs" / "forecast"
 RESULTS = ROOT / "bench" / "results"

@@ -34,7 +34,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from schedules import compute_curve, load_config, make_plan  # noqa: E402
+from schedules import compute_curve, load_config  # noqa: E402
 from schedules.build import build_scheduler, quiet_scheduler_warnings  # noqa: E402
 
 SCHEDULES = {
@@ -235,11 +235,10 @@ def bench_apptest(sizes, results):
 
 def _bench_training(cfg, model: str):
     """What the bare and the alternating loops share: plan, data, model, SGD, scheduler, permutation."""
-    from schedules.data import training_set
-    from schedules.models import MODELS, make_model, param_groups
-    from schedules.plan import make_plan
+    from schedules.train.data import training_set
+    from schedules.train.models import MODELS, make_model, param_groups
 
-    plan, spec = make_plan(cfg), MODELS[model]
+    plan, spec = cfg.plan, MODELS[model]
     data = training_set(spec.dataset, cfg.training.dataset_size)
     x, y = torch.from_numpy(data.x).float(), torch.from_numpy(data.y)
     net = make_model(model, 0)
@@ -271,9 +270,9 @@ def _train_window(k, plan, spec, x, y, net, opt, schedule, perm, rb, meter=None)
 def _bare_loop(cfg, model: str, noise: bool = False) -> float:
     """The same training as the live run, written plainly: no records, no stop checks, no grad norm.
 
-    ``noise=True`` adds only the gradient-noise-scale estimate (schedules/gns.py) as the live loop
+    ``noise=True`` adds only the gradient-noise-scale estimate (schedules/train/gns.py) as the live loop
     calls it: per micro-batch, and the window's gradient norm at the end."""
-    from schedules.gns import WindowNoise
+    from schedules.train.gns import WindowNoise
 
     run = _bench_training(cfg, model)
     plan, net = run[0], run[4]
@@ -285,7 +284,7 @@ def _bare_loop(cfg, model: str, noise: bool = False) -> float:
 
 
 def _live_loop(cfg, model: str) -> float:
-    from schedules.live import train
+    from schedules.train.loop import train
 
     run = train(cfg, model=model, device="cpu", seed=0, threads=1)
     start = time.process_time()
@@ -325,7 +324,7 @@ def bench_live(results, quick: bool):
             t_bare.append(_bare_loop(cfg, model))
             t_live.append(_live_loop(cfg, model))
         t_bare, t_live = min(t_bare), min(t_live)
-        steps = make_plan(cfg).total_steps
+        steps = cfg.plan.total_steps
         print(
             f"{model:6} {f'{b}x{a}':>6} {steps:>6} {steps / t_bare:>13.0f} {steps / t_live:>13.0f} "
             f"{t_live / t_bare:>15.3f}"
@@ -347,7 +346,7 @@ def _alternating_windows(cfg, model: str) -> tuple[float, float]:
     """One training run whose accumulation windows alternate without and with the noise-scale meter:
     thread CPU seconds of the plain windows and of the metered ones.  Adjacent windows see the same
     machine state, so other processes' load cancels out of the ratio far better than between runs."""
-    from schedules.gns import WindowNoise
+    from schedules.train.gns import WindowNoise
 
     run = _bench_training(cfg, model)
     plan, net = run[0], run[4]
@@ -398,7 +397,7 @@ def bench_noise(results, quick: bool, repeats: int = 9):
                 t_gns.append(_bare_loop(cfg, model, noise=True))
         ratios = sorted(g / b_ for g, b_ in zip(t_gns, t_bare, strict=True))
         median = ratios[len(ratios) // 2]
-        steps = make_plan(cfg).total_steps
+        steps = cfg.plan.total_steps
         bare_s, gns_s = sorted(t_bare)[repeats // 2], sorted(t_gns)[repeats // 2]
         alternating = sorted(g / b_ for b_, g in (_alternating_windows(cfg, model) for _ in range(repeats)))
         alt_median = alternating[len(alternating) // 2]

@@ -314,10 +314,10 @@ def main(argv=None) -> int:
 
     from playwright.sync_api import sync_playwright
 
-    from schedules import load_config, make_plan
+    from schedules import load_config
 
     default = load_config({})
-    steps_per_epoch = make_plan(default).steps_per_epoch
+    steps_per_epoch = default.plan.steps_per_epoch
     tmp = Path(tempfile.mkdtemp(prefix="ui-latency-"))
     bare_script = tmp / "bare.py"
     bare_script.write_text(BARE_PAGE.format(steps_per_epoch=steps_per_epoch))

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/workspace_size.py [--runs 100] [--steps 10000]
 
-One real live run (MLP, CPU, ``schedules.live.train``) of ``--steps`` optimizer steps is recorded,
+One real live run (MLP, CPU, ``schedules.train.loop.train``) of ``--steps`` optimizer steps is recorded,
 then written ``--runs`` times into a fresh workspace in blocks of ``FLUSH_ROWS`` rows, exactly as the
 live run's sink writes them (each block is compressed on its own, so the copies do not shrink each
 other).  Prints the file size, bytes per step, and the ratio to the raw float64 size of the columns;
@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from schedules import load_config  # noqa: E402
-from schedules.live import train  # noqa: E402
+from schedules.train.loop import train  # noqa: E402
 from schedules.workspace import Workspace  # noqa: E402
 from schedules.workspace.sink import FLUSH_ROWS  # noqa: E402
 

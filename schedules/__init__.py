@@ -6,11 +6,9 @@ schedule = schedules.build_scheduler(optimizer, config)   # step after every opt
 frame = schedules.lr_curve(config)                        # step, epoch, samples, lr, lr/<group>
 """
 
-from .build import LRSchedule, build_scheduler, decay_kwargs
-from .config import FORMAT, ScheduleConfig, load_config, parse_config_json
+from .build import LRSchedule, build_scheduler, decay_kwargs, load_config, parse_config_json
 from .curve import Curve, compute_curve, lr_curve
-from .errors import ConfigError, Problem
-from .plan import Plan, make_plan
+from .design import FORMAT, ConfigError, Plan, Problem, ScheduleConfig, make_plan
 
 __all__ = [
     "FORMAT",

@@ -9,7 +9,7 @@ A shared link must not take the server down, so every computation a config can s
   (about 130 MB), whatever the link says.  The refusal names ``optimizer.param_groups``.
   :data:`MAX_EVALUATIONS` caps a plateau's evaluations the same way (``plateau.eval_every``).
 * **Wall time** (checked while stepping, every :data:`CHECK_EVERY` steps): :class:`Deadline` raises
-  :class:`ComputeTimeout`, a :class:`~schedules.errors.ConfigError` naming the run length, with how
+  :class:`ComputeTimeout`, a :class:`~schedules.design.problems.ConfigError` naming the run length, with how
   far it got.  The app uses :data:`APP_CURVE_SECONDS`, the CLI ``--time-limit`` (default
   :data:`CLI_CURVE_SECONDS`).
 * **Memory held between requests**: :class:`BytesLRU` evicts least-recently used entries beyond a byte
@@ -17,7 +17,7 @@ A shared link must not take the server down, so every computation a config can s
 
 Computation never holds the GIL for long: it is Python-level stepping of torch's scheduler objects
 (the interpreter switches threads every ``sys.getswitchinterval()``, 5 ms) and ``lr_lambda``
-expressions are float-only (:mod:`schedules.expr`), so no single operation runs for seconds.
+expressions are float-only (:mod:`schedules.design.expr`), so no single operation runs for seconds.
 """
 
 from __future__ import annotations
@@ -28,15 +28,22 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
-from .errors import ConfigError, Problem
+from .design import ConfigError, Problem
+from .design.base import MAX_CURVE_CELLS, MAX_EVALUATIONS  # checked when a design is validated
 
-#: Most lrs one curve records: total optimizer steps x param groups (2,000,000 steps x 2 groups, or
-#: 125,000 steps x 32 groups).
-MAX_CURVE_CELLS = 4_000_000
-#: Most plateau evaluations one curve records (``total_steps / eval_every``): each is a Python
-#: record (about 230 bytes, plus about 430 for the reduction event it may cause), so 2,000,000 steps
-#: evaluated at every step held over 1 GB.  200,000 keep that under about 130 MB, like the lrs.
-MAX_EVALUATIONS = 200_000
+__all__ = [
+    "APP_CURVE_SECONDS",
+    "CHECK_EVERY",
+    "CLI_CURVE_SECONDS",
+    "MAX_CURVE_CELLS",
+    "MAX_EVALUATIONS",
+    "PROGRESS_EVERY",
+    "BytesLRU",
+    "ComputeTimeout",
+    "Deadline",
+    "deep_nbytes",
+    "length_field",
+]
 #: Wall-time cap of one curve computation in the app (a link must not occupy the server longer).
 APP_CURVE_SECONDS = 30.0
 #: Default wall-time cap of ``python -m schedules curve`` (``--time-limit`` changes it; 0: none).

@@ -2,12 +2,20 @@
 
 The designer's curve, the live run, the CLI and a user's own training loop all get their schedulers
 here, so what is drawn is what trains.  See :func:`build_scheduler` for the stepping rule.
+
+:func:`load_config` is where a design is loaded for use: the design's own validation
+(:func:`schedules.design.read_design`, no torch) plus torch's check that it builds
+(:func:`check_buildable`: an optimizer kwarg or scheduler argument torch refuses is a
+:class:`~schedules.design.ConfigError` naming the field).  A design that passed is marked, so
+loading it again costs nothing.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
+import os
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -18,11 +26,19 @@ import numpy as np
 import torch
 from torch.optim import lr_scheduler as tls
 
-from .config import MetricSource, ScheduleConfig, load_config
-from .errors import ConfigError, Problem, join_path
-from .expr import LrExpression, check_expression
-from .plan import Plan, make_plan
-from .wsd import wsd_factor
+from .design import (
+    MAX_TOTAL_STEPS,
+    OPTIMIZERS,
+    ConfigError,
+    MetricSource,
+    Plan,
+    Problem,
+    ScheduleConfig,
+    join_path,
+)
+from .design.expr import LrExpression, check_expression
+from .design.parse import parse_design_json, read_design
+from .design.wsd import wsd_factor
 
 #: Warnings torch emits for stepping patterns this module uses on purpose (the curve engine steps
 #: schedulers on a dummy optimizer that never takes a real step).
@@ -76,7 +92,7 @@ def decay_kwargs(config: ScheduleConfig, plan: Plan | None = None) -> dict[str, 
     strings here (see :func:`make_decay` for the callables).
     """
     assert config.decay is not None
-    plan = plan or make_plan(config)
+    plan = plan or config.plan
     n = plan.decay_length
     base = config.optimizer.base_lrs()
     given = {k: v for k, v in config.decay.kwargs.items() if v is not None}
@@ -231,7 +247,7 @@ class LRSchedule:
                 else:
                     self._start_epoch_decay()
             elif cfg.wsd is not None:
-                # Warmup-stable-decay: one LambdaLR with transformers' WSD lambda (schedules/wsd.py).
+                # Warmup-stable-decay: one LambdaLR with transformers' WSD lambda (schedules/design/wsd.py).
                 self.scheduler = tls.LambdaLR(opt, wsd_factor(cfg.wsd, plan.total_steps))
             else:
                 phases: list[tls.LRScheduler] = []
@@ -411,6 +427,38 @@ class LRSchedule:
 # public entry points
 
 
+def load_config(source: str | os.PathLike | dict[str, Any] | ScheduleConfig) -> ScheduleConfig:
+    """Validate a design from a dict, JSON text, a JSON file path, or an existing config, and check
+    that torch builds it.
+
+    A file is read when ``source`` is a :class:`pathlib.Path` (any ``os.PathLike``) or a string that
+    names a ``.json`` file (``load_config("design.json")``, as the exported snippets do). Any other
+    string is JSON text: ``load_config("0")`` is "must be a JSON object", never a file look-up.
+
+    Raises :class:`~schedules.design.ConfigError` listing every problem (field path, allowed range,
+    value given).
+    """
+    return _buildable(read_design(source))
+
+
+def parse_config_json(text: str | bytes) -> ScheduleConfig:
+    """Parse and validate config JSON text (as uploaded or read from a file), checked buildable."""
+    return _buildable(parse_design_json(text))
+
+
+def _buildable(config: ScheduleConfig) -> ScheduleConfig:
+    if not config._buildable:
+        check_buildable(config)
+        config._buildable = True
+    return config
+
+
+@functools.lru_cache(maxsize=1)
+def supported_optimizers() -> tuple[str, ...]:
+    """The design's optimizer names (:data:`schedules.design.spec.OPTIMIZERS`) this torch has."""
+    return tuple(name for name in OPTIMIZERS if isinstance(getattr(torch.optim, name, None), type))
+
+
 def build_scheduler(
     optimizer: torch.optim.Optimizer, config: ScheduleConfig | dict[str, Any] | str | Path
 ) -> LRSchedule:
@@ -435,7 +483,7 @@ def build_scheduler(
     What ``schedule.step()`` does after optimizer step ``k`` (0-based):
 
     1. ``interval="step"``: steps ``schedule.scheduler`` (``SequentialLR`` of warmup, hold, decay;
-       with a ``wsd`` section one ``LambdaLR`` whose lambda is :class:`~schedules.wsd.WSDFactor`).
+       with a ``wsd`` section one ``LambdaLR`` whose lambda is :class:`~schedules.design.wsd.WSDFactor`).
        ``interval="epoch"``: steps the warmup while ``k < warmup_steps``; the decay
        (``schedule.epoch_scheduler``) is constructed when the warmup ends, on the lr the warmup reached
        (so its first value shows at row ``warmup_steps``), and stepped after the last step of each
@@ -463,7 +511,7 @@ def build_scheduler(
     ``0.0``; no lr this schedule gives is ever negative.
     """
     cfg = load_config(config)
-    plan = make_plan(cfg)
+    plan = cfg.plan
     base = cfg.optimizer.base_lrs()
     if len(optimizer.param_groups) != len(base):
         names = [g.name for g in cfg.optimizer.groups()]
@@ -503,7 +551,18 @@ def check_buildable(config: ScheduleConfig) -> None:
     """Raise ConfigError if torch would reject the optimizer or scheduler arguments."""
     import inspect
 
-    opt_cls = getattr(torch.optim, config.optimizer.name)
+    if config.plan.total_steps > MAX_TOTAL_STEPS:  # refused by the design's own validation already
+        return
+    opt_cls = getattr(torch.optim, config.optimizer.name, None)
+    if opt_cls is None:
+        raise ConfigError(
+            Problem(
+                "optimizer.name",
+                f"must be one of {', '.join(supported_optimizers())} (torch {torch.__version__} has no "
+                f"torch.optim.{config.optimizer.name})",
+                config.optimizer.name,
+            )
+        )
     params = inspect.signature(opt_cls.__init__).parameters
     if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         allowed = [n for n in params if n not in ("self", "params", "lr")]
@@ -518,7 +577,7 @@ def check_buildable(config: ScheduleConfig) -> None:
                     )
                 )
     _guard("optimizer.kwargs", config.optimizer.kwargs, lambda: dummy_optimizer(config))
-    plan = make_plan(config)
+    plan = config.plan
     if config.decay is not None:
         kwargs = decay_kwargs(config, plan)
         name = config.decay.scheduler

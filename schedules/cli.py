@@ -1,5 +1,9 @@
 """The headless CLI (CONTRACT.md section 4): ``python -m schedules <command> ...``.
 
+The top of the house: it holds the design's own commands (``curve``, ``validate``, ``schema``) and
+collects every capability's commands, each registered in :data:`schedules.command.COMMANDS` by the
+capability's own module (listed in :data:`CAPABILITIES`).
+
 Exit codes: 0 success, 2 invalid input (one line per problem on stderr, naming the field), 1 anything
 else (one line on stderr).  Never a traceback.
 """
@@ -8,15 +12,30 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
 
-from .errors import ConfigError
+from . import presets, report, rescale, resume
+from .command import COMMANDS, EXIT_ERROR, EXIT_INVALID, EXIT_OK, command, open_out, write_frame
+from .design import ConfigError
+from .forecast import cli as forecast_cli
+from .interop import cli as interop_cli
+from .stacks import cli as stacks_cli
+from .train import cli as train_cli
+from .workspace import cli as workspace_cli
 
-EXIT_OK, EXIT_ERROR, EXIT_INVALID = 0, 1, 2
-
-Handler = Callable[[argparse.Namespace], int]
+#: The modules whose commands this CLI offers (each registers them on import), in help order.
+CAPABILITIES = (
+    presets,
+    train_cli,
+    report,
+    interop_cli,
+    resume,
+    rescale,
+    forecast_cli,
+    stacks_cli,
+    workspace_cli,
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -24,23 +43,6 @@ class _Parser(argparse.ArgumentParser):
         self.print_usage(sys.stderr)
         sys.stderr.write(f"{self.prog}: error: {message}\n")
         raise SystemExit(EXIT_INVALID)
-
-
-def _open_out(path: str | None) -> tuple[TextIO, bool]:
-    if path in (None, "-"):
-        return sys.stdout, False
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    return open(path, "w", encoding="utf-8", newline=""), True
-
-
-def write_frame(frame, path: str | None) -> None:
-    """Write a DataFrame as CSV with full float precision (every value round-trips exactly)."""
-    out, close = _open_out(path)
-    try:
-        frame.to_csv(out, index=False, lineterminator="\n")
-    finally:
-        if close:
-            out.close()
 
 
 # -- commands -------------------------------------------------------------------------------------
@@ -86,8 +88,7 @@ def _other_format(path: str) -> str | None:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from .config import load_config
-    from .plan import make_plan
+    from .build import load_config
 
     try:
         config = load_config(args.config)
@@ -97,7 +98,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
             raise
         print(hint, file=sys.stderr)
         return EXIT_INVALID
-    plan = make_plan(config)
+    plan = config.plan
     if not args.quiet:
         print(
             f"ok: {config.name!r}: {plan.total_steps} optimizer steps "
@@ -107,27 +108,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    from .config import schema_text
+    from .design import schema_text
 
-    out, close = _open_out(args.output)
+    out, close = open_out(args.output)
     try:
         out.write(schema_text())
     finally:
         if close:
             out.close()
     return EXIT_OK
-
-
-#: name -> (help, add_arguments, handler); other modules add their commands here.
-COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Handler]] = {}
-
-
-def command(name: str, help: str, add_arguments: Callable[[argparse.ArgumentParser], None]):
-    def register(fn: Handler) -> Handler:
-        COMMANDS[name] = (help, add_arguments, fn)
-        return fn
-
-    return register
 
 
 def _config_and_output(p: argparse.ArgumentParser, output_help: str) -> None:
@@ -168,33 +157,17 @@ command(
 )(cmd_schema)
 
 
-def _load_plugins() -> None:
-    """Import modules that register further commands (train, plot, presets...)."""
-    import importlib
-
-    for module in (
-        "schedules.presets",
-        "schedules.live",
-        "schedules.report",
-        "schedules.interop",
-        "schedules.resume",
-        "schedules.rescale",
-        "schedules.forecast.cli",
-        "schedules.stacks.cli",
-        "schedules.workspace.cli",
-    ):
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
-
-
 def build_parser() -> argparse.ArgumentParser:
-    _load_plugins()
     parser = _Parser(prog="python -m schedules", description="LR Schedule Studio, headless.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for name, (help_text, add_arguments, handler) in COMMANDS.items():
+    order = [__name__, *(m.__name__ for m in CAPABILITIES)]
+    place = {
+        name: order.index(h.__module__) if h.__module__ in order else len(order)
+        for name, (_, _, h) in COMMANDS.items()
+    }
+    for name, (help_text, add_arguments, handler) in sorted(
+        COMMANDS.items(), key=lambda item: place[item[0]]
+    ):
         p = sub.add_parser(name, help=help_text, description=help_text)
         add_arguments(p)
         p.set_defaults(handler=handler)

@@ -11,8 +11,8 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from .config import ScheduleConfig, load_config
-from .plan import make_plan
+from .build import load_config
+from .design import ScheduleConfig
 
 Keep = Literal["effective_batch", "micro_batch"]
 
@@ -24,7 +24,7 @@ def accumulation_variant(
 
     ``keep="effective_batch"``: the micro-batch size becomes ``effective_batch / (accumulation * W)``
     (the usual reason to accumulate: the same optimization with less memory); it must divide evenly,
-    else :class:`~schedules.errors.ConfigError`.  ``keep="micro_batch"``: the micro-batch size stays,
+    else :class:`~schedules.design.problems.ConfigError`.  ``keep="micro_batch"``: the micro-batch size stays,
     so the effective batch grows with the accumulation (and there are fewer optimizer steps).
     """
     data = config.to_dict()
@@ -32,7 +32,7 @@ def accumulation_variant(
     if keep == "effective_batch":
         per_step = t["micro_batch_size"] * t["accumulation_steps"]
         if per_step % accumulation:
-            from .errors import ConfigError, Problem
+            from .design import ConfigError, Problem
 
             raise ConfigError(
                 Problem(
@@ -87,7 +87,7 @@ def parameter_diff(configs: Mapping[str, ScheduleConfig], derived: Sequence[str]
         values = [f.get(k) for f in flat.values()]
         if len({json.dumps(v, sort_keys=True) for v in values}) > 1:
             rows.append({"parameter": k, **{n: _show(f.get(k)) for n, f in flat.items()}})
-    plans = {name: make_plan(cfg) for name, cfg in configs.items()}
+    plans = {name: cfg.plan for name, cfg in configs.items()}
     for d in derived:
         values = [getattr(p, d) for p in plans.values()]
         if len(set(values)) > 1:

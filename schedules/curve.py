@@ -18,10 +18,16 @@ import numpy as np
 import pandas as pd
 
 from .budget import CHECK_EVERY, Deadline, length_field
-from .build import Evaluation, Event, LRSchedule, build_scheduler, dummy_optimizer, quiet_scheduler_warnings
-from .config import ScheduleConfig, load_config
-from .errors import ConfigError, Problem
-from .plan import Plan
+from .build import (
+    Evaluation,
+    Event,
+    LRSchedule,
+    build_scheduler,
+    dummy_optimizer,
+    load_config,
+    quiet_scheduler_warnings,
+)
+from .design import ConfigError, Plan, Problem, ScheduleConfig
 
 ProgressFn = Callable[[int, int], None]
 
@@ -173,6 +179,13 @@ def compute_curve(
     shown = [e for e in schedule.events if e.step < plan.total_steps]
     events = sorted(static_events(plan) + shown, key=lambda e: (e.step, e.kind))
     return Curve(cfg, plan, frame, lrs, names, events, schedule.evaluations, list(schedule.warnings))
+
+
+def curve_of(config: ScheduleConfig, curve: Curve | None = None) -> Curve:
+    """``curve`` when it is the curve of ``config`` (the app passes its cached one), else computed."""
+    if curve is not None and curve.config == config:
+        return curve
+    return compute_curve(config)
 
 
 def curve_frame(plan: Plan, lrs: np.ndarray, names: list[str]) -> pd.DataFrame:

@@ -35,9 +35,9 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from .config import MAX_METRIC_VALUES, PlateauConfig, ScheduleConfig, load_config
-from .errors import ConfigError, Problem
-from .plan import make_plan
+from .build import load_config
+from .design import ConfigError, PlateauConfig, Problem, ScheduleConfig
+from .design.base import MAX_METRIC_VALUES
 
 #: Largest log file accepted.
 #: One limit, in decimal megabytes as the browser counts them (Streamlit's uploader refuses a file over
@@ -562,7 +562,7 @@ def plateau_from_log(
             f"evaluations are not every {every} steps from the start (evaluation {bad} ran after step "
             f"{int(completed[bad])}, not {int(expected[bad])}): value i is used after step (i + 1) x {every}"
         )
-    plan = make_plan(cfg)
+    plan = cfg.plan
     eval_every: str | int = "epoch" if every == plan.steps_per_epoch else every
     data = cfg.to_dict()
     plateau = data.get("plateau") or PlateauConfig().torch_kwargs()  # torch's defaults

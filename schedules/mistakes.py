@@ -47,11 +47,9 @@ import numpy as np
 import pandas as pd
 
 from .budget import CHECK_EVERY, ComputeTimeout, Deadline, length_field
-from .build import build_scheduler, dummy_optimizer, quiet_scheduler_warnings
-from .config import ScheduleConfig, load_config
+from .build import build_scheduler, dummy_optimizer, load_config, quiet_scheduler_warnings
 from .curve import ProgressFn, compute_curve, lr_curve
-from .errors import ConfigError, Problem
-from .plan import Plan, make_plan
+from .design import ConfigError, Plan, Problem, ScheduleConfig
 
 MistakeKind = Literal["correct", "per_micro_batch", "before_optimizer_step", "unadjusted_accumulation"]
 
@@ -185,7 +183,7 @@ def mistake_curve(
     ``progress(done, total)``: called every 50k optimizer steps (the app's progress bar).
     """
     cfg = load_config(config)
-    plan = make_plan(cfg)
+    plan = cfg.plan
     base = pd.DataFrame({"step": plan.steps(), "samples": plan.samples_array()})
     note = ""
     deadline = Deadline(

@@ -16,15 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .cli import EXIT_OK, command
-from .config import PlateauConfig, ScheduleConfig, load_config
-from .errors import ConfigError, Problem
-from .plan import accounting
-from .wsd import (
-    hf_cosine_warmup_with_min_lr_section,
-    hf_cosine_with_min_lr_section,
-    hf_wsd_section,
-)
+from .build import load_config
+from .command import EXIT_OK, command
+from .design import ConfigError, PlateauConfig, Problem, ScheduleConfig
+from .design.plan import accounting
+from .design.wsd import hf_cosine_warmup_with_min_lr_section, hf_cosine_with_min_lr_section, hf_wsd_section
 
 Overrides = dict[str, Any]
 

@@ -21,10 +21,10 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .cli import EXIT_OK, command
-from .config import ScheduleConfig, load_config
+from .build import load_config
+from .command import EXIT_OK, command
 from .curve import Curve, compute_curve
-from .errors import ConfigError, Problem
+from .design import ConfigError, Problem, ScheduleConfig
 
 XAxis = Literal["step", "epoch", "samples"]
 X_TITLES = {"step": "optimizer step", "epoch": "epoch", "samples": "samples seen"}
@@ -62,7 +62,6 @@ def _mistake(
     if kind is None:
         return None
     from .mistakes import MISTAKES, RESUME_MISTAKES, default_resume_step, mistake_curve
-    from .plan import make_plan
 
     kinds = {**MISTAKES, **RESUME_MISTAKES}
     if kind not in kinds:
@@ -70,7 +69,7 @@ def _mistake(
     if kind in RESUME_MISTAKES:
         from .resume import check_at
 
-        at = check_at(config, default_resume_step(make_plan(config)) if at is None else at)
+        at = check_at(config, default_resume_step(config.plan) if at is None else at)
         frame = mistake_curve(config, kind, at)
         return frame["lr"].to_numpy(), f"{kinds[kind][0]} at step {at}"
     frame = mistake_curve(config, kind)

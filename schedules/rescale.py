@@ -29,9 +29,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from .config import DECAY_KWARGS, ScheduleConfig, load_config
-from .errors import ConfigError, Problem
-from .plan import make_plan
+from .build import load_config
+from .design import DECAY_KWARGS, ConfigError, Problem, ScheduleConfig
 
 
 @dataclass(frozen=True)
@@ -113,7 +112,7 @@ def _steps(value: int | None, ratio: float, minimum: int = 0) -> int | None:
 
 def _warmup_samples(cfg: ScheduleConfig) -> tuple[int, int]:
     """(warmup steps, samples consumed by the end of warmup)."""
-    plan = make_plan(cfg)
+    plan = cfg.plan
     w = min(plan.warmup_steps, plan.total_steps)
     return w, (int(plan.samples_array()[w - 1]) if w > 0 else 0)
 
@@ -261,7 +260,7 @@ def _args(p) -> None:
 
 
 def _register() -> None:
-    from .cli import EXIT_OK, command, write_frame
+    from .command import EXIT_OK, command, write_frame
 
     @command(
         "rescale", "new peak lr and lengths when the effective batch changes (linear / sqrt rule)", _args

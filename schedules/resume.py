@@ -36,12 +36,10 @@ import numpy as np
 import torch
 
 from .budget import Deadline
-from .build import LRSchedule, build_scheduler, dummy_optimizer, quiet_scheduler_warnings
-from .cli import EXIT_ERROR, EXIT_OK, command
-from .config import ScheduleConfig, load_config
+from .build import LRSchedule, build_scheduler, dummy_optimizer, load_config, quiet_scheduler_warnings
+from .command import EXIT_ERROR, EXIT_OK, command
 from .curve import compute_curve
-from .errors import ConfigError, Problem
-from .plan import make_plan
+from .design import ConfigError, Problem, ScheduleConfig
 
 RestoreOrder = Literal["build_first", "optimizer_first", "fresh", "torch_wrong_order"]
 ORDERS: tuple[str, ...] = ("build_first", "optimizer_first", "fresh", "torch_wrong_order")
@@ -63,7 +61,7 @@ RESUME_TRAPS: dict[str, tuple[str, str]] = {
 
 
 def check_at(config: ScheduleConfig, at: int) -> int:
-    total = make_plan(config).total_steps
+    total = config.plan.total_steps
     if isinstance(at, bool) or not isinstance(at, int) or not 1 <= at <= total - 1:
         raise ConfigError(
             Problem("--at", f"must be an integer >= 1 and <= {total - 1} (the design has {total} steps)", at)
@@ -95,7 +93,7 @@ def resumed_lrs(
     at = check_at(cfg, at)
     if order not in ORDERS:
         raise ConfigError(Problem("order", f"must be one of {', '.join(ORDERS)}", order))
-    total = make_plan(cfg).total_steps
+    total = cfg.plan.total_steps
     out = np.empty((total, len(cfg.optimizer.base_lrs())))
     with quiet_scheduler_warnings():
         optimizer = dummy_optimizer(cfg)

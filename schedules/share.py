@@ -3,7 +3,7 @@
 The token is ``base64url(zlib(canonical JSON))`` without padding, so a link carries the whole
 design and needs no server-side storage.  Decoding is bounded (a token or its inflated JSON larger
 than the limits is refused) and validates like any upload, raising
-:class:`~schedules.errors.ConfigError` with the usual field-path lines.
+:class:`~schedules.design.problems.ConfigError` with the usual field-path lines.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import binascii
 import zlib
 from typing import Any
 
-from .config import ScheduleConfig, load_config, parse_config_json
-from .errors import ConfigError, Problem
+from .build import load_config, parse_config_json
+from .design import ConfigError, Problem, ScheduleConfig
 
 #: Longest token accepted or produced (URLs beyond a few KB are unreliable in browsers and proxies).
 MAX_TOKEN_CHARS = 8000

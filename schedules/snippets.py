@@ -21,9 +21,8 @@ from __future__ import annotations
 import ast
 from typing import Any
 
-from .build import decay_kwargs, expression_constants
-from .config import ScheduleConfig, load_config
-from .plan import Plan, make_plan
+from .build import decay_kwargs, expression_constants, load_config
+from .design import Plan, ScheduleConfig
 
 _MATH_NAMES = {"cos", "sin", "exp", "log", "sqrt", "floor", "ceil", "pi", "e"}
 
@@ -116,7 +115,7 @@ def _data_import(config: ScheduleConfig) -> str:
 
 
 def _plan_l(config: ScheduleConfig) -> int:
-    return make_plan(config).micro_batches_per_epoch
+    return config.plan.micro_batches_per_epoch
 
 
 def _evaluate_lines(config: ScheduleConfig) -> list[str]:
@@ -179,7 +178,7 @@ def build_scheduler_snippet(
 ) -> str:
     """A training loop that loads the exported config from ``path`` and uses ``build_scheduler``."""
     cfg = load_config(config)
-    plan = make_plan(cfg)
+    plan = cfg.plan
     lines = [
         *_header(cfg, plan),
         "import torch",
@@ -229,7 +228,7 @@ def _expression_function(name: str, expression: str, constants: dict[str, float]
 
 def _wsd_function(cfg: ScheduleConfig, total: int) -> list[str]:
     """``def wsd_factor(step)``: transformers' WSD lambda with this design's numbers (as WSDFactor)."""
-    from .wsd import wsd_factor
+    from .design.wsd import wsd_factor
 
     f = wsd_factor(cfg.wsd, total)
     warm = {
@@ -262,7 +261,7 @@ def _wsd_function(cfg: ScheduleConfig, total: int) -> list[str]:
 def plain_torch_snippet(config: ScheduleConfig | dict[str, Any] | str) -> str:
     """A self-contained loop with the torch schedulers ``build_scheduler`` makes, defaults resolved."""
     cfg = load_config(config)
-    plan = make_plan(cfg)
+    plan = cfg.plan
     t = cfg.training
     w, h = plan.warmup_steps, plan.hold_steps
     epoch_interval = cfg.decay is not None and cfg.decay.interval == "epoch"

@@ -66,7 +66,7 @@ def design(i: int) -> dict[str, Any]:
 def shape(cfg: dict[str, Any]) -> str:
     """What a design exercises, for the test ids."""
     from schedules import load_config
-    from schedules.plan import make_plan
+    from schedules.design import make_plan
 
     c = load_config(cfg)
     p = make_plan(c)

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from schedules.config import ScheduleConfig, StackConfig
+from schedules.design import ScheduleConfig, StackConfig
 from schedules.stacks.real import TinyModel, design_metric, tiny_model_and_optimizer
 
 

@@ -145,7 +145,7 @@ def test_compare_picks_from_the_library() -> None:
 
 
 def _train_rows(config: dict, steps: int):
-    from schedules.live import train
+    from schedules.train.loop import train
 
     records = list(train(load_config(config), device="cpu", seed=0, max_steps=steps, threads=1))
     import pandas as pd

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from app import state
 from schedules import ConfigError, load_config
-from schedules.config import DECAY_KWARGS, OptimizerConfig, PlateauConfig, TrainingConfig, WarmupConfig
+from schedules.design import DECAY_KWARGS, OptimizerConfig, PlateauConfig, TrainingConfig, WarmupConfig
 from schedules.presets import PRESETS, apply_preset
 from schedules.share import MAX_TOKEN_CHARS, decode_design, encode_design
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from schedules import load_config, lr_curve
-from schedules.schedule_free import trace
 from schedules.share import encode_design
+from schedules.train.schedule_free import trace
 
 pytestmark = pytest.mark.browser
 

@@ -20,13 +20,13 @@ from streamlit.testing.v1 import AppTest
 
 from app import state, ui
 from schedules import ConfigError, compute_curve, load_config
-from schedules import live as live_mod
 from schedules.budget import MAX_CURVE_CELLS, BytesLRU, ComputeTimeout, deep_nbytes
 from schedules.cli import main as cli_main
-from schedules.live import LiveRun, run_of, xsrf_token
 from schedules.logs import RunLog
 from schedules.mistakes import mistake_curve
 from schedules.share import decode_design
+from schedules.train import runs as live_mod
+from schedules.train.runs import LiveRun, run_of, xsrf_token
 
 MAIN = str(Path(__file__).resolve().parents[1] / "app" / "main.py")
 GROUPS32 = [{"name": f"g{i}", "lr_scale": 1.0} for i in range(32)]

@@ -126,7 +126,7 @@ def test_other_errors_exit_1_without_traceback(tmp_path):
 
 
 def test_schema_command_matches_checked_in_file(capsys):
-    from schedules.config import SCHEMA_PATH
+    from schedules.design.parse import SCHEMA_PATH
 
     assert main(["schema"]) == 0
     assert capsys.readouterr().out == SCHEMA_PATH.read_text()

@@ -5,7 +5,8 @@ import json
 import pytest
 
 from schedules import FORMAT, ConfigError, ScheduleConfig, load_config, parse_config_json
-from schedules.config import SCHEMA_PATH, schema_text
+from schedules.design import schema_text
+from schedules.design.parse import SCHEMA_PATH
 
 CONTRACT_EXAMPLE = {
     "format": "lr-schedule/v1",

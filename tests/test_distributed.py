@@ -23,23 +23,21 @@ from hypothesis import strategies as st
 
 from schedules import load_config, lr_curve
 from schedules.cli import main
-from schedules.distributed import (
+from schedules.design import ConfigError, make_plan
+from schedules.train.base import MAX_LIVE_STEPS, PER_PROCESS, Diverged, record_columns
+from schedules.train.distributed import (
     DEFAULT_MAX_CPU_RANKS,
     MAX_RANKS_ENV,
-    PER_PROCESS,
     Backend,
-    distributed_settings,
-    make_training,
+    DistributedTraining,
     max_ranks,
     rank_positions,
-    runs_as_processes,
     select_backend,
     train_processes,
-    with_world_size,
 )
-from schedules.errors import ConfigError
-from schedules.live import MAX_LIVE_STEPS, Diverged, LiveRun, record_columns, train
-from schedules.plan import make_plan
+from schedules.train.loop import Training, train
+from schedules.train.runs import LiveRun, runs_as_processes, start_training
+from schedules.train.settings import distributed_settings, with_world_size
 
 HANG_S = 240.0  # a generous bound against a hang only (starting ranks is slow on a loaded machine)
 
@@ -149,9 +147,13 @@ def test_over_the_cap_and_single_rank_are_refused_naming_the_field() -> None:
     with pytest.raises(ConfigError, match=r"^max_steps: "):
         train_processes(DESIGN, device="cpu", max_steps=MAX_LIVE_STEPS + 1)
     # a design over the cap runs emulated in one process; the multi-process bug needs processes
-    assert make_training(load_config(design(world_size=8)), "cpu") is train
-    assert make_training(load_config(DESIGN), "cpu") is train_processes
-    assert make_training(load_config(design(world_size=1)), "cpu", PER_PROCESS) is train_processes
+    # (start_training only builds the run: no process starts before the first record is asked for)
+    assert isinstance(start_training(load_config(design(world_size=8)), device="cpu"), Training)
+    assert isinstance(start_training(load_config(DESIGN), device="cpu"), DistributedTraining)
+    bug = start_training(load_config(design(world_size=2)), device="cpu", variant=PER_PROCESS)
+    assert isinstance(bug, DistributedTraining)
+    with pytest.raises(ConfigError, match=r"^training\.world_size: must be >= 2"):  # it needs processes
+        start_training(load_config(design(world_size=1)), device="cpu", variant=PER_PROCESS)
 
 
 @settings(max_examples=60, deadline=None)
@@ -307,7 +309,7 @@ def test_stop_ends_every_rank_and_keeps_the_rows() -> None:
 @pytest.mark.parametrize("victim", [1])
 def test_killing_a_rank_ends_the_run_with_a_message_and_keeps_the_rows(victim) -> None:
     cfg = load_config(design(dataset_size=50_000, epochs=10))
-    from schedules.live import live_run_for
+    from schedules.train.runs import live_run_for
 
     run = live_run_for(
         [distributed_settings(with_world_size(cfg, 1, 32), pair=True)[0][0]],

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from schedules.errors import ConfigError
+from schedules.design import ConfigError
 from schedules.forecast import Run, final_loss, fit_runs, law_curve, predict, run_from_file, run_from_frame
 from schedules.forecast.fit import _curve, theta_of
 from schedules.forecast.laws import an_value, make_bins, mp_value, prepare
@@ -350,7 +350,7 @@ def test_sparse_lr_needs_the_design(tmp_path) -> None:
 
 def test_live_run_frame(tmp_path) -> None:
     from schedules import load_config
-    from schedules.live import train
+    from schedules.train.loop import train
 
     config = load_config(
         {

@@ -287,7 +287,7 @@ def _params(interval: str) -> list[Any]:
 
 
 def test_cases_cover_every_decay_scheduler() -> None:
-    from schedules.config import DECAY_KWARGS
+    from schedules.design import DECAY_KWARGS
 
     assert {c.scheduler for c in CASES} == set(DECAY_KWARGS)
 

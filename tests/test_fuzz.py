@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from schedules import ConfigError, compute_curve, load_config, make_plan, parse_config_json
-from schedules.config import ScheduleConfig
+from schedules.design import ScheduleConfig
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "300"))
 COUNTS: Counter = Counter()

@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from schedules import ConfigError, compute_curve, load_config, make_plan, parse_config_json
-from schedules.config import ScheduleConfig
+from schedules.design import ScheduleConfig
 
 EXAMPLES = int(os.environ.get("FUZZ_HOSTILE_EXAMPLES", "2000"))
 #: Accepted designs up to this many lrs (steps x groups) are drawn in full; longer ones are planned.

@@ -18,9 +18,9 @@ import math
 import numpy as np
 import pytest
 
-from schedules.data import _true_weights
-from schedules.gns import NoiseScale, compare_sentence
-from schedules.live import train
+from schedules.train.data import _true_weights
+from schedules.train.gns import NoiseScale, compare_sentence
+from schedules.train.loop import train
 
 D, NOISE_VAR = 16, 0.1**2
 
@@ -91,10 +91,10 @@ def test_window_noise_equals_per_micro_batch_gradients_computed_one_by_one(sizes
     """WindowNoise reads each micro-batch's gradient from the differences of the accumulated .grad
     (a flat buffer the gradients become views of). The same window done by hand: each micro-batch's
     mean gradient g_j from its own backward, G_B from the whole window; with beta 0 the estimate is
-    the window's own tr(Sigma) / |G|^2 (formulas in schedules/gns.py)."""
+    the window's own tr(Sigma) / |G|^2 (formulas in schedules/train/gns.py)."""
     import torch
 
-    from schedules.gns import WindowNoise
+    from schedules.train.gns import WindowNoise
 
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.Tanh(), torch.nn.Linear(5, 3)).double()

@@ -13,7 +13,7 @@ import pytest
 
 from schedules import compute_curve, load_config
 from schedules.cli import main
-from schedules.errors import ConfigError
+from schedules.design import ConfigError
 from schedules.interop import deepspeed_curve, from_deepspeed, from_hf
 from schedules.interop.detect import HF_FIELDS, looks_like
 

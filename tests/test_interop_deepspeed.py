@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from schedules import compute_curve, load_config
-from schedules.errors import ConfigError
+from schedules.design import ConfigError
 from schedules.interop import deepspeed_curve, from_deepspeed, to_deepspeed
 from schedules.interop.deepspeed import ds_expression
 from schedules.presets import PRESETS, apply_preset

@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from schedules import compute_curve, load_config, lr_curve
-from schedules.errors import ConfigError
+from schedules.design import ConfigError
 from schedules.interop import from_hf, to_hf
 from schedules.interop.hf import HF_TYPES, hf_curve, hf_factor
 from schedules.presets import apply_preset

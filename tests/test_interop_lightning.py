@@ -14,9 +14,9 @@ import torch
 
 from schedules import compute_curve, load_config
 from schedules.build import MetricFeed
+from schedules.design import make_plan
 from schedules.interop import lightning_curve, to_lightning
 from schedules.interop.lightning import build_scheduler_variant
-from schedules.plan import make_plan
 from schedules.presets import PRESETS, apply_preset
 
 

@@ -19,26 +19,22 @@ import torch
 
 from schedules import load_config, lr_curve
 from schedules.cli import main
-from schedules.errors import ConfigError
-from schedules.live import (
+from schedules.design import ConfigError, make_plan
+from schedules.train.base import (
     BEFORE_OPTIMIZER,
     MAX_LIVE_DATASET,
     MAX_LIVE_STEPS,
     PER_MICRO_BATCH,
     Diverged,
-    LiveRun,
-    LiveSetup,
     ScheduleFailed,
     check_live,
-    comparison_settings,
-    live_run_for,
-    other_split,
     record_columns,
     resolve_device,
-    train,
 )
-from schedules.models import make_model, param_groups
-from schedules.plan import make_plan
+from schedules.train.loop import LiveSetup, train
+from schedules.train.models import make_model, param_groups
+from schedules.train.runs import LiveRun, live_run_for
+from schedules.train.settings import comparison_settings, other_split
 
 # 2600 = 40 * 64 + 40: every epoch ends with a short window (64x1: one micro-batch of 40 samples;
 # 16x4: three micro-batches of 16, 16 and 8).
@@ -523,7 +519,7 @@ def test_live_run_labels_must_be_unique() -> None:
 def test_background_run_thread_is_scheduled_below_the_server() -> None:
     # The run's thread lowers its own priority by BACKGROUND_NICE (the web server's event loop gets a
     # core first); the thread that started it keeps its own.
-    from schedules.live import BACKGROUND_NICE
+    from schedules.train.base import BACKGROUND_NICE
 
     class Record:  # what a job yields: anything with to_row()
         def to_row(self) -> dict:

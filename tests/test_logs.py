@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from schedules import compute_curve, load_config, lr_curve
-from schedules.errors import ConfigError
+from schedules.design import ConfigError
 from schedules.logs import (
     MAX_LOG_BYTES,
     lr_agreement,

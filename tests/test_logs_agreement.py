@@ -12,10 +12,11 @@ from streamlit.testing.v1 import AppTest
 
 from app import state
 from schedules import load_config, lr_curve
-from schedules.errors import ConfigError
-from schedules.live import comparison_settings, live_run_for
+from schedules.design import ConfigError
 from schedules.logs import log_settings, lr_agreement, read_log
 from schedules.presets import apply_preset
+from schedules.train.runs import live_run_for
+from schedules.train.settings import comparison_settings
 
 MAIN = str(Path(__file__).resolve().parents[1] / "app" / "main.py")
 DESIGN = {"training": {"dataset_size": 2000, "micro_batch_size": 32, "accumulation_steps": 2, "epochs": 3}}

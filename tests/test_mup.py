@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 import schedules
 from app import state
-from schedules.errors import ConfigError
+from schedules.design import ConfigError
 
 MAIN = str(Path(__file__).resolve().parents[1] / "app" / "main.py")
 
@@ -66,7 +66,7 @@ def test_json_round_trip_and_old_files_unchanged() -> None:
 
 
 def test_live_run_uses_the_divided_lr() -> None:
-    from schedules.live import train
+    from schedules.train.loop import train
 
     run = train({**DESIGN, "training": {**DESIGN["training"], "max_steps": 8}}, model="mlp", device="cpu")
     rows = list(run)

@@ -34,7 +34,7 @@ from formulas import (
 )
 
 import schedules
-from schedules.config import ScheduleConfig
+from schedules.design import ScheduleConfig
 from schedules.presets import PRESETS, apply_preset
 
 LR = 0.5

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from schedules import load_config
-from schedules.errors import ConfigError
-from schedules.range_test import range_test, smooth, suggest, sweep, valley_index, with_lr
+from schedules.design import ConfigError
+from schedules.train.range_test import range_test, smooth, suggest, sweep, valley_index, with_lr
 
 LEAST_SQUARES = {
     "optimizer": {"name": "SGD", "lr": 0.1},

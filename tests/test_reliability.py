@@ -17,7 +17,7 @@ from streamlit.testing.v1 import AppTest
 
 from app import state
 from schedules import load_config
-from schedules.live import LIVE_RUN_SLOTS
+from schedules.train.base import LIVE_RUN_SLOTS
 
 APP = str(Path(__file__).resolve().parents[1] / "app" / "main.py")
 

@@ -9,8 +9,7 @@ import pytest
 
 import schedules
 from schedules.cli import main
-from schedules.errors import ConfigError
-from schedules.plan import make_plan
+from schedules.design import ConfigError, make_plan
 from schedules.rescale import RULES, rescale, samples_frame
 
 

@@ -51,8 +51,8 @@ def test_no_eval_exec_or_pickle_on_any_input():
 
 
 def test_expression_evaluator_refuses_python():
-    from schedules.errors import ConfigError
-    from schedules.expr import check_expression
+    from schedules.design import ConfigError
+    from schedules.design.expr import check_expression
 
     for bad in [
         "__import__('os').system('true')",
@@ -89,7 +89,7 @@ def test_dockerfile_is_slim_cpu_non_root_with_healthcheck():
 
 def test_config_files_over_the_cap_are_rejected_before_parsing():
     from schedules import ConfigError, parse_config_json
-    from schedules.config import MAX_CONFIG_BYTES
+    from schedules.design import MAX_CONFIG_BYTES
 
     big = b'{"name": "' + b"x" * MAX_CONFIG_BYTES + b'"}'
     try:

@@ -13,7 +13,7 @@ from designer_app import open_sections
 schedulefree = pytest.importorskip("schedulefree")
 
 
-from schedules.schedule_free import snippet, trace  # noqa: E402
+from schedules.train.schedule_free import snippet, trace  # noqa: E402
 
 
 @pytest.mark.parametrize("cls", ["AdamWScheduleFree", "SGDScheduleFree"])

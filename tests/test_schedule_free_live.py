@@ -13,11 +13,13 @@ import torch
 schedulefree = pytest.importorskip("schedulefree")
 
 from schedules import load_config  # noqa: E402
-from schedules.data import training_set, validation_set  # noqa: E402
-from schedules.errors import ConfigError  # noqa: E402
-from schedules.live import live_run_for, record_columns, train  # noqa: E402
-from schedules.models import make_model  # noqa: E402
-from schedules.schedule_free import snippet, trace  # noqa: E402
+from schedules.design import ConfigError  # noqa: E402
+from schedules.train.base import record_columns  # noqa: E402
+from schedules.train.data import training_set, validation_set  # noqa: E402
+from schedules.train.loop import train  # noqa: E402
+from schedules.train.models import make_model  # noqa: E402
+from schedules.train.runs import live_run_for  # noqa: E402
+from schedules.train.schedule_free import snippet, trace  # noqa: E402
 
 ADAMW = {
     "optimizer": {"name": "AdamW", "lr": 0.01, "kwargs": {"weight_decay": 0.01, "betas": [0.9, 0.99]}},
@@ -143,7 +145,7 @@ def test_bad_arguments_name_the_field() -> None:
 
 
 def test_background_run_meta_and_columns() -> None:
-    from schedules.live import comparison_settings
+    from schedules.train.settings import comparison_settings
 
     cfg = load_config({**ADAMW, "training": {**ADAMW["training"], "max_steps": 4}})
     settings, _ = comparison_settings(cfg, same_batch_other_split=True)

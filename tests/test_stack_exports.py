@@ -10,8 +10,8 @@ import numpy as np
 from stack_designs import design
 
 from schedules import load_config
+from schedules.design import make_plan
 from schedules.interop import TARGETS, to_deepspeed
-from schedules.plan import make_plan
 from schedules.stacks import STACKS, StackConfig, lr_matrix, stack_curve
 from schedules.stacks.base import record
 from schedules.stacks.exports import export_settings, lightning_trainer_kwargs

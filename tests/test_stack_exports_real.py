@@ -23,9 +23,9 @@ from stack_designs import design, shape
 from stack_export_runs import run_hf_export, run_lightning_export
 
 from schedules import compute_curve, load_config
+from schedules.design import make_plan
 from schedules.interop import TARGETS, deepspeed_curve, hf_curve, snippet_curve
 from schedules.interop.common import compare
-from schedules.plan import make_plan
 from schedules.stacks import StackConfig, lr_matrix, stack_curve
 from schedules.stacks.distributed import run_real_processes
 from schedules.stacks.exports import export_settings, lightning_trainer_kwargs

@@ -10,7 +10,7 @@ import pytest
 
 from schedules import load_config, lr_curve
 from schedules.cli import main
-from schedules.errors import ConfigError
+from schedules.design import ConfigError
 from schedules.stacks import StackConfig, stack_curve
 
 # lr 1, SGD, LinearLR from 1 to 0 over the whole run: design row k is 1 - k/T (T = 10 here).

@@ -446,7 +446,9 @@ def test_import_of_an_older_export_migrates_a_copy(tmp_path: Path, ws: Workspace
 
 
 def _live(config, settings_labels=("design",), **kw):
-    from schedules.live import CORRECT, PER_MICRO_BATCH, Setting, live_run_for
+    from schedules.train.base import CORRECT, PER_MICRO_BATCH
+    from schedules.train.runs import live_run_for
+    from schedules.train.settings import Setting
 
     variants = {"design": CORRECT, "bug": PER_MICRO_BATCH}
     settings = [Setting(label, config, variants[label]) for label in settings_labels]
@@ -560,7 +562,7 @@ def test_a_run_log_round_trips_through_the_workspace(ws: Workspace) -> None:
 
 def test_forecast_fits_on_a_stored_live_run_and_the_fit_is_kept(ws: Workspace) -> None:
     from schedules.forecast.fit import fit_runs, predict
-    from schedules.live import train
+    from schedules.train.loop import train
     from schedules.workspace.runlogs import fit_dict, forecast_run, save_forecast_fit
 
     config = load_config(

@@ -173,7 +173,7 @@ def test_kill_9_during_a_live_run_keeps_every_flushed_row(tmp_path: Path) -> Non
     assert frame["step"].tolist() == list(range(info.n_rows))  # no gaps, no torn block
 
     # The rows are the run's real rows: the same seed, trained again here, gives the same values.
-    from schedules.live import train
+    from schedules.train.loop import train
 
     records = list(train(load_config(config), device="cpu", seed=0, max_steps=info.n_rows, threads=1))
     again = pd.DataFrame([r.to_row() for r in records])

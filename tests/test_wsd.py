@@ -20,9 +20,9 @@ transformers_optimization = pytest.importorskip("transformers.optimization")
 import schedules  # noqa: E402
 from schedules.build import build_scheduler, dummy_optimizer, quiet_scheduler_warnings  # noqa: E402
 from schedules.curve import compute_curve  # noqa: E402
-from schedules.errors import ConfigError  # noqa: E402
+from schedules.design import ConfigError  # noqa: E402
+from schedules.design.wsd import SHAPES, WSDFactor  # noqa: E402
 from schedules.presets import PRESETS, apply_preset, hf_design  # noqa: E402
-from schedules.wsd import SHAPES, WSDFactor  # noqa: E402
 
 LR = 0.3
 LENGTHS = 24  # random (T, w, d, min_lr_ratio) draws per case (acceptance: >= 20)

@@ -7,11 +7,10 @@ from __future__ import annotations
 import streamlit as st
 
 from app import charts, library, state, ui
+from schedules.build import load_config
 from schedules.compare import accumulation_variant, parameter_diff
-from schedules.config import ScheduleConfig, StackConfig, load_config
-from schedules.errors import ConfigError
+from schedules.design import ConfigError, ScheduleConfig, StackConfig
 from schedules.mistakes import MISTAKES, RESUME_MISTAKES, default_resume_step
-from schedules.plan import make_plan
 from schedules.presets import PRESETS, apply_preset
 from schedules.rescale import RULES, Rescaled, rescale
 
@@ -173,13 +172,13 @@ def controls(sources: dict) -> dict:
 
 def _resume_step(slot, config: ScheduleConfig) -> int | None:
     """The N widget of the resume traces, bounded by the chosen design's steps (None: too short)."""
-    total = make_plan(config).total_steps
+    total = config.plan.total_steps
     if total < 2:
         slot.caption("A design of one optimizer step has no step to resume at.")
         return None
     value = ss.get(K_RESUME_AT)
     if not isinstance(value, int) or not 1 <= value <= total - 1:
-        ss[K_RESUME_AT] = default_resume_step(make_plan(config))
+        ss[K_RESUME_AT] = default_resume_step(config.plan)
     at = slot.number_input(
         "resumed at optimizer step N",
         min_value=1,

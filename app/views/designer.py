@@ -9,11 +9,12 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from app import charts, gc_policy, library, state, ui
-from schedules.build import decay_kwargs
-from schedules.config import (
+from schedules.build import decay_kwargs, parse_config_json, supported_optimizers
+from schedules.curve import plateau_note
+from schedules.design import (
     DECAY_KWARGS,
     MAX_CONFIG_BYTES,
-    MAX_PARAM_GROUPS,
+    ConfigError,
     DecayConfig,
     OptimizerConfig,
     ParamGroup,
@@ -24,15 +25,12 @@ from schedules.config import (
     TrainingConfig,
     WarmupConfig,
     WSDConfig,
-    parse_config_json,
-    supported_optimizers,
 )
-from schedules.curve import plateau_note
-from schedules.errors import ConfigError
+from schedules.design.base import MAX_PARAM_GROUPS
+from schedules.design.wsd import SHAPES
 from schedules.presets import MODIFIED, PRESETS, apply_preset, name_for
 from schedules.snippets import build_scheduler_snippet
 from schedules.stacks.options import STACK_NAMES
-from schedules.wsd import SHAPES
 
 ss = st.session_state
 FLOAT = "%.6g"
@@ -1110,7 +1108,7 @@ def schedule_free_panel(curve) -> None:
 
 
 def schedule_free_section(curve) -> None:
-    from schedules import schedule_free
+    from schedules.train import schedule_free
 
     if not schedule_free.available():
         st.caption("The `schedulefree` package is not installed here, so this view is off.")

@@ -11,8 +11,8 @@ import pandas as pd
 import streamlit as st
 
 from app import forecast_charts, library, state, ui
-from schedules.config import load_config
-from schedules.errors import ConfigError
+from schedules.build import load_config
+from schedules.design import ConfigError
 from schedules.forecast import LAWS, Run, fit_runs, predict, run_from_dict, run_from_frame, run_from_log
 from schedules.forecast.suggest import ends_lower, suggest
 from schedules.logs import MAX_LOG_BYTES, read_log

@@ -9,7 +9,7 @@ import json
 import streamlit as st
 
 from app import caches, state, ui
-from schedules.errors import ConfigError
+from schedules.design import ConfigError
 from schedules.interop import TARGETS, build_scheduler_variant, from_deepspeed, from_hf
 from schedules.report import overlay_figure
 

@@ -12,8 +12,8 @@ import pandas as pd
 import streamlit as st
 
 from app import library, state, ui
-from schedules.config import load_config
-from schedules.errors import ConfigError
+from schedules.build import load_config
+from schedules.design import ConfigError
 from schedules.workspace import WorkspaceError
 
 ss = st.session_state

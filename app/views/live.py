@@ -1,7 +1,7 @@
 """Live run: train a small model with the current design, watch loss and lr, run an LR range test.
 
-A thin page over :mod:`schedules.live` and :mod:`schedules.range_test`.  Training runs in a
-background thread (:class:`schedules.live.LiveRun`, one per session, at most
+A thin page over :mod:`schedules.train` and :mod:`schedules.train.range_test`.  Training runs in a
+background thread (:class:`schedules.train.runs.LiveRun`, one per session, at most
 ``LIVE_RUN_SLOTS`` per server); a fragment polls its buffer a few times a second while it runs, so
 the page never blocks and Stop (an event checked before every micro-batch) ends it at once.
 """
@@ -27,28 +27,17 @@ try:  # the workspace: runs are saved to the Library as they record
     from app import library
 except ImportError:  # the page run on its own: runs are not saved
     library = None
-from schedules.config import ScheduleConfig, load_config, parse_config_json
-from schedules.distributed import distributed_settings
-from schedules.errors import ConfigError
-from schedules.gns import compare_sentence
-from schedules.live import (
-    DEVICES,
-    LIVE_RUN_SLOTS,
-    MAX_LIVE_STEPS,
-    LiveRun,
-    comparison_settings,
-    live_run_for,
-    other_split,
-    run_of,
-    split_label,
-    xsrf_token,
-)
-from schedules.models import MODELS
-from schedules.plan import make_plan
-from schedules.range_test import MAX_RANGE_STEPS, RULES, range_columns, suggest, sweep, with_lr
-from schedules.schedule_free import KINDS as SF_KINDS
-from schedules.schedule_free import SOURCE as SF_SOURCE
-from schedules.schedule_free import available as sf_available
+from schedules.build import load_config, parse_config_json
+from schedules.design import ConfigError, ScheduleConfig
+from schedules.train.base import DEVICES, LIVE_RUN_SLOTS, MAX_LIVE_STEPS
+from schedules.train.gns import compare_sentence
+from schedules.train.models import MODELS
+from schedules.train.range_test import MAX_RANGE_STEPS, RULES, range_columns, suggest, sweep, with_lr
+from schedules.train.runs import LiveRun, live_run_for, run_of, xsrf_token
+from schedules.train.schedule_free import KINDS as SF_KINDS
+from schedules.train.schedule_free import SOURCE as SF_SOURCE
+from schedules.train.schedule_free import available as sf_available
+from schedules.train.settings import comparison_settings, distributed_settings, other_split, split_label
 
 # Session-state keys.  DESIGN_JSON / DESIGN_FROM_RANGE_TEST are shared with the designer.
 DESIGN_JSON = "design_json"
@@ -614,7 +603,7 @@ config, source, problems = current_design()
 if config is None:
     st.error("The design cannot be run:\n\n" + "\n".join(f"- {p}" for p in problems))
     st.stop()
-plan = make_plan(config)
+plan = config.plan
 t = config.training
 st.caption(
     f"Training with {source}: **{config.name}** · {config.optimizer.name} lr {config.optimizer.lr:g} · "

@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app import caches, library, state, ui
-from schedules.errors import ConfigError
+from schedules.design import ConfigError
 from schedules.logs import MAX_LOG_BYTES, log_settings, lr_agreement, plateau_from_log
 from schedules.report import log_figure
 

@@ -12,7 +12,7 @@ import argparse
 import json
 import sys
 
-from ..cli import EXIT_OK, command, write_frame
+from ..command import EXIT_OK, command, write_frame
 from .fit import BOOTSTRAP, LAWS, fit_runs, predict
 from .runs import run_from_file, target_lr
 

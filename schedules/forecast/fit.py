@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import least_squares, nnls
 
-from ..errors import ConfigError, Problem
+from ..design import ConfigError, Problem
 from .laws import (
     AN_PARAMS,
     MP_PARAMS,

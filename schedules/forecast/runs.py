@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import ConfigError, Problem
+from ..design import ConfigError, Problem
 from ..logs import RunLog, read_csv, read_log
 
 #: Longest lr sequence accepted for a fit run or a prediction target (steps).
@@ -115,7 +115,7 @@ def check_lr(lr: np.ndarray, name: str) -> None:
 
 
 def _design_lr(design: Any, name: str) -> np.ndarray:
-    from ..config import load_config
+    from ..build import load_config
     from ..curve import lr_curve
 
     config = load_config(design)
@@ -203,7 +203,7 @@ def target_lr(path: str | Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
             Problem(str(path), f"must be a readable file ({exc.strerror})", None, has_value=False)
         ) from None
     if p.suffix.lower() == ".json" or data.lstrip()[:1] == b"{":
-        from ..config import load_config
+        from ..build import load_config
         from ..curve import lr_curve
 
         frame = lr_curve(load_config(str(p)))

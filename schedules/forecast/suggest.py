@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..config import ScheduleConfig, load_config
-from ..plan import make_plan
+from ..build import load_config
+from ..design import ScheduleConfig
 from .fit import final_loss
 
 #: Cooldown lengths (fraction of the run), shapes and final lrs (fraction of the peak) searched.
@@ -53,7 +53,7 @@ def candidates(config: ScheduleConfig) -> list[dict[str, Any]]:
     base = config.to_dict()
     base["plateau"] = None
     peak = float(config.optimizer.lr)
-    plan = make_plan(config)
+    plan = config.plan
     total, warm = plan.total_steps, plan.warmup_steps
     out = []
     for final in FINAL_FACTORS:

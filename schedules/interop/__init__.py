@@ -15,8 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..config import load_config
-from ..plan import make_plan
+from ..build import load_config
 
 # Stack-aware: with a stack section naming the framework, each export also says what that stack does
 # with it (schedules/stacks/exports.py); the accelerate target is a training loop.
@@ -81,7 +80,7 @@ def target_curve(key: str, config: Any, payload: Any) -> np.ndarray:
     """The lr of every param group at every optimizer step that target ``key`` gives for an
     exported ``payload`` (the same computation the export's check uses), shape (T, groups)."""
     cfg = load_config(config)
-    plan = make_plan(cfg)
+    plan = cfg.plan
     if key == "hf":
         return hf_curve(payload, cfg, plan)
     if key == "timm":
@@ -114,5 +113,3 @@ __all__ = [
     "to_accelerate",
     "to_timm",
 ]
-
-from . import cli as _cli  # noqa: E402,F401  (registers the export / import commands)

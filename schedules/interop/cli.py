@@ -7,8 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from ..cli import EXIT_OK, command
-from ..errors import ConfigError, Problem
+from ..command import EXIT_OK, command
+from ..design import ConfigError, Problem
 
 
 def _write(text: str, output: str | None) -> None:

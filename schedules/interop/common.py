@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError, Problem
-from ..expr import in_language
+from ..design import ConfigError, Problem
+from ..design.expr import in_language
 
 #: Relative tolerance of "exact": the targets compute the same closed forms with a different
 #: order of floating-point operations (torch's recursive forms drift by ~1e-15 per step).
@@ -86,15 +86,6 @@ def compare(design: np.ndarray, target: np.ndarray) -> Mismatch | None:
         target_lr=float(t[col]),
         rows_differing=int(rows.size),
     )
-
-
-def with_curve(config: Any, curve: Any = None) -> Any:
-    """``curve`` when it is the curve of ``config`` (the app passes its cached one), else computed."""
-    from ..curve import compute_curve
-
-    if curve is not None and curve.config == config:
-        return curve
-    return compute_curve(config)
 
 
 def cannot(target: str, what: str, why: str = "") -> str:
@@ -186,7 +177,7 @@ def plain_expression(expression: str) -> bool:
     """True when ``expression`` uses only numbers, the documented names and math functions.
 
     Generated Python code runs every branch of an expression, so only expressions inside the
-    expression language (:func:`schedules.expr.in_language`, the same check configs pass) are ever
+    expression language (:func:`schedules.design.expr.in_language`, the same check configs pass) are ever
     written into a snippet.
     """
     return in_language(expression)

@@ -42,12 +42,10 @@ from typing import Any
 
 import numpy as np
 
-from ..build import decay_kwargs
-from ..config import ScheduleConfig, load_config
-from ..curve import Curve, compute_curve
-from ..errors import ConfigError, Problem
-from ..plan import Plan
-from .common import cannot, compare, get_number, num, read_json_object, with_curve
+from ..build import decay_kwargs, load_config
+from ..curve import Curve, compute_curve, curve_of
+from ..design import ConfigError, Plan, Problem, ScheduleConfig
+from .common import cannot, compare, get_number, num, read_json_object
 from .detect import ignored_deepspeed_keys, looks_like, require_format
 
 TARGET = "DeepSpeed"
@@ -474,7 +472,7 @@ def to_deepspeed(
     what DeepSpeed cannot express.  Of the blocks that fit the design's shape, the one whose
     curve (under the engine's stepping) is nearest the design's is returned."""
     cfg = load_config(config)
-    curve = with_curve(cfg, curve)
+    curve = curve_of(cfg, curve)
     plan = curve.plan
     blocks, warnings = _candidates(cfg, plan, float(curve.lrs[-1, 0]))
     lrs = cfg.optimizer.base_lrs()
@@ -715,9 +713,8 @@ def from_deepspeed(
 
 
 def compute_total(cfg: ScheduleConfig) -> int:
-    from ..plan import make_plan
 
-    return make_plan(cfg).total_steps
+    return cfg.plan.total_steps
 
 
 def _optimizer_from_block(block: dict[str, Any], warnings: list[str]) -> dict[str, Any]:

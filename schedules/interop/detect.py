@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import ConfigError, Problem
+from ..design import ConfigError, Problem
 
 NAMES = {
     "hf": "HF TrainingArguments",

@@ -27,7 +27,7 @@ Anything else gets the closest named schedule (least squares over the curve) and
 including 5.x; read in 4.52.1, 4.57.1 and 5.24.0) computes ``num_update_steps_per_epoch =
 max(ceil(len(train_dataloader) / gradient_accumulation_steps), 1)`` and ``max_steps =
 ceil(num_train_epochs * num_update_steps_per_epoch)`` unless ``max_steps > 0``: the same ``S`` and
-``T`` as :mod:`schedules.plan` when ``len(train_dataloader)`` is our ``L`` (``ceil(N / (b * W))``
+``T`` as :mod:`schedules.design.plan` when ``len(train_dataloader)`` is our ``L`` (``ceil(N / (b * W))``
 per rank, ``floor`` with ``dataloader_drop_last``).  Warmup: ``warmup_steps`` if >= 1, else
 ``ceil(T * ratio)`` (``warmup_ratio`` before 5.0): the same as ``warmup.ratio``.  Releases before
 4.52 (read in 4.45.2, 4.46.0, 4.51.3) used ``floor(len / accumulation)``: when ``L`` is not a
@@ -43,12 +43,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..build import MetricFeed, quiet_scheduler_warnings
-from ..config import ScheduleConfig, load_config
-from ..curve import Curve, compute_curve
-from ..errors import ConfigError, Problem
-from ..plan import Plan, accounting, make_plan
-from .common import cannot, close, compare, get_number, num, read_json_object, with_curve
+from ..build import MetricFeed, load_config, quiet_scheduler_warnings
+from ..curve import Curve, compute_curve, curve_of
+from ..design import ConfigError, Plan, Problem, ScheduleConfig
+from ..design.plan import accounting
+from .common import cannot, close, compare, get_number, num, read_json_object
 from .detect import ignored_hf_keys, require_format
 
 TARGET = "HF TrainingArguments"
@@ -248,7 +247,7 @@ def hf_curve(args: dict[str, Any], config: ScheduleConfig, plan: Plan | None = N
     ``Trainer`` builds its optimizer with one ``learning_rate`` for every group.  The plateau
     metric is the design's (HF feeds ``metric_for_best_model`` from each evaluation instead).
     """
-    plan = plan or make_plan(config)
+    plan = plan or config.plan
     _, total, warmup = hf_steps(args, plan)
     lr = float(args.get("learning_rate", HF_DEFAULTS["learning_rate"]))
     groups = len(config.optimizer.groups())
@@ -413,7 +412,7 @@ def recognize(
 
 
 def _recognize_wsd(cfg: ScheduleConfig, plan: Plan, out: list[str]) -> tuple[str, dict[str, Any], list[str]]:
-    """A ``wsd`` section is ``warmup_stable_decay`` with the same numbers (schedules/wsd.py)."""
+    """A ``wsd`` section is ``warmup_stable_decay`` with the same numbers (schedules/design/wsd.py)."""
     ws = cfg.wsd
     assert ws is not None
     w, _, d = ws.lengths(plan.total_steps)
@@ -648,7 +647,7 @@ def to_hf(
     the design, so an empty warning list means the same lr at every optimizer step.
     """
     cfg = load_config(config)
-    curve = with_curve(cfg, curve)
+    curve = curve_of(cfg, curve)
     plan = curve.plan
     args, warnings = _base_args(cfg, plan)
     name, kwargs, structural = recognize(cfg, plan, curve.lrs)
@@ -772,7 +771,7 @@ def from_hf(
         kwargs = read_json_object(kwargs, "lr_scheduler_kwargs")
     if not isinstance(kwargs, dict):
         raise ConfigError(Problem("lr_scheduler_kwargs", "must be an object", kwargs))
-    from ..errors import join_path  # (local: keeps this module's import block as it is)
+    from ..design import join_path  # (local: keeps this module's import block as it is)
 
     for key, value in kwargs.items():  # HF's schedule kwargs are numbers (decay_type: a name)
         ok = isinstance(value, str) or (
@@ -808,7 +807,7 @@ def from_hf(
         "eval_strategy": args.get("eval_strategy") or args.get("evaluation_strategy"),
         "eval_steps": args.get("eval_steps"),
     }
-    plan = make_plan(load_config({"training": training}))
+    plan = load_config({"training": training}).plan
     _, total, w = hf_steps(hf_args, plan)
     if w == 0:
         warmup = None

@@ -38,13 +38,13 @@ from ..build import (
     decay_kwargs,
     dummy_optimizer,
     expression_constants,
+    load_config,
     quiet_scheduler_warnings,
 )
-from ..config import ScheduleConfig, load_config
-from ..curve import Curve
-from ..expr import LrExpression
-from ..plan import Plan, make_plan
-from .common import cannot, compare, plain_expression, with_curve
+from ..curve import Curve, curve_of
+from ..design import Plan, ScheduleConfig
+from ..design.expr import LrExpression
+from .common import cannot, compare, plain_expression
 
 TARGET = "Lightning"
 
@@ -382,7 +382,7 @@ def lightning_curve(
 def snippet_curve(config: ScheduleConfig | dict[str, Any] | str) -> np.ndarray:
     """The lrs the exported snippet gives under Lightning's rules (the design's plateau metric)."""
     cfg = load_config(config)
-    plan = make_plan(cfg)
+    plan = cfg.plan
     feed = MetricFeed(cfg.plateau.metric, 1) if cfg.plateau is not None else None
     return lightning_curve(instantiate(_spec(cfg, plan), dummy_optimizer(cfg)), plan, feed)
 
@@ -392,7 +392,7 @@ def to_lightning(
 ) -> tuple[str, list[str]]:
     """A ``configure_optimizers`` snippet (plain torch) for the design, and what it cannot express."""
     cfg = load_config(config)
-    curve = with_curve(cfg, curve)
+    curve = curve_of(cfg, curve)
     plan = curve.plan
     spec = _spec(cfg, plan)
     code = render(cfg, plan, spec)

@@ -36,11 +36,10 @@ from typing import Any
 
 import numpy as np
 
-from ..build import decay_kwargs
-from ..config import ScheduleConfig, load_config
-from ..curve import Curve
-from ..plan import Plan
-from .common import cannot, compare, with_curve
+from ..build import decay_kwargs, load_config
+from ..curve import Curve, curve_of
+from ..design import Plan, ScheduleConfig
+from .common import cannot, compare
 
 TARGET = "timm"
 TIMM_SCHEDS = ("cosine", "poly", "step", "multistep", "constant", "wsd")
@@ -362,7 +361,7 @@ def to_timm(
     """``create_scheduler_v2`` keyword arguments (without ``optimizer``) for the design, plus the
     param groups to build the optimizer with, and what timm cannot express."""
     cfg = load_config(config)
-    curve = with_curve(cfg, curve)
+    curve = curve_of(cfg, curve)
     plan = curve.plan
     args, warnings = _mapping(cfg, plan)
     if args is None or compare(curve.lrs, timm_curve(args, cfg, plan)) is not None:

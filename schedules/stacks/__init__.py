@@ -20,10 +20,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..config import ScheduleConfig, StackConfig, load_config
+from ..build import load_config
 from ..curve import Curve, compute_curve
-from ..errors import ConfigError, Problem
-from ..plan import make_plan
+from ..design import ConfigError, Problem, ScheduleConfig, StackConfig
 from . import accelerate, deepspeed, hf, lightning, plain
 from .base import DesignScheduler, ticks_frame
 
@@ -94,7 +93,7 @@ def lr_matrix(frame: pd.DataFrame) -> np.ndarray:
 def _simulate(
     cfg: ScheduleConfig, settings: StackConfig, design: pd.DataFrame | None = None
 ) -> tuple[pd.DataFrame, np.ndarray, str, Any]:
-    plan = make_plan(cfg)
+    plan = cfg.plan
     module = STACKS[settings.name]
     ticks = module.ticks(plan, settings)
     if cfg.plateau is not None and hasattr(module, "plateau_ticks"):
@@ -126,7 +125,7 @@ def _times(n: int) -> str:
 
 
 def _cause(cfg: ScheduleConfig, s: StackConfig, ticks: Any, rows: int, design_rows: int) -> str:
-    plan = make_plan(cfg)
+    plan = cfg.plan
     label = stack_label(s, cfg)
     parts: list[str] = []
     if s.name == "accelerate" and not s.step_scheduler_with_optimizer:
@@ -201,7 +200,7 @@ def _effect(frame: pd.DataFrame, design: pd.DataFrame, design_steps: np.ndarray)
 
 
 def _candidates(cfg: ScheduleConfig, s: StackConfig) -> list[tuple[str, dict[str, Any]]]:
-    plan = make_plan(cfg)
+    plan = cfg.plan
     out: list[tuple[str, dict[str, Any]]] = []
     if s.name == "accelerate":
         if not s.step_scheduler_with_optimizer:

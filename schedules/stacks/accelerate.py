@@ -20,8 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..config import ScheduleConfig, StackConfig
-from ..plan import Plan
+from ..design import Plan, ScheduleConfig, StackConfig
 from .base import DesignScheduler, Ticks, amp_skipped, design_windows, exclusive_cumsum
 
 NAME = "accelerate"

@@ -25,8 +25,7 @@ import torch
 from torch.optim import lr_scheduler as tls
 
 from ..build import LRSchedule, build_scheduler, dummy_optimizer, quiet_scheduler_warnings
-from ..config import ScheduleConfig, StackConfig
-from ..plan import Plan
+from ..design import Plan, ScheduleConfig, StackConfig
 
 #: Most scheduler steps one stack run takes (accelerate with many processes multiplies them).
 MAX_SCHEDULER_STEPS = 4_000_000

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..cli import EXIT_ERROR, EXIT_OK, command
-from ..errors import ConfigError, Problem
+from ..command import EXIT_ERROR, EXIT_OK, command
+from ..design import ConfigError, Problem
 from .options import add_stack_arguments, config_with_stack
 
 

@@ -19,8 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..config import ScheduleConfig, StackConfig
-from ..plan import Plan
+from ..design import Plan, ScheduleConfig, StackConfig
 from .base import DesignScheduler, Ticks, amp_skipped, exclusive_cumsum
 
 NAME = "deepspeed"

@@ -43,7 +43,8 @@ def _worker(
     )
     import torch.distributed as dist
 
-    from ..config import StackConfig, load_config
+    from ..build import load_config
+    from ..design import StackConfig
     from . import STACKS
 
     module = STACKS[stack]

@@ -33,21 +33,14 @@ from typing import Any
 
 import numpy as np
 
-from ..config import ScheduleConfig, StackConfig, load_config
-from ..curve import Curve
-from ..plan import make_plan
+from ..build import load_config
+from ..curve import Curve, curve_of
+from ..design import ScheduleConfig, StackConfig
 from ..snippets import _data_import, _evaluate_lines, _header, _model_lines
 from . import lr_matrix, stack_curve
 
 #: The stack each export target trains through.
 TARGET_STACK = {"hf": "hf", "lightning": "lightning", "deepspeed": "deepspeed", "accelerate": "accelerate"}
-
-
-def _with_curve(config: ScheduleConfig, curve: Curve | None) -> Curve:
-    # schedules.interop imports this module: its helper is imported when called
-    from ..interop.common import with_curve
-
-    return with_curve(config, curve)
 
 
 def export_settings(
@@ -86,7 +79,7 @@ def stack_aware(
         payload, warnings = export(cfg, curve=curve)
         if cfg.stack is None or cfg.stack.name != TARGET_STACK[key]:
             return payload, warnings
-        _, notes = export_settings(cfg, TARGET_STACK[key], _with_curve(cfg, curve))
+        _, notes = export_settings(cfg, TARGET_STACK[key], curve_of(cfg, curve))
         return payload, [*warnings, *notes]
 
     wrapped.__name__ = f"stack_aware_{export.__name__}"
@@ -103,7 +96,7 @@ def lightning_trainer_kwargs(config: ScheduleConfig | dict[str, Any] | str) -> d
     evaluated every ``E`` optimizer steps, ``val_check_interval = E x accumulate_grad_batches``
     training batches (the plateau config's ``frequency``)."""
     cfg = load_config(config)
-    plan = make_plan(cfg)
+    plan = cfg.plan
     out: dict[str, Any] = {"max_steps": plan.total_steps, "accumulate_grad_batches": plan.accumulation_steps}
     if cfg.training.world_size > 1:
         out["devices"] = cfg.training.world_size
@@ -130,11 +123,11 @@ def to_accelerate(
     scheduler) with the settings of :func:`export_settings`.  ``curve``: the design's, when computed.
     """
     cfg = load_config(config)
-    curve = _with_curve(cfg, curve)
+    curve = curve_of(cfg, curve)
     settings, warnings = export_settings(cfg, "accelerate", curve)
     run = stack_curve(cfg, settings, curve=curve)
     rcfg = run.config
-    plan = make_plan(rcfg)
+    plan = rcfg.plan
     n = settings.num_processes or rcfg.training.world_size
     t = rcfg.training
     batch = "training.micro_batch_size" + (f" * {n}" if settings.split_batches and n > 1 else "")

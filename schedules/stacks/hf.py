@@ -16,8 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..config import ScheduleConfig, StackConfig
-from ..plan import Plan, make_plan
+from ..design import Plan, ScheduleConfig, StackConfig
 from .base import DesignScheduler, Ticks, amp_skipped, exclusive_cumsum, plateau_scheduler
 
 NAME = "hf"
@@ -46,7 +45,7 @@ def plateau_only(config: ScheduleConfig) -> bool:
         config.plateau is not None
         and config.decay is None
         and config.wsd is None
-        and make_plan(config).warmup_steps == 0
+        and config.plan.warmup_steps == 0
     )
 
 

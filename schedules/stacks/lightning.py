@@ -21,8 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ..config import ScheduleConfig, StackConfig
-from ..plan import Plan, make_plan
+from ..design import Plan, ScheduleConfig, StackConfig
 from .base import DesignScheduler, Ticks, amp_skipped, design_windows, exclusive_cumsum, plateau_scheduler
 
 NAME = "lightning"
@@ -155,7 +154,7 @@ def run_real(config: ScheduleConfig, settings: StackConfig, root_dir: str) -> np
     from .real import tiny_model_and_optimizer
 
     t = config.training
-    plan = make_plan(config)
+    plan = config.plan
     model, optimizer = tiny_model_and_optimizer(config)
 
     def configure_optimizers(self: Any) -> Any:  # noqa: ARG001

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..config import ScheduleConfig, StackConfig, load_config
+from ..build import load_config
+from ..design import ScheduleConfig, StackConfig
 
 STACK_NAMES = ("plain", "hf", "accelerate", "lightning", "deepspeed")
 

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..config import ScheduleConfig, StackConfig
-from ..plan import Plan, make_plan
+from ..design import Plan, ScheduleConfig, StackConfig
 from .base import DesignScheduler, Ticks, amp_skipped
 
 NAME = "plain"
@@ -41,7 +40,7 @@ def run_real(config: ScheduleConfig, settings: StackConfig) -> np.ndarray:
     from .real import LrRecorder, amp_scaler, overflow, tiny_dataset, tiny_model_and_optimizer
 
     t = config.training
-    plan = make_plan(config)
+    plan = config.plan
     model, optimizer = tiny_model_and_optimizer(config)
     scheduler = DesignScheduler(optimizer, config, settings.scheduler_scale)
     scaler = amp_scaler()

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..config import ScheduleConfig
+from ..design import ScheduleConfig
 
 FEATURES = 4
 

@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..cli import EXIT_ERROR, EXIT_INVALID, EXIT_OK, command, write_frame
+from ..command import EXIT_ERROR, EXIT_INVALID, EXIT_OK, command, write_frame
 from .store import FILE_NAME, Workspace, WorkspaceError, workspace_path
 
 WHATS = ("designs", "runs", "fits")
@@ -175,8 +175,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
     """The live run, headless, saved to the workspace as it records (the app's code path)."""
     import threading
 
-    from ..config import load_config
-    from ..live import CORRECT, Setting, live_run_for
+    from ..build import load_config
+    from ..train.base import CORRECT
+    from ..train.runs import live_run_for
+    from ..train.settings import Setting
     from .sink import WorkspaceSink
 
     ws = _open(args)
@@ -259,8 +261,8 @@ def _add(p: argparse.ArgumentParser) -> None:
     q.add_argument("file")
 
     q = new("train", "the live run, saved to the workspace as it records", _cmd_train)
-    from ..live import DEVICES, DTYPES
-    from ..models import MODELS
+    from ..train.base import DEVICES, DTYPES
+    from ..train.models import MODELS
 
     q.add_argument("config", help="config JSON file (lr-schedule/v1)")
     q.add_argument("--name", default=None, help="run name (default: the design's name)")

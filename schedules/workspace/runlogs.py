@@ -73,7 +73,7 @@ def forecast_run(workspace: Workspace, run: RunInfo | int):
     """A stored run as a :class:`schedules.forecast.runs.Run` to fit a loss law on.
 
     Its lr comes from the run's own lr column, else from the design it used (as for a log file)."""
-    from ..config import load_config
+    from ..build import load_config
     from ..forecast.runs import run_from_log
 
     info = run if isinstance(run, RunInfo) else workspace.run(run)

@@ -1,6 +1,6 @@
 """Save a live run into the workspace while it records.
 
-A :class:`WorkspaceSink` is attached to a :class:`schedules.live.LiveRun` (``run.sink = sink``)
+A :class:`WorkspaceSink` is attached to a :class:`schedules.train.runs.LiveRun` (``run.sink = sink``)
 before ``start()``.  Each job becomes one run record (status ``running``) when it starts; its rows
 are buffered and written as one block every :data:`FLUSH_ROWS` rows or :data:`FLUSH_SECONDS`
 seconds, whichever comes first (one transaction each), and the job's outcome (done, stopped,
@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..config import ScheduleConfig
+from ..design import ScheduleConfig
 from .store import Workspace
 
 FLUSH_ROWS = 256

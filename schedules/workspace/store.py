@@ -41,7 +41,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..config import ScheduleConfig, load_config
+from ..build import load_config
+from ..design import ScheduleConfig
 from .codec import encode_columns, frame_from_blocks
 from .schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION
 

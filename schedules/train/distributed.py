@@ -1,16 +1,16 @@
 """The distributed live run: ``world_size`` ranks as real processes on ``torch.distributed``.
 
 :func:`train_processes` returns a :class:`DistributedTraining`, an iterator of one
-:class:`~schedules.live.StepRecord` per optimizer step, like :func:`schedules.live.train`; iterating
+:class:`~schedules.train.base.StepRecord` per optimizer step, like :func:`schedules.train.loop.train`; iterating
 it starts ``W`` worker processes (``spawn``), each running the loop below on its shard of the data,
-and yields rank 0's records as they arrive over a pipe.  :class:`~schedules.live.LiveRun` runs it in
+and yields rank 0's records as they arrive over a pipe.  :class:`~schedules.train.runs.LiveRun` runs it in
 its background thread like any other job (the app's Live page); ``python -m schedules train CONFIG
 --world-size 2`` is the headless form.
 
 **Backend** (:func:`select_backend`): NCCL when every rank has a CUDA device of its own (rank ``r``
 uses ``cuda:r``), gloo on CPU.  ``--device cuda`` with fewer devices than ranks is refused.
 
-**Data.** Every rank holds the whole seeded training set (:mod:`schedules.data`) and the epoch's
+**Data.** Every rank holds the whole seeded training set (:mod:`schedules.train.data`) and the epoch's
 permutation from the single-process run (seeded by ``(seed, epoch)``).  A
 ``torch.utils.data.DistributedSampler(shuffle=False, drop_last=training.drop_last)`` over that order
 gives rank ``r`` the permutation entries ``r, r + W, r + 2W, ...``, and its micro-batch ``m`` is the
@@ -37,7 +37,7 @@ samples processed; ``grad_norm`` is rank 0's (after the all-reduce every rank ha
 gradients).  The validation loss is computed on every rank (the same value everywhere, as every rank
 feeds its own ``ReduceLROnPlateau``).
 
-**Variants**: the single-process ones (:data:`schedules.live.VARIANTS`) plus
+**Variants**: the single-process ones (:data:`schedules.train.base.VARIANTS`) plus
 :data:`PER_PROCESS`, the accelerate-style bug: every rank calls ``scheduler.step()`` once per
 process per optimizer step (``W`` times), so the schedule runs ``W`` times too fast: optimizer step
 ``k`` uses the curve's row ``W * k`` while ``W * k < T``.
@@ -52,7 +52,7 @@ steps recorded; the records yielded before stay valid.  Workers die with their p
 
 **Caps**: :func:`max_ranks` ranks per run (CPU: :data:`DEFAULT_MAX_CPU_RANKS`, or the environment
 variable :data:`MAX_RANKS_ENV`; CUDA: one rank per device), on top of the single-process caps of
-:func:`schedules.live.check_live`.  A distributed run is one job of a :class:`~schedules.live.LiveRun`,
+:func:`schedules.train.base.check_live`.  A distributed run is one job of a :class:`~schedules.train.runs.LiveRun`,
 so it takes one of the server's live-run slots.
 """
 
@@ -77,33 +77,26 @@ from typing import Any
 import pandas as pd
 import torch
 
-from .build import LRSchedule, build_scheduler
-from .config import ScheduleConfig, load_config
-from .errors import ConfigError, Problem
-from .live import (
-    BEFORE_OPTIMIZER,
+from ..build import LRSchedule, build_scheduler, load_config
+from ..design import ConfigError, Plan, Problem, ScheduleConfig
+from .base import (
     CORRECT,
     DEFAULT_THREADS,
     DEVICES,
-    DTYPES,
+    DIST_VARIANTS,
     PER_MICRO_BATCH,
-    VARIANTS,
+    PER_PROCESS,
     Diverged,
     LiveRunError,
-    LiveSetup,
     ScheduleFailed,
-    Setting,
     StepRecord,
     StopFlag,
     check_live,
-    checked_val_loss,
     limit_threads,
     records_frame,
-    split_label,
-    step_schedule_checked,
     stop_check,
 )
-from .plan import Plan, make_plan
+from .loop import LiveSetup, StepLoop, checked_val_loss
 
 #: Ranks one live run may start on a CPU-only machine unless :data:`MAX_RANKS_ENV` says otherwise.
 DEFAULT_MAX_CPU_RANKS = 2
@@ -117,12 +110,6 @@ KILL_GRACE_S = 0.3
 COLLECTIVE_TIMEOUT_S = 120.0
 #: How often the parent checks the Stop flag while it waits for records.
 POLL_S = 0.02
-
-PER_PROCESS = "scheduler_per_process"
-DIST_VARIANTS = {
-    **VARIANTS,
-    PER_PROCESS: "bug: scheduler.step() once per process per optimizer step (accelerate-style)",
-}
 
 
 class RankFailed(LiveRunError):
@@ -219,65 +206,6 @@ def max_ranks(backend: Backend, cuda_devices: int | None = None, env: dict[str, 
     return configured if configured is not None else DEFAULT_MAX_CPU_RANKS
 
 
-def with_world_size(
-    config: ScheduleConfig, world_size: int, micro_batch_size: int | None = None
-) -> ScheduleConfig:
-    """The config with another ``training.world_size`` (and micro-batch size), validated."""
-    data = config.to_dict()
-    training = {**data["training"], "world_size": world_size}
-    if micro_batch_size is not None:
-        training["micro_batch_size"] = micro_batch_size
-    data["training"] = training
-    return load_config(data)
-
-
-def distributed_settings(
-    config: ScheduleConfig, *, pair: bool = False, per_process_bug: bool = False
-) -> tuple[list[Setting], list[str]]:
-    """Settings that need 2 processes: the same samples per step on 2 ranks and on 1, and the bug.
-
-    ``pair``: with a design of ``W = 1`` and an even ``b``, ``b/2 x A`` on 2 processes (the design
-    itself is the 1-process side); with ``W > 1``, ``W*b x A`` on 1 process (the design is the
-    ``W``-process side).  ``per_process_bug``: the design (``W > 1``) or its 2-rank counterpart
-    (``W = 1``) with the scheduler stepped once per process per optimizer step.
-    """
-    t = config.training
-    b, a, w = t.micro_batch_size, t.accumulation_steps, t.world_size
-    settings: list[Setting] = []
-    notes: list[str] = []
-    two_ranks: ScheduleConfig | None = config if w > 1 else None
-    if w == 1:
-        if b % 2 == 0:
-            two_ranks = with_world_size(config, 2, b // 2)
-        elif pair or per_process_bug:
-            notes.append(f"2 processes with the same samples per step need an even micro-batch size, got {b}")
-    if pair:
-        if w > 1:
-            settings.append(
-                Setting(f"{split_label(w * b, a)} on 1 process", with_world_size(config, 1, w * b))
-            )
-        elif two_ranks is not None:
-            settings.append(Setting(f"{split_label(b // 2, a, 2)} on 2 processes", two_ranks))
-    if per_process_bug and two_ranks is not None:
-        tb = two_ranks.training
-        label = split_label(tb.micro_batch_size, a, tb.world_size)
-        settings.append(Setting(f"{label} bug: sched per process", two_ranks, PER_PROCESS))
-    return settings, notes
-
-
-def runs_as_processes(
-    config: ScheduleConfig, device: str = "auto", env: dict[str, str] | None = None
-) -> bool:
-    """True when a live run of ``config`` starts real processes: ``1 < W <= max_ranks``.
-
-    Above the cap the single-process run emulates the ranks (as before processes existed).
-    """
-    w = config.training.world_size
-    if w <= 1:
-        return False
-    return w <= max_ranks(select_backend(device, w), env=env)
-
-
 # --------------------------------------------------------------------------------------------------
 # the worker (one per rank, in its own process)
 
@@ -339,7 +267,7 @@ def rank_positions(plan: Plan, rank: int) -> torch.Tensor:
     return torch.tensor(list(sampler), dtype=torch.long)
 
 
-class RankLoop:
+class RankLoop(StepLoop):
     """The training loop of one rank (module docstring); :meth:`run` yields a record per step."""
 
     def __init__(self, spec: WorkerSpec, rank: int, stop_requested):
@@ -348,8 +276,9 @@ class RankLoop:
 
         self.spec, self.rank, self.dist = spec, rank, dist
         self.config = config = load_config(spec.config_json)
-        self.plan: Plan = make_plan(config)
+        self.plan: Plan = config.plan
         self.variant = spec.variant
+        self.steps = spec.steps
         self.stop_requested = stop_requested
         self.stopped = False
         device = f"cuda:{rank}" if spec.device == "cuda" else "cpu"
@@ -359,10 +288,12 @@ class RankLoop:
         self.setup = LiveSetup(
             config, self.plan, model=spec.model, seed=spec.seed, device=device, dtype=spec.dtype
         )
+        self.group_names = self.setup.group_names
         ddp_kwargs: dict[str, Any] = {"device_ids": [rank]} if spec.device == "cuda" else {}
         self.ddp = DistributedDataParallel(self.setup.model, **ddp_kwargs)
         self.optimizer = self.setup.make_optimizer(config.optimizer.base_lrs())
         self.schedule: LRSchedule = build_scheduler(self.optimizer, config)
+        self.eval_at_epoch_end = config.plateau is None
         self.positions = rank_positions(self.plan, rank).to(self.device)
         self._order_epoch, self._order = -1, self.positions
 
@@ -373,25 +304,24 @@ class RankLoop:
             self._order_epoch = epoch
         return self._order
 
-    def _schedule_step(self, k: int, times: int = 1) -> float:
-        val = self._validate(k) if self.schedule.needs_metric else math.nan
-        metric = val if self.schedule.needs_metric else None
-        step_schedule_checked(self.schedule, k, self.variant, metric, times)
-        return val
+    # -- the hooks of StepLoop ---------------------------------------------------------------------
+    def _schedule_times(self) -> int:
+        return self.spec.world_size if self.variant == PER_PROCESS else 1
 
     def _validate(self, k: int) -> float:
         return checked_val_loss(self.setup, self.optimizer, k)
 
+    def _grad_norm(self) -> float:  # after the all-reduce every rank holds the same gradients
+        return self.setup.grad_norm() if self.rank == 0 else math.nan
+
+    # -- the loop ----------------------------------------------------------------------------------
     def run(self) -> Iterator[StepRecord]:
-        plan, setup, ddp, optimizer, variant = self.plan, self.setup, self.ddp, self.optimizer, self.variant
+        plan, setup, ddp, variant = self.plan, self.setup, self.ddp, self.variant
         dist, world, b = self.dist, self.spec.world_size, plan.micro_batch_size
-        groups, names = optimizer.param_groups, setup.group_names
         loss_of = setup.spec.loss_sum
         x, y = setup.x, setup.y
-        eval_at_epoch_end = self.config.plateau is None
-        last = self.spec.steps - 1
         t0 = time.perf_counter()
-        for k in range(self.spec.steps):
+        for k in range(self.steps):
             window = plan.window(k)
             order = self.rank_order(window.epoch)
             first, count = window.first_micro_batch, window.micro_batches
@@ -406,41 +336,14 @@ class RankLoop:
                     (loss_sum / rank_samples).backward()
                 total += loss_sum.detach().double()
                 if variant == PER_MICRO_BATCH and not sync:
-                    val = self._schedule_step(k)
+                    val = self._schedule_step(k, val)
             control = torch.stack([total, total.new_tensor(1.0 if self.stop_requested() else 0.0)])
             dist.all_reduce(control)
             loss_total, stop_votes = control.tolist()
             if stop_votes > 0:
                 self.stopped = True
                 return
-            if variant == BEFORE_OPTIMIZER:
-                val = self._schedule_step(k)
-            lrs = {name: float(g["lr"]) for name, g in zip(names, groups, strict=True)}
-            loss = loss_total / (rank_samples * world)
-            if not math.isfinite(loss):
-                raise Diverged(
-                    f"loss became {loss} at step {k} (lr {lrs[names[0]]:.3g}): stopping; {k} steps recorded",
-                    k,
-                )
-            grad_norm = setup.grad_norm() if self.rank == 0 else math.nan
-            optimizer.step()
-            if variant != BEFORE_OPTIMIZER:
-                val = self._schedule_step(k, world if variant == PER_PROCESS else 1)
-            if math.isnan(val) and (k == last or (eval_at_epoch_end and plan.is_epoch_end(k))):
-                val = self._validate(k)
-            optimizer.zero_grad(set_to_none=True)
-            yield StepRecord(
-                step=k,
-                epoch=window.epoch,
-                lrs=lrs,
-                loss=loss,
-                grad_norm=grad_norm,
-                samples=window.samples_through,
-                window_samples=window.samples,
-                micro_batches=window.micro_batches,
-                wall_time=time.perf_counter() - t0,
-                val_loss=val,
-            )
+            yield self.finish_step(k, window, loss_total / (rank_samples * world), val, t0)
 
 
 def _worker(rank: int, spec: WorkerSpec, conn: Connection) -> None:
@@ -530,7 +433,7 @@ class DistributedTraining:
     """An iterator of :class:`StepRecord` (rank 0's), one per optimizer step, from ``W`` processes.
 
     Built by :func:`train_processes` (everything validated up front); the processes start on the
-    first ``next()``.  Attributes as :class:`schedules.live.Training` (``config``, ``plan``,
+    first ``next()``.  Attributes as :class:`schedules.train.loop.Training` (``config``, ``plan``,
     ``steps``, ``device``, ``group_names``, ``stopped``) plus ``world_size``, ``backend`` and
     ``pids`` (the ranks' process ids once started).  ``close()`` ends the ranks.
     """
@@ -549,7 +452,7 @@ class DistributedTraining:
         threads: int | None,
     ):
         self.config = config
-        self.plan = make_plan(config)
+        self.plan = config.plan
         self.steps = steps
         self.backend = backend
         self.device = backend.device
@@ -733,11 +636,11 @@ def train_processes(
     threads: int | None = DEFAULT_THREADS,
     env: dict[str, str] | None = None,
 ) -> DistributedTraining:
-    """Train as :func:`schedules.live.train` does, with ``training.world_size`` real processes.
+    """Train as :func:`schedules.train.loop.train` does, with ``training.world_size`` real processes.
 
     Raises :class:`ConfigError` naming the field for invalid arguments, a run over the caps, or
     ``training.world_size`` below 2 or above :func:`max_ranks`; while iterating, the errors of
-    :func:`~schedules.live.train` and :class:`RankFailed` when a rank dies.
+    :func:`~schedules.train.loop.train` and :class:`RankFailed` when a rank dies.
     """
     cfg = load_config(config)
     w = cfg.training.world_size
@@ -768,66 +671,12 @@ def train_processes(
     )
 
 
-def make_training(config: ScheduleConfig, device: str, variant: str = CORRECT):
-    """:func:`train_processes` when ``config`` runs as processes (or needs them), else ``live.train``.
-
-    A world size over :func:`max_ranks` is emulated in one process, as before processes existed;
-    the multi-process bug always needs processes (``ConfigError`` when it cannot have them).
-    """
-    from .live import train
-
-    if variant == PER_PROCESS or runs_as_processes(config, device):
-        return train_processes
-    return train
-
-
-def cli_training(config: ScheduleConfig, args: Any) -> tuple[ScheduleConfig, Any]:
-    """``train --world-size W``: the config with that world size and the function that trains it.
-
-    An explicit ``--world-size`` above the cap is refused (exit 2, naming ``world_size``); the
-    design's own world size above the cap is emulated in one process, with a note on stderr.
-    """
-    from .live import train
-
-    requested = args.world_size
-    if requested is not None:
-        cap = max_ranks(select_backend(args.device, max(1, requested)))
-        if not isinstance(requested, int) or not 1 <= requested <= cap:
-            raise ConfigError(
-                Problem(
-                    "world_size",
-                    f"must be an integer >= 1 and <= {cap} (one process per rank; {MAX_RANKS_ENV} sets the cap)",
-                    requested,
-                )
-            )
-        config = with_world_size(config, requested)
-    w = config.training.world_size
-    if args.variant == PER_PROCESS or (
-        w > 1 and (requested is not None or runs_as_processes(config, args.device))
-    ):
-        print(f"starting {w} processes (torch.distributed)", file=sys.stderr)
-        return config, train_processes
-    if w > 1:
-        cap = max_ranks(select_backend(args.device, w))
-        print(
-            f"note: world_size {w} is over the cap of {cap} processes per run ({MAX_RANKS_ENV}): "
-            f"the {w} ranks are emulated in one process",
-            file=sys.stderr,
-        )
-    return config, train
-
-
 __all__ = [
-    "DIST_VARIANTS",
-    "DTYPES",
-    "PER_PROCESS",
     "Backend",
     "DistributedTraining",
     "RankFailed",
-    "distributed_settings",
+    "RankLoop",
     "max_ranks",
-    "runs_as_processes",
     "select_backend",
     "train_processes",
-    "with_world_size",
 ]

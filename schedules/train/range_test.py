@@ -1,7 +1,7 @@
 """LR range test ("LR finder", Smith 2017; fastai's ``lr_find``), with gradient accumulation.
 
 The design's optimizer, param groups, batches and accumulation train the live run's model (the same
-loop, data and sample order as :mod:`schedules.live`) while the base lr rises exponentially from
+loop, data and sample order as :mod:`schedules.train`) while the base lr rises exponentially from
 ``min_lr`` to ``max_lr`` over ``steps`` optimizer steps: a ``torch.optim.lr_scheduler.ExponentialLR``
 with ``gamma = (max_lr / min_lr) ** (1 / (steps - 1))`` on the real optimizer, stepped once per
 optimizer step (group ``g`` runs at ``base lr * lr_scale_g``).  The design's warmup, decay and plateau
@@ -48,19 +48,10 @@ import pandas as pd
 import torch
 from torch.optim.lr_scheduler import ExponentialLR
 
-from .config import ScheduleConfig, load_config
-from .errors import ConfigError, Problem
-from .live import (
-    CORRECT,
-    DEFAULT_THREADS,
-    LiveSetup,
-    StopFlag,
-    check_live,
-    limit_threads,
-    resolve_device,
-    stop_check,
-)
-from .plan import make_plan
+from ..build import load_config
+from ..design import ConfigError, Problem, ScheduleConfig
+from .base import CORRECT, DEFAULT_THREADS, StopFlag, check_live, limit_threads, resolve_device, stop_check
+from .loop import LiveSetup
 
 #: Most optimizer steps of one range test.
 MAX_RANGE_STEPS = 2000
@@ -204,7 +195,7 @@ class RangeSweep:
         stop_factor: float,
     ):
         self.config = config
-        self.plan = make_plan(config)
+        self.plan = config.plan
         self.min_lr, self.max_lr, self.steps = min_lr, max_lr, steps
         self.device = device
         self.beta, self.stop_factor = beta, stop_factor

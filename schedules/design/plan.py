@@ -27,14 +27,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 
-from .errors import ConfigError, Problem
-
-if TYPE_CHECKING:
-    from .config import ScheduleConfig, TrainingConfig
+from .problems import ConfigError, Problem
 
 
 @dataclass(frozen=True)
@@ -187,7 +184,7 @@ class Plan:
         return np.arange(n - 1, self.total_steps, n, dtype=np.int64)
 
 
-def accounting(training: TrainingConfig) -> tuple[int, int, int]:
+def accounting(training: Any) -> tuple[int, int, int]:
     """``(L, S, T)`` for a training section; raises ConfigError when no step can be taken."""
     n, b, a, w = (
         training.dataset_size,
@@ -213,8 +210,12 @@ def accounting(training: TrainingConfig) -> tuple[int, int, int]:
     return micro, steps_per_epoch, total
 
 
-def make_plan(config: ScheduleConfig) -> Plan:
-    """The step accounting of a config (its training, warmup and hold sections)."""
+def make_plan(config: Any) -> Plan:
+    """The step accounting of a design (its training, warmup and hold sections).
+
+    ``config`` is a :class:`~schedules.design.spec.ScheduleConfig` (which imports this module, so it is
+    not named here); a validated design keeps its plan as ``config.plan``.
+    """
     t = config.training
     micro, steps_per_epoch, total = accounting(t)
     warmup = 0

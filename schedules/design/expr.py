@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ConfigError, Problem
+from .problems import ConfigError, Problem
 
 #: Most syntax nodes in one expression (``0.5 * (1 + cos(pi * step / n))`` has 15).
 MAX_NODES = 200
