@@ -12,11 +12,12 @@ CHROMIUM := /usr/bin/chromium
 HOST     ?= 127.0.0.1
 PORT     ?= 8501
 
-.PHONY: help venv browser run test fuzz lint fmt bench clean distclean
+.PHONY: help venv browser run test test-fast fuzz lint fmt bench clean distclean
 
 help:
 	@echo "make run        start the app on http://$(HOST):$(PORT) (HOST, PORT override)"
-	@echo "make test       ruff check + ruff format --check + pytest (incl. real-browser tests)"
+	@echo "make test       ruff check + ruff format --check + pytest (every test, incl. real-browser tests)"
+	@echo "make test-fast  lint + the inner-loop subset: no browser, no real processes or libraries (-m 'not browser and not real')"
 	@echo "make fuzz       the hypothesis tests with random seeds and more cases (not derandomized)"
 	@echo "make lint       ruff check + ruff format --check"
 	@echo "make fmt        ruff format + ruff check --fix"
@@ -66,6 +67,10 @@ lint: $(STAMP)
 # iteration order changes the examples a derandomized strategy draws): the same cases on every run.
 test: $(STAMP) browser lint
 	PYTHONHASHSEED=0 HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest
+
+# The inner loop: no browser, no real processes or libraries end to end (marker `real`, pyproject.toml).
+test-fast: $(STAMP) lint
+	PYTHONHASHSEED=0 HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest -m "not browser and not real"
 
 # Exploration: fresh random seeds and more cases per property; failures print a reproduce blob.
 fuzz: $(STAMP)

@@ -39,6 +39,9 @@ from schedules.train.loop import Training, train
 from schedules.train.runs import LiveRun, runs_as_processes, start_training
 from schedules.train.settings import distributed_settings, with_world_size
 
+#: Real processes or a real library end to end: left out of `make test-fast`.
+pytestmark = pytest.mark.real
+
 HANG_S = 240.0  # a generous bound against a hang only (starting ranks is slow on a loaded machine)
 
 # 2600 samples: 1300 per rank, 81 full micro-batches of 16 and one of 4 per rank, so every epoch ends

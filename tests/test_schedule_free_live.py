@@ -160,6 +160,7 @@ def test_background_run_meta_and_columns() -> None:
     assert frame["sf_averaging"].notna().all() and len(frame) == 8
 
 
+@pytest.mark.real
 def test_cli_train_schedule_free(tmp_path) -> None:
     import json
     import subprocess

@@ -6,7 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from app import serve, state, ui
+
+#: Real processes or a real library end to end: left out of `make test-fast`.
+pytestmark = pytest.mark.real
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -30,7 +30,7 @@ from schedules.stacks import StackConfig, lr_matrix, stack_curve
 from schedules.stacks.distributed import run_real_processes
 from schedules.stacks.exports import export_settings, lightning_trainer_kwargs
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.real]
 
 EXAMPLES = 4
 SLOW = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))

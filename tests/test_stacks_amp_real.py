@@ -19,6 +19,9 @@ from stack_designs import design, shape
 from schedules.stacks import STACKS, StackConfig, lr_matrix, stack_curve
 from schedules.stacks.real import amp_scaler, overflow
 
+#: Real processes or a real library end to end: left out of `make test-fast`.
+pytestmark = pytest.mark.real
+
 DESIGNS = range(6)
 
 

@@ -17,7 +17,7 @@ from stack_designs import plateau_design, shape
 from schedules.stacks import STACKS, StackConfig, lr_matrix, stack_curve
 from schedules.stacks.hf import plateau_only
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.real]
 
 DESIGNS = range(8)
 

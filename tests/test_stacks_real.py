@@ -18,6 +18,9 @@ from stack_designs import design, shape
 from schedules.stacks import STACKS, StackConfig, lr_matrix, stack_curve
 from schedules.stacks.distributed import run_real_processes
 
+#: Real processes or a real library end to end: left out of `make test-fast`.
+pytestmark = pytest.mark.real
+
 DESIGNS = range(20)
 
 

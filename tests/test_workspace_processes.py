@@ -34,6 +34,9 @@ import json, os, sys, time
 from pathlib import Path
 from schedules import load_config
 from schedules.workspace import Workspace
+
+#: Real processes or a real library end to end: left out of `make test-fast`.
+pytestmark = pytest.mark.real
 path, who, n, go = sys.argv[1], sys.argv[2], int(sys.argv[3]), Path(sys.argv[4])
 ws = Workspace(path)
 base = load_config(json.loads(sys.argv[5]))
