@@ -1,0 +1,196 @@
+"""Saved designs: named lr-schedule/v1 configs, versioned in place, with notes, tags and undo.
+
+A design's name is unique among the designs that are not deleted; saving under a taken name stores
+a new version of that design.  ``delete_design`` marks it deleted, ``restore_design`` brings it back
+(renamed ``"<name> (2)"`` when its name was taken meanwhile).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ..build import load_config
+from ..design import ScheduleConfig
+from .connection import Store
+from .errors import WorkspaceError
+from .records import (
+    Design,
+    check_name,
+    check_tags,
+    config_hash,
+    design_of_row,
+    like,
+    new_uid,
+    timestamp,
+    to_json,
+)
+
+__all__ = ["DesignStore", "free_name"]
+
+
+def free_name(conn: sqlite3.Connection, base: str) -> str:
+    """``base``, else ``"<base> (2)"``, ``"<base> (3)"``, ...: the first name no live design has."""
+    taken = {
+        r[0]
+        for r in conn.execute(
+            "SELECT name FROM designs WHERE deleted IS NULL AND (name = ? OR name LIKE ? ESCAPE '\\')",
+            (base, base.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + " (%)"),
+        )
+    }
+    if base not in taken:
+        return base
+    i = 2
+    while f"{base} ({i})" in taken:
+        i += 1
+    return f"{base} ({i})"
+
+
+class DesignStore(Store):
+    """The designs of a workspace file (see the module docstring)."""
+
+    def save_design(
+        self,
+        name: str,
+        config: ScheduleConfig | str | Mapping[str, Any],
+        *,
+        notes: str | None = None,
+        tags: Sequence[str] | None = None,
+    ) -> Design:
+        """Save ``config`` under ``name``: a new design, or a new version of the design of that name
+        (its config, hash and ``updated`` change; ``created``, and notes/tags unless given, stay)."""
+        name = check_name(name, "design name")
+        cfg = config if isinstance(config, ScheduleConfig) else load_config(config)
+        text, digest, now = cfg.to_json(), config_hash(cfg), timestamp()
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT id FROM designs WHERE name = ? AND deleted IS NULL", (name,)
+            ).fetchone()
+            if row is None:
+                cur = conn.execute(
+                    "INSERT INTO designs (uid, name, config, hash, created, updated, notes, tags) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (new_uid(), name, text, digest, now, now, notes or "", to_json(check_tags(tags))),
+                )
+                design_id = cur.lastrowid
+            else:
+                design_id = row["id"]
+                conn.execute(
+                    "UPDATE designs SET config = ?, hash = ?, updated = ? WHERE id = ?",
+                    (text, digest, now, design_id),
+                )
+                if notes is not None:
+                    conn.execute("UPDATE designs SET notes = ? WHERE id = ?", (notes, design_id))
+                if tags is not None:
+                    conn.execute(
+                        "UPDATE designs SET tags = ? WHERE id = ?", (to_json(check_tags(tags)), design_id)
+                    )
+            return design_of_row(conn.execute("SELECT * FROM designs WHERE id = ?", (design_id,)).fetchone())
+
+    def designs(self, search: str = "", *, deleted: bool = False) -> list[Design]:
+        """Designs, most recently updated first; ``search`` matches name, notes and tags (any case);
+        ``deleted=True`` lists the deleted ones instead."""
+        sql = "SELECT * FROM designs WHERE deleted IS " + ("NOT NULL" if deleted else "NULL")
+        args: list[Any] = []
+        if search.strip():
+            sql += " AND (name LIKE ? ESCAPE '\\' OR notes LIKE ? ESCAPE '\\' OR tags LIKE ? ESCAPE '\\')"
+            args += [like(search.strip())] * 3
+        sql += " ORDER BY updated DESC, id DESC"
+        with self._read() as conn:
+            return [design_of_row(r) for r in conn.execute(sql, args)]
+
+    def design(self, ref: int | str) -> Design:
+        """A design by id, or by name (not deleted); WorkspaceError when there is none."""
+        with self._read() as conn:
+            if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
+                row = conn.execute("SELECT * FROM designs WHERE id = ?", (int(ref),)).fetchone()
+                if row is None and isinstance(ref, str):
+                    row = conn.execute(
+                        "SELECT * FROM designs WHERE name = ? AND deleted IS NULL", (ref,)
+                    ).fetchone()
+            else:
+                row = conn.execute(
+                    "SELECT * FROM designs WHERE name = ? AND deleted IS NULL", (" ".join(str(ref).split()),)
+                ).fetchone()
+        if row is None:
+            raise WorkspaceError(f"design: no design {ref!r} in {self.path}", invalid=True)
+        return design_of_row(row)
+
+    def rename_design(self, design_id: int, new_name: str) -> Design:
+        new_name = check_name(new_name, "new name")
+        with self._write() as conn:
+            clash = conn.execute(
+                "SELECT id FROM designs WHERE name = ? AND deleted IS NULL AND id != ?", (new_name, design_id)
+            ).fetchone()
+            if clash is not None:
+                raise WorkspaceError(f"new name: a design named {new_name!r} already exists", invalid=True)
+            cur = conn.execute(
+                "UPDATE designs SET name = ?, updated = ? WHERE id = ? AND deleted IS NULL",
+                (new_name, timestamp(), design_id),
+            )
+            if cur.rowcount != 1:
+                raise WorkspaceError(f"design: no design with id {design_id}", invalid=True)
+            return design_of_row(conn.execute("SELECT * FROM designs WHERE id = ?", (design_id,)).fetchone())
+
+    def update_design(
+        self, design_id: int, *, notes: str | None = None, tags: Sequence[str] | None = None
+    ) -> Design:
+        with self._write() as conn:
+            if notes is not None:
+                conn.execute(
+                    "UPDATE designs SET notes = ?, updated = ? WHERE id = ?", (notes, timestamp(), design_id)
+                )
+            if tags is not None:
+                conn.execute(
+                    "UPDATE designs SET tags = ?, updated = ? WHERE id = ?",
+                    (to_json(check_tags(tags)), timestamp(), design_id),
+                )
+            row = conn.execute("SELECT * FROM designs WHERE id = ?", (design_id,)).fetchone()
+        if row is None:
+            raise WorkspaceError(f"design: no design with id {design_id}", invalid=True)
+        return design_of_row(row)
+
+    def duplicate_design(self, design_id: int, new_name: str | None = None) -> Design:
+        """A copy (same config, notes and tags) named ``new_name``, else ``"<name> (copy)"``, made unique."""
+        src = self.design(design_id)
+        with self._write() as conn:
+            name = check_name(new_name, "new name") if new_name else src.name + " (copy)"
+            name = free_name(conn, name)
+            now = timestamp()
+            cur = conn.execute(
+                "INSERT INTO designs (uid, name, config, hash, created, updated, notes, tags) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (new_uid(), name, src.config, src.hash, now, now, src.notes, to_json(src.tags)),
+            )
+            return design_of_row(
+                conn.execute("SELECT * FROM designs WHERE id = ?", (cur.lastrowid,)).fetchone()
+            )
+
+    def delete_design(self, design_id: int) -> None:
+        """Mark deleted (undo with :meth:`restore_design`)."""
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE designs SET deleted = ? WHERE id = ? AND deleted IS NULL", (timestamp(), design_id)
+            )
+
+    def restore_design(self, design_id: int) -> Design:
+        """Undo a delete; the design gets ``"<name> (2)"`` when its name was taken meanwhile."""
+        with self._write() as conn:
+            row = conn.execute("SELECT * FROM designs WHERE id = ?", (design_id,)).fetchone()
+            if row is None:
+                raise WorkspaceError(f"design: no design with id {design_id}", invalid=True)
+            if row["deleted"] is not None:
+                name = free_name(conn, row["name"])
+                conn.execute("UPDATE designs SET deleted = NULL, name = ? WHERE id = ?", (name, design_id))
+            return design_of_row(conn.execute("SELECT * FROM designs WHERE id = ?", (design_id,)).fetchone())
+
+    def design_for(self, config: ScheduleConfig | str) -> Design | None:
+        """The most recently updated saved design with this exact config, if any."""
+        digest = config_hash(config)
+        with self._read() as conn:
+            row = conn.execute(
+                "SELECT * FROM designs WHERE hash = ? AND deleted IS NULL ORDER BY updated DESC LIMIT 1",
+                (digest,),
+            ).fetchone()
+        return design_of_row(row) if row is not None else None

@@ -1,0 +1,252 @@
+"""Runs: a live run recorded as it trains, or an imported log; their rows in column blocks.
+
+A run record holds where it came from (kind, design, stack, device), its status and metadata; its
+rows are appended block by block (:meth:`RunStore.append_rows`, one transaction each, packed by
+:mod:`.codec`) and read back as one DataFrame (:meth:`RunStore.run_frame`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..build import load_config
+from ..design import ScheduleConfig
+from .codec import encode_columns, frame_from_blocks
+from .connection import Store
+from .errors import WorkspaceError
+from .records import (
+    RunInfo,
+    check_name,
+    check_tags,
+    config_hash,
+    like,
+    new_uid,
+    run_of_row,
+    timestamp,
+    to_json,
+)
+
+__all__ = ["IMPORT_BLOCK_ROWS", "RUN_KINDS", "RUN_STATUSES", "RunStore"]
+
+#: Rows per block when a whole frame is stored at once (an imported log).
+IMPORT_BLOCK_ROWS = 4096
+
+RUN_KINDS = ("live", "import")
+RUN_STATUSES = ("running", "done", "stopped", "diverged", "failed", "imported")
+
+
+class RunStore(Store):
+    """The runs of a workspace file (see the module docstring)."""
+
+    def start_run(
+        self,
+        name: str,
+        *,
+        kind: str = "live",
+        columns: Sequence[str] = (),
+        config: ScheduleConfig | str | None = None,
+        stack: str = "",
+        device: str = "",
+        meta: Mapping[str, Any] | None = None,
+        status: str = "running",
+    ) -> int:
+        """A new run record (no rows yet); returns its id.  ``meta`` records the recorder's pid and
+        host, so a run left ``running`` by a killed process shows as ``interrupted``."""
+        name = check_name(name, "run name")
+        if kind not in RUN_KINDS:
+            raise WorkspaceError(f"kind: must be one of {', '.join(RUN_KINDS)}, got {kind!r}", invalid=True)
+        if status not in RUN_STATUSES:
+            raise WorkspaceError(
+                f"status: must be one of {', '.join(RUN_STATUSES)}, got {status!r}", invalid=True
+            )
+        text = digest = None
+        if config is not None:
+            cfg = config if isinstance(config, ScheduleConfig) else load_config(config)
+            text, digest = cfg.to_json(), config_hash(cfg)
+        info = {"pid": os.getpid(), "host": socket.gethostname(), **dict(meta or {})}
+        now = timestamp()
+        with self._write() as conn:
+            design = None
+            if digest is not None:
+                design = conn.execute(
+                    "SELECT id FROM designs WHERE hash = ? AND deleted IS NULL ORDER BY updated DESC LIMIT 1",
+                    (digest,),
+                ).fetchone()
+            cur = conn.execute(
+                "INSERT INTO runs (uid, name, kind, design_id, config, hash, stack, device, status, columns, "
+                "created, updated, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    new_uid(),
+                    name,
+                    kind,
+                    design["id"] if design is not None else None,
+                    text,
+                    digest,
+                    stack,
+                    device,
+                    status,
+                    to_json(list(columns)),
+                    now,
+                    now,
+                    to_json(info),
+                ),
+            )
+            return int(cur.lastrowid)
+
+    def append_rows(self, run_id: int, columns: Mapping[str, Sequence[Any] | np.ndarray]) -> int:
+        """Append a block of rows (equal-length columns) to a run, in one transaction; returns the
+        run's row count after it."""
+        n = len(next(iter(columns.values()))) if columns else 0
+        if n == 0:
+            return self.run(run_id).n_rows
+        blob = encode_columns(columns)
+        with self._write() as conn:
+            row = conn.execute("SELECT n_rows, columns FROM runs WHERE id = ?", (run_id,)).fetchone()
+            if row is None:
+                raise WorkspaceError(f"run: no run with id {run_id}", invalid=True)
+            seq = conn.execute(
+                "SELECT coalesce(max(seq) + 1, 0) FROM run_chunks WHERE run_id = ?", (run_id,)
+            ).fetchone()[0]
+            conn.execute(
+                "INSERT INTO run_chunks (run_id, seq, first_row, n_rows, data) VALUES (?, ?, ?, ?, ?)",
+                (run_id, seq, row["n_rows"], n, blob),
+            )
+            known = json.loads(row["columns"])
+            cols = known + [c for c in columns if c not in known]
+            total = row["n_rows"] + n
+            conn.execute(
+                "UPDATE runs SET n_rows = ?, columns = ?, updated = ? WHERE id = ?",
+                (total, to_json(cols), timestamp(), run_id),
+            )
+            return total
+
+    def finish_run(self, run_id: int, status: str, message: str = "") -> None:
+        if status not in RUN_STATUSES:
+            raise WorkspaceError(
+                f"status: must be one of {', '.join(RUN_STATUSES)}, got {status!r}", invalid=True
+            )
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE runs SET status = ?, message = ?, updated = ? WHERE id = ?",
+                (status, message, timestamp(), run_id),
+            )
+
+    def save_frame(
+        self,
+        name: str,
+        frame: pd.DataFrame,
+        *,
+        kind: str = "import",
+        config: ScheduleConfig | str | None = None,
+        stack: str = "",
+        device: str = "",
+        meta: Mapping[str, Any] | None = None,
+        status: str | None = None,
+    ) -> int:
+        """Store a whole run (e.g. an imported log) at once; returns its id."""
+        run_id = self.start_run(
+            name,
+            kind=kind,
+            columns=[str(c) for c in frame.columns],
+            config=config,
+            stack=stack,
+            device=device,
+            meta=meta,
+            status="running",
+        )
+        for start in range(0, len(frame), IMPORT_BLOCK_ROWS):
+            part = frame.iloc[start : start + IMPORT_BLOCK_ROWS]
+            self.append_rows(run_id, {str(c): _column(part[c]) for c in frame.columns})
+        self.finish_run(run_id, status or ("imported" if kind == "import" else "done"))
+        return run_id
+
+    def runs(self, search: str = "", *, kind: str | None = None, deleted: bool = False) -> list[RunInfo]:
+        """Runs, newest first (``search`` as for :meth:`designs`; ``kind``: live or import)."""
+        sql = "SELECT * FROM runs WHERE deleted IS " + ("NOT NULL" if deleted else "NULL")
+        args: list[Any] = []
+        if kind is not None:
+            sql += " AND kind = ?"
+            args.append(kind)
+        if search.strip():
+            sql += (
+                " AND (name LIKE ? ESCAPE '\\' OR notes LIKE ? ESCAPE '\\' OR tags LIKE ? ESCAPE '\\'"
+                " OR device LIKE ? ESCAPE '\\' OR stack LIKE ? ESCAPE '\\')"
+            )
+            args += [like(search.strip())] * 5
+        sql += " ORDER BY created DESC, id DESC"
+        with self._read() as conn:
+            return [run_of_row(r) for r in conn.execute(sql, args)]
+
+    def run(self, run_id: int | str) -> RunInfo:
+        with self._read() as conn:
+            row = None
+            if isinstance(run_id, int) or str(run_id).isdigit():
+                row = conn.execute("SELECT * FROM runs WHERE id = ?", (int(run_id),)).fetchone()
+            if row is None and isinstance(run_id, str):
+                row = conn.execute(
+                    "SELECT * FROM runs WHERE name = ? AND deleted IS NULL ORDER BY created DESC LIMIT 1",
+                    (run_id,),
+                ).fetchone()
+        if row is None:
+            raise WorkspaceError(f"run: no run {run_id!r} in {self.path}", invalid=True)
+        return run_of_row(row)
+
+    def run_frame(self, run_id: int) -> pd.DataFrame:
+        """The run's rows, in the order recorded, with its columns."""
+        with self._read() as conn:
+            conn.execute("BEGIN")  # one snapshot: the row count and the blocks agree
+            try:
+                row = conn.execute("SELECT columns FROM runs WHERE id = ?", (run_id,)).fetchone()
+                blobs = [
+                    r[0]
+                    for r in conn.execute(
+                        "SELECT data FROM run_chunks WHERE run_id = ? ORDER BY seq", (run_id,)
+                    )
+                ]
+            finally:
+                conn.execute("ROLLBACK")
+        if row is None:
+            raise WorkspaceError(f"run: no run with id {run_id}", invalid=True)
+        return frame_from_blocks(blobs, json.loads(row["columns"]))
+
+    def rename_run(self, run_id: int, new_name: str) -> RunInfo:
+        new_name = check_name(new_name, "new name")
+        with self._write() as conn:
+            conn.execute("UPDATE runs SET name = ? WHERE id = ?", (new_name, run_id))
+        return self.run(run_id)
+
+    def update_run(
+        self, run_id: int, *, notes: str | None = None, tags: Sequence[str] | None = None
+    ) -> RunInfo:
+        with self._write() as conn:
+            if notes is not None:
+                conn.execute("UPDATE runs SET notes = ? WHERE id = ?", (notes, run_id))
+            if tags is not None:
+                conn.execute("UPDATE runs SET tags = ? WHERE id = ?", (to_json(check_tags(tags)), run_id))
+        return self.run(run_id)
+
+    def delete_run(self, run_id: int) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE runs SET deleted = ? WHERE id = ? AND deleted IS NULL", (timestamp(), run_id)
+            )
+
+    def restore_run(self, run_id: int) -> RunInfo:
+        with self._write() as conn:
+            conn.execute("UPDATE runs SET deleted = NULL WHERE id = ?", (run_id,))
+        return self.run(run_id)
+
+
+def _column(series: pd.Series) -> np.ndarray | list:
+    if series.dtype.kind in "iuf":
+        return series.to_numpy()
+    if series.dtype.kind == "b":
+        return series.astype("int64").to_numpy()
+    return series.tolist()
