@@ -16,11 +16,11 @@ from ..design import ScheduleConfig
 from .connection import Store
 from .errors import WorkspaceError
 from .records import (
+    DESIGNS,
     Design,
     check_name,
     check_tags,
     config_hash,
-    design_of_row,
     like,
     new_uid,
     timestamp,
@@ -86,7 +86,7 @@ class DesignStore(Store):
                     conn.execute(
                         "UPDATE designs SET tags = ? WHERE id = ?", (to_json(check_tags(tags)), design_id)
                     )
-            return design_of_row(conn.execute("SELECT * FROM designs WHERE id = ?", (design_id,)).fetchone())
+            return DESIGNS.get(conn, design_id)
 
     def designs(self, search: str = "", *, deleted: bool = False) -> list[Design]:
         """Designs, most recently updated first; ``search`` matches name, notes and tags (any case);
@@ -98,24 +98,20 @@ class DesignStore(Store):
             args += [like(search.strip())] * 3
         sql += " ORDER BY updated DESC, id DESC"
         with self._read() as conn:
-            return [design_of_row(r) for r in conn.execute(sql, args)]
+            return [DESIGNS.record(r) for r in conn.execute(sql, args)]
 
     def design(self, ref: int | str) -> Design:
         """A design by id, or by name (not deleted); WorkspaceError when there is none."""
         with self._read() as conn:
             if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
-                row = conn.execute("SELECT * FROM designs WHERE id = ?", (int(ref),)).fetchone()
-                if row is None and isinstance(ref, str):
-                    row = conn.execute(
-                        "SELECT * FROM designs WHERE name = ? AND deleted IS NULL", (ref,)
-                    ).fetchone()
+                found = DESIGNS.first(conn, "id = ?", (int(ref),))
+                if found is None and isinstance(ref, str):
+                    found = DESIGNS.first(conn, "name = ? AND deleted IS NULL", (ref,))
             else:
-                row = conn.execute(
-                    "SELECT * FROM designs WHERE name = ? AND deleted IS NULL", (" ".join(str(ref).split()),)
-                ).fetchone()
-        if row is None:
+                found = DESIGNS.first(conn, "name = ? AND deleted IS NULL", (" ".join(str(ref).split()),))
+        if found is None:
             raise WorkspaceError(f"design: no design {ref!r} in {self.path}", invalid=True)
-        return design_of_row(row)
+        return found
 
     def rename_design(self, design_id: int, new_name: str) -> Design:
         new_name = check_name(new_name, "new name")
@@ -131,7 +127,7 @@ class DesignStore(Store):
             )
             if cur.rowcount != 1:
                 raise WorkspaceError(f"design: no design with id {design_id}", invalid=True)
-            return design_of_row(conn.execute("SELECT * FROM designs WHERE id = ?", (design_id,)).fetchone())
+            return DESIGNS.get(conn, design_id)
 
     def update_design(
         self, design_id: int, *, notes: str | None = None, tags: Sequence[str] | None = None
@@ -146,10 +142,7 @@ class DesignStore(Store):
                     "UPDATE designs SET tags = ?, updated = ? WHERE id = ?",
                     (to_json(check_tags(tags)), timestamp(), design_id),
                 )
-            row = conn.execute("SELECT * FROM designs WHERE id = ?", (design_id,)).fetchone()
-        if row is None:
-            raise WorkspaceError(f"design: no design with id {design_id}", invalid=True)
-        return design_of_row(row)
+            return DESIGNS.get(conn, design_id)
 
     def duplicate_design(self, design_id: int, new_name: str | None = None) -> Design:
         """A copy (same config, notes and tags) named ``new_name``, else ``"<name> (copy)"``, made unique."""
@@ -163,9 +156,7 @@ class DesignStore(Store):
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (new_uid(), name, src.config, src.hash, now, now, src.notes, to_json(src.tags)),
             )
-            return design_of_row(
-                conn.execute("SELECT * FROM designs WHERE id = ?", (cur.lastrowid,)).fetchone()
-            )
+            return DESIGNS.get(conn, cur.lastrowid)
 
     def delete_design(self, design_id: int) -> None:
         """Mark deleted (undo with :meth:`restore_design`)."""
@@ -177,20 +168,16 @@ class DesignStore(Store):
     def restore_design(self, design_id: int) -> Design:
         """Undo a delete; the design gets ``"<name> (2)"`` when its name was taken meanwhile."""
         with self._write() as conn:
-            row = conn.execute("SELECT * FROM designs WHERE id = ?", (design_id,)).fetchone()
-            if row is None:
-                raise WorkspaceError(f"design: no design with id {design_id}", invalid=True)
-            if row["deleted"] is not None:
-                name = free_name(conn, row["name"])
+            design = DESIGNS.get(conn, design_id)
+            if design.deleted is not None:
+                name = free_name(conn, design.name)
                 conn.execute("UPDATE designs SET deleted = NULL, name = ? WHERE id = ?", (name, design_id))
-            return design_of_row(conn.execute("SELECT * FROM designs WHERE id = ?", (design_id,)).fetchone())
+            return DESIGNS.get(conn, design_id)
 
     def design_for(self, config: ScheduleConfig | str) -> Design | None:
         """The most recently updated saved design with this exact config, if any."""
         digest = config_hash(config)
         with self._read() as conn:
-            row = conn.execute(
-                "SELECT * FROM designs WHERE hash = ? AND deleted IS NULL ORDER BY updated DESC LIMIT 1",
-                (digest,),
-            ).fetchone()
-        return design_of_row(row) if row is not None else None
+            return DESIGNS.first(
+                conn, "hash = ? AND deleted IS NULL ORDER BY updated DESC LIMIT 1", (digest,)
+            )

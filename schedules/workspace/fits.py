@@ -7,7 +7,7 @@ from typing import Any
 
 from .connection import Store
 from .errors import WorkspaceError
-from .records import Fit, check_name, fit_of_row, like, new_uid, timestamp, to_json
+from .records import FITS, Fit, check_name, like, new_uid, timestamp, to_json
 
 __all__ = ["FitStore"]
 
@@ -40,7 +40,7 @@ class FitStore(Store):
                     to_json(dict(meta or {})),
                 ),
             )
-            return fit_of_row(conn.execute("SELECT * FROM fits WHERE id = ?", (cur.lastrowid,)).fetchone())
+            return FITS.get(conn, cur.lastrowid)
 
     def fits(self, search: str = "", *, deleted: bool = False) -> list[Fit]:
         sql = "SELECT * FROM fits WHERE deleted IS " + ("NOT NULL" if deleted else "NULL")
@@ -49,14 +49,11 @@ class FitStore(Store):
             sql += " AND (name LIKE ? ESCAPE '\\' OR law LIKE ? ESCAPE '\\')"
             args += [like(search.strip())] * 2
         with self._read() as conn:
-            return [fit_of_row(r) for r in conn.execute(sql + " ORDER BY created DESC, id DESC", args)]
+            return [FITS.record(r) for r in conn.execute(sql + " ORDER BY created DESC, id DESC", args)]
 
     def fit(self, fit_id: int) -> Fit:
         with self._read() as conn:
-            row = conn.execute("SELECT * FROM fits WHERE id = ?", (int(fit_id),)).fetchone()
-        if row is None:
-            raise WorkspaceError(f"fit: no fit with id {fit_id}", invalid=True)
-        return fit_of_row(row)
+            return FITS.get(conn, int(fit_id))
 
     def delete_fit(self, fit_id: int) -> None:
         with self._write() as conn:

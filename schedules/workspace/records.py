@@ -1,8 +1,9 @@
 """The workspace's records (a saved design, a run, a forecast fit) and the values in their rows.
 
-A record is a frozen dataclass whose fields are its table's columns (:mod:`.schema`).  Lists and
-dicts are stored as JSON text (:func:`to_json`); names and tags are checked and tidied here
-(:func:`check_name`, :func:`check_tags`) before any store writes them.
+A record is a frozen dataclass whose fields are its table's columns (:mod:`.schema`), and one
+mapping, :class:`Table`, reads every table's rows into its records (:data:`DESIGNS`, :data:`RUNS`,
+:data:`FITS`).  Lists and dicts are stored as JSON text (:func:`to_json`); names and tags are
+checked and tidied here (:func:`check_name`, :func:`check_tags`) before any store writes them.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, fields
+from typing import Any, Generic, TypeVar, get_origin, get_type_hints
 
 import numpy as np
 
@@ -26,25 +27,28 @@ from ..design import ScheduleConfig
 from .errors import WorkspaceError
 
 __all__ = [
+    "DESIGNS",
+    "FITS",
     "MAX_NAME",
+    "RUNS",
     "Design",
     "Fit",
     "RunInfo",
+    "Table",
     "check_name",
     "check_tags",
     "config_hash",
-    "design_of_row",
-    "fit_of_row",
     "like",
     "new_uid",
     "pid_alive",
-    "run_of_row",
     "timestamp",
     "to_json",
 ]
 
 #: Longest design / run name.
 MAX_NAME = 200
+
+R = TypeVar("R")
 
 
 def config_hash(config: ScheduleConfig | str | Mapping[str, Any]) -> str:
@@ -174,57 +178,63 @@ def pid_alive(pid: int) -> bool:
         return True
 
 
-def design_of_row(row: sqlite3.Row) -> Design:
-    return Design(
-        id=row["id"],
-        uid=row["uid"],
-        name=row["name"],
-        config=row["config"],
-        hash=row["hash"],
-        created=row["created"],
-        updated=row["updated"],
-        notes=row["notes"],
-        tags=json.loads(row["tags"]),
-        deleted=row["deleted"],
-    )
+# --------------------------------------------------------------------------------------------------
+# rows <-> records: the one mapping
 
 
-def run_of_row(row: sqlite3.Row) -> RunInfo:
-    return RunInfo(
-        id=row["id"],
-        uid=row["uid"],
-        name=row["name"],
-        kind=row["kind"],
-        design_id=row["design_id"],
-        config=row["config"],
-        hash=row["hash"],
-        stack=row["stack"],
-        device=row["device"],
-        status=row["status"],
-        message=row["message"],
-        columns=json.loads(row["columns"]),
-        n_rows=row["n_rows"],
-        created=row["created"],
-        updated=row["updated"],
-        meta=json.loads(row["meta"]),
-        notes=row["notes"],
-        tags=json.loads(row["tags"]),
-        deleted=row["deleted"],
-    )
+class Table(Generic[R]):
+    """A record type's table.  The record's dataclass fields are the table's columns; a field typed
+    as a list or a dict is a JSON column (text written by :func:`to_json`), any other is stored as is.
+
+    ``DESIGNS.record(row)`` turns a row (``SELECT *``) into a :class:`Design`, and so on for every
+    table; :meth:`get` and :meth:`first` read one record.
+
+    Args:
+        name: the SQL table (``"designs"``).
+        noun: the record in messages (``"design"``).
+        record_type: the frozen dataclass a row becomes.
+    """
+
+    def __init__(self, name: str, noun: str, record_type: type[R]):
+        hints = get_type_hints(record_type)
+        self.name = name
+        self.noun = noun
+        self.record_type = record_type
+        self.columns: tuple[str, ...] = tuple(f.name for f in fields(record_type))
+        self.json_columns = frozenset(c for c in self.columns if get_origin(hints[c]) in (list, dict))
+
+    def __repr__(self) -> str:
+        return f"Table({self.name!r}, {self.record_type.__name__})"
+
+    def decode(self, column: str, value: Any) -> Any:
+        """A stored value of ``column`` as the record holds it (a JSON column parsed)."""
+        return json.loads(value) if column in self.json_columns else value
+
+    def record(self, row: sqlite3.Row) -> R:
+        """The record of a whole row."""
+        return self.record_type(**{c: self.decode(c, row[c]) for c in self.columns})
+
+    def first(self, conn: sqlite3.Connection, where: str, args: Sequence[Any] = ()) -> R | None:
+        """The record of the first row of ``SELECT * FROM <table> WHERE <where>`` (``where`` may end
+        in ``ORDER BY ... LIMIT 1``), or None."""
+        row = conn.execute(f"SELECT * FROM {self.name} WHERE {where}", args).fetchone()
+        return None if row is None else self.record(row)
+
+    def get(self, conn: sqlite3.Connection, record_id: int) -> R:
+        """The record with this id, deleted or not; WorkspaceError (invalid) when there is none."""
+        found = self.first(conn, "id = ?", (record_id,))
+        if found is None:
+            raise WorkspaceError(f"{self.noun}: no {self.noun} with id {record_id}", invalid=True)
+        return found
 
 
-def fit_of_row(row: sqlite3.Row) -> Fit:
-    return Fit(
-        id=row["id"],
-        uid=row["uid"],
-        name=row["name"],
-        law=row["law"],
-        params=json.loads(row["params"]),
-        runs=json.loads(row["runs"]),
-        created=row["created"],
-        meta=json.loads(row["meta"]),
-        deleted=row["deleted"],
-    )
+DESIGNS = Table("designs", "design", Design)
+RUNS = Table("runs", "run", RunInfo)
+FITS = Table("fits", "fit", Fit)
+
+
+# --------------------------------------------------------------------------------------------------
+# values
 
 
 def to_json(value: Any) -> str:

@@ -7,7 +7,6 @@ rows are appended block by block (:meth:`RunStore.append_rows`, one transaction 
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 from collections.abc import Mapping, Sequence
@@ -22,13 +21,13 @@ from .codec import encode_columns, frame_from_blocks
 from .connection import Store
 from .errors import WorkspaceError
 from .records import (
+    RUNS,
     RunInfo,
     check_name,
     check_tags,
     config_hash,
     like,
     new_uid,
-    run_of_row,
     timestamp,
     to_json,
 )
@@ -118,7 +117,7 @@ class RunStore(Store):
                 "INSERT INTO run_chunks (run_id, seq, first_row, n_rows, data) VALUES (?, ?, ?, ?, ?)",
                 (run_id, seq, row["n_rows"], n, blob),
             )
-            known = json.loads(row["columns"])
+            known = RUNS.decode("columns", row["columns"])
             cols = known + [c for c in columns if c not in known]
             total = row["n_rows"] + n
             conn.execute(
@@ -182,21 +181,20 @@ class RunStore(Store):
             args += [like(search.strip())] * 5
         sql += " ORDER BY created DESC, id DESC"
         with self._read() as conn:
-            return [run_of_row(r) for r in conn.execute(sql, args)]
+            return [RUNS.record(r) for r in conn.execute(sql, args)]
 
     def run(self, run_id: int | str) -> RunInfo:
         with self._read() as conn:
-            row = None
+            found = None
             if isinstance(run_id, int) or str(run_id).isdigit():
-                row = conn.execute("SELECT * FROM runs WHERE id = ?", (int(run_id),)).fetchone()
-            if row is None and isinstance(run_id, str):
-                row = conn.execute(
-                    "SELECT * FROM runs WHERE name = ? AND deleted IS NULL ORDER BY created DESC LIMIT 1",
-                    (run_id,),
-                ).fetchone()
-        if row is None:
+                found = RUNS.first(conn, "id = ?", (int(run_id),))
+            if found is None and isinstance(run_id, str):
+                found = RUNS.first(
+                    conn, "name = ? AND deleted IS NULL ORDER BY created DESC LIMIT 1", (run_id,)
+                )
+        if found is None:
             raise WorkspaceError(f"run: no run {run_id!r} in {self.path}", invalid=True)
-        return run_of_row(row)
+        return found
 
     def run_frame(self, run_id: int) -> pd.DataFrame:
         """The run's rows, in the order recorded, with its columns."""
@@ -214,7 +212,7 @@ class RunStore(Store):
                 conn.execute("ROLLBACK")
         if row is None:
             raise WorkspaceError(f"run: no run with id {run_id}", invalid=True)
-        return frame_from_blocks(blobs, json.loads(row["columns"]))
+        return frame_from_blocks(blobs, RUNS.decode("columns", row["columns"]))
 
     def rename_run(self, run_id: int, new_name: str) -> RunInfo:
         new_name = check_name(new_name, "new name")

@@ -9,7 +9,6 @@ name.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import sqlite3
@@ -19,7 +18,7 @@ from pathlib import Path
 from .connection import Store, connect, migrate, read_version, refusal
 from .designs import free_name
 from .errors import WorkspaceError
-from .records import to_json
+from .records import FITS, to_json
 
 __all__ = ["TransferStore"]
 
@@ -149,7 +148,7 @@ class TransferStore(Store):
                 if r["uid"] in have["fits"]:
                     counts["skipped"] += 1
                     continue
-                runs = [run_ids.get(i, i) for i in json.loads(r["runs"])]
+                runs = [run_ids.get(i, i) for i in FITS.decode("runs", r["runs"])]
                 conn.execute(
                     "INSERT INTO fits (uid, name, law, params, runs, created, meta, deleted) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (
