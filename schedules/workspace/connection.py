@@ -31,10 +31,10 @@ __all__ = [
     "ENV_VAR",
     "FILE_NAME",
     "Store",
+    "check_version",
     "connect",
     "migrate",
     "read_version",
-    "refusal",
     "workspace_dir",
     "workspace_path",
 ]
@@ -86,19 +86,22 @@ def read_version(path: Path) -> tuple[int, int]:
     return app_id, user_version
 
 
-def refusal(path: Path, app_id: int, version: int) -> str | None:
-    """Why a file with this ``application_id`` and schema version must not be opened; None when it may."""
+def check_version(path: Path, app_id: int, version: int) -> None:
+    """Refuse (WorkspaceError, invalid) a file with a foreign ``application_id`` or a schema version
+    this studio cannot read; a workspace of this or an older version, or an empty file, passes."""
     if app_id not in (0, APPLICATION_ID) or (app_id == 0 and version != 0):
-        return f"{path}: is a SQLite file but not a studio workspace (application_id {app_id}); it was not changed"
-    if version > SCHEMA_VERSION:
-        return (
+        why = f"{path}: is a SQLite file but not a studio workspace (application_id {app_id}); it was not changed"
+    elif version > SCHEMA_VERSION:
+        why = (
             f"{path}: was written by a newer LR Schedule Studio (workspace schema version {version}; this "
             f"version reads versions 1 to {SCHEMA_VERSION}); it was not changed. Upgrade the studio to "
             "open it, or point STUDIO_WORKSPACE at another folder."
         )
-    if version < 0:
-        return f"{path}: has an invalid workspace schema version {version}; it was not changed"
-    return None
+    elif version < 0:
+        why = f"{path}: has an invalid workspace schema version {version}; it was not changed"
+    else:
+        return
+    raise WorkspaceError(why, invalid=True)
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -123,9 +126,7 @@ def migrate(conn: sqlite3.Connection, path: Path) -> int:
                 raise WorkspaceError(
                     f"{path}: is a SQLite file but not a studio workspace; it was not changed", invalid=True
                 )
-        why = refusal(path, app_id, version)
-        if why:
-            raise WorkspaceError(why, invalid=True)
+        check_version(path, app_id, version)
         for v in range(version, SCHEMA_VERSION):
             MIGRATIONS[v](conn)
         if version != SCHEMA_VERSION:
@@ -161,9 +162,7 @@ class Store:
     def _prepare(self) -> None:
         if self.path.exists():
             app_id, version = read_version(self.path)
-            why = refusal(self.path, app_id, version)
-            if why:
-                raise WorkspaceError(why, invalid=True)
+            check_version(self.path, app_id, version)
             if version == SCHEMA_VERSION and app_id == APPLICATION_ID:
                 return
         else:

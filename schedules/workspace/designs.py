@@ -21,13 +21,13 @@ from .records import (
     check_name,
     check_tags,
     config_hash,
-    like,
+    like_escape,
     new_uid,
     timestamp,
     to_json,
 )
 
-__all__ = ["DesignStore", "free_name"]
+__all__ = ["DesignStore", "free_name", "latest_design"]
 
 
 def free_name(conn: sqlite3.Connection, base: str) -> str:
@@ -36,7 +36,7 @@ def free_name(conn: sqlite3.Connection, base: str) -> str:
         r[0]
         for r in conn.execute(
             "SELECT name FROM designs WHERE deleted IS NULL AND (name = ? OR name LIKE ? ESCAPE '\\')",
-            (base, base.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + " (%)"),
+            (base, like_escape(base) + " (%)"),
         )
     }
     if base not in taken:
@@ -45,6 +45,11 @@ def free_name(conn: sqlite3.Connection, base: str) -> str:
     while f"{base} ({i})" in taken:
         i += 1
     return f"{base} ({i})"
+
+
+def latest_design(conn: sqlite3.Connection, digest: str) -> Design | None:
+    """The most recently updated live design whose config has this hash (:func:`.records.config_hash`)."""
+    return DESIGNS.first(conn, "hash = ? AND deleted IS NULL ORDER BY updated DESC LIMIT 1", (digest,))
 
 
 class DesignStore(Store):
@@ -68,12 +73,19 @@ class DesignStore(Store):
                 "SELECT id FROM designs WHERE name = ? AND deleted IS NULL", (name,)
             ).fetchone()
             if row is None:
-                cur = conn.execute(
-                    "INSERT INTO designs (uid, name, config, hash, created, updated, notes, tags) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (new_uid(), name, text, digest, now, now, notes or "", to_json(check_tags(tags))),
+                design_id = DESIGNS.insert(
+                    conn,
+                    {
+                        "uid": new_uid(),
+                        "name": name,
+                        "config": text,
+                        "hash": digest,
+                        "created": now,
+                        "updated": now,
+                        "notes": notes or "",
+                        "tags": to_json(check_tags(tags)),
+                    },
                 )
-                design_id = cur.lastrowid
             else:
                 design_id = row["id"]
                 conn.execute(
@@ -91,14 +103,14 @@ class DesignStore(Store):
     def designs(self, search: str = "", *, deleted: bool = False) -> list[Design]:
         """Designs, most recently updated first; ``search`` matches name, notes and tags (any case);
         ``deleted=True`` lists the deleted ones instead."""
-        sql = "SELECT * FROM designs WHERE deleted IS " + ("NOT NULL" if deleted else "NULL")
-        args: list[Any] = []
-        if search.strip():
-            sql += " AND (name LIKE ? ESCAPE '\\' OR notes LIKE ? ESCAPE '\\' OR tags LIKE ? ESCAPE '\\')"
-            args += [like(search.strip())] * 3
-        sql += " ORDER BY updated DESC, id DESC"
         with self._read() as conn:
-            return [DESIGNS.record(r) for r in conn.execute(sql, args)]
+            return DESIGNS.listing(
+                conn,
+                deleted=deleted,
+                order="updated DESC, id DESC",
+                search=search,
+                search_columns=("name", "notes", "tags"),
+            )
 
     def design(self, ref: int | str) -> Design:
         """A design by id, or by name (not deleted); WorkspaceError when there is none."""
@@ -151,19 +163,25 @@ class DesignStore(Store):
             name = check_name(new_name, "new name") if new_name else src.name + " (copy)"
             name = free_name(conn, name)
             now = timestamp()
-            cur = conn.execute(
-                "INSERT INTO designs (uid, name, config, hash, created, updated, notes, tags) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (new_uid(), name, src.config, src.hash, now, now, src.notes, to_json(src.tags)),
+            copy_id = DESIGNS.insert(
+                conn,
+                {
+                    "uid": new_uid(),
+                    "name": name,
+                    "config": src.config,
+                    "hash": src.hash,
+                    "created": now,
+                    "updated": now,
+                    "notes": src.notes,
+                    "tags": to_json(src.tags),
+                },
             )
-            return DESIGNS.get(conn, cur.lastrowid)
+            return DESIGNS.get(conn, copy_id)
 
     def delete_design(self, design_id: int) -> None:
         """Mark deleted (undo with :meth:`restore_design`)."""
         with self._write() as conn:
-            conn.execute(
-                "UPDATE designs SET deleted = ? WHERE id = ? AND deleted IS NULL", (timestamp(), design_id)
-            )
+            DESIGNS.mark_deleted(conn, design_id)
 
     def restore_design(self, design_id: int) -> Design:
         """Undo a delete; the design gets ``"<name> (2)"`` when its name was taken meanwhile."""
@@ -178,6 +196,4 @@ class DesignStore(Store):
         """The most recently updated saved design with this exact config, if any."""
         digest = config_hash(config)
         with self._read() as conn:
-            return DESIGNS.first(
-                conn, "hash = ? AND deleted IS NULL ORDER BY updated DESC LIMIT 1", (digest,)
-            )
+            return latest_design(conn, digest)

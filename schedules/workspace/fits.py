@@ -7,7 +7,7 @@ from typing import Any
 
 from .connection import Store
 from .errors import WorkspaceError
-from .records import FITS, Fit, check_name, like, new_uid, timestamp, to_json
+from .records import FITS, Fit, check_name, new_uid, timestamp, to_json
 
 __all__ = ["FitStore"]
 
@@ -28,28 +28,30 @@ class FitStore(Store):
         if not isinstance(law, str) or not law.strip():
             raise WorkspaceError(f"law: must be a non-empty name, got {law!r}", invalid=True)
         with self._write() as conn:
-            cur = conn.execute(
-                "INSERT INTO fits (uid, name, law, params, runs, created, meta) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    new_uid(),
-                    name,
-                    law,
-                    to_json(dict(params)),
-                    to_json([int(r) for r in runs]),
-                    timestamp(),
-                    to_json(dict(meta or {})),
-                ),
+            fit_id = FITS.insert(
+                conn,
+                {
+                    "uid": new_uid(),
+                    "name": name,
+                    "law": law,
+                    "params": to_json(dict(params)),
+                    "runs": to_json([int(r) for r in runs]),
+                    "created": timestamp(),
+                    "meta": to_json(dict(meta or {})),
+                },
             )
-            return FITS.get(conn, cur.lastrowid)
+            return FITS.get(conn, fit_id)
 
     def fits(self, search: str = "", *, deleted: bool = False) -> list[Fit]:
-        sql = "SELECT * FROM fits WHERE deleted IS " + ("NOT NULL" if deleted else "NULL")
-        args: list[Any] = []
-        if search.strip():
-            sql += " AND (name LIKE ? ESCAPE '\\' OR law LIKE ? ESCAPE '\\')"
-            args += [like(search.strip())] * 2
+        """Fits, newest first; ``search`` matches name and law (any case)."""
         with self._read() as conn:
-            return [FITS.record(r) for r in conn.execute(sql + " ORDER BY created DESC, id DESC", args)]
+            return FITS.listing(
+                conn,
+                deleted=deleted,
+                order="created DESC, id DESC",
+                search=search,
+                search_columns=("name", "law"),
+            )
 
     def fit(self, fit_id: int) -> Fit:
         with self._read() as conn:
@@ -57,11 +59,9 @@ class FitStore(Store):
 
     def delete_fit(self, fit_id: int) -> None:
         with self._write() as conn:
-            conn.execute(
-                "UPDATE fits SET deleted = ? WHERE id = ? AND deleted IS NULL", (timestamp(), fit_id)
-            )
+            FITS.mark_deleted(conn, fit_id)
 
     def restore_fit(self, fit_id: int) -> Fit:
         with self._write() as conn:
-            conn.execute("UPDATE fits SET deleted = NULL WHERE id = ?", (fit_id,))
+            FITS.restore(conn, fit_id)
         return self.fit(fit_id)

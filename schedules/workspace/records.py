@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import socket
 import sqlite3
@@ -20,10 +19,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, Generic, TypeVar, get_origin, get_type_hints
 
-import numpy as np
-
 from ..build import load_config
 from ..design import ScheduleConfig
+from .codec import json_value
 from .errors import WorkspaceError
 
 __all__ = [
@@ -34,11 +32,12 @@ __all__ = [
     "Design",
     "Fit",
     "RunInfo",
+    "TABLES",
     "Table",
     "check_name",
     "check_tags",
     "config_hash",
-    "like",
+    "like_escape",
     "new_uid",
     "pid_alive",
     "timestamp",
@@ -227,10 +226,56 @@ class Table(Generic[R]):
             raise WorkspaceError(f"{self.noun}: no {self.noun} with id {record_id}", invalid=True)
         return found
 
+    def listing(
+        self,
+        conn: sqlite3.Connection,
+        *,
+        deleted: bool,
+        order: str,
+        search: str = "",
+        search_columns: Sequence[str] = (),
+        where: str = "",
+        args: Sequence[Any] = (),
+    ) -> list[R]:
+        """The records not deleted (or, with ``deleted``, the deleted ones) that meet ``where`` and
+        contain ``search`` (any case) in one of ``search_columns``, ordered by ``order``."""
+        sql = f"SELECT * FROM {self.name} WHERE deleted IS " + ("NOT NULL" if deleted else "NULL")
+        params = list(args)
+        if where:
+            sql += f" AND {where}"
+        if search.strip():
+            sql += " AND (" + " OR ".join(f"{c} LIKE ? ESCAPE '\\'" for c in search_columns) + ")"
+            params += ["%" + like_escape(search.strip()) + "%"] * len(search_columns)
+        return [self.record(r) for r in conn.execute(f"{sql} ORDER BY {order}", params)]
+
+    def insert(self, conn: sqlite3.Connection, values: Mapping[str, Any]) -> int:
+        """Insert one row of stored values (JSON columns as text), column by name; returns its id."""
+        unknown = [c for c in values if c not in self.columns]
+        if unknown:
+            raise ValueError(
+                f"Expected columns of {self.name} ({', '.join(self.columns)}), but got {unknown}"
+            )
+        names = ", ".join(values)
+        marks = ", ".join("?" * len(values))
+        cur = conn.execute(f"INSERT INTO {self.name} ({names}) VALUES ({marks})", list(values.values()))
+        return int(cur.lastrowid)
+
+    def mark_deleted(self, conn: sqlite3.Connection, record_id: int) -> None:
+        """Delete with undo: the record leaves the lists (see :meth:`restore`)."""
+        conn.execute(
+            f"UPDATE {self.name} SET deleted = ? WHERE id = ? AND deleted IS NULL", (timestamp(), record_id)
+        )
+
+    def restore(self, conn: sqlite3.Connection, record_id: int) -> None:
+        """Undo :meth:`mark_deleted`."""
+        conn.execute(f"UPDATE {self.name} SET deleted = NULL WHERE id = ?", (record_id,))
+
 
 DESIGNS = Table("designs", "design", Design)
 RUNS = Table("runs", "run", RunInfo)
 FITS = Table("fits", "fit", Fit)
+#: Every table, in the order records refer to each other (a run to a design, a fit to runs).
+TABLES = (DESIGNS, RUNS, FITS)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -238,11 +283,10 @@ FITS = Table("fits", "fit", Fit)
 
 
 def to_json(value: Any) -> str:
+    """Compact JSON text of a list or dict column; NaN and infinity become null, numpy scalars numbers."""
+
     def clean(v: Any) -> Any:
-        if isinstance(v, np.generic):
-            v = v.item()
-        if isinstance(v, float) and not math.isfinite(v):
-            return None
+        v = json_value(v)
         if isinstance(v, Mapping):
             return {str(k): clean(x) for k, x in v.items()}
         if isinstance(v, list | tuple):
@@ -252,5 +296,6 @@ def to_json(value: Any) -> str:
     return json.dumps(clean(value), separators=(",", ":"), allow_nan=False)
 
 
-def like(text: str) -> str:
-    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+def like_escape(text: str) -> str:
+    """``text`` matched literally by ``LIKE ... ESCAPE '\\'`` (its ``%``, ``_`` and ``\\`` escaped)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -19,6 +20,7 @@ from ..build import load_config
 from ..design import ScheduleConfig
 from .codec import encode_columns, frame_from_blocks
 from .connection import Store
+from .designs import latest_design
 from .errors import WorkspaceError
 from .records import (
     RUNS,
@@ -26,19 +28,33 @@ from .records import (
     check_name,
     check_tags,
     config_hash,
-    like,
     new_uid,
     timestamp,
     to_json,
 )
 
-__all__ = ["IMPORT_BLOCK_ROWS", "RUN_KINDS", "RUN_STATUSES", "RunStore"]
+__all__ = ["IMPORT_BLOCK_ROWS", "RUN_KINDS", "RUN_STATUSES", "RunStore", "add_block"]
 
 #: Rows per block when a whole frame is stored at once (an imported log).
 IMPORT_BLOCK_ROWS = 4096
 
 RUN_KINDS = ("live", "import")
 RUN_STATUSES = ("running", "done", "stopped", "diverged", "failed", "imported")
+
+
+def add_block(
+    conn: sqlite3.Connection, run_id: int, seq: int, first_row: int, n_rows: int, data: bytes
+) -> None:
+    """Store one block of a run's rows (``data``: :func:`.codec.encode_columns`)."""
+    conn.execute(
+        "INSERT INTO run_chunks (run_id, seq, first_row, n_rows, data) VALUES (?, ?, ?, ?, ?)",
+        (run_id, seq, first_row, n_rows, data),
+    )
+
+
+def _check_one_of(what: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise WorkspaceError(f"{what}: must be one of {', '.join(choices)}, got {value!r}", invalid=True)
 
 
 class RunStore(Store):
@@ -59,12 +75,8 @@ class RunStore(Store):
         """A new run record (no rows yet); returns its id.  ``meta`` records the recorder's pid and
         host, so a run left ``running`` by a killed process shows as ``interrupted``."""
         name = check_name(name, "run name")
-        if kind not in RUN_KINDS:
-            raise WorkspaceError(f"kind: must be one of {', '.join(RUN_KINDS)}, got {kind!r}", invalid=True)
-        if status not in RUN_STATUSES:
-            raise WorkspaceError(
-                f"status: must be one of {', '.join(RUN_STATUSES)}, got {status!r}", invalid=True
-            )
+        _check_one_of("kind", kind, RUN_KINDS)
+        _check_one_of("status", status, RUN_STATUSES)
         text = digest = None
         if config is not None:
             cfg = config if isinstance(config, ScheduleConfig) else load_config(config)
@@ -72,32 +84,25 @@ class RunStore(Store):
         info = {"pid": os.getpid(), "host": socket.gethostname(), **dict(meta or {})}
         now = timestamp()
         with self._write() as conn:
-            design = None
-            if digest is not None:
-                design = conn.execute(
-                    "SELECT id FROM designs WHERE hash = ? AND deleted IS NULL ORDER BY updated DESC LIMIT 1",
-                    (digest,),
-                ).fetchone()
-            cur = conn.execute(
-                "INSERT INTO runs (uid, name, kind, design_id, config, hash, stack, device, status, columns, "
-                "created, updated, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    new_uid(),
-                    name,
-                    kind,
-                    design["id"] if design is not None else None,
-                    text,
-                    digest,
-                    stack,
-                    device,
-                    status,
-                    to_json(list(columns)),
-                    now,
-                    now,
-                    to_json(info),
-                ),
+            design = latest_design(conn, digest) if digest is not None else None
+            return RUNS.insert(
+                conn,
+                {
+                    "uid": new_uid(),
+                    "name": name,
+                    "kind": kind,
+                    "design_id": design.id if design is not None else None,
+                    "config": text,
+                    "hash": digest,
+                    "stack": stack,
+                    "device": device,
+                    "status": status,
+                    "columns": to_json(list(columns)),
+                    "created": now,
+                    "updated": now,
+                    "meta": to_json(info),
+                },
             )
-            return int(cur.lastrowid)
 
     def append_rows(self, run_id: int, columns: Mapping[str, Sequence[Any] | np.ndarray]) -> int:
         """Append a block of rows (equal-length columns) to a run, in one transaction; returns the
@@ -113,10 +118,7 @@ class RunStore(Store):
             seq = conn.execute(
                 "SELECT coalesce(max(seq) + 1, 0) FROM run_chunks WHERE run_id = ?", (run_id,)
             ).fetchone()[0]
-            conn.execute(
-                "INSERT INTO run_chunks (run_id, seq, first_row, n_rows, data) VALUES (?, ?, ?, ?, ?)",
-                (run_id, seq, row["n_rows"], n, blob),
-            )
+            add_block(conn, run_id, seq, row["n_rows"], n, blob)
             known = RUNS.decode("columns", row["columns"])
             cols = known + [c for c in columns if c not in known]
             total = row["n_rows"] + n
@@ -127,10 +129,7 @@ class RunStore(Store):
             return total
 
     def finish_run(self, run_id: int, status: str, message: str = "") -> None:
-        if status not in RUN_STATUSES:
-            raise WorkspaceError(
-                f"status: must be one of {', '.join(RUN_STATUSES)}, got {status!r}", invalid=True
-            )
+        _check_one_of("status", status, RUN_STATUSES)
         with self._write() as conn:
             conn.execute(
                 "UPDATE runs SET status = ?, message = ?, updated = ? WHERE id = ?",
@@ -168,20 +167,16 @@ class RunStore(Store):
 
     def runs(self, search: str = "", *, kind: str | None = None, deleted: bool = False) -> list[RunInfo]:
         """Runs, newest first (``search`` as for :meth:`designs`; ``kind``: live or import)."""
-        sql = "SELECT * FROM runs WHERE deleted IS " + ("NOT NULL" if deleted else "NULL")
-        args: list[Any] = []
-        if kind is not None:
-            sql += " AND kind = ?"
-            args.append(kind)
-        if search.strip():
-            sql += (
-                " AND (name LIKE ? ESCAPE '\\' OR notes LIKE ? ESCAPE '\\' OR tags LIKE ? ESCAPE '\\'"
-                " OR device LIKE ? ESCAPE '\\' OR stack LIKE ? ESCAPE '\\')"
-            )
-            args += [like(search.strip())] * 5
-        sql += " ORDER BY created DESC, id DESC"
         with self._read() as conn:
-            return [RUNS.record(r) for r in conn.execute(sql, args)]
+            return RUNS.listing(
+                conn,
+                deleted=deleted,
+                order="created DESC, id DESC",
+                search=search,
+                search_columns=("name", "notes", "tags", "device", "stack"),
+                where="kind = ?" if kind is not None else "",
+                args=(kind,) if kind is not None else (),
+            )
 
     def run(self, run_id: int | str) -> RunInfo:
         with self._read() as conn:
@@ -232,13 +227,11 @@ class RunStore(Store):
 
     def delete_run(self, run_id: int) -> None:
         with self._write() as conn:
-            conn.execute(
-                "UPDATE runs SET deleted = ? WHERE id = ? AND deleted IS NULL", (timestamp(), run_id)
-            )
+            RUNS.mark_deleted(conn, run_id)
 
     def restore_run(self, run_id: int) -> RunInfo:
         with self._write() as conn:
-            conn.execute("UPDATE runs SET deleted = NULL WHERE id = ?", (run_id,))
+            RUNS.restore(conn, run_id)
         return self.run(run_id)
 
 

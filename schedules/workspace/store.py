@@ -23,7 +23,7 @@ from pathlib import Path
 
 from .designs import DesignStore
 from .fits import FitStore
-from .records import timestamp
+from .records import TABLES, timestamp
 from .runs import RunStore
 from .transfer import TransferStore
 
@@ -42,17 +42,17 @@ class Workspace(DesignStore, RunStore, FitStore, TransferStore):
         cutoff = timestamp() - older_than_s
         with self._write() as conn:
             n = 0
-            for table in ("fits", "runs", "designs"):
+            for table in reversed(TABLES):  # fits, runs, designs: a record before what it refers to
                 n += conn.execute(
-                    f"DELETE FROM {table} WHERE deleted IS NOT NULL AND deleted <= ?", (cutoff,)
+                    f"DELETE FROM {table.name} WHERE deleted IS NOT NULL AND deleted <= ?", (cutoff,)
                 ).rowcount
             return n
 
     def counts(self) -> dict[str, int]:
         with self._read() as conn:
             out = {
-                t: conn.execute(f"SELECT count(*) FROM {t} WHERE deleted IS NULL").fetchone()[0]
-                for t in ("designs", "runs", "fits")
+                t.name: conn.execute(f"SELECT count(*) FROM {t.name} WHERE deleted IS NULL").fetchone()[0]
+                for t in TABLES
             }
             out["rows"] = conn.execute(
                 "SELECT coalesce(sum(n_rows), 0) FROM runs WHERE deleted IS NULL"

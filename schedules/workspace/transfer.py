@@ -13,12 +13,15 @@ import os
 import shutil
 import sqlite3
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from .connection import Store, connect, migrate, read_version, refusal
+from .connection import Store, check_version, connect, migrate, read_version
 from .designs import free_name
 from .errors import WorkspaceError
-from .records import FITS, to_json
+from .records import DESIGNS, FITS, RUNS, Table, to_json
+from .runs import add_block
 
 __all__ = ["TransferStore"]
 
@@ -69,9 +72,7 @@ class TransferStore(Store):
             raise WorkspaceError(
                 f"{source}: is not a studio workspace export (empty or foreign)", invalid=True
             )
-        why = refusal(source, app_id, version)
-        if why:
-            raise WorkspaceError(why, invalid=True)
+        check_version(source, app_id, version)
         with tempfile.TemporaryDirectory(prefix="studio-import-") as tmpdir:
             copy = Path(tmpdir) / "import.sqlite3"
             for suffix in ("", "-wal"):
@@ -87,80 +88,53 @@ class TransferStore(Store):
     def _merge(self, src: sqlite3.Connection) -> dict[str, int]:
         counts = {"designs": 0, "runs": 0, "fits": 0, "skipped": 0}
         with self._write() as conn:
-            have = {
-                t: {r[0] for r in conn.execute(f"SELECT uid FROM {t}")} for t in ("designs", "runs", "fits")
-            }
-            design_ids: dict[int, int] = {}
-            for r in src.execute("SELECT * FROM designs ORDER BY id"):
-                if r["uid"] in have["designs"]:
-                    design_ids[r["id"]] = conn.execute(
-                        "SELECT id FROM designs WHERE uid = ?", (r["uid"],)
-                    ).fetchone()[0]
-                    counts["skipped"] += 1
-                    continue
-                name = free_name(conn, r["name"]) if r["deleted"] is None else r["name"]
-                cur = conn.execute(
-                    "INSERT INTO designs (uid, name, config, hash, created, updated, notes, tags, deleted) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        r["uid"],
-                        name,
-                        r["config"],
-                        r["hash"],
-                        r["created"],
-                        r["updated"],
-                        r["notes"],
-                        r["tags"],
-                        r["deleted"],
-                    ),
-                )
-                design_ids[r["id"]] = cur.lastrowid
-                counts["designs"] += 1
-            run_ids: dict[int, int] = {}
-            for r in src.execute("SELECT * FROM runs ORDER BY id"):
-                if r["uid"] in have["runs"]:
-                    run_ids[r["id"]] = conn.execute(
-                        "SELECT id FROM runs WHERE uid = ?", (r["uid"],)
-                    ).fetchone()[0]
-                    counts["skipped"] += 1
-                    continue
-                cur = conn.execute(
-                    "INSERT INTO runs (uid, name, kind, design_id, config, hash, stack, device, status, message, "
-                    "columns, n_rows, created, updated, meta, notes, tags, deleted) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        r["uid"], r["name"], r["kind"], design_ids.get(r["design_id"]), r["config"], r["hash"],
-                        r["stack"], r["device"], r["status"], r["message"], r["columns"], r["n_rows"],
-                        r["created"], r["updated"], r["meta"], r["notes"], r["tags"], r["deleted"],
-                    ),
-                )  # fmt: skip
-                run_ids[r["id"]] = cur.lastrowid
+
+            def design(r: sqlite3.Row) -> dict[str, Any]:
+                # a live design takes a free name; a deleted one keeps its own (names may repeat there)
+                return {"name": free_name(conn, r["name"])} if r["deleted"] is None else {}
+
+            def run(r: sqlite3.Row) -> dict[str, Any]:
+                return {"design_id": design_ids.get(r["design_id"])}
+
+            def run_blocks(r: sqlite3.Row, run_id: int) -> None:
                 for c in src.execute(
                     "SELECT seq, first_row, n_rows, data FROM run_chunks WHERE run_id = ? ORDER BY seq",
                     (r["id"],),
                 ):
-                    conn.execute(
-                        "INSERT INTO run_chunks (run_id, seq, first_row, n_rows, data) VALUES (?, ?, ?, ?, ?)",
-                        (cur.lastrowid, c["seq"], c["first_row"], c["n_rows"], c["data"]),
-                    )
-                counts["runs"] += 1
-            for r in src.execute("SELECT * FROM fits ORDER BY id"):
-                if r["uid"] in have["fits"]:
-                    counts["skipped"] += 1
-                    continue
-                runs = [run_ids.get(i, i) for i in FITS.decode("runs", r["runs"])]
-                conn.execute(
-                    "INSERT INTO fits (uid, name, law, params, runs, created, meta, deleted) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        r["uid"],
-                        r["name"],
-                        r["law"],
-                        r["params"],
-                        to_json(runs),
-                        r["created"],
-                        r["meta"],
-                        r["deleted"],
-                    ),
-                )
-                counts["fits"] += 1
+                    add_block(conn, run_id, c["seq"], c["first_row"], c["n_rows"], c["data"])
+
+            def fit(r: sqlite3.Row) -> dict[str, Any]:
+                return {"runs": to_json([run_ids.get(i, i) for i in FITS.decode("runs", r["runs"])])}
+
+            design_ids = _copy_new(conn, src, DESIGNS, counts, design)
+            run_ids = _copy_new(conn, src, RUNS, counts, run, then=run_blocks)
+            _copy_new(conn, src, FITS, counts, fit)
         return counts
+
+
+def _copy_new(
+    conn: sqlite3.Connection,
+    src: sqlite3.Connection,
+    table: Table[Any],
+    counts: dict[str, int],
+    changes: Callable[[sqlite3.Row], dict[str, Any]],
+    then: Callable[[sqlite3.Row, int], None] | None = None,
+) -> dict[int, int]:
+    """Copy the rows of ``table`` in ``src`` whose ``uid`` is not here yet, in id order, with
+    ``changes(row)`` applied (stored values, JSON as text), then ``then(row, new id)``; counts what
+    was added and skipped.  Returns ``{id in src: id here}`` for every row, skipped ones included."""
+    have = {r[0] for r in conn.execute(f"SELECT uid FROM {table.name}")}
+    ids: dict[int, int] = {}
+    for r in src.execute(f"SELECT * FROM {table.name} ORDER BY id"):
+        if r["uid"] in have:
+            ids[r["id"]] = conn.execute(f"SELECT id FROM {table.name} WHERE uid = ?", (r["uid"],)).fetchone()[
+                0
+            ]
+            counts["skipped"] += 1
+            continue
+        values = {c: r[c] for c in table.columns if c != "id"}
+        ids[r["id"]] = table.insert(conn, {**values, **changes(r)})
+        if then is not None:
+            then(r, ids[r["id"]])
+        counts[table.name] += 1
+    return ids
