@@ -57,14 +57,17 @@ def config_hash(config: ScheduleConfig | str | Mapping[str, Any]) -> str:
 
 
 def timestamp() -> float:
+    """Now, in unix seconds (``created``, ``updated`` and ``deleted`` hold these)."""
     return time.time()
 
 
 def new_uid() -> str:
+    """A record's ``uid``: random, so the same record in two workspaces is recognised on import."""
     return uuid.uuid4().hex
 
 
 def check_name(name: Any, what: str) -> str:
+    """``name`` with its whitespace collapsed; WorkspaceError (invalid) when empty or over :data:`MAX_NAME`."""
     if not isinstance(name, str) or not name.strip():
         raise WorkspaceError(f"{what}: must be a non-empty name, got {name!r}", invalid=True)
     name = " ".join(name.split())
@@ -76,6 +79,7 @@ def check_name(name: Any, what: str) -> str:
 
 
 def check_tags(tags: Sequence[str] | None) -> list[str]:
+    """The tags tidied (whitespace collapsed, empty and repeated ones dropped, order kept)."""
     out: list[str] = []
     for t in tags or []:
         if not isinstance(t, str):
@@ -159,6 +163,7 @@ class Fit:
 
 
 def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` (on this host) still runs; a zombie counts as gone."""
     if pid == os.getpid():
         return True
     try:
