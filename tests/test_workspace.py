@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from schedules import load_config
 from schedules.workspace import SCHEMA_VERSION, Workspace, WorkspaceError, config_hash, workspace_path
 from schedules.workspace.codec import CodecError, decode_columns, encode_columns
+from schedules.workspace.records import DESIGNS, FITS, RUNS
 from schedules.workspace.schema import APPLICATION_ID, MIGRATIONS
 from schedules.workspace.sink import WorkspaceSink
 
@@ -67,6 +68,20 @@ def test_new_file_is_wal_with_current_schema(ws: Workspace) -> None:
     finally:
         conn.close()
     assert ws.check() == ["ok"]
+
+
+def test_every_record_field_is_a_column_of_its_table(ws: Workspace) -> None:
+    # One mapping (records.Table) reads rows into records: each field from the column of its name.
+    conn = sqlite3.connect(ws.path)
+    try:
+        for table in (DESIGNS, RUNS, FITS):
+            columns = {r[1] for r in conn.execute(f"PRAGMA table_info({table.name})")}
+            assert set(table.columns) == columns, table
+    finally:
+        conn.close()
+    assert DESIGNS.json_columns == {"tags"}
+    assert RUNS.json_columns == {"columns", "meta", "tags"}
+    assert FITS.json_columns == {"params", "runs", "meta"}
 
 
 # --------------------------------------------------------------------------------------------------

@@ -14,7 +14,9 @@ import time
 from pathlib import Path
 
 from ..command import EXIT_ERROR, EXIT_INVALID, EXIT_OK, command, write_frame
-from .store import FILE_NAME, Workspace, WorkspaceError, workspace_path
+from .connection import FILE_NAME, workspace_path
+from .errors import WorkspaceError
+from .store import Workspace
 
 WHATS = ("designs", "runs", "fits")
 

@@ -49,7 +49,8 @@ def _unshuffle(raw: bytes, dtype: np.dtype, n: int) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8).reshape(dtype.itemsize, n).T.copy().view(dtype).reshape(n)
 
 
-def _json_value(v: Any) -> Any:
+def json_value(v: Any) -> Any:
+    """A value as JSON can hold it: numpy scalars as Python numbers, NaN and infinity as None."""
     if isinstance(v, np.generic):
         v = v.item()
     if isinstance(v, float) and not math.isfinite(v):
@@ -77,7 +78,7 @@ def encode_columns(columns: Mapping[str, Sequence[Any] | np.ndarray], level: int
             else:
                 arr = np.asarray([math.nan if v is None else v for v in values], dtype=_KINDS[kind])
         if arr is None:
-            data = json.dumps([_json_value(v) for v in values], separators=(",", ":")).encode()
+            data = json.dumps([json_value(v) for v in values], separators=(",", ":")).encode()
         else:
             data = _shuffle(arr)
         header.append([name, kind, len(data)])

@@ -12,7 +12,8 @@ from __future__ import annotations
 import pandas as pd
 
 from ..logs import KINDS, RunLog
-from .store import RunInfo, Workspace
+from .records import RunInfo
+from .store import Workspace
 
 
 def frame_of_log(log: RunLog) -> pd.DataFrame:
