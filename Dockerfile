@@ -1,4 +1,5 @@
-# LR Schedule Studio: the Streamlit app in a container.
+# LR Schedule Studio: the Streamlit app in a container (docs/deploying.md; keep the settings in
+# .streamlit/config.toml, see docs/limits-and-security.md).
 #   docker build -t lr-schedule-studio .
 #   docker run --rm -p 8501:8501 lr-schedule-studio      # then open http://127.0.0.1:8501
 # The base image is pinned by digest (python:3.11-slim, the multi-arch index; Python 3.11.15 when it was

@@ -55,7 +55,7 @@ browser:
 	@test -x $(CHROMIUM) || { echo "error: $(CHROMIUM) still missing after apt-get" >&2; exit 1; }
 
 # app.serve imports what the first chart needs and computes it before the server takes requests,
-# then runs `streamlit run app/main.py` in the same process (README: Performance).
+# then runs `streamlit run app/main.py` in the same process (docs/performance.md).
 run: $(STAMP)
 	$(BIN)/python -m app.serve --server.address $(HOST) --server.port $(PORT)
 

@@ -8,7 +8,7 @@
 Both show every param group's lr against ``--x step|epoch|samples`` (``--log`` for a log lr axis),
 with the warmup end, the decay start after a hold, restarts and plateau reductions marked.
 ``--mistake KIND`` overlays what a loop with a classic stepping mistake does to the same design
-(:mod:`schedules.mistakes`), the pictures of the README's "Common mistakes"; ``--mistake
+(:mod:`schedules.mistakes`), the pictures of docs/mistakes.md ("Common mistakes"); ``--mistake
 resume_fresh|resume_wrong_order --at N`` a resume trap at step N (:mod:`schedules.resume`).
 """
 

@@ -1,7 +1,7 @@
 """The Designer and Compare pages in a real browser (Debian chromium) against ``streamlit run``.
 
 Changes a parameter and sees the chart change, downloads the config JSON and re-imports it to the
-identical curve, checks the design survives a reload (``?design=`` link), and saves the README
+identical curve, checks the design survives a reload (``?design=`` link), and saves the docs/
 screenshots (tests/artifacts/designer.png, compare.png).
 """
 

@@ -1,6 +1,6 @@
 """Your stack in a real browser: the overlay, the diagnosis in numbers, the verified fix applied.
 
-Saves the README screenshot (tests/artifacts/stack.png, copied to docs/stack.png).
+Saves the docs/ screenshot (tests/artifacts/stack.png, copied to docs/stack.png).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The Forecast page in a real browser (Debian chromium) against ``streamlit run``: fit the example
 runs (the project's MLP, constant and cosine lr), see fitted vs logged and the predictions with
-bands, suggest a schedule and apply it to the Designer.  Saves the README screenshot
+bands, suggest a schedule and apply it to the Designer.  Saves the docs/ screenshot
 (tests/artifacts/forecast.png)."""
 
 from __future__ import annotations

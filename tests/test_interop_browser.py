@@ -1,6 +1,6 @@
 """The Import / export and Run logs pages in a real browser (Debian chromium) against ``streamlit
 run``: exports render with their checks, an import replaces the design, a real run's log uploads
-and draws over the design.  Saves the README screenshots (tests/artifacts/interop*.png, logs.png)."""
+and draws over the design.  Saves the docs/ screenshots (tests/artifacts/interop*.png, logs.png)."""
 
 from __future__ import annotations
 

@@ -114,20 +114,23 @@ def test_invalid_config_exits_2(tmp_path: Path, capsys) -> None:
     assert "training.accumulation_steps" in capsys.readouterr().err
 
 
-# -- the README's Python API example ------------------------------------------------------------------
+# -- the Python API page's examples (docs/python-api.md) ------------------------------------------------
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+PYTHON_API = Path(__file__).resolve().parents[1] / "docs" / "python-api.md"
 
 
-def readme_block(marker: str) -> str:
-    text = README.read_text()
+def docs_block(marker: str) -> str:
+    """The ```python block after ``marker`` in docs/python-api.md."""
+    text = PYTHON_API.read_text()
     start = text.index(marker)
     code = text.index("```python\n", start) + len("```python\n")
     return text[code : text.index("```", code)]
 
 
 @pytest.mark.parametrize("preset", ["cosine", "warmup_stable_decay", "one_cycle"])
-def test_readme_training_loop_trains_on_the_designed_curve(preset: str, tmp_path: Path, monkeypatch) -> None:
+def test_python_api_training_loop_trains_on_the_designed_curve(
+    preset: str, tmp_path: Path, monkeypatch
+) -> None:
     design = apply_preset(
         preset,
         {"training": {"dataset_size": 1000, "micro_batch_size": 32, "accumulation_steps": 3, "epochs": 2}},
@@ -136,6 +139,6 @@ def test_readme_training_loop_trains_on_the_designed_curve(preset: str, tmp_path
     monkeypatch.chdir(tmp_path)
     namespace: dict = {}
     exec(
-        compile(readme_block("<!-- example: training-loop -->"), "README.md", "exec"), namespace
+        compile(docs_block("<!-- example: training-loop -->"), "docs/python-api.md", "exec"), namespace
     )  # asserts inside
     assert len(namespace["lrs"]) == compute_curve(design).plan.total_steps == 22

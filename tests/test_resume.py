@@ -193,17 +193,19 @@ def test_resume_check_api_reports_every_order() -> None:
 @pytest.mark.parametrize(
     "name", ["two groups, warmup + cosine + plateau", "per-epoch CyclicLR (momentum cycled)"]
 )
-def test_readme_resume_example_runs(name: str, tmp_path, monkeypatch) -> None:
-    from tests.test_report import readme_block
+def test_python_api_resume_example_runs(name: str, tmp_path, monkeypatch) -> None:
+    from tests.test_report import docs_block
 
     cfg = design(name)
-    if len(cfg.optimizer.groups()) > 1:  # the README's model has one param group
+    if len(cfg.optimizer.groups()) > 1:  # the example's model has one param group
         data = cfg.to_dict()
         data["optimizer"]["param_groups"] = None
         cfg = load_config(data)
     (tmp_path / "design.json").write_text(cfg.to_json())
     monkeypatch.chdir(tmp_path)
     namespace: dict = {}
-    exec(compile(readme_block("<!-- example: resume -->"), "README.md", "exec"), namespace)  # asserts inside
+    exec(
+        compile(docs_block("<!-- example: resume -->"), "docs/python-api.md", "exec"), namespace
+    )  # asserts inside
     assert len(namespace["lrs"]) == make_plan(cfg).total_steps
     assert (tmp_path / "checkpoint.pt").exists()

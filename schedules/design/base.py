@@ -1,6 +1,6 @@
 """The ground of the design: the caps every valid design stays under, and the strict base model.
 
-The caps keep every valid design cheap to draw and safe to serve (README: Limits & security); the
+The caps keep every valid design cheap to draw and safe to serve (docs/limits-and-security.md); the
 quoted ranges in error messages come from them.
 """
 

@@ -22,7 +22,7 @@ resampled with replacement within each run; ``numpy.random.default_rng(seed)``),
 fitted parameters.  The band of a prediction is the 5th..95th percentile of the replicates' loss
 relative to the fit's, times the fitted loss.  It says how firmly the runs pin the parameters down;
 it is *not* the law's own error on schedules unlike the fitted ones (see the validation numbers in
-the README).
+docs/forecast.md).
 
 The result is a plain JSON-serialisable dict (see :func:`fit_runs`).
 """
