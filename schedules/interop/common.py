@@ -102,6 +102,12 @@ def close(a: float, b: float) -> bool:
     return a == b or abs(a - b) <= RTOL * max(abs(a), abs(b))
 
 
+def unique(lines: list[str]) -> list[str]:
+    """``lines`` without repeats, each where it first stands (a warning is said once)."""
+    seen: set[str] = set()
+    return [x for x in lines if not (x in seen or seen.add(x))]
+
+
 # --------------------------------------------------------------------------------------------------
 # reading import documents
 

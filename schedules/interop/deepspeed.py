@@ -45,7 +45,7 @@ import numpy as np
 from ..build import decay_kwargs, load_config
 from ..curve import Curve, compute_curve, curve_of
 from ..design import ConfigError, Plan, Problem, ScheduleConfig
-from .common import cannot, compare, get_number, num, read_json_object
+from .common import cannot, compare, get_number, num, read_json_object, unique
 from .detect import ignored_deepspeed_keys, looks_like, require_format
 
 TARGET = "DeepSpeed"
@@ -491,7 +491,7 @@ def to_deepspeed(
     mismatch = compare(curve.lrs, deepspeed_curve(best, lrs, plan.total_steps))
     if mismatch is not None:
         warnings.append(mismatch.describe(TARGET))
-    return payload, _unique(warnings)
+    return payload, unique(warnings)
 
 
 def _optimizer_block(cfg: ScheduleConfig, warnings: list[str]) -> dict[str, Any]:
@@ -525,11 +525,6 @@ def _optimizer_block(cfg: ScheduleConfig, warnings: list[str]) -> dict[str, Any]
             cannot(TARGET, f"optimizer.kwargs.{key}={value!r}", f"not a parameter of DeepSpeed's {kind}")
         )
     return {"type": kind, "params": params}
-
-
-def _unique(lines: list[str]) -> list[str]:
-    seen: set[str] = set()
-    return [x for x in lines if not (x in seen or seen.add(x))]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -709,7 +704,7 @@ def from_deepspeed(
                 "the imported design gives", "the imported design (torch classes) gives"
             )
         )
-    return cfg, _unique(warnings)
+    return cfg, unique(warnings)
 
 
 def compute_total(cfg: ScheduleConfig) -> int:

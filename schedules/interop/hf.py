@@ -47,7 +47,7 @@ from ..build import MetricFeed, load_config, quiet_scheduler_warnings
 from ..curve import Curve, compute_curve, curve_of
 from ..design import ConfigError, Plan, Problem, ScheduleConfig
 from ..design.plan import accounting
-from .common import cannot, close, compare, get_number, num, read_json_object
+from .common import cannot, close, compare, get_number, num, read_json_object, unique
 from .detect import ignored_hf_keys, require_format
 
 TARGET = "HF TrainingArguments"
@@ -699,7 +699,7 @@ def to_hf(
     mismatch = compare(curve.lrs, hf_curve(args, cfg, plan))
     if mismatch is not None:
         warnings.append(mismatch.describe("HF"))
-    return args, _unique(warnings)
+    return args, unique(warnings)
 
 
 def _first_group(
@@ -709,11 +709,6 @@ def _first_group(
     if name == "constant":
         trial["warmup_steps"] = 0
     return hf_curve(trial, cfg, plan)[:, :1]
-
-
-def _unique(lines: list[str]) -> list[str]:
-    seen: set[str] = set()
-    return [x for x in lines if not (x in seen or seen.add(x))]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -832,7 +827,7 @@ def from_hf(
         mismatch = compare(compute_curve(cfg).lrs, hf_curve(hf_args, cfg))
         if mismatch is not None:  # pragma: no cover - the expressions mirror HF's formulas
             warnings.append(mismatch.describe("the imported design"))
-    return cfg, _unique(warnings)
+    return cfg, unique(warnings)
 
 
 def _optimizer_from_hf(a: dict[str, Any], lr: float, warnings: list[str]) -> dict[str, Any]:
