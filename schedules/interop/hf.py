@@ -43,9 +43,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..build import MetricFeed, load_config, quiet_scheduler_warnings
+from ..build import MetricFeed, decay_kwargs, load_config, quiet_scheduler_warnings
 from ..curve import Curve, compute_curve, curve_of
-from ..design import ConfigError, Plan, Problem, ScheduleConfig
+from ..design import ConfigError, Plan, Problem, ScheduleConfig, join_path
 from ..design.plan import accounting
 from .common import cannot, close, compare, get_number, num, read_json_object, unique
 from .detect import ignored_hf_keys, require_format
@@ -337,7 +337,7 @@ def recognize(
             return "reduce_lr_on_plateau", kw, out
     if decay is None:
         return ("constant_with_warmup" if w > 0 else "constant"), {}, out
-    kw = decay_kwargs_resolved(cfg, plan)
+    kw = decay_kwargs(cfg, plan)
     name = decay.scheduler
     if h > 0:
         floor = None
@@ -437,12 +437,6 @@ def _recognize_wsd(cfg: ScheduleConfig, plan: Plan, out: list[str]) -> tuple[str
     return "warmup_stable_decay", kw, out
 
 
-def decay_kwargs_resolved(cfg: ScheduleConfig, plan: Plan) -> dict[str, Any]:
-    from ..build import decay_kwargs
-
-    return decay_kwargs(cfg, plan)
-
-
 def _warmup_start(s: float) -> str:
     return cannot(TARGET, f"warmup.start_factor={s:g}", "HF warms up linearly from 0")
 
@@ -538,8 +532,6 @@ def hf_candidates(cfg: ScheduleConfig, plan: Plan, design: np.ndarray) -> list[t
     final = float(design[-1])
     kw: dict[str, Any] = {}
     if cfg.decay is not None:
-        from ..build import decay_kwargs
-
         kw = decay_kwargs(cfg, plan)
     name = cfg.decay.scheduler if cfg.decay is not None else None
     n_design = plan.decay_length
@@ -766,8 +758,6 @@ def from_hf(
         kwargs = read_json_object(kwargs, "lr_scheduler_kwargs")
     if not isinstance(kwargs, dict):
         raise ConfigError(Problem("lr_scheduler_kwargs", "must be an object", kwargs))
-    from ..design import join_path  # (local: keeps this module's import block as it is)
-
     for key, value in kwargs.items():  # HF's schedule kwargs are numbers (decay_type: a name)
         ok = isinstance(value, str) or (
             isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
