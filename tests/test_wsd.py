@@ -243,7 +243,7 @@ def test_old_configs_do_not_grow_a_wsd_key() -> None:
 
 @pytest.mark.parametrize("name", ["wsd_linear", "wsd_cosine", "wsd_1-sqrt"])
 def test_hf_export_of_a_wsd_design_is_warmup_stable_decay(name: str) -> None:
-    from schedules.interop.hf import to_hf
+    from schedules.interop.hf_export import to_hf
 
     cfg = apply_preset(name, base(437))
     args, notes = to_hf(cfg)

@@ -21,7 +21,9 @@ from ..build import load_config
 # with it (schedules/stacks/exports.py); the accelerate target is a training loop.
 from ..stacks.exports import accelerate_curve, stack_aware, to_accelerate
 from .deepspeed import deepspeed_curve, from_deepspeed, to_deepspeed
-from .hf import from_hf, hf_curve, to_hf
+from .hf import hf_curve
+from .hf_export import to_hf
+from .hf_import import from_hf
 from .lightning import build_scheduler_variant, lightning_curve, snippet_curve, to_lightning
 from .timm import timm_curve, to_timm
 
