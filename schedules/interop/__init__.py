@@ -20,7 +20,9 @@ from ..build import load_config
 # Stack-aware: with a stack section naming the framework, each export also says what that stack does
 # with it (schedules/stacks/exports.py); the accelerate target is a training loop.
 from ..stacks.exports import accelerate_curve, stack_aware, to_accelerate
-from .deepspeed import deepspeed_curve, from_deepspeed, to_deepspeed
+from .deepspeed import deepspeed_curve
+from .deepspeed_export import to_deepspeed
+from .deepspeed_import import from_deepspeed
 from .hf import hf_curve
 from .hf_export import to_hf
 from .hf_import import from_hf
