@@ -47,8 +47,17 @@ import numpy as np
 from ..design import ConfigError, Problem
 from .common import get_number, num
 
-__all__ = ["DS_DEFAULTS", "DS_TYPES", "block_params", "deepspeed_curve", "ds_expression", "scalar"]
+__all__ = [
+    "DS_DEFAULTS",
+    "DS_TYPES",
+    "block_params",
+    "deepspeed_curve",
+    "ds_expression",
+    "scalar",
+    "total_num_steps",
+]
 
+#: DeepSpeed's scheduler types (``deepspeed/runtime/lr_schedules.py``).
 DS_TYPES = ("WarmupLR", "WarmupDecayLR", "WarmupCosineLR", "OneCycle", "LRRangeTest")
 
 #: Documented defaults of each type's params.
@@ -165,6 +174,27 @@ def _gamma_warmup(i: np.ndarray, warmup: int, kind: str) -> np.ndarray:
         return (1.0 / math.log(warmup)) * np.log(i + 1.0)
 
 
+def _warmup(p: dict[str, Any]) -> tuple[int, str]:
+    """The warmup types' ``(W, warmup_type)``: DeepSpeed warms up over at least 2 steps, and any
+    ``warmup_type`` but ``"linear"`` is ``"log"``."""
+    w = max(2, int(p["warmup_num_steps"]))
+    return w, p["warmup_type"] if p["warmup_type"] in ("linear", "log") else "log"
+
+
+def _one_cycle(p: dict[str, Any], lr: float) -> tuple[float, float, float, float, tuple[float, float] | None]:
+    """OneCycle's ``(cycle_min_lr, cycle_max_lr, cycle length, share of it going up, decay)``: an
+    unset bound is ``lr``, an unset ``cycle_second_step_size`` the first; ``decay`` is
+    ``(decay_lr_rate, decay_step_size)``, ``None`` when either is 0 (the lr then stays at the minimum)."""
+    lo = float(p["cycle_min_lr"] if p["cycle_min_lr"] is not None else lr)
+    hi = float(p["cycle_max_lr"] if p["cycle_max_lr"] is not None else lr)
+    first = float(p["cycle_first_step_size"])
+    second = float(p["cycle_second_step_size"]) if p["cycle_second_step_size"] is not None else first
+    size = first + second
+    rate, dstep = float(p["decay_lr_rate"]), float(p["decay_step_size"])
+    decay = None if math.isclose(rate, 0) or math.isclose(dstep, 0) else (rate, dstep)
+    return lo, hi, size, first / size, decay
+
+
 def deepspeed_curve(block: dict[str, Any], group_lrs: list[float], total: int) -> np.ndarray:
     """The lr of every param group at every optimizer step under DeepSpeed, shape (total, groups).
 
@@ -180,22 +210,20 @@ def deepspeed_curve(block: dict[str, Any], group_lrs: list[float], total: int) -
         max_default = p["warmup_max_lr"] if p["warmup_max_lr"] is not None else org[0]
         low = _per_group(p["warmup_min_lr"], groups, "scheduler.params.warmup_min_lr")
         high = _per_group(max_default, groups, "scheduler.params.warmup_max_lr")
-        w = max(2, int(p["warmup_num_steps"]))
-        wtype = p["warmup_type"] if p["warmup_type"] in ("linear", "log") else "log"
+        w, wtype = _warmup(p)
         gamma = np.where(i < w, _gamma_warmup(np.maximum(i, 0), w, wtype), 1.0)
         if kind == "WarmupDecayLR":
-            t = _total(p)
+            t = total_num_steps(p)
             gamma = np.where(i < w, gamma, np.maximum(0.0, (t - i) / max(1.0, t - w)))
         out[:] = low[None, :] + (high - low)[None, :] * gamma[:, None]
         out[0] = low
     elif kind == "WarmupCosineLR":
-        t = _total(p)
-        w = max(2, int(p["warmup_num_steps"]))
+        t = total_num_steps(p)
+        w, wtype = _warmup(p)
         if t <= w:
             raise ConfigError(
                 Problem("scheduler.params.total_num_steps", f"must be > warmup_num_steps ({w})", t)
             )
-        wtype = p["warmup_type"] if p["warmup_type"] in ("linear", "log") else "log"
         r_min, c = float(p["warmup_min_ratio"]), float(p["cos_min_ratio"])
         up = r_min + _gamma_warmup(np.maximum(i, 0), w, wtype) * (1.0 - r_min)
         down = np.maximum(0.0, c + (1.0 - c) * ((1 + np.cos(math.pi * (i - w + 1) / (t - w))) / 2))
@@ -204,19 +232,14 @@ def deepspeed_curve(block: dict[str, Any], group_lrs: list[float], total: int) -
         out[0] = org
         out[0, 0] = 0.0  # get_lr() before the first step returns [0.0]: only the first group is set
     elif kind == "OneCycle":
-        lo = float(p["cycle_min_lr"] if p["cycle_min_lr"] is not None else org[0])
-        hi = float(p["cycle_max_lr"] if p["cycle_max_lr"] is not None else org[0])
-        first = float(p["cycle_first_step_size"])
-        second = float(p["cycle_second_step_size"]) if p["cycle_second_step_size"] is not None else first
-        size = first + second
-        ratio = first / size
+        lo, hi, size, ratio, decay = _one_cycle(p, org[0])
         bi = k  # batch_iteration = last_batch_iteration + 1
         cycle = np.floor(1 + bi / size)
         x = 1.0 + bi / size - cycle
         scale = np.where(x <= ratio, x / ratio, (x - 1) / (ratio - 1))
         lr = lo + (hi - lo) * scale
-        rate, dstep = float(p["decay_lr_rate"]), float(p["decay_step_size"])
-        if not (math.isclose(rate, 0) or math.isclose(dstep, 0)):
+        if decay is not None:
+            rate, dstep = decay
             with np.errstate(divide="ignore", invalid="ignore"):
                 decayed = lo / (1 + rate * ((k - size) / dstep))
         else:
@@ -231,7 +254,9 @@ def deepspeed_curve(block: dict[str, Any], group_lrs: list[float], total: int) -
     return out
 
 
-def _total(p: dict[str, Any]) -> int:
+def total_num_steps(p: dict[str, Any]) -> int:
+    """``total_num_steps`` of a block's params (WarmupDecayLR, WarmupCosineLR): an integer >= 1, and
+    required (a :class:`ConfigError` otherwise)."""
     t = p.get("total_num_steps")
     if t is None:
         raise ConfigError(Problem("scheduler.params.total_num_steps", "is required", None, has_value=False))
@@ -261,34 +286,27 @@ def ds_expression(block: dict[str, Any], base_lr: float) -> str:
             scalar(p["warmup_min_lr"]),
             scalar(p["warmup_max_lr"] if p["warmup_max_lr"] is not None else base_lr),
         )
-        w = max(2, int(p["warmup_num_steps"]))
-        wtype = p["warmup_type"] if p["warmup_type"] in ("linear", "log") else "log"
+        w, wtype = _warmup(p)
         after = "1.0"
         if kind == "WarmupDecayLR":
-            t = _total(p)
+            t = total_num_steps(p)
             after = f"max(0.0, ({t} - {i}) / {num(max(1.0, t - w))})"
         gamma = f"({warm_gamma(w, wtype)} if {i} < {w} else {after})"
         lr = f"({num(low)} + {num(high - low)} * {gamma})"
         return f"({num(low)} if step < 1 else {lr}) / {b}"
     if kind == "WarmupCosineLR":
-        t = _total(p)
-        w = max(2, int(p["warmup_num_steps"]))
-        wtype = p["warmup_type"] if p["warmup_type"] in ("linear", "log") else "log"
+        t = total_num_steps(p)
+        w, wtype = _warmup(p)
         r, c = float(p["warmup_min_ratio"]), float(p["cos_min_ratio"])
         up = f"{num(r)} + ({warm_gamma(w, wtype)}) * {num(1.0 - r)}"
         down = f"max(0.0, {num(c)} + {num(1.0 - c)} * ((1 + cos(pi * ({i} - {w} + 1) / {t - w})) / 2))"
         return f"(0.0 if step < 1 else ({up} if {i} < {w} else {down}))"
     if kind == "OneCycle":
-        lo = float(p["cycle_min_lr"] if p["cycle_min_lr"] is not None else base_lr)
-        hi = float(p["cycle_max_lr"] if p["cycle_max_lr"] is not None else base_lr)
-        first = float(p["cycle_first_step_size"])
-        second = float(p["cycle_second_step_size"]) if p["cycle_second_step_size"] is not None else first
-        size = first + second
-        ratio = first / size
+        lo, hi, size, ratio, decay = _one_cycle(p, base_lr)
         x = f"(1.0 + step / {num(size)} - floor(1 + step / {num(size)}))"
         scale = f"({x} / {num(ratio)} if {x} <= {num(ratio)} else ({x} - 1) / {num(ratio - 1)})"
-        rate, dstep = float(p["decay_lr_rate"]), float(p["decay_step_size"])
-        if not (math.isclose(rate, 0) or math.isclose(dstep, 0)):
+        if decay is not None:
+            rate, dstep = decay
             decayed = f"{num(lo)} / (1 + {num(rate)} * ((step - {num(size)}) / {num(dstep)}))"
         else:
             decayed = num(lo)

@@ -15,7 +15,7 @@ from ..build import load_config
 from ..curve import compute_curve
 from ..design import ConfigError, Problem, ScheduleConfig
 from .common import compare, get_number, read_json_object, unique
-from .deepspeed import block_params, deepspeed_curve, ds_expression, scalar
+from .deepspeed import block_params, deepspeed_curve, ds_expression, scalar, total_num_steps
 from .detect import ignored_deepspeed_keys, looks_like, require_format
 
 __all__ = ["from_deepspeed"]
@@ -62,13 +62,7 @@ def from_deepspeed(
         training["accumulation_steps"] = get_number(
             doc, "gradient_accumulation_steps", 1, integer=True, low=1
         )
-    own = p.get("total_num_steps")
-    if own is not None:
-        own = int(
-            get_number(
-                p, "total_num_steps", None, path="scheduler.params.total_num_steps", integer=True, low=1
-            )
-        )
+    own = total_num_steps(p) if p.get("total_num_steps") is not None else None
     t = total_steps
     if t is None and own is not None:
         t = own
