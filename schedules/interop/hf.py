@@ -31,7 +31,16 @@ from ..build import MetricFeed, quiet_scheduler_warnings
 from ..design import ConfigError, Plan, Problem, ScheduleConfig
 from .common import num
 
-__all__ = ["HF_DEFAULTS", "HF_TYPES", "hf_curve", "hf_expression", "hf_factor", "hf_steps", "min_lr_rate"]
+__all__ = [
+    "HF_DEFAULTS",
+    "HF_TYPES",
+    "hf_curve",
+    "hf_expression",
+    "hf_factor",
+    "hf_steps",
+    "min_lr_rate",
+    "wsd_phases",
+]
 
 HF_TYPES = (
     "linear",
@@ -151,14 +160,21 @@ def min_lr_rate(kwargs: dict[str, Any], lr_init: float) -> float:
     return float(kwargs["min_lr_rate"])
 
 
+def wsd_phases(kwargs: dict[str, Any], warmup: int, total: int) -> tuple[int, int]:
+    """``warmup_stable_decay``'s ``(decay, stable)`` steps: ``num_decay_steps`` (default: all the steps
+    after the warmup), and ``num_stable_steps``, else the steps left after the warmup and the decay
+    (transformers' ``get_wsd_schedule``)."""
+    decay = int(kwargs.get("num_decay_steps", max(1, total - warmup)))
+    stable = kwargs.get("num_stable_steps")
+    return decay, int(stable) if stable is not None else total - warmup - decay
+
+
 def _wsd_factor(k: np.ndarray, warmup: int, total: int, kwargs: dict[str, Any]) -> np.ndarray:
     if kwargs.get("num_decay_steps") is None:
         raise ConfigError(
             Problem("lr_scheduler_kwargs.num_decay_steps", "is required by warmup_stable_decay", None, False)
         )
-    decay = int(kwargs["num_decay_steps"])
-    stable = kwargs.get("num_stable_steps")
-    stable = int(stable) if stable is not None else total - warmup - decay
+    decay, stable = wsd_phases(kwargs, warmup, total)
     wtype = kwargs.get("warmup_type", "linear")
     dtype = kwargs.get("decay_type", "cosine")
     floor = float(kwargs.get("min_lr_ratio", 0.0))
@@ -302,9 +318,7 @@ def hf_expression(name: str, kw: dict[str, Any], w: int, total: int, lr: float) 
     if name == "warmup_stable_decay":
         floor = num(float(kw.get("min_lr_ratio", 0.0)))
         c = num(float(kw.get("num_cycles", 0.5)))
-        nd = int(kw.get("num_decay_steps", span))
-        st = kw.get("num_stable_steps")
-        st = int(st) if st is not None else T - W - nd
+        nd, st = wsd_phases(kw, W, T)
         p = f"(step / {max(1, W)})"
         up = {
             "linear": p,

@@ -16,7 +16,7 @@ from ..design import ConfigError, Problem, ScheduleConfig, join_path
 from ..design.plan import accounting
 from .common import compare, get_number, num, read_json_object, unique
 from .detect import ignored_hf_keys, require_format
-from .hf import HF_DEFAULTS, HF_TYPES, hf_curve, hf_expression, hf_steps, min_lr_rate
+from .hf import HF_DEFAULTS, HF_TYPES, hf_curve, hf_expression, hf_steps, min_lr_rate, wsd_phases
 
 __all__ = ["OPTIM_TO_TORCH", "from_hf"]
 
@@ -216,9 +216,7 @@ def _native_design(
         }
     if name == "warmup_stable_decay":
         floor = float(kw.get("min_lr_ratio", 0.0))
-        decay_steps = int(kw.get("num_decay_steps", n))
-        stable = kw.get("num_stable_steps")
-        stable = int(stable) if stable is not None else total - w - decay_steps
+        _, stable = wsd_phases(kw, w, total)
         dtype = kw.get("decay_type", "cosine")
         if dtype == "cosine":
             decay = {"scheduler": "CosineAnnealingLR", "kwargs": {"eta_min": floor * lr}}
