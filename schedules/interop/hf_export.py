@@ -36,7 +36,7 @@ import numpy as np
 from ..build import decay_kwargs, load_config
 from ..curve import Curve, curve_of
 from ..design import Plan, ScheduleConfig
-from .common import cannot, close, compare, unique
+from .common import cannot, close, compare, nearest, unique
 from .hf import hf_curve, hf_factor
 
 __all__ = ["HF_OPTIM", "SEARCH_ROWS", "closest", "hf_candidates", "recognize", "to_hf"]
@@ -378,17 +378,11 @@ def closest(cfg: ScheduleConfig, plan: Plan, design: np.ndarray) -> tuple[str, d
         else np.unique(np.linspace(0, total - 1, SEARCH_ROWS).astype(np.int64))
     )
     target = np.asarray(design, dtype=np.float64)[rows]
-    best, best_err = None, math.inf
-    for name, kw in hf_candidates(cfg, plan, design):
-        with np.errstate(all="ignore"):
-            f = lr * hf_factor(name, rows, w, total, kw, lr)
-        if not np.isfinite(f).all():
-            continue
-        err = _rms(f, target)
-        if err < best_err:
-            best, best_err = (name, kw), err
-    assert best is not None
-    return best
+    return nearest(
+        hf_candidates(cfg, plan, design),
+        lambda c: lr * hf_factor(c[0], rows, w, total, c[1], lr),
+        lambda f: _rms(f, target),
+    )
 
 
 def to_hf(
