@@ -17,7 +17,14 @@ from typing import Any
 import numpy as np
 
 from ..design import Plan, ScheduleConfig, StackConfig
-from .base import DesignScheduler, Ticks, amp_skipped, exclusive_cumsum, plateau_scheduler
+from .base import (
+    DesignScheduler,
+    Ticks,
+    amp_skipped,
+    calls_after_steps_that_ran,
+    plateau_scheduler,
+    with_plateau_steps,
+)
 
 NAME = "hf"
 LABEL = "HF Trainer"
@@ -27,13 +34,13 @@ SOURCE = "transformers/trainer.py (_inner_training_loop, _evaluate)"
 def ticks(plan: Plan, settings: StackConfig) -> Ticks:
     t = plan.total_steps
     skipped = amp_skipped(t, settings)
-    ran = (~skipped).astype(np.int64)
+    calls, total = calls_after_steps_that_ran(skipped)
     return Ticks(
-        calls=exclusive_cumsum(ran),
+        calls=calls,
         samples=plan.samples_array(),
         epoch=plan.epochs_array(),
         skipped=skipped,
-        total_calls=int(ran.sum()),
+        total_calls=total,
     )
 
 
@@ -58,9 +65,7 @@ def plateau_ticks(config: ScheduleConfig, plan: Plan, settings: StackConfig, tic
         return ticks
     stepped = np.zeros(plan.total_steps, dtype=np.int64)
     stepped[plan.eval_steps(config.plateau.eval_every)] = 1
-    ticks.plateau_calls = exclusive_cumsum(stepped)
-    ticks.plateau_metric = np.arange(int(stepped.sum()), dtype=np.int64)
-    return ticks
+    return with_plateau_steps(ticks, stepped)
 
 
 #: TrainingArguments of every real run here: CPU, quiet, seeded, no clipping (only the lr is compared).
