@@ -36,6 +36,7 @@ import numpy as np
 from ..build import decay_kwargs, load_config
 from ..curve import Curve, curve_of
 from ..design import Plan, ScheduleConfig
+from ..stacks.hf import training_arguments
 from .common import cannot, close, compare, nearest, unique
 from .hf import hf_curve, hf_factor
 
@@ -208,11 +209,7 @@ def _base_args(cfg: ScheduleConfig, plan: Plan) -> tuple[dict[str, Any], list[st
     out: list[str] = []
     args: dict[str, Any] = {
         "learning_rate": cfg.optimizer.lr,
-        "per_device_train_batch_size": t.micro_batch_size,
-        "gradient_accumulation_steps": t.accumulation_steps,
-        "num_train_epochs": t.epochs,
-        "max_steps": t.max_steps if t.max_steps is not None else -1,
-        "dataloader_drop_last": t.drop_last,
+        **training_arguments(t),
         "warmup_steps": plan.warmup_steps,
     }
     opt = cfg.optimizer

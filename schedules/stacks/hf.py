@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..design import Plan, ScheduleConfig, StackConfig
+from ..design import Plan, ScheduleConfig, StackConfig, TrainingConfig
 from .base import (
     DesignScheduler,
     Ticks,
@@ -42,6 +42,19 @@ def ticks(plan: Plan, settings: StackConfig) -> Ticks:
         skipped=skipped,
         total_calls=total,
     )
+
+
+def training_arguments(t: TrainingConfig) -> dict[str, Any]:
+    """The ``TrainingArguments`` that give a run the training section's length: the batch per device,
+    the accumulation, the epochs or ``max_steps``, ``dataloader_drop_last`` (the HF export writes
+    them too)."""
+    return {
+        "per_device_train_batch_size": t.micro_batch_size,
+        "gradient_accumulation_steps": t.accumulation_steps,
+        "num_train_epochs": t.epochs,
+        "max_steps": t.max_steps if t.max_steps is not None else -1,
+        "dataloader_drop_last": t.drop_last,
+    }
 
 
 def plateau_only(config: ScheduleConfig) -> bool:
@@ -145,16 +158,8 @@ def run_real(config: ScheduleConfig, settings: StackConfig, output_dir: str) -> 
     (refused on a CPU device, so set directly) and an inf gradient at those steps."""
     from .real import amp_scaler, overflow, tiny_model_and_optimizer
 
-    t = config.training
     model, optimizer = tiny_model_and_optimizer(config)
-    args: dict[str, Any] = {
-        "per_device_train_batch_size": t.micro_batch_size,
-        "gradient_accumulation_steps": t.accumulation_steps,
-        "num_train_epochs": t.epochs,
-        "max_steps": t.max_steps if t.max_steps is not None else -1,
-        "dataloader_drop_last": t.drop_last,
-        "eval_strategy": "no",
-    }
+    args: dict[str, Any] = {**training_arguments(config.training), "eval_strategy": "no"}
     if plateau_only(config):
         # lr_scheduler_type="reduce_lr_on_plateau": Trainer steps it at evaluations with eval_loss
         scheduler = plateau_scheduler(optimizer, config)
