@@ -5,6 +5,12 @@ Exports are pure functions ``to_<target>(config) -> (payload, warnings)``; impor
 produces the design's lr at every optimizer step (checked numerically with the target's own
 formulas, see :mod:`schedules.interop.common`); otherwise each warning names what the target
 cannot express, and the last one says where and by how much its curve differs.
+
+Modules, lowest first (each imports only those above it in this list; :mod:`.cli` sits on top):
+``common`` (the exactness check and what every export and import shares); ``hf`` and ``deepspeed``
+(what the framework does: its formulas and step accounting); ``detect`` (which format a JSON object
+is); ``hf_export``, ``hf_import``, ``deepspeed_export``, ``deepspeed_import``, ``lightning``,
+``timm`` (one export or import each).
 """
 
 from __future__ import annotations
