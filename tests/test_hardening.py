@@ -23,8 +23,8 @@ from schedules import ConfigError, compute_curve, load_config, parse_config_json
 from schedules.build import supported_optimizers
 from schedules.cli import main as cli_main
 from schedules.design.expr import MAX_NODES, LrExpression, check_expression
-from schedules.interop.deepspeed import from_deepspeed
-from schedules.interop.hf import from_hf
+from schedules.interop.deepspeed_import import from_deepspeed
+from schedules.interop.hf_import import from_hf
 from schedules.logs import MAX_LOG_BYTES, read_log
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -15,8 +15,9 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from interop_designs import design_builders
 
-from schedules import compute_curve, load_config, lr_curve
+from schedules import compute_curve, lr_curve
 from schedules.design import ConfigError
 from schedules.interop import from_hf, to_hf
 from schedules.interop.hf import HF_TYPES, hf_curve, hf_factor
@@ -92,22 +93,7 @@ def hf_run(
     return out, total
 
 
-def _training(n=1000, b=32, a=4, epochs=3, **kw):
-    return {
-        "training": {
-            "dataset_size": n,
-            "micro_batch_size": b,
-            "accumulation_steps": a,
-            "epochs": epochs,
-            **kw,
-        }
-    }
-
-
-def _cfg(**sections):
-    data = _training(**sections.pop("training", {}))
-    data.update(sections)
-    return load_config(data)
+_training, _cfg = design_builders(n=1000, b=32, a=4, epochs=3)
 
 
 WARM = {"steps": 5, "ratio": None, "start_factor": 0.0}

@@ -11,8 +11,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from interop_designs import design_builders
 
-from schedules import compute_curve, load_config
+from schedules import compute_curve
 from schedules.build import MetricFeed
 from schedules.design import make_plan
 from schedules.interop import lightning_curve, to_lightning
@@ -36,22 +37,7 @@ def run_snippet(code: str, cfg) -> object:
     return namespace["configure_optimizers"](module)
 
 
-def _training(n=3000, b=32, a=2, epochs=3, **kw):
-    return {
-        "training": {
-            "dataset_size": n,
-            "micro_batch_size": b,
-            "accumulation_steps": a,
-            "epochs": epochs,
-            **kw,
-        }
-    }
-
-
-def _cfg(**sections):
-    data = _training(**sections.pop("training", {}))
-    data.update(sections)
-    return load_config(data)
+_training, _cfg = design_builders(n=3000, b=32, a=2, epochs=3)
 
 
 EXACT = {

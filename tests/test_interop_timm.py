@@ -16,8 +16,9 @@ import math
 import numpy as np
 import pytest
 import torch
+from interop_designs import design_builders
 
-from schedules import compute_curve, load_config
+from schedules import compute_curve
 from schedules.interop import to_timm
 from schedules.presets import apply_preset
 
@@ -107,22 +108,7 @@ def train_py_run(
     return out
 
 
-def _training(n=5000, b=32, a=4, epochs=3, **kw):
-    return {
-        "training": {
-            "dataset_size": n,
-            "micro_batch_size": b,
-            "accumulation_steps": a,
-            "epochs": epochs,
-            **kw,
-        }
-    }
-
-
-def _cfg(**sections):
-    data = _training(**sections.pop("training", {}))
-    data.update(sections)
-    return load_config(data)
+_training, _cfg = design_builders(n=5000, b=32, a=4, epochs=3)
 
 
 WARM = {"steps": 6, "ratio": None, "start_factor": 0.0}

@@ -243,7 +243,7 @@ def test_old_configs_do_not_grow_a_wsd_key() -> None:
 
 @pytest.mark.parametrize("name", ["wsd_linear", "wsd_cosine", "wsd_1-sqrt"])
 def test_hf_export_of_a_wsd_design_is_warmup_stable_decay(name: str) -> None:
-    from schedules.interop.hf import to_hf
+    from schedules.interop.hf_export import to_hf
 
     cfg = apply_preset(name, base(437))
     args, notes = to_hf(cfg)
@@ -256,7 +256,7 @@ def test_hf_export_of_a_wsd_design_is_warmup_stable_decay(name: str) -> None:
 def test_deepspeed_export_names_the_wsd_fields() -> None:
     """A wsd design's stable phase is wsd.stable_steps (set or inferred), not decay.hold_steps; its
     warmup starts from min_lr_ratio (not 1x); a 1-sqrt cooldown has no DeepSpeed scheduler."""
-    from schedules.interop.deepspeed import to_deepspeed
+    from schedules.interop.deepspeed_export import to_deepspeed
 
     wsd = {"warmup_steps": 10, "decay_ratio": 0.2, "decay_type": "1-sqrt", "min_lr_ratio": 0.1}
     payload, notes = to_deepspeed({**base(100), "wsd": wsd})

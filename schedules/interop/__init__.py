@@ -5,6 +5,12 @@ Exports are pure functions ``to_<target>(config) -> (payload, warnings)``; impor
 produces the design's lr at every optimizer step (checked numerically with the target's own
 formulas, see :mod:`schedules.interop.common`); otherwise each warning names what the target
 cannot express, and the last one says where and by how much its curve differs.
+
+Modules, lowest first (each imports only those above it in this list; :mod:`.cli` sits on top):
+``common`` (the exactness check and what every export and import shares); ``hf`` and ``deepspeed``
+(what the framework does: its formulas and step accounting); ``detect`` (which format a JSON object
+is); ``hf_export``, ``hf_import``, ``deepspeed_export``, ``deepspeed_import``, ``lightning``,
+``timm`` (one export or import each).
 """
 
 from __future__ import annotations
@@ -20,8 +26,12 @@ from ..build import load_config
 # Stack-aware: with a stack section naming the framework, each export also says what that stack does
 # with it (schedules/stacks/exports.py); the accelerate target is a training loop.
 from ..stacks.exports import accelerate_curve, stack_aware, to_accelerate
-from .deepspeed import deepspeed_curve, from_deepspeed, to_deepspeed
-from .hf import from_hf, hf_curve, to_hf
+from .deepspeed import deepspeed_curve
+from .deepspeed_export import to_deepspeed
+from .deepspeed_import import from_deepspeed
+from .hf import hf_curve
+from .hf_export import to_hf
+from .hf_import import from_hf
 from .lightning import build_scheduler_variant, lightning_curve, snippet_curve, to_lightning
 from .timm import timm_curve, to_timm
 

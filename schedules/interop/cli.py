@@ -75,8 +75,8 @@ def _import_args(p: argparse.ArgumentParser) -> None:
 
 @command("import", "turn HF TrainingArguments JSON or a DeepSpeed config into a design", _import_args)
 def cmd_import(args: argparse.Namespace) -> int:
-    from .deepspeed import from_deepspeed
-    from .hf import from_hf
+    from .deepspeed_import import from_deepspeed
+    from .hf_import import from_hf
 
     try:
         data = Path(args.file).read_bytes()

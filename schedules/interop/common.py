@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -88,6 +89,28 @@ def compare(design: np.ndarray, target: np.ndarray) -> Mismatch | None:
     )
 
 
+C = TypeVar("C")
+
+
+def nearest(
+    candidates: Iterable[C], curve: Callable[[C], np.ndarray], error: Callable[[np.ndarray], float]
+) -> C:
+    """The candidate whose ``curve`` has the least ``error`` (the first of equals): the closest-schedule
+    search of the exports.  A candidate whose curve is not finite everywhere (a formula dividing by
+    zero for its arguments) is passed over."""
+    best, best_err = None, math.inf
+    for candidate in candidates:
+        with np.errstate(all="ignore"):
+            values = curve(candidate)
+        if not np.isfinite(values).all():
+            continue
+        err = error(values)
+        if err < best_err:
+            best, best_err = candidate, err
+    assert best is not None
+    return best
+
+
 def cannot(target: str, what: str, why: str = "") -> str:
     """The one wording of a warning: ``"<target> cannot express: <what> (<why>)"``."""
     return f"{target} cannot express: {what}" + (f" ({why})" if why else "")
@@ -100,6 +123,12 @@ def num(value: float) -> str:
 
 def close(a: float, b: float) -> bool:
     return a == b or abs(a - b) <= RTOL * max(abs(a), abs(b))
+
+
+def unique(lines: list[str]) -> list[str]:
+    """``lines`` without repeats, each where it first stands (a warning is said once)."""
+    seen: set[str] = set()
+    return [x for x in lines if not (x in seen or seen.add(x))]
 
 
 # --------------------------------------------------------------------------------------------------

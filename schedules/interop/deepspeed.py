@@ -1,8 +1,8 @@
-"""DeepSpeed's ``scheduler`` block: export a design as one, import one as a design.
+"""DeepSpeed's schedulers as the engine steps them: :func:`deepspeed_curve` and :func:`ds_expression`.
 
 DeepSpeed is not installed here; its schedulers are re-implemented from their documented
 definitions (``deepspeed/runtime/lr_schedules.py``, ``deepspeed.readthedocs.io`` "Learning Rate
-Schedulers") in :func:`deepspeed_factor`, including **how the engine steps them**:
+Schedulers") in :func:`deepspeed_curve`, including **how the engine steps them**:
 ``DeepSpeedEngine`` calls ``lr_scheduler.step()`` after every optimizer step (never before the
 first one), and the constructors set the first lr.  So, with ``F(i)`` the documented lr at
 ``last_batch_iteration = i``, optimizer step ``k`` uses
@@ -30,9 +30,11 @@ row k >= 1    ``F(k - 1)``
 Consequences an exporter has to state: DeepSpeed's first two steps share one lr (the constructor's
 and ``F(0)``), its warmups end one step late, a ``WarmupCosineLR`` never returns the peak lr
 itself (its cosine starts at ``i - W + 1 = 1``), and ``WarmupDecayLR`` decays to its warmup start.
-Each export therefore picks the parameters (natural or shifted by one step) whose curve is nearest
-the design and reports the remaining difference.  Imports reproduce DeepSpeed exactly: as torch
-scheduler classes when they can, otherwise as one ``LambdaLR`` expression of DeepSpeed's formula.
+Each export (:mod:`schedules.interop.deepspeed_export`) therefore picks the parameters (natural or
+shifted by one step) whose curve is nearest the design and reports the remaining difference.
+Imports (:mod:`schedules.interop.deepspeed_import`) reproduce DeepSpeed exactly: as torch scheduler
+classes when they can, otherwise as one ``LambdaLR`` expression of DeepSpeed's formula
+(:func:`ds_expression`).
 """
 
 from __future__ import annotations
@@ -42,13 +44,20 @@ from typing import Any
 
 import numpy as np
 
-from ..build import decay_kwargs, load_config
-from ..curve import Curve, compute_curve, curve_of
-from ..design import ConfigError, Plan, Problem, ScheduleConfig
-from .common import cannot, compare, get_number, num, read_json_object
-from .detect import ignored_deepspeed_keys, looks_like, require_format
+from ..design import ConfigError, Problem
+from .common import get_number, num
 
-TARGET = "DeepSpeed"
+__all__ = [
+    "DS_DEFAULTS",
+    "DS_TYPES",
+    "block_params",
+    "deepspeed_curve",
+    "ds_expression",
+    "scalar",
+    "total_num_steps",
+]
+
+#: DeepSpeed's scheduler types (``deepspeed/runtime/lr_schedules.py``).
 DS_TYPES = ("WarmupLR", "WarmupDecayLR", "WarmupCosineLR", "OneCycle", "LRRangeTest")
 
 #: Documented defaults of each type's params.
@@ -99,7 +108,9 @@ DS_DEFAULTS: dict[str, dict[str, Any]] = {
 # DeepSpeed's schedules
 
 
-def _params(block: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+def block_params(block: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """A scheduler block's type and its params over the documented defaults, checked: a
+    :class:`ConfigError` names an unknown type, an unknown or ``"auto"`` param, a non-number."""
     kind = block.get("type")
     if kind not in DS_TYPES:
         raise ConfigError(Problem("scheduler.type", f"must be one of {', '.join(DS_TYPES)}", kind))
@@ -163,12 +174,33 @@ def _gamma_warmup(i: np.ndarray, warmup: int, kind: str) -> np.ndarray:
         return (1.0 / math.log(warmup)) * np.log(i + 1.0)
 
 
+def _warmup(p: dict[str, Any]) -> tuple[int, str]:
+    """The warmup types' ``(W, warmup_type)``: DeepSpeed warms up over at least 2 steps, and any
+    ``warmup_type`` but ``"linear"`` is ``"log"``."""
+    w = max(2, int(p["warmup_num_steps"]))
+    return w, p["warmup_type"] if p["warmup_type"] in ("linear", "log") else "log"
+
+
+def _one_cycle(p: dict[str, Any], lr: float) -> tuple[float, float, float, float, tuple[float, float] | None]:
+    """OneCycle's ``(cycle_min_lr, cycle_max_lr, cycle length, share of it going up, decay)``: an
+    unset bound is ``lr``, an unset ``cycle_second_step_size`` the first; ``decay`` is
+    ``(decay_lr_rate, decay_step_size)``, ``None`` when either is 0 (the lr then stays at the minimum)."""
+    lo = float(p["cycle_min_lr"] if p["cycle_min_lr"] is not None else lr)
+    hi = float(p["cycle_max_lr"] if p["cycle_max_lr"] is not None else lr)
+    first = float(p["cycle_first_step_size"])
+    second = float(p["cycle_second_step_size"]) if p["cycle_second_step_size"] is not None else first
+    size = first + second
+    rate, dstep = float(p["decay_lr_rate"]), float(p["decay_step_size"])
+    decay = None if math.isclose(rate, 0) or math.isclose(dstep, 0) else (rate, dstep)
+    return lo, hi, size, first / size, decay
+
+
 def deepspeed_curve(block: dict[str, Any], group_lrs: list[float], total: int) -> np.ndarray:
     """The lr of every param group at every optimizer step under DeepSpeed, shape (total, groups).
 
     ``group_lrs``: each group's lr when the scheduler is built (the optimizer block's lr).
     """
-    kind, p = _params(block)
+    kind, p = block_params(block)
     groups = len(group_lrs)
     org = np.asarray(group_lrs, dtype=np.float64)
     k = np.arange(total, dtype=np.float64)
@@ -178,22 +210,20 @@ def deepspeed_curve(block: dict[str, Any], group_lrs: list[float], total: int) -
         max_default = p["warmup_max_lr"] if p["warmup_max_lr"] is not None else org[0]
         low = _per_group(p["warmup_min_lr"], groups, "scheduler.params.warmup_min_lr")
         high = _per_group(max_default, groups, "scheduler.params.warmup_max_lr")
-        w = max(2, int(p["warmup_num_steps"]))
-        wtype = p["warmup_type"] if p["warmup_type"] in ("linear", "log") else "log"
+        w, wtype = _warmup(p)
         gamma = np.where(i < w, _gamma_warmup(np.maximum(i, 0), w, wtype), 1.0)
         if kind == "WarmupDecayLR":
-            t = _total(p)
+            t = total_num_steps(p)
             gamma = np.where(i < w, gamma, np.maximum(0.0, (t - i) / max(1.0, t - w)))
         out[:] = low[None, :] + (high - low)[None, :] * gamma[:, None]
         out[0] = low
     elif kind == "WarmupCosineLR":
-        t = _total(p)
-        w = max(2, int(p["warmup_num_steps"]))
+        t = total_num_steps(p)
+        w, wtype = _warmup(p)
         if t <= w:
             raise ConfigError(
                 Problem("scheduler.params.total_num_steps", f"must be > warmup_num_steps ({w})", t)
             )
-        wtype = p["warmup_type"] if p["warmup_type"] in ("linear", "log") else "log"
         r_min, c = float(p["warmup_min_ratio"]), float(p["cos_min_ratio"])
         up = r_min + _gamma_warmup(np.maximum(i, 0), w, wtype) * (1.0 - r_min)
         down = np.maximum(0.0, c + (1.0 - c) * ((1 + np.cos(math.pi * (i - w + 1) / (t - w))) / 2))
@@ -202,19 +232,14 @@ def deepspeed_curve(block: dict[str, Any], group_lrs: list[float], total: int) -
         out[0] = org
         out[0, 0] = 0.0  # get_lr() before the first step returns [0.0]: only the first group is set
     elif kind == "OneCycle":
-        lo = float(p["cycle_min_lr"] if p["cycle_min_lr"] is not None else org[0])
-        hi = float(p["cycle_max_lr"] if p["cycle_max_lr"] is not None else org[0])
-        first = float(p["cycle_first_step_size"])
-        second = float(p["cycle_second_step_size"]) if p["cycle_second_step_size"] is not None else first
-        size = first + second
-        ratio = first / size
+        lo, hi, size, ratio, decay = _one_cycle(p, org[0])
         bi = k  # batch_iteration = last_batch_iteration + 1
         cycle = np.floor(1 + bi / size)
         x = 1.0 + bi / size - cycle
         scale = np.where(x <= ratio, x / ratio, (x - 1) / (ratio - 1))
         lr = lo + (hi - lo) * scale
-        rate, dstep = float(p["decay_lr_rate"]), float(p["decay_step_size"])
-        if not (math.isclose(rate, 0) or math.isclose(dstep, 0)):
+        if decay is not None:
+            rate, dstep = decay
             with np.errstate(divide="ignore", invalid="ignore"):
                 decayed = lo / (1 + rate * ((k - size) / dstep))
         else:
@@ -229,7 +254,9 @@ def deepspeed_curve(block: dict[str, Any], group_lrs: list[float], total: int) -
     return out
 
 
-def _total(p: dict[str, Any]) -> int:
+def total_num_steps(p: dict[str, Any]) -> int:
+    """``total_num_steps`` of a block's params (WarmupDecayLR, WarmupCosineLR): an integer >= 1, and
+    required (a :class:`ConfigError` otherwise)."""
     t = p.get("total_num_steps")
     if t is None:
         raise ConfigError(Problem("scheduler.params.total_num_steps", "is required", None, has_value=False))
@@ -239,307 +266,13 @@ def _total(p: dict[str, Any]) -> int:
 
 
 # --------------------------------------------------------------------------------------------------
-# export
-
-
-def _pack(values: np.ndarray) -> float | list[float]:
-    vals = [float(v) for v in values]
-    return vals[0] if all(v == vals[0] for v in vals) else vals
-
-
-def _candidates(
-    cfg: ScheduleConfig, plan: Plan, final: float | None = None
-) -> tuple[list[dict[str, Any]], list[str]]:
-    """Scheduler blocks worth trying for a design, and what DeepSpeed cannot express about it.
-
-    ``final``: the design's last lr (first group), a floor worth trying (computed when left out)."""
-    out: list[str] = []
-    base = np.asarray(cfg.optimizer.base_lrs())
-    T, w, h = plan.total_steps, plan.warmup_steps, plan.hold_steps
-    s = cfg.warmup.start_factor if cfg.warmup is not None and w > 0 else 1.0
-    if cfg.wsd is not None and w > 0:
-        s = cfg.wsd.warmup_start if cfg.wsd.warmup_start is not None else cfg.wsd.min_lr_ratio
-    decay = cfg.decay
-    if decay is not None and decay.interval == "epoch":
-        out.append(
-            cannot(
-                TARGET, "decay.interval='epoch'", "the engine steps the scheduler after every optimizer step"
-            )
-        )
-    if cfg.plateau is not None:
-        out.append(cannot(TARGET, "ReduceLROnPlateau", "DeepSpeed has no metric-driven scheduler"))
-    if h > 0:
-        out.append(cannot(TARGET, _hold_field(cfg, h), "no stable phase between warmup and decay"))
-    if cfg.wsd is not None:
-        out += _wsd_shapes(cfg.wsd, w)
-
-    def warm(
-        kind: str, shift: bool, extra: dict[str, Any], floor: np.ndarray | None = None
-    ) -> dict[str, Any]:
-        ww = max(w - 1, 0) if shift else w
-        start = base * (s + (1 - s) / w) if (shift and w > 0) else base * s
-        low = floor if floor is not None else (start if w > 0 else base)
-        return {
-            "type": kind,
-            "params": {
-                "warmup_min_lr": _pack(low),
-                "warmup_max_lr": _pack(base),
-                # DeepSpeed (0.19.8, lr_schedules.py) rejects warmup_num_steps <= 0 and uses max(2, it)
-                # anyway: 1 is the same curve as 0 and a config the engine accepts.
-                "warmup_num_steps": max(ww, 1),
-                "warmup_type": "linear",
-                **extra,
-            },
-        }
-
-    name = decay.scheduler if decay is not None else None
-    if w > 0 and name not in ("CosineAnnealingLR", "CosineAnnealingWarmRestarts", "OneCycleLR"):
-        out.append(
-            cannot(
-                TARGET,
-                f"a warmup whose first two steps differ ({num(s)}x, then {num(s + (1 - s) / w)}x of the lr)",
-                "the engine's first two steps both use warmup_min_lr: the constructor sets it and the first step() returns it",
-            )
-        )
-    blocks: list[dict[str, Any]] = []
-    kw = decay_kwargs(cfg, plan) if decay is not None else {}
-    if name is None:
-        blocks += [warm("WarmupLR", False, {}), warm("WarmupLR", True, {})]
-    elif name in ("LinearLR", "PolynomialLR"):
-        end = kw.get("end_factor", 0.0) if name == "LinearLR" else 0.0
-        if name == "PolynomialLR" and kw["power"] != 1.0:
-            out.append(cannot(TARGET, f"PolynomialLR power={kw['power']:g}", "WarmupDecayLR decays linearly"))
-        if w > 0 and not math.isclose(s, end):
-            out.append(
-                cannot(
-                    TARGET,
-                    f"a warmup from {s:g}x with a decay to {end:g}x",
-                    "WarmupDecayLR decays to its warmup_min_lr",
-                )
-            )
-        floor = base * end
-        for shift in (False, True):
-            for total in sorted({T, max(T - 1, 1)}):
-                blocks.append(warm("WarmupDecayLR", shift, {"total_num_steps": total}, floor))
-                blocks.append(warm("WarmupDecayLR", shift, {"total_num_steps": total}))
-    elif name in ("CosineAnnealingLR", "CosineAnnealingWarmRestarts", "OneCycleLR"):
-        eta = float(kw.get("eta_min", 0.0) or 0.0)
-        if name != "CosineAnnealingLR":
-            out.append(
-                cannot(
-                    TARGET,
-                    f"decay.scheduler='{name}'",
-                    "WarmupCosineLR has one cosine, no restarts or cycles",
-                )
-            )
-        ratios = {eta / b for b in base}
-        if len(ratios) > 1:
-            out.append(
-                cannot(
-                    TARGET,
-                    "an absolute eta_min with per-group lr_scale",
-                    "cos_min_ratio is relative to each group",
-                )
-            )
-        c = eta / float(base[0])
-        if w > 0:
-            out.append(
-                cannot(
-                    TARGET,
-                    "the peak lr at the end of warmup",
-                    "WarmupCosineLR's warmup stops one step short of the peak and its cosine starts one step past it",
-                )
-            )
-        else:
-            out.append(
-                cannot(
-                    TARGET, "a cosine without warmup", "WarmupCosineLR always warms up for at least 2 steps"
-                )
-            )
-        for ww in {max(w, 2), max(w - 1, 2)}:
-            for total in (T, T + 1, T - 1):
-                for r_min in {s if w > 0 else 1.0, (s + (1 - s) / w) if w > 0 else 1.0}:
-                    if total > ww:
-                        blocks.append(
-                            {
-                                "type": "WarmupCosineLR",
-                                "params": {
-                                    "total_num_steps": total,
-                                    "warmup_min_ratio": r_min,
-                                    "warmup_num_steps": ww,
-                                    "cos_min_ratio": c,
-                                    "warmup_type": "linear",
-                                },
-                            }
-                        )
-    elif name == "CyclicLR" and w == 0:
-        lo, hi = np.asarray(_as_list(kw["base_lr"], len(base))), np.asarray(_as_list(kw["max_lr"], len(base)))
-        up = int(kw["step_size_up"])
-        down = int(kw.get("step_size_down") or up)
-        if kw.get("mode", "triangular") != "triangular":
-            out.append(cannot(TARGET, f"CyclicLR mode='{kw.get('mode')}'", "OneCycle is a plain triangle"))
-        if T > up + down + 1:
-            out.append(
-                cannot(TARGET, "more than one CyclicLR cycle", "OneCycle holds cycle_min_lr after its cycle")
-            )
-        if len(set(lo.tolist())) > 1 or len(set(hi.tolist())) > 1:
-            out.append(
-                cannot(TARGET, "per-group CyclicLR bounds", "OneCycle has one cycle_min_lr and cycle_max_lr")
-            )
-        if kw.get("cycle_momentum", True):
-            out.append(cannot(TARGET, "CyclicLR's momentum cycling", "exported with cycle_momentum false"))
-        blocks.append(
-            {
-                "type": "OneCycle",
-                "params": {
-                    "cycle_min_lr": float(lo[0]),
-                    "cycle_max_lr": float(hi[0]),
-                    "cycle_first_step_size": up,
-                    "cycle_second_step_size": down,
-                    "decay_lr_rate": 0.0,
-                    "cycle_momentum": False,
-                },
-            }
-        )
-    else:
-        out.append(cannot(TARGET, f"decay.scheduler='{name}'", "no DeepSpeed scheduler has this shape"))
-    # Every DeepSpeed schedule competes (the export keeps the nearest): the warmup family with the
-    # design's warmup, decaying to 0 or to the design's final lr.
-    final = float(compute_curve(cfg).lrs[-1, 0]) if final is None else final
-    floors = {0.0, *([final / float(base[0])] if 0 < final < float(base[0]) else [])}
-    family: list[dict[str, Any]] = [warm("WarmupLR", False, {}), warm("WarmupLR", True, {})]
-    for ratio in sorted(floors):
-        family.append(warm("WarmupDecayLR", False, {"total_num_steps": T}, base * ratio))
-        family.append(
-            {
-                "type": "WarmupCosineLR",
-                "params": {
-                    "total_num_steps": T if T > max(w, 2) else max(w, 2) + 1,
-                    "warmup_min_ratio": s if w > 0 else 1.0,
-                    "warmup_num_steps": max(w, 2),
-                    "cos_min_ratio": ratio,
-                    "warmup_type": "linear",
-                },
-            }
-        )
-    # ... with DeepSpeed's default log warmup too
-    family += [{**b, "params": {**b["params"], "warmup_type": "log"}} for b in family]
-    blocks += family
-    return blocks, out
-
-
-def _hold_field(cfg: ScheduleConfig, h: int) -> str:
-    """The setting that makes the ``h`` steps at the peak: the ``wsd`` section's stable phase (set, or
-    inferred as total - warmup - decay) or the decay's hold."""
-    if cfg.wsd is not None:
-        if cfg.wsd.stable_steps is not None:
-            return f"wsd.stable_steps={h}"
-        return f"the wsd stable phase of {h} steps (wsd.stable_steps inferred: total - warmup - decay)"
-    if cfg.decay is not None and cfg.decay.hold_ratio is not None:
-        return f"decay.hold_ratio={cfg.decay.hold_ratio:g} ({h} steps)"
-    return f"decay.hold_steps={h}"
-
-
-def _wsd_shapes(ws: Any, w: int) -> list[str]:
-    """What DeepSpeed's schedulers cannot do of a ``wsd`` section's warmup and decay shapes."""
-    out: list[str] = []
-    if w > 0 and ws.warmup_type != "linear":
-        out.append(
-            cannot(TARGET, f"wsd.warmup_type='{ws.warmup_type}'", "DeepSpeed warms up linearly or by log")
-        )
-    if ws.decay_type == "1-sqrt":  # linear and cosine: WarmupDecayLR / WarmupCosineLR when h == 0
-        out.append(cannot(TARGET, "wsd.decay_type='1-sqrt'", "no DeepSpeed scheduler has this shape"))
-    return out
-
-
-def _as_list(value: Any, groups: int) -> list[float]:
-    return [float(v) for v in value] if isinstance(value, list) else [float(value)] * groups
-
-
-def _distance(design: np.ndarray, target: np.ndarray) -> tuple[int, float]:
-    """Rows that differ (0 when exact), then the mean squared difference relative to the peak: the
-    block that differs at the fewest optimizer steps, the nearest by least squares among those."""
-    mismatch = compare(design, target)
-    peak = float(np.max(np.abs(design))) or 1.0
-    mse = float(np.mean(((design - target) / peak) ** 2))
-    return (0 if mismatch is None else mismatch.rows_differing, mse if math.isfinite(mse) else math.inf)
-
-
-def to_deepspeed(
-    config: ScheduleConfig | dict[str, Any] | str, *, curve: Curve | None = None
-) -> tuple[dict[str, Any], list[str]]:
-    """A DeepSpeed config fragment (``optimizer``, ``scheduler``, batch sizes) for the design, and
-    what DeepSpeed cannot express.  Of the blocks that fit the design's shape, the one whose
-    curve (under the engine's stepping) is nearest the design's is returned."""
-    cfg = load_config(config)
-    curve = curve_of(cfg, curve)
-    plan = curve.plan
-    blocks, warnings = _candidates(cfg, plan, float(curve.lrs[-1, 0]))
-    lrs = cfg.optimizer.base_lrs()
-    best = min(blocks, key=lambda b: _distance(curve.lrs, deepspeed_curve(b, lrs, plan.total_steps)))
-    payload: dict[str, Any] = {
-        "train_micro_batch_size_per_gpu": cfg.training.micro_batch_size,
-        "gradient_accumulation_steps": cfg.training.accumulation_steps,
-        "optimizer": _optimizer_block(cfg, warnings),
-        "scheduler": best,
-    }
-    if len(lrs) > 1:
-        warnings.append(
-            "note: build the optimizer with the design's param groups (lr = optimizer lr x lr_scale) and pass it "
-            "to deepspeed.initialize(optimizer=...); the optimizer block sets one lr"
-        )
-    mismatch = compare(curve.lrs, deepspeed_curve(best, lrs, plan.total_steps))
-    if mismatch is not None:
-        warnings.append(mismatch.describe(TARGET))
-    return payload, _unique(warnings)
-
-
-def _optimizer_block(cfg: ScheduleConfig, warnings: list[str]) -> dict[str, Any]:
-    opt = cfg.optimizer
-    params: dict[str, Any] = {"lr": opt.lr}
-    kwargs = dict(opt.kwargs)
-    if opt.name in ("Adam", "AdamW"):
-        kind = "AdamW" if opt.name == "AdamW" else "Adam"
-        for key in ("betas", "eps", "weight_decay"):
-            if key in kwargs:
-                params[key] = kwargs.pop(key)
-        if opt.name == "Adam":
-            params["adam_w_mode"] = False  # DeepSpeed's "Adam" is AdamW unless told otherwise
-    elif opt.name in ("SGD", "Adagrad", "Lamb"):
-        kind = opt.name
-        params.update(kwargs)
-        kwargs = {}
-    else:
-        kind = opt.name
-        warnings.append(
-            cannot(
-                TARGET,
-                f"optimizer.name='{opt.name}' as a config block",
-                "pass the torch optimizer to deepspeed.initialize(optimizer=...)",
-            )
-        )
-        params.update(kwargs)
-        kwargs = {}
-    for key, value in kwargs.items():
-        warnings.append(
-            cannot(TARGET, f"optimizer.kwargs.{key}={value!r}", f"not a parameter of DeepSpeed's {kind}")
-        )
-    return {"type": kind, "params": params}
-
-
-def _unique(lines: list[str]) -> list[str]:
-    seen: set[str] = set()
-    return [x for x in lines if not (x in seen or seen.add(x))]
-
-
-# --------------------------------------------------------------------------------------------------
-# import
+# the same formulas as lr_lambda expressions
 
 
 def ds_expression(block: dict[str, Any], base_lr: float) -> str:
     """DeepSpeed's lr at optimizer step ``step`` divided by ``base_lr``, as an ``lr_lambda``
     expression (the engine's stepping included: ``step`` 0 is the constructor's lr)."""
-    kind, p = _params(block)
+    kind, p = block_params(block)
     b = num(base_lr)
     i = "(step - 1)"
 
@@ -550,262 +283,43 @@ def ds_expression(block: dict[str, Any], base_lr: float) -> str:
 
     if kind in ("WarmupLR", "WarmupDecayLR"):
         low, high = (
-            _scalar(p["warmup_min_lr"], "warmup_min_lr"),
-            _scalar(p["warmup_max_lr"] if p["warmup_max_lr"] is not None else base_lr, "warmup_max_lr"),
+            scalar(p["warmup_min_lr"]),
+            scalar(p["warmup_max_lr"] if p["warmup_max_lr"] is not None else base_lr),
         )
-        w = max(2, int(p["warmup_num_steps"]))
-        wtype = p["warmup_type"] if p["warmup_type"] in ("linear", "log") else "log"
+        w, wtype = _warmup(p)
         after = "1.0"
         if kind == "WarmupDecayLR":
-            t = _total(p)
+            t = total_num_steps(p)
             after = f"max(0.0, ({t} - {i}) / {num(max(1.0, t - w))})"
         gamma = f"({warm_gamma(w, wtype)} if {i} < {w} else {after})"
         lr = f"({num(low)} + {num(high - low)} * {gamma})"
         return f"({num(low)} if step < 1 else {lr}) / {b}"
     if kind == "WarmupCosineLR":
-        t = _total(p)
-        w = max(2, int(p["warmup_num_steps"]))
-        wtype = p["warmup_type"] if p["warmup_type"] in ("linear", "log") else "log"
+        t = total_num_steps(p)
+        w, wtype = _warmup(p)
         r, c = float(p["warmup_min_ratio"]), float(p["cos_min_ratio"])
         up = f"{num(r)} + ({warm_gamma(w, wtype)}) * {num(1.0 - r)}"
         down = f"max(0.0, {num(c)} + {num(1.0 - c)} * ((1 + cos(pi * ({i} - {w} + 1) / {t - w})) / 2))"
         return f"(0.0 if step < 1 else ({up} if {i} < {w} else {down}))"
     if kind == "OneCycle":
-        lo = float(p["cycle_min_lr"] if p["cycle_min_lr"] is not None else base_lr)
-        hi = float(p["cycle_max_lr"] if p["cycle_max_lr"] is not None else base_lr)
-        first = float(p["cycle_first_step_size"])
-        second = float(p["cycle_second_step_size"]) if p["cycle_second_step_size"] is not None else first
-        size = first + second
-        ratio = first / size
+        lo, hi, size, ratio, decay = _one_cycle(p, base_lr)
         x = f"(1.0 + step / {num(size)} - floor(1 + step / {num(size)}))"
         scale = f"({x} / {num(ratio)} if {x} <= {num(ratio)} else ({x} - 1) / {num(ratio - 1)})"
-        rate, dstep = float(p["decay_lr_rate"]), float(p["decay_step_size"])
-        if not (math.isclose(rate, 0) or math.isclose(dstep, 0)):
+        if decay is not None:
+            rate, dstep = decay
             decayed = f"{num(lo)} / (1 + {num(rate)} * ((step - {num(size)}) / {num(dstep)}))"
         else:
             decayed = num(lo)
         return f"(({num(lo)} + {num(hi - lo)} * {scale}) if {i} < {num(size)} else {decayed}) / {b}"
-    lo = _scalar(p["lr_range_test_min_lr"], "lr_range_test_min_lr")
+    lo = scalar(p["lr_range_test_min_lr"])
     q = f"(max({i}, 0) / {num(float(p['lr_range_test_step_size']))})"
     if p["lr_range_test_staircase"]:
         q = f"floor{q}"
     return f"{num(lo)} * (1 + {num(float(p['lr_range_test_step_rate']))} * {q}) / {b}"
 
 
-def _scalar(value: Any, key: str) -> float:
+def scalar(value: Any) -> float:
+    """A per-group parameter's value for the first group (the value itself when it is one number)."""
     if isinstance(value, list | tuple):
         return float(value[0])
     return float(value)
-
-
-def from_deepspeed(
-    source: str | bytes | dict[str, Any],
-    *,
-    base: ScheduleConfig | dict[str, Any] | str | None = None,
-    total_steps: int | None = None,
-    exact: bool = True,
-    default_total_steps: int | None = None,
-) -> tuple[ScheduleConfig, list[str]]:
-    """A design from a DeepSpeed config (``ds_config.json``) or its ``scheduler`` block.
-
-    The run length is ``total_steps`` when given; else the block's own ``total_num_steps`` (when
-    ``base`` runs within one step of it, ``base``'s length: exports may size it one step off, see the
-    module doc); else ``default_total_steps``; else ``base``'s.  The optimizer comes from the
-    config's ``optimizer`` block, else ``base``; batch sizes from ``train_micro_batch_size_per_gpu`` /
-    ``gradient_accumulation_steps``, else ``base``.  ``exact``: reproduce DeepSpeed's curve at every
-    step (a ``LambdaLR`` expression where no torch class does); ``False`` gives the nearest warmup +
-    decay made of torch classes, with a warning saying how far it is.  A document that looks like
-    another format (HF ``TrainingArguments``, a design) is refused saying so; every top-level key
-    the import does not use is named in a warning.
-    """
-    doc = read_json_object(source, "a DeepSpeed config")
-    if looks_like(doc) in ("hf", "design"):
-        require_format(doc, "deepspeed")
-    block = doc.get("scheduler", doc) if "type" not in doc else doc
-    if not isinstance(block, dict) or "type" not in block:
-        raise ConfigError(Problem("scheduler", "must be an object with 'type' and 'params'", block))
-    kind, p = _params(block)
-    warnings: list[str] = ignored_deepspeed_keys(doc)
-    base_cfg = load_config(base) if base is not None else load_config({})
-    data = base_cfg.to_dict()
-    data.update({"name": f"DeepSpeed {kind}", "warmup": None, "decay": None, "plateau": None})
-    data.pop("wsd", None)  # the imported scheduler replaces the base's whole schedule
-    training = data["training"]
-    if "train_micro_batch_size_per_gpu" in doc:
-        training["micro_batch_size"] = get_number(
-            doc, "train_micro_batch_size_per_gpu", 1, integer=True, low=1
-        )
-    if "gradient_accumulation_steps" in doc:
-        training["accumulation_steps"] = get_number(
-            doc, "gradient_accumulation_steps", 1, integer=True, low=1
-        )
-    own = p.get("total_num_steps")
-    if own is not None:
-        own = int(
-            get_number(
-                p, "total_num_steps", None, path="scheduler.params.total_num_steps", integer=True, low=1
-            )
-        )
-    t = total_steps
-    if t is None and own is not None:
-        t = own
-        if base is not None:
-            base_total = compute_total(load_config(data))
-            if abs(base_total - own) <= 1:
-                t = base_total
-    if t is None:
-        t = default_total_steps
-    if t is not None:
-        training["max_steps"] = int(
-            get_number({"t": t}, "t", None, path="total_num_steps", integer=True, low=1)
-        )
-    elif base is None:
-        warnings.append(
-            f"no total_num_steps: the run length is the default design's ({load_config(data).training.epochs} epochs)"
-        )
-
-    optimizer = data["optimizer"]
-    opt_block = doc.get("optimizer")
-    if isinstance(opt_block, dict):
-        optimizer.update(_optimizer_from_block(opt_block, warnings))
-    lr = _peak(kind, p, optimizer["lr"])
-    groups = len(base_cfg.optimizer.groups())
-    scales = _group_scales(kind, p, groups, warnings)
-    optimizer["lr"] = lr
-    if scales is not None and optimizer.get("param_groups"):
-        optimizer["param_groups"] = [
-            {"name": g["name"], "lr_scale": sc}
-            for g, sc in zip(optimizer["param_groups"], scales, strict=True)
-        ]
-    if kind in ("WarmupLR", "WarmupDecayLR", "WarmupCosineLR") and p["warmup_type"] == "log":
-        warnings.append(
-            "DeepSpeed's 'log' warmup has no torch scheduler class"
-            + (": imported as a LambdaLR expression" if exact else ": imported as a linear warmup")
-        )
-    if kind == "OneCycle" and p.get("cycle_momentum", True):
-        warnings.append(
-            "OneCycle's momentum cycling (cycle_min_mom .. cycle_max_mom) is not part of a design"
-        )
-    data["optimizer"] = optimizer
-    cfg0 = load_config(data)
-    plan_total = compute_total(cfg0)
-    target = deepspeed_curve(block, cfg0.optimizer.base_lrs(), plan_total)
-    native = _native(kind, p, lr, plan_total)
-    cfg = None
-    if native is not None:
-        try:
-            cand = load_config({**data, **native})
-            if compare(compute_curve(cand).lrs, target) is None or not exact:
-                cfg = cand
-        except ConfigError:
-            cfg = None
-    if cfg is None:
-        data["decay"] = {"scheduler": "LambdaLR", "kwargs": {"lr_lambda": ds_expression(block, lr)}}
-        cfg = load_config(data)
-    mismatch = compare(compute_curve(cfg).lrs, target)
-    if mismatch is not None:
-        warnings.append(
-            mismatch.describe("the imported design").replace(
-                "the imported design gives", "the imported design (torch classes) gives"
-            )
-        )
-    return cfg, _unique(warnings)
-
-
-def compute_total(cfg: ScheduleConfig) -> int:
-
-    return cfg.plan.total_steps
-
-
-def _optimizer_from_block(block: dict[str, Any], warnings: list[str]) -> dict[str, Any]:
-    kind = str(block.get("type", "AdamW"))
-    params = dict(block.get("params") or {})
-    names = {"adam": "AdamW", "adamw": "AdamW", "sgd": "SGD", "adagrad": "Adagrad", "lamb": None}
-    name = names.get(kind.lower(), kind)
-    if kind.lower() == "adam" and params.pop("adam_w_mode", True) is False:
-        name = "Adam"
-    params.pop("adam_w_mode", None)
-    params.pop("torch_adam", None)
-    if name is None:
-        warnings.append(f"optimizer type '{kind}' has no torch.optim class: imported as AdamW")
-        name = "AdamW"
-    out: dict[str, Any] = {"name": name}
-    if "lr" in params:
-        out["lr"] = get_number(params, "lr", None, path="optimizer.params.lr", low=0, high=10)
-    kwargs = {
-        k: v for k, v in params.items() if k in ("betas", "eps", "weight_decay", "momentum", "nesterov")
-    }
-    for k in params:
-        if k not in kwargs and k != "lr":
-            warnings.append(f"optimizer.params.{k} dropped (not a {name} argument)")
-    out["kwargs"] = kwargs
-    return out
-
-
-def _peak(kind: str, p: dict[str, Any], lr: float) -> float:
-    """The design's base lr for a block: the lr the block peaks at (first group)."""
-    if kind in ("WarmupLR", "WarmupDecayLR") and p["warmup_max_lr"] is not None:
-        return _scalar(p["warmup_max_lr"], "warmup_max_lr")
-    if kind == "OneCycle" and p["cycle_max_lr"] is not None:
-        return float(p["cycle_max_lr"])
-    if kind == "LRRangeTest":
-        return _scalar(p["lr_range_test_min_lr"], "lr_range_test_min_lr")
-    return float(lr)
-
-
-def _group_scales(kind: str, p: dict[str, Any], groups: int, warnings: list[str]) -> list[float] | None:
-    key = {
-        "WarmupLR": "warmup_max_lr",
-        "WarmupDecayLR": "warmup_max_lr",
-        "LRRangeTest": "lr_range_test_min_lr",
-    }.get(kind)
-    if key is None or not isinstance(p.get(key), list | tuple):
-        return None
-    values = [float(v) for v in p[key]]
-    if len(values) != groups:
-        raise ConfigError(
-            Problem(
-                f"scheduler.params.{key}",
-                f"must have one value per param group of the base design ({groups})",
-                values,
-            )
-        )
-    if kind != "LRRangeTest":
-        lows = p.get("warmup_min_lr")
-        if isinstance(lows, list | tuple) and len({lo / hi for lo, hi in zip(lows, values, strict=True)}) > 1:
-            warnings.append(
-                "per-group warmup_min_lr / warmup_max_lr ratios differ: the design scales one shape per group"
-            )
-    return [v / values[0] for v in values]
-
-
-def _native(kind: str, p: dict[str, Any], lr: float, total: int) -> dict[str, Any] | None:
-    """Warmup + decay sections of torch classes nearest the block (natural reading: warmup over
-    warmup_num_steps steps from warmup_min_lr)."""
-    if kind not in ("WarmupLR", "WarmupDecayLR", "WarmupCosineLR"):
-        return None
-    w = int(p["warmup_num_steps"])
-    if kind == "WarmupCosineLR":
-        start = float(p["warmup_min_ratio"])
-        floor = float(p["cos_min_ratio"]) * lr
-    else:
-        low = _scalar(p["warmup_min_lr"], "warmup_min_lr")
-        start = low / lr if lr else 0.0
-        floor = low
-    same = kind == "WarmupLR" and math.isclose(start, 1.0)
-    warmup = (
-        None
-        if (w <= 0 or same)
-        else {"steps": max(2, w), "ratio": None, "start_factor": min(max(start, 0.0), 1.0)}
-    )
-    if kind == "WarmupLR":
-        return {"warmup": warmup, "decay": None}
-    if kind == "WarmupDecayLR":
-        return {
-            "warmup": warmup,
-            "decay": {
-                "scheduler": "LinearLR",
-                "kwargs": {"start_factor": 1.0, "end_factor": floor / lr if lr else 0.0},
-            },
-        }
-    return {"warmup": warmup, "decay": {"scheduler": "CosineAnnealingLR", "kwargs": {"eta_min": floor}}}

@@ -21,15 +21,13 @@ from __future__ import annotations
 from typing import Any
 
 from ..design import ConfigError, Problem
+from .deepspeed import DS_TYPES
 
 NAMES = {
     "hf": "HF TrainingArguments",
     "deepspeed": "a DeepSpeed config",
     "design": "an lr-schedule/v1 design",
 }
-
-#: DeepSpeed's scheduler types (``deepspeed/runtime/lr_schedules.py``).
-DS_SCHEDULERS = ("WarmupLR", "WarmupDecayLR", "WarmupCosineLR", "OneCycle", "LRRangeTest")
 
 #: Top-level keys of a DeepSpeed config that the importer reads.
 DS_READ = ("scheduler", "optimizer", "train_micro_batch_size_per_gpu", "gradient_accumulation_steps")
@@ -141,7 +139,7 @@ def looks_like(doc: Any) -> str | None:
         return "design"
     if (
         isinstance(doc.get("scheduler"), dict)
-        or doc.get("type") in DS_SCHEDULERS
+        or doc.get("type") in DS_TYPES
         or any(
             k in DS_ONLY and k not in HF_FIELDS for k in doc
         )  # TrainingArguments has activation_checkpointing
@@ -195,7 +193,7 @@ def ignored_hf_keys(doc: dict[str, Any]) -> list[str]:
 
 def ignored_deepspeed_keys(doc: dict[str, Any]) -> list[str]:
     """Warnings naming every top-level key of a DeepSpeed config that the import does not use."""
-    if "scheduler" not in doc and doc.get("type") in DS_SCHEDULERS:  # a bare scheduler block
+    if "scheduler" not in doc and doc.get("type") in DS_TYPES:  # a bare scheduler block
         extra = [str(k) for k in doc if k not in ("type", "params")]
     else:
         extra = [str(k) for k in doc if k not in DS_READ]

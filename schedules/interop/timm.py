@@ -39,7 +39,7 @@ import numpy as np
 from ..build import decay_kwargs, load_config
 from ..curve import Curve, curve_of
 from ..design import Plan, ScheduleConfig
-from .common import cannot, compare
+from .common import cannot, compare, nearest
 
 TARGET = "timm"
 TIMM_SCHEDS = ("cosine", "poly", "step", "multistep", "constant", "wsd")
@@ -342,17 +342,9 @@ def timm_candidates(cfg: ScheduleConfig, plan: Plan, design: np.ndarray) -> list
 
 def closest_timm(cfg: ScheduleConfig, plan: Plan, design: np.ndarray) -> dict[str, Any]:
     """The :func:`timm_candidates` entry nearest the design (least squares over every group)."""
-    best, best_err = None, math.inf
-    for args in timm_candidates(cfg, plan, design):
-        with np.errstate(all="ignore"):
-            target = timm_curve(args, cfg, plan)
-        if not np.isfinite(target).all():
-            continue
-        err = _mse(design, target)
-        if err < best_err:
-            best, best_err = args, err
-    assert best is not None
-    return best
+    return nearest(
+        timm_candidates(cfg, plan, design), lambda a: timm_curve(a, cfg, plan), lambda t: _mse(design, t)
+    )
 
 
 def to_timm(

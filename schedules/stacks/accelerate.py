@@ -21,7 +21,14 @@ from __future__ import annotations
 import numpy as np
 
 from ..design import Plan, ScheduleConfig, StackConfig
-from .base import DesignScheduler, Ticks, amp_skipped, design_windows, exclusive_cumsum
+from .base import (
+    DesignScheduler,
+    Ticks,
+    amp_skipped,
+    calls_after_steps_that_ran,
+    design_windows,
+    exclusive_cumsum,
+)
 
 NAME = "accelerate"
 LABEL = "accelerate"
@@ -41,9 +48,7 @@ def ticks(plan: Plan, settings: StackConfig) -> Ticks:
         total = int(windows.sum())
     else:
         per = 1 if settings.split_batches else processes(plan, settings)
-        ran = (~skipped).astype(np.int64)
-        calls = per * exclusive_cumsum(ran)
-        total = per * int(ran.sum())
+        calls, total = calls_after_steps_that_ran(skipped, per)
     return Ticks(calls, plan.samples_array(), plan.epochs_array(), skipped, total)
 
 

@@ -148,6 +148,21 @@ def exclusive_cumsum(values: np.ndarray) -> np.ndarray:
     return out
 
 
+def calls_after_steps_that_ran(skipped: np.ndarray, per: int = 1) -> tuple[np.ndarray, int]:
+    """A stack that calls ``scheduler.step()`` ``per`` times after every optimizer step that ran (none
+    after a step AMP skipped): the calls made before each step reads its lr, and the calls by the end."""
+    ran = (~skipped).astype(np.int64)
+    return per * exclusive_cumsum(ran), per * int(ran.sum())
+
+
+def with_plateau_steps(ticks: Ticks, stepped: np.ndarray) -> Ticks:
+    """``ticks`` with the framework's own ``ReduceLROnPlateau`` stepped after each optimizer step where
+    ``stepped`` is 1, with the metric of one evaluation after another (see :class:`Ticks`)."""
+    ticks.plateau_calls = exclusive_cumsum(stepped)
+    ticks.plateau_metric = np.arange(int(stepped.sum()), dtype=np.int64)
+    return ticks
+
+
 def record(
     config: ScheduleConfig,
     design_steps: np.ndarray,

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..design import Plan, ScheduleConfig, StackConfig
-from .base import DesignScheduler, Ticks, amp_skipped, exclusive_cumsum
+from .base import DesignScheduler, Ticks, amp_skipped, calls_after_steps_that_ran
 
 NAME = "deepspeed"
 LABEL = "DeepSpeed"
@@ -38,10 +38,8 @@ def ticks(plan: Plan, settings: StackConfig) -> Ticks:
         (within + 1) * plan.round_size, plan.samples_per_epoch
     )
     skipped = amp_skipped(steps, settings)
-    ran = (~skipped).astype(np.int64)
-    return Ticks(
-        exclusive_cumsum(ran), samples.astype(np.int64), epoch.astype(np.int64), skipped, int(ran.sum())
-    )
+    calls, total = calls_after_steps_that_ran(skipped)
+    return Ticks(calls, samples.astype(np.int64), epoch.astype(np.int64), skipped, total)
 
 
 def init_cpu_process_group() -> None:

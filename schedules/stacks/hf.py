@@ -16,8 +16,15 @@ from typing import Any
 
 import numpy as np
 
-from ..design import Plan, ScheduleConfig, StackConfig
-from .base import DesignScheduler, Ticks, amp_skipped, exclusive_cumsum, plateau_scheduler
+from ..design import Plan, ScheduleConfig, StackConfig, TrainingConfig
+from .base import (
+    DesignScheduler,
+    Ticks,
+    amp_skipped,
+    calls_after_steps_that_ran,
+    plateau_scheduler,
+    with_plateau_steps,
+)
 
 NAME = "hf"
 LABEL = "HF Trainer"
@@ -27,14 +34,27 @@ SOURCE = "transformers/trainer.py (_inner_training_loop, _evaluate)"
 def ticks(plan: Plan, settings: StackConfig) -> Ticks:
     t = plan.total_steps
     skipped = amp_skipped(t, settings)
-    ran = (~skipped).astype(np.int64)
+    calls, total = calls_after_steps_that_ran(skipped)
     return Ticks(
-        calls=exclusive_cumsum(ran),
+        calls=calls,
         samples=plan.samples_array(),
         epoch=plan.epochs_array(),
         skipped=skipped,
-        total_calls=int(ran.sum()),
+        total_calls=total,
     )
+
+
+def training_arguments(t: TrainingConfig) -> dict[str, Any]:
+    """The ``TrainingArguments`` that give a run the training section's length: the batch per device,
+    the accumulation, the epochs or ``max_steps``, ``dataloader_drop_last`` (the HF export writes
+    them too)."""
+    return {
+        "per_device_train_batch_size": t.micro_batch_size,
+        "gradient_accumulation_steps": t.accumulation_steps,
+        "num_train_epochs": t.epochs,
+        "max_steps": t.max_steps if t.max_steps is not None else -1,
+        "dataloader_drop_last": t.drop_last,
+    }
 
 
 def plateau_only(config: ScheduleConfig) -> bool:
@@ -58,9 +78,7 @@ def plateau_ticks(config: ScheduleConfig, plan: Plan, settings: StackConfig, tic
         return ticks
     stepped = np.zeros(plan.total_steps, dtype=np.int64)
     stepped[plan.eval_steps(config.plateau.eval_every)] = 1
-    ticks.plateau_calls = exclusive_cumsum(stepped)
-    ticks.plateau_metric = np.arange(int(stepped.sum()), dtype=np.int64)
-    return ticks
+    return with_plateau_steps(ticks, stepped)
 
 
 #: TrainingArguments of every real run here: CPU, quiet, seeded, no clipping (only the lr is compared).
@@ -140,16 +158,8 @@ def run_real(config: ScheduleConfig, settings: StackConfig, output_dir: str) -> 
     (refused on a CPU device, so set directly) and an inf gradient at those steps."""
     from .real import amp_scaler, overflow, tiny_model_and_optimizer
 
-    t = config.training
     model, optimizer = tiny_model_and_optimizer(config)
-    args: dict[str, Any] = {
-        "per_device_train_batch_size": t.micro_batch_size,
-        "gradient_accumulation_steps": t.accumulation_steps,
-        "num_train_epochs": t.epochs,
-        "max_steps": t.max_steps if t.max_steps is not None else -1,
-        "dataloader_drop_last": t.drop_last,
-        "eval_strategy": "no",
-    }
+    args: dict[str, Any] = {**training_arguments(config.training), "eval_strategy": "no"}
     if plateau_only(config):
         # lr_scheduler_type="reduce_lr_on_plateau": Trainer steps it at evaluations with eval_loss
         scheduler = plateau_scheduler(optimizer, config)

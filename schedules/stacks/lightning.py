@@ -22,11 +22,28 @@ from typing import Any
 import numpy as np
 
 from ..design import Plan, ScheduleConfig, StackConfig
-from .base import DesignScheduler, Ticks, amp_skipped, design_windows, exclusive_cumsum, plateau_scheduler
+from .base import (
+    DesignScheduler,
+    Ticks,
+    amp_skipped,
+    design_windows,
+    exclusive_cumsum,
+    plateau_scheduler,
+    with_plateau_steps,
+)
 
 NAME = "lightning"
 LABEL = "Lightning"
 SOURCE = "lightning/pytorch/loops/training_epoch_loop.py (update_lr_schedulers, _update_learning_rates)"
+
+
+def every_batches(plan: Plan, frequency: int) -> np.ndarray:
+    """1 at the optimizer steps after which a scheduler config with ``"interval": "step"`` and
+    ``frequency`` is stepped: Lightning steps it when ``(batch_idx + 1) % frequency == 0`` for the
+    step's last micro-batch, ``batch_idx`` counting micro-batches within the epoch."""
+    windows = design_windows(plan)
+    last_batch_idx = (plan.steps() % plan.steps_per_epoch) * plan.accumulation_steps + windows - 1
+    return ((last_batch_idx + 1) % frequency == 0).astype(np.int64)
 
 
 def ticks(plan: Plan, settings: StackConfig) -> Ticks:
@@ -34,10 +51,7 @@ def ticks(plan: Plan, settings: StackConfig) -> Ticks:
     freq = settings.lightning_frequency
     epoch = plan.epochs_array()
     if settings.lightning_interval == "step":
-        windows = design_windows(plan)
-        s = plan.steps() % plan.steps_per_epoch
-        last_batch_idx = s * plan.accumulation_steps + windows - 1
-        stepped = ((last_batch_idx + 1) % freq == 0).astype(np.int64)
+        stepped = every_batches(plan, freq)
         calls = exclusive_cumsum(stepped)
         total = int(stepped.sum())
     else:
@@ -69,12 +83,8 @@ def plateau_ticks(config: ScheduleConfig, plan: Plan, settings: StackConfig, tic
         stepped = np.zeros(plan.total_steps, dtype=np.int64)
         stepped[plan.epoch_end_steps()] = 1
     else:
-        windows = design_windows(plan)
-        last_batch_idx = (plan.steps() % plan.steps_per_epoch) * plan.accumulation_steps + windows - 1
-        stepped = ((last_batch_idx + 1) % int(c["frequency"]) == 0).astype(np.int64)
-    ticks.plateau_calls = exclusive_cumsum(stepped)
-    ticks.plateau_metric = np.arange(int(stepped.sum()), dtype=np.int64)
-    return ticks
+        stepped = every_batches(plan, int(c["frequency"]))
+    return with_plateau_steps(ticks, stepped)
 
 
 #: ``lightning.Trainer`` arguments of every real run here: one CPU device, nothing written or shown.
