@@ -211,7 +211,7 @@ with t_designs:
             except ConfigError as exc:
                 ui.show_problems(f"{d.name!r} no longer loads", exc)
             else:
-                st.switch_page("views/designer.py")
+                st.switch_page("views/designer/page.py")
         b.button(
             "Duplicate",
             key="library_duplicate",
@@ -303,7 +303,7 @@ with t_runs:
             "Open its design", key="library_run_design", icon=":material/edit:"
         ):
             state.set_design(load_config(r.config))
-            st.switch_page("views/designer.py")
+            st.switch_page("views/designer/page.py")
         b.download_button(
             "Download CSV",
             data=ws.run_frame(r.id).to_csv(index=False).encode(),

@@ -1,0 +1,103 @@
+"""Your stack: which framework steps the scheduler (the input section), and under the chart what it does
+with the design and the fix (verified by recomputing)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app import state, ui
+from app.views.designer.widgets import current, number, section, seeded, ss
+from schedules.design import ConfigError, ScheduleConfig, StackConfig
+from schedules.stacks.options import STACK_LABELS, STACK_NAMES
+
+FIX_BUTTON = "designer_apply_stack_fix"
+
+
+def stack_inputs(col) -> None:
+    """The "Your stack" section: which framework steps the scheduler, and its settings."""
+    section(col, "stack", stack_section, default=bool(current(state.key("stack.on"))))
+
+
+def stack_section() -> None:
+    seeded(
+        st.toggle,
+        "Train through a framework",
+        key=state.key("stack.on"),
+        help="Draw what HF Trainer, accelerate, Lightning or DeepSpeed do with this design.",
+    )
+    if not ss.get(state.key("stack.on")):
+        st.caption("Off: the design is stepped once per optimizer step, as the curve shows.")
+        return
+    seeded(
+        st.selectbox,
+        "Stack",
+        list(STACK_NAMES),
+        key=state.key("stack.name"),
+        format_func=lambda n: STACK_LABELS[n],
+        help=state.help_text("stack.name"),
+    )
+    name = ss.get(state.key("stack.name"))
+    a, b = st.columns(2)
+    number(a, "stack.num_processes", "processes", StackConfig, "num_processes", placeholder="world_size")
+    number(b, "stack.scheduler_scale", "scheduler built for steps x", StackConfig, "scheduler_scale")
+    if name == "accelerate":
+        seeded(
+            st.checkbox,
+            "split_batches",
+            key=state.key("stack.split_batches"),
+            help=state.help_text("stack.split_batches"),
+        )
+        seeded(
+            st.checkbox,
+            "step_scheduler_with_optimizer",
+            key=state.key("stack.step_scheduler_with_optimizer"),
+            help=state.help_text("stack.step_scheduler_with_optimizer"),
+        )
+    if name == "lightning":
+        a, b = st.columns(2)
+        seeded(
+            a.selectbox,
+            "interval",
+            ["epoch", "step"],
+            key=state.key("stack.lightning_interval"),
+            help=state.help_text("stack.lightning_interval"),
+        )
+        number(b, "stack.lightning_frequency", "frequency", StackConfig, "lightning_frequency")
+    number(st, "stack.amp_skipped_steps", "AMP: steps GradScaler skips", StackConfig, "amp_skipped_steps")
+
+
+def apply_stack_fix(settings: StackConfig) -> None:
+    """Button callback: put the fix's settings into the stack widgets (the design updates on rerun)."""
+    values = ss[state.WIDGET_VALUES]
+    for name in StackConfig.model_fields:
+        k = state.key(f"stack.{name}")
+        ss[k] = values[k] = getattr(settings, name)
+
+
+def stack_run(cfg: ScheduleConfig):
+    if cfg.stack is None:
+        return None
+    try:
+        return ui.stack_of(cfg, cfg.stack)
+    except ConfigError as exc:
+        ui.show_problems("Your stack cannot be computed.", exc)
+        return None
+
+
+def your_stack(run) -> None:
+    """The diagnosis under the chart: one line in numbers, and the fix (verified by recomputing)."""
+    st.subheader("Your stack", anchor=False)
+    if run.matches:
+        st.success(run.diagnosis, icon=":material/check_circle:")
+        return
+    st.warning(f"**What {run.label} does:** {run.diagnosis}", icon=":material/warning:")
+    if run.fix is None:
+        st.info(f"No setting of {run.label} reproduces the design.", icon=":material/info:")
+        return
+    a, b = st.columns([4, 1])
+    a.info(
+        f"**Fix:** {run.fix.description}. Verified: recomputing {run.label} with it gives the design's lr "
+        f"at every one of the {len(run.design):,} optimizer steps.",
+        icon=":material/build:",
+    )
+    b.button("Apply fix", key=FIX_BUTTON, on_click=apply_stack_fix, args=(run.fix.settings,), width="stretch")
