@@ -191,11 +191,11 @@ def _start_training(config: ScheduleConfig) -> None:
     except ConfigError as exc:
         ss[ERROR] = exc.lines()
         return
-        # saved to the Library as it records
-        meta = {"model": ss.get("live_model", "mlp"), "seed": int(ss.get("live_seed", 0))}
-        if sf is not None:
-            meta["optimizer"] = f"schedulefree.{SF_KINDS[sf]}"
-        run.sink = library.live_sink(config, meta)
+    # saved to the Library as it records
+    meta = {"model": ss.get("live_model", "mlp"), "seed": int(ss.get("live_seed", 0))}
+    if sf is not None:
+        meta["optimizer"] = f"schedulefree.{SF_KINDS[sf]}"
+    run.sink = library.live_sink(config, meta)
     if not run.start():
         ss[ERROR] = _refused(run)
         return
