@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app import state
-from app.views.designer.widgets import number, seeded, ss
+from app.views.designer.widgets import input_for, number, seeded, ss
 from schedules.design import TrainingConfig
 
 
@@ -31,6 +31,4 @@ def data_section():
         key=state.key("training.use_max_steps"),
         help=TrainingConfig.model_fields["max_steps"].description,
     )
-    seeded(
-        b.toggle, "drop_last", key=state.key("training.drop_last"), help=state.help_text("training.drop_last")
-    )
+    input_for(b.toggle, "training.drop_last", "drop_last")

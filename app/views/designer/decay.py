@@ -8,7 +8,7 @@ from typing import Any
 import streamlit as st
 
 from app import state
-from app.views.designer.widgets import FLOAT, Length, current, seeded
+from app.views.designer.widgets import FLOAT, Length, current, input_for, seeded
 from schedules.build import decay_kwargs
 from schedules.design import DECAY_KWARGS, DecayConfig, ScheduleConfig
 
@@ -74,22 +74,9 @@ def decay_section():
     resolved_slot = None
     if current(state.key("wsd.on")):
         st.caption("Not used: the WSD section above has its own warmup and decay.")
-    sched = seeded(
-        st.selectbox,
-        "Scheduler",
-        [state.DECAY_NONE, *DECAY_KWARGS],
-        key=state.key("decay.scheduler"),
-        help=state.help_text("decay.scheduler"),
-    )
+    sched = input_for(st.selectbox, "decay.scheduler", "Scheduler", [state.DECAY_NONE, *DECAY_KWARGS])
     if sched != state.DECAY_NONE:
-        interval = seeded(
-            st.radio,
-            "Interval",
-            ["step", "epoch"],
-            horizontal=True,
-            key=state.key("decay.interval"),
-            help=state.help_text("decay.interval"),
-        )
+        interval = input_for(st.radio, "decay.interval", "Interval", ["step", "epoch"], horizontal=True)
         if interval == "step":
             hold = HOLD.mode(
                 st,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app import state
-from app.views.designer.widgets import FLOAT, number, seeded
+from app.views.designer.widgets import FLOAT, input_for, number, seeded
 from schedules.build import supported_optimizers
 from schedules.design import OptimizerConfig, ParamGroup
 from schedules.design.base import MAX_PARAM_GROUPS
@@ -20,20 +20,10 @@ def optimizer_section():
         help="Shown in exports and on the Compare page.",
     )
     a, b = st.columns(2)
-    seeded(
-        a.selectbox,
-        "Optimizer",
-        list(supported_optimizers()),
-        key=state.key("optimizer.name"),
-        help=state.help_text("optimizer.name"),
-    )
+    input_for(a.selectbox, "optimizer.name", "Optimizer", list(supported_optimizers()))
     number(b, "optimizer.lr", "Learning rate", OptimizerConfig, "lr", step=1e-5, fmt="%.3e")
-    seeded(
-        st.text_input,
-        "Optimizer kwargs (JSON)",
-        key=state.key("optimizer.kwargs"),
-        placeholder='{"weight_decay": 0.01}',
-        help=state.help_text("optimizer.kwargs"),
+    input_for(
+        st.text_input, "optimizer.kwargs", "Optimizer kwargs (JSON)", placeholder='{"weight_decay": 0.01}'
     )
     count = seeded(
         st.number_input,

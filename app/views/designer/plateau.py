@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app import state
-from app.views.designer.widgets import number, seeded
+from app.views.designer.widgets import input_for, number, seeded
 from schedules.curve import Curve, plateau_note
 from schedules.design import PlateauConfig, SyntheticMetric
 
@@ -24,39 +24,25 @@ def plateau_section():
     if on:
         plateau_slot = st.empty()  # why the lr was (not) cut, filled once the curve is computed
         a, b = st.columns(2)
-        seeded(
-            a.selectbox,
-            "mode",
-            ["min", "max"],
-            key=state.key("plateau.mode"),
-            help=state.help_text("plateau.mode"),
-        )
+        input_for(a.selectbox, "plateau.mode", "mode", ["min", "max"])
         number(b, "plateau.factor", "factor", PlateauConfig, "factor", step=0.05)
         a, b = st.columns(2)
         number(a, "plateau.patience", "patience", PlateauConfig, "patience")
         number(b, "plateau.cooldown", "cooldown", PlateauConfig, "cooldown")
         a, b = st.columns(2)
         number(a, "plateau.threshold", "threshold", PlateauConfig, "threshold", step=1e-4)
-        seeded(
-            b.selectbox,
-            "threshold_mode",
-            ["rel", "abs"],
-            key=state.key("plateau.threshold_mode"),
-            help=state.help_text("plateau.threshold_mode"),
-        )
+        input_for(b.selectbox, "plateau.threshold_mode", "threshold_mode", ["rel", "abs"])
         a, b = st.columns(2)
-        seeded(
-            a.text_input, "min_lr", key=state.key("plateau.min_lr"), help=state.help_text("plateau.min_lr")
-        )
+        input_for(a.text_input, "plateau.min_lr", "min_lr")
         number(b, "plateau.eps", "eps", PlateauConfig, "eps", step=1e-8, fmt="%.1e")
         a, b = st.columns(2)
-        ev = seeded(
+        ev = input_for(
             a.radio,
+            "plateau.eval",
             "Evaluate",
             ["epoch", "steps"],
             horizontal=True,
-            key=state.key("plateau.eval"),
-            help=state.help_text("plateau.eval_every"),
+            help_path="plateau.eval_every",
         )
         seeded(
             b.number_input,
@@ -68,14 +54,13 @@ def plateau_section():
             disabled=ev != "steps",
             help="Evaluate after every N optimizer steps.",
         )
-        src = seeded(
+        src = input_for(
             st.radio,
+            "plateau.metric",
             "Metric source",
             ["synthetic", "values"],
             horizontal=True,
-            key=state.key("plateau.metric"),
             format_func=lambda s: {"synthetic": "synthetic loss", "values": "paste values"}[s],
-            help=state.help_text("plateau.metric"),
         )
         if src == "values":
             seeded(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app import state, ui
-from app.views.designer.widgets import current, number, section, seeded, ss
+from app.views.designer.widgets import current, input_for, number, section, seeded, ss
 from schedules.design import ConfigError, ScheduleConfig, StackConfig
 from schedules.stacks.options import STACK_LABELS, STACK_NAMES
 
@@ -28,40 +28,17 @@ def stack_section() -> None:
     if not ss.get(state.key("stack.on")):
         st.caption("Off: the design is stepped once per optimizer step, as the curve shows.")
         return
-    seeded(
-        st.selectbox,
-        "Stack",
-        list(STACK_NAMES),
-        key=state.key("stack.name"),
-        format_func=lambda n: STACK_LABELS[n],
-        help=state.help_text("stack.name"),
-    )
+    input_for(st.selectbox, "stack.name", "Stack", list(STACK_NAMES), format_func=lambda n: STACK_LABELS[n])
     name = ss.get(state.key("stack.name"))
     a, b = st.columns(2)
     number(a, "stack.num_processes", "processes", StackConfig, "num_processes", placeholder="world_size")
     number(b, "stack.scheduler_scale", "scheduler built for steps x", StackConfig, "scheduler_scale")
     if name == "accelerate":
-        seeded(
-            st.checkbox,
-            "split_batches",
-            key=state.key("stack.split_batches"),
-            help=state.help_text("stack.split_batches"),
-        )
-        seeded(
-            st.checkbox,
-            "step_scheduler_with_optimizer",
-            key=state.key("stack.step_scheduler_with_optimizer"),
-            help=state.help_text("stack.step_scheduler_with_optimizer"),
-        )
+        input_for(st.checkbox, "stack.split_batches", "split_batches")
+        input_for(st.checkbox, "stack.step_scheduler_with_optimizer", "step_scheduler_with_optimizer")
     if name == "lightning":
         a, b = st.columns(2)
-        seeded(
-            a.selectbox,
-            "interval",
-            ["epoch", "step"],
-            key=state.key("stack.lightning_interval"),
-            help=state.help_text("stack.lightning_interval"),
-        )
+        input_for(a.selectbox, "stack.lightning_interval", "interval", ["epoch", "step"])
         number(b, "stack.lightning_frequency", "frequency", StackConfig, "lightning_frequency")
     number(st, "stack.amp_skipped_steps", "AMP: steps GradScaler skips", StackConfig, "amp_skipped_steps")
 

@@ -18,6 +18,19 @@ STEPPING_RULE = (
 )
 
 
+#: The snippet tabs: tab label -> (``ui.cached_snippet`` kind, what the snippet is).
+SNIPPETS = {
+    "Snippet: build_scheduler": (
+        "build_scheduler",
+        "Loads the exported JSON with the `schedules` package: the schedulers are built by the same "
+        "`build_scheduler` that draws this chart. Save the config as `lr-schedule.json` next to it.",
+    ),
+    "Snippet: plain torch": (
+        "plain_torch",
+        "No dependency on this package: the same torch schedulers with every default resolved to a "
+        "number for this design (regenerate it after changing the design).",
+    ),
+}
 #: Rows of the events and evaluations tables (a design can have an event at every step).
 MAX_TABLE_ROWS = 1000
 #: Up to this many events are drawn as a static table, more as the interactive (scrolling) grid.
@@ -33,7 +46,7 @@ def export_section(curve) -> None:
     names = ["Download", "Events"]
     if cfg.plateau is not None:
         names.append("Evaluations")
-    names += ["Snippet: build_scheduler", "Snippet: plain torch", "Config JSON"]
+    names += [*SNIPPETS, "Config JSON"]
     # Lazy tabs: only the open tab's content is computed and sent on a rerun.
     tabs = dict(
         zip(names, st.tabs(names, key="designer_tabs", on_change="rerun", default="Download"), strict=True)
@@ -55,22 +68,12 @@ def export_section(curve) -> None:
             )
             if len(curve.evaluations) > MAX_TABLE_ROWS:
                 st.caption(f"The first {MAX_TABLE_ROWS:,} of {len(curve.evaluations):,} evaluations.")
-    if tabs["Snippet: build_scheduler"].open:
-        with tabs["Snippet: build_scheduler"]:
-            st.caption(STEPPING_RULE)
-            st.caption(
-                "Loads the exported JSON with the `schedules` package: the schedulers are built by the same "
-                "`build_scheduler` that draws this chart. Save the config as `lr-schedule.json` next to it."
-            )
-            st.code(ui.cached_snippet(cfg.cache_key(), "build_scheduler"), language="python")
-    if tabs["Snippet: plain torch"].open:
-        with tabs["Snippet: plain torch"]:
-            st.caption(STEPPING_RULE)
-            st.caption(
-                "No dependency on this package: the same torch schedulers with every default resolved to a "
-                "number for this design (regenerate it after changing the design)."
-            )
-            st.code(ui.cached_snippet(cfg.cache_key(), "plain_torch"), language="python")
+    for label, (kind, note) in SNIPPETS.items():
+        if tabs[label].open:
+            with tabs[label]:
+                st.caption(STEPPING_RULE)
+                st.caption(note)
+                st.code(ui.cached_snippet(cfg.cache_key(), kind), language="python")
     if tabs["Config JSON"].open:
         with tabs["Config JSON"]:
             st.code(cfg.to_json(), language="json")

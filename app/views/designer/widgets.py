@@ -149,19 +149,27 @@ def _as_number(value: Any, lo: Any, hi: Any, step: Any, fmt: str | None) -> Any:
     return value
 
 
+def input_for(widget, path: str, label: str, *args, help_path: str | None = None, **kw):
+    """The design widget of config ``path`` (``widget`` is e.g. ``col.selectbox``): its key and help
+    text come from the path (``help_path`` when the help is another field's), its default from the
+    design (:func:`seeded`).  :func:`number` draws number inputs through it, with the model's bounds."""
+    return seeded(widget, label, *args, key=state.key(path), help=state.help_text(help_path or path), **kw)
+
+
 def number(container, path: str, label: str, model, field: str, *, step=None, fmt=None, help_path=None, **kw):
+    """The number input of config ``path`` in ``container``: bounds and int / float from ``model.field``."""
     lo, hi = state.bounds(model, field)
     kind = state.field_kind(model, field)
     is_int = kind.startswith("int")
-    return seeded(
+    return input_for(
         container.number_input,
+        path,
         label,
         min_value=lo,
         max_value=hi,
         step=step if step is not None else (1 if is_int else None),
         format=fmt if fmt is not None else (None if is_int else FLOAT),
-        key=state.key(path),
-        help=state.help_text(help_path or path),
+        help_path=help_path,
         **kw,
     )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app import state
-from app.views.designer.widgets import Length, number, seeded
+from app.views.designer.widgets import Length, input_for, number, seeded
 from schedules.design import WSDConfig
 from schedules.design.wsd import SHAPES
 
@@ -26,13 +26,7 @@ def wsd_section():
         a, b = st.columns(2)
         WARMUP.number(b, WARMUP.mode(a, "Warmup length as"))
         a, b = st.columns(2)
-        seeded(
-            a.selectbox,
-            "Warmup shape",
-            list(SHAPES),
-            key=state.key("wsd.warmup_type"),
-            help=state.help_text("wsd.warmup_type"),
-        )
+        input_for(a.selectbox, "wsd.warmup_type", "Warmup shape", list(SHAPES))
         start_set = seeded(
             b.toggle,
             "Own warmup start",
@@ -44,13 +38,7 @@ def wsd_section():
         a, b = st.columns(2)
         DECAY.number(b, DECAY.mode(a, "Decay length as"))
         a, b = st.columns(2)
-        seeded(
-            a.selectbox,
-            "Decay shape",
-            list(SHAPES),
-            key=state.key("wsd.decay_type"),
-            help=state.help_text("wsd.decay_type"),
-        )
+        input_for(a.selectbox, "wsd.decay_type", "Decay shape", list(SHAPES))
         number(b, "wsd.min_lr_ratio", "min_lr_ratio", WSDConfig, "min_lr_ratio", step=0.05)
         stable_set = seeded(
             st.toggle,
