@@ -1,8 +1,8 @@
 """The Live page's figures and tables: plain functions from the runs' DataFrames to Plotly figures.
 
 Nothing here imports Streamlit (as :mod:`app.charts`), so each figure is testable without a server.
-Traces are thinned for drawing by :func:`thin` (min/max preserving); the data behind them (the CSV
-download) is never thinned.
+Traces are thinned for drawing by :func:`app.charts.downsample` (min/max preserving); the data behind
+them (the CSV download) is never thinned.
 """
 
 from __future__ import annotations
@@ -10,12 +10,10 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from tsdownsample import MinMaxLTTBDownsampler
 
-from app.charts import COLORS, TEMPLATE
+from app.charts import COLORS, TEMPLATE, downsample
 from schedules.train.gns import compare_sentence
 
 if TYPE_CHECKING:
@@ -30,23 +28,10 @@ __all__ = [
     "smoothed",
     "suggestions_table",
     "summary_table",
-    "thin",
 ]
 
 #: Points per trace of a finished run (a running one draws fewer: the Live page's LIVE_POINTS).
 MAX_POINTS = 1500
-
-
-def thin(x: np.ndarray, y: np.ndarray, n_out: int = MAX_POINTS) -> np.ndarray:
-    """Indices of at most ``n_out`` points to draw (min/max preserving); all when fewer."""
-    if len(x) <= n_out:
-        return np.arange(len(x))
-    return np.asarray(
-        MinMaxLTTBDownsampler().downsample(
-            np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64), n_out=n_out
-        ),
-        dtype=np.int64,
-    )
 
 
 def _layout(fig: go.Figure, title: str, x_title: str, y_title: str, log_x: bool = False) -> go.Figure:
@@ -87,8 +72,8 @@ def run_figures(
         color, dash = COLORS[i % len(COLORS)], DASHES[i % len(DASHES)]
         step, loss, lr = f["step"].to_numpy(), f["loss"].to_numpy(), f["lr"].to_numpy()
         smooth = smoothed(f["loss"]).to_numpy()
-        keep = thin(step, loss, points)
-        keep_smooth = thin(step, smooth, points)
+        keep = downsample(step, loss, points)
+        keep_smooth = downsample(step, smooth, points)
         loss_fig.add_scatter(
             x=step[keep], y=loss[keep], mode="lines", name=f"{label} (raw)", showlegend=False,
             line={"color": color, "width": 1}, opacity=0.25, hoverinfo="skip",
@@ -103,7 +88,7 @@ def run_figures(
                 x=val["step"], y=val["val_loss"], mode="markers", name=f"{label} (val)", showlegend=False,
                 marker={"color": color, "size": 9, "symbol": "diamond", "line": {"color": "white", "width": 1}},
             )  # fmt: skip
-        keep_lr = thin(step, lr, points)
+        keep_lr = downsample(step, lr, points)
         lr_fig.add_scatter(
             x=step[keep_lr],
             y=lr[keep_lr],
@@ -133,7 +118,7 @@ def noise_figure(frames: dict[str, pd.DataFrame], points: int = MAX_POINTS) -> t
             continue
         g = f[f["noise_scale"].notna()]
         step, value = g["step"].to_numpy(), g["noise_scale"].to_numpy()
-        keep = thin(step, value, points)
+        keep = downsample(step, value, points)
         fig.add_scatter(
             x=step[keep], y=value[keep], mode="lines", name=label,
             line={"color": COLORS[i % len(COLORS)], "width": 2, "dash": DASHES[i % len(DASHES)]},
@@ -158,12 +143,12 @@ def schedule_free_figure(frames: dict[str, pd.DataFrame], points: int = MAX_POIN
             continue
         color, dash = COLORS[i % len(COLORS)], DASHES[i % len(DASHES)]
         step, lr, avg = f["step"].to_numpy(), f["lr"].to_numpy(), f["sf_averaging"].to_numpy()
-        keep = thin(step, lr, points)
+        keep = downsample(step, lr, points)
         fig.add_scatter(
             x=step[keep], y=lr[keep], mode="lines", name=f"{label}: step size",
             line={"color": color, "width": 2, "dash": dash},
         )  # fmt: skip
-        keep = thin(step, avg, points)
+        keep = downsample(step, avg, points)
         fig.add_scatter(
             x=step[keep], y=avg[keep], mode="lines", name=f"{label}: averaging weight c_k", yaxis="y2",
             line={"color": color, "width": 1, "dash": "dot"},
