@@ -128,6 +128,11 @@ def _prepare_export() -> None:
 # -- the pieces every tab draws ---------------------------------------------------------------------
 
 
+def _none(what: str, search: str, how: str, icon: str) -> None:
+    """A tab without records: none match the search, or there are none yet (``how``: how to make one)."""
+    st.info(f"No {what}" + (f" matching {search!r}." if search else f" yet{how}."), icon=f":material/{icon}:")
+
+
 def _pick(label: str, records: list, key: str, name=lambda r: r.name):
     """The record the tab's actions apply to, chosen by id (the first when the remembered one is gone)."""
     by_id = {r.id: r for r in records}
@@ -186,11 +191,12 @@ t_designs, t_runs, t_fits, t_file = st.tabs(
 
 with t_designs:
     if not designs:
-        st.info(
-            "No saved designs" + (f" matching {search!r}." if search else " yet: save one on the Designer "
-            "(*Import, share & save* → *Save*)."),
-            icon=":material/bookmark:",
-        )  # fmt: skip
+        _none(
+            "saved designs",
+            search,
+            ": save one on the Designer (*Import, share & save* → *Save*)",
+            "bookmark",
+        )
     else:
         st.dataframe(
             pd.DataFrame(
@@ -240,11 +246,12 @@ with t_designs:
 
 with t_runs:
     if not runs:
-        st.info(
-            "No runs" + (f" matching {search!r}." if search else " yet: live runs are saved here as they record, "
-            "and Run logs can save an uploaded log."),
-            icon=":material/monitoring:",
-        )  # fmt: skip
+        _none(
+            "runs",
+            search,
+            ": live runs are saved here as they record, and Run logs can save an uploaded log",
+            "monitoring",
+        )
     else:
         design_names = {x.id: x.name for x in ws.designs()}
         st.dataframe(
@@ -306,9 +313,7 @@ with t_runs:
 
 with t_fits:
     if not fits:
-        st.info(
-            "No forecast fits" + (f" matching {search!r}." if search else " yet."), icon=":material/insights:"
-        )
+        _none("forecast fits", search, "", "insights")
     else:
         st.dataframe(
             pd.DataFrame(
