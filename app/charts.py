@@ -432,3 +432,24 @@ def add_stack_overlay(
         )
     )
     return fig
+
+
+def schedule_free_trace_figure(frame: pd.DataFrame, title: str) -> go.Figure:
+    """What a schedule-free optimizer does instead of a decay: the step size (its own warmup) and the
+    averaging weight ``c_k`` of each step (``step, lr, averaging``: ``schedules.train.schedule_free.trace``),
+    the weight on a log axis on the right."""
+    fig = go.Figure()
+    fig.add_scatter(x=frame["step"], y=frame["lr"], mode="lines", name="step size (lr x warmup)")
+    fig.add_scatter(
+        x=frame["step"], y=frame["averaging"], mode="lines", name="averaging weight c_k", yaxis="y2"
+    )
+    fig.update_layout(
+        height=320,
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        title={"text": title, "font": {"size": 14}},
+        xaxis={"title": "optimizer step"},
+        yaxis={"title": "step size"},
+        yaxis2={"title": "c_k", "overlaying": "y", "side": "right", "type": "log"},
+        legend={"orientation": "h", "y": -0.25},
+    )
+    return fig

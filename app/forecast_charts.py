@@ -60,7 +60,7 @@ def fitted_figure(fit: dict, runs: list[Run]) -> go.Figure:
     for i, run in enumerate(runs):
         color = COLORS[i % len(COLORS)]
         x, y = run.loss_rows.astype(np.float64), run.loss
-        keep = downsample(x, y, MAX_POINTS) if len(x) > MAX_POINTS else np.arange(len(x))
+        keep = downsample(x, y, MAX_POINTS)
         fig.add_trace(
             go.Scattergl(
                 x=x[keep],
@@ -72,11 +72,7 @@ def fitted_figure(fit: dict, runs: list[Run]) -> go.Figure:
         )
         curve = law_curve(fit, run.lr)
         rows = np.arange(len(curve), dtype=np.float64)
-        keep = (
-            downsample(rows[1:], curve[1:], MAX_POINTS) + 1
-            if len(rows) > MAX_POINTS
-            else np.arange(1, len(rows))
-        )
+        keep = downsample(rows[1:], curve[1:], MAX_POINTS) + 1  # the law's row 0 is left out
         fig.add_trace(
             go.Scatter(
                 x=rows[keep],
@@ -104,7 +100,7 @@ def prediction_figure(frames: dict[str, pd.DataFrame]) -> go.Figure:
         x, pred = x[ok], pred[ok]
         low = frame["loss_low"].to_numpy()[1:][ok]
         high = frame["loss_high"].to_numpy()[1:][ok]
-        keep = downsample(x, pred, MAX_POINTS) if len(x) > MAX_POINTS else np.arange(len(x))
+        keep = downsample(x, pred, MAX_POINTS)
         fig.add_trace(
             go.Scatter(
                 x=x[keep],

@@ -26,7 +26,11 @@ state.init_session()  # the current design: from a ?design= link, else the defau
 # types or shares) would be "Page not found": a hidden second entry for the same script answers there.
 pages = [
     st.Page(
-        "views/designer.py", title="Designer", icon=":material/show_chart:", url_path="home", default=True
+        "views/designer/page.py",
+        title="Designer",
+        icon=":material/show_chart:",
+        url_path="home",
+        default=True,
     ),
     st.Page("views/compare.py", title="Compare", icon=":material/stacked_line_chart:", url_path="compare"),
     st.Page("views/live.py", title="Live run", icon=":material/monitoring:", url_path="live"),
@@ -35,7 +39,7 @@ pages = [
     st.Page("views/library.py", title="Library", icon=":material/folder_open:", url_path="library"),
     st.Page("views/forecast.py", title="Forecast", icon=":material/timeline:", url_path="forecast"),
     st.Page(
-        "views/designer.py",
+        "views/designer/page.py",
         title="Designer",
         icon=":material/show_chart:",
         url_path="designer",

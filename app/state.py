@@ -76,7 +76,7 @@ SAVE_NAME_KEY = "designer_save_name"
 #: widgets are drawn (a lazy expander: keyed, rerun on open/close); a closed one sends nothing. The
 #: browser re-renders every element on the page on each rerun, so drawing one section of inputs
 #: instead of four is what brings a redraw near a bare page's (bench/ui_latency.py;
-#: docs/performance.md). A closed section's values live on in the design (app/views/designer.py restores them when it opens).
+#: docs/performance.md). A closed section's values live on in the design (app/views/designer/widgets.py restores them when it opens).
 DESIGNER_SECTIONS = {
     "preset": ("Start from a preset", ":material/auto_awesome:", False),
     "share": ("Import, share & save", ":material/swap_vert:", False),

@@ -230,14 +230,3 @@ def figure_card(figures: list[tuple[str, str, str]], note: str = "") -> str:
 def show_notices() -> None:
     for kind, title, lines in state.pop_notices():
         show_problems(title, lines, kind)
-
-
-def format_lr(value: float) -> str:
-    """Short lr text for metrics: ``3e-4``, ``3.73e-11``, ``0.1``, ``0``."""
-    if value == 0:
-        return "0"
-    if 1e-2 <= abs(value) < 1e3:
-        return f"{value:.3g}"
-    mantissa, exponent = f"{value:.2e}".split("e")
-    mantissa = mantissa.rstrip("0").rstrip(".")
-    return f"{mantissa}e{int(exponent)}"

@@ -66,6 +66,45 @@ class Curve:
             "restarts": sum(1 for e in self.events if e.kind == "restart"),
         }
 
+    def summary_figures(self) -> tuple[list[tuple[str, str, str]], str]:
+        """The designer's summary card as text: its figures ``(label, value, explanation)`` and the note
+        line under them (epochs, samples, and the hold, restarts and plateau reductions there are).
+
+        :meth:`summary` is computed once here.  With several param groups, the peak and final lr are
+        the group's with the largest base lr (the one the lr knob is), named in the label.  The strings
+        are plain text: whoever renders them escapes them (a param group's name is the user's).
+        """
+        s = self.summary()
+        g = max(range(len(self.group_names)), key=lambda i: self.config.optimizer.base_lrs()[i])
+        lr = self.lrs[:, g]
+        which = f" ({self.group_names[g]})" if len(self.group_names) > 1 else ""
+        figures = [
+            ("Total steps", f"{s['total_steps']:,}", "Optimizer steps in the run."),
+            ("Warmup steps", f"{s['warmup_steps']:,}", "Optimizer steps of linear warmup."),
+            (
+                "Steps / epoch",
+                f"{s['steps_per_epoch']:,}",
+                f"ceil(micro-batches per epoch {s['micro_batches_per_epoch']:,} / accumulation steps).",
+            ),
+            (
+                "Effective batch",
+                f"{s['effective_batch']:,}",
+                "micro_batch_size x accumulation_steps x world_size.",
+            ),
+            ("Peak lr" + which, format_lr(float(lr.max())), f"First reached at step {int(lr.argmax()):,}."),
+            ("Final lr" + which, format_lr(float(lr[-1])), "The lr of the last optimizer step."),
+        ]
+        extra = [f"{s['epochs']} epoch(s)", f"{s['samples']:,} samples"]
+        if s["hold_steps"]:
+            extra.append(f"hold {s['hold_steps']:,} steps")
+        if s["restarts"]:
+            extra.append(f"{s['restarts']} restart(s)")
+        if self.config.plateau is not None:
+            extra.append(
+                f"{s['plateau_reductions']} plateau reduction(s) in {len(self.evaluations)} evaluations"
+            )
+        return figures, " · ".join(extra)
+
     def events_frame(self, exclude: tuple[str, ...] = (), limit: int | None = None) -> pd.DataFrame:
         """One row per event (``kind, step, label`` and the event's data), leaving out the kinds in
         ``exclude``; only the first ``limit`` of them when given (a design can have an event at every
@@ -82,6 +121,17 @@ class Curve:
         rows = list(map(operator.attrgetter(*cols), self.evaluations[:limit]))
         columns = list(zip(*rows, strict=True)) if rows else [()] * len(cols)
         return pd.DataFrame({c: np.array(v, dtype=t) for c, t, v in zip(cols, types, columns, strict=True)})
+
+
+def format_lr(value: float) -> str:
+    """Short lr text for figures and messages: ``3e-4``, ``3.73e-11``, ``0.1``, ``0``."""
+    if value == 0:
+        return "0"
+    if 1e-2 <= abs(value) < 1e3:
+        return f"{value:.3g}"
+    mantissa, exponent = f"{value:.2e}".split("e")
+    mantissa = mantissa.rstrip("0").rstrip(".")
+    return f"{mantissa}e{int(exponent)}"
 
 
 def static_events(plan: Plan, max_epoch_marks: int = 500) -> list[Event]:

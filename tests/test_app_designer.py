@@ -263,7 +263,7 @@ def test_pages_switch_and_designer_state_survives() -> None:
     at.switch_page("views/compare.py").run()
     no_exception(at)
     assert at.title[0].value == "Compare"
-    at.switch_page("views/designer.py").run()
+    at.switch_page("views/designer/page.py").run()
     no_exception(at)
     assert at.number_input(key="w.warmup.steps").value == 6
     assert y_at(chart(at), "lr", 3) == pytest.approx(5e-4)

@@ -238,7 +238,7 @@ def test_a_workspace_that_cannot_be_opened_is_a_message(monkeypatch, tmp_path: P
     [err] = at.error
     assert "The workspace could not be opened" in err.value and "newer LR Schedule Studio" in err.value
     # The Designer's Save still works for the session, and says where it went.
-    at.switch_page("views/designer.py").run()
+    at.switch_page("views/designer/page.py").run()
     save_on_designer(at, "kept for the session")
     assert any("for this session only" in w.value for w in at.warning)
     assert "kept for the session" in at.session_state[state.SAVED_DESIGNS]

@@ -124,7 +124,7 @@ def test_open_sections_survive_a_page_switch() -> None:
     at.run()
     at.switch_page("views/compare.py").run()
     no_exception(at)
-    at.switch_page("views/designer.py").run()
+    at.switch_page("views/designer/page.py").run()
     no_exception(at)
     drawn = keys(at)
     assert K("plateau.on") in drawn and K("training.epochs") not in drawn

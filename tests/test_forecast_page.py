@@ -129,7 +129,7 @@ def test_suggest_and_apply_to_the_designer(fitted) -> None:
         load_config(at.session_state[state.DESIGN_JSON]).cache_key() == load_config(best.config).cache_key()
     )
     assert any(best["name"] in s.value for s in at.success)
-    at.switch_page("views/designer.py").run()
+    at.switch_page("views/designer/page.py").run()
     assert not at.exception
     assert at.title[0].value == best["name"]
 

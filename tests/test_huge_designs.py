@@ -3,7 +3,7 @@
 the chart once drew one marker and hover text per event and the Designer's tables sent every row (a
 300,000-step design of that kind took 58 s to appear after its curve, most of it here).  Now the chart
 thins its markers to :data:`app.charts.MAX_EVENT_MARKERS` and the tables show the first
-:data:`app.views.designer.MAX_TABLE_ROWS` rows, saying how many there are.
+:data:`app.views.designer.tables.MAX_TABLE_ROWS` rows, saying how many there are.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from schedules.design import ConfigError, ScheduleConfig, StackConfig
 from schedules.mistakes import MISTAKES, RESUME_MISTAKES, default_resume_step
 from schedules.presets import PRESETS, apply_preset
 from schedules.rescale import RULES, Rescaled, rescale
+from schedules.stacks.options import STACK_LABELS
 
 ss = st.session_state
 CURRENT = "Current design"
@@ -33,13 +34,6 @@ K_ACCS = "compare_accumulations"
 K_KEEP = "compare_keep"
 K_MISTAKES = "compare_mistakes"
 K_STACKS = "compare_stacks"
-STACK_LABELS = {
-    "plain": "plain loop",
-    "hf": "HF Trainer",
-    "accelerate": "accelerate",
-    "lightning": "Lightning",
-    "deepspeed": "DeepSpeed",
-}
 STACK_DASHES = ["longdash", "dashdot", "dot", "dash", "longdashdot"]
 K_TARGET = "compare_mistake_target"
 K_RESUME_AT = "compare_resume_at"

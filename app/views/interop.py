@@ -168,7 +168,7 @@ def import_section(config) -> None:
         st.success(f"Imported “{name}”: it is the current design now.", icon=":material/check_circle:")
         if warnings:
             ui.show_problems("Import notes", warnings, "warning")
-        st.page_link("views/designer.py", label="Open it in the designer", icon=":material/show_chart:")
+        st.page_link("views/designer/page.py", label="Open it in the designer", icon=":material/show_chart:")
 
 
 config = state.current_config()

@@ -59,12 +59,18 @@ def _guard(action):
 # -- actions (callbacks) ---------------------------------------------------------------------------
 
 
+#: What a record kind is called in the messages (the undo button names the kind itself).
+KIND_NAMES = {"design": "design", "run": "run", "fit": "forecast fit"}
+
+
 @_guard
-def _rename_design(design_id: int) -> None:
-    new = (ss.get(K_RENAME) or "").strip()
-    d = library.workspace().rename_design(design_id, new)
-    ss[K_RENAME] = ""
-    _notice("success", f"Renamed to {d.name!r}.")
+def _rename(kind: str, record_id: int, key: str) -> None:
+    """Rename a design or a run to the text of ``key`` (then cleared)."""
+    new = (ss.get(key) or "").strip()
+    ws = library.workspace()
+    renamed = {"design": ws.rename_design, "run": ws.rename_run}[kind](record_id, new)
+    ss[key] = ""
+    _notice("success", f"Renamed to {renamed.name!r}.")
 
 
 @_guard
@@ -75,45 +81,22 @@ def _duplicate_design(design_id: int) -> None:
 
 
 @_guard
-def _delete_design(design_id: int, name: str) -> None:
-    library.workspace().delete_design(design_id)
-    ss.get(state.SAVED_DESIGNS, {}).pop(name, None)
-    ss[K_UNDO] = ("design", design_id, name)
-    _notice("info", f"Deleted design {name!r}.")
-
-
-@_guard
-def _rename_run(run_id: int) -> None:
-    r = library.workspace().rename_run(run_id, (ss.get(K_RUN_RENAME) or "").strip())
-    ss[K_RUN_RENAME] = ""
-    _notice("success", f"Renamed to {r.name!r}.")
-
-
-@_guard
-def _delete_run(run_id: int, name: str) -> None:
-    library.workspace().delete_run(run_id)
-    ss[K_UNDO] = ("run", run_id, name)
-    _notice("info", f"Deleted run {name!r}.")
-
-
-@_guard
-def _delete_fit(fit_id: int, name: str) -> None:
-    library.workspace().delete_fit(fit_id)
-    ss[K_UNDO] = ("fit", fit_id, name)
-    _notice("info", f"Deleted forecast fit {name!r}.")
+def _delete(kind: str, record_id: int, name: str) -> None:
+    """Delete a design, run or fit (kept for the Undo button)."""
+    ws = library.workspace()
+    {"design": ws.delete_design, "run": ws.delete_run, "fit": ws.delete_fit}[kind](record_id)
+    if kind == "design":
+        ss.get(state.SAVED_DESIGNS, {}).pop(name, None)
+    ss[K_UNDO] = (kind, record_id, name)
+    _notice("info", f"Deleted {KIND_NAMES[kind]} {name!r}.")
 
 
 @_guard
 def _undo() -> None:
     kind, record_id, name = ss.pop(K_UNDO)
     ws = library.workspace()
-    if kind == "design":
-        restored = ws.restore_design(record_id).name
-    elif kind == "run":
-        restored = ws.restore_run(record_id).name
-    else:
-        restored = ws.restore_fit(record_id).name
-    _notice("success", f"Restored {kind} {restored!r}.")
+    restore = {"design": ws.restore_design, "run": ws.restore_run, "fit": ws.restore_fit}[kind]
+    _notice("success", f"Restored {kind} {restore(record_id).name!r}.")
 
 
 @_guard
@@ -140,6 +123,34 @@ def _prepare_export() -> None:
     with tempfile.TemporaryDirectory(prefix="studio-export-") as tmp:
         path = library.workspace().export(Path(tmp) / "workspace.sqlite3")
         ss[K_EXPORT] = path.read_bytes()
+
+
+# -- the pieces every tab draws ---------------------------------------------------------------------
+
+
+def _none(what: str, search: str, how: str, icon: str) -> None:
+    """A tab without records: none match the search, or there are none yet (``how``: how to make one)."""
+    st.info(f"No {what}" + (f" matching {search!r}." if search else f" yet{how}."), icon=f":material/{icon}:")
+
+
+def _pick(label: str, records: list, key: str, name=lambda r: r.name):
+    """The record the tab's actions apply to, chosen by id (the first when the remembered one is gone)."""
+    by_id = {r.id: r for r in records}
+    if ss.get(key) not in by_id:
+        ss[key] = records[0].id
+    return by_id[st.selectbox(label, list(by_id), format_func=lambda i: name(by_id[i]), key=key)]
+
+
+def _delete_button(container, key: str, kind: str, record) -> None:
+    container.button(
+        "Delete", key=key, icon=":material/delete:", on_click=_delete, args=(kind, record.id, record.name)
+    )
+
+
+def _rename_row(key: str, button_key: str, kind: str, record) -> None:
+    r1, r2 = st.columns([3, 1], vertical_alignment="bottom")
+    r1.text_input("New name", key=key, placeholder=record.name)
+    r2.button("Rename", key=button_key, on_click=_rename, args=(kind, record.id, key))
 
 
 # -- the page --------------------------------------------------------------------------------------
@@ -180,11 +191,12 @@ t_designs, t_runs, t_fits, t_file = st.tabs(
 
 with t_designs:
     if not designs:
-        st.info(
-            "No saved designs" + (f" matching {search!r}." if search else " yet: save one on the Designer "
-            "(*Import, share & save* → *Save*)."),
-            icon=":material/bookmark:",
-        )  # fmt: skip
+        _none(
+            "saved designs",
+            search,
+            ": save one on the Designer (*Import, share & save* → *Save*)",
+            "bookmark",
+        )
     else:
         st.dataframe(
             pd.DataFrame(
@@ -199,11 +211,7 @@ with t_designs:
             hide_index=True,
             key="library_designs_table",
         )
-        by_id = {d.id: d for d in designs}
-        if ss.get(K_DESIGN) not in by_id:
-            ss[K_DESIGN] = designs[0].id
-        chosen = st.selectbox("Design", list(by_id), format_func=lambda i: by_id[i].name, key=K_DESIGN)
-        d = by_id[chosen]
+        d = _pick("Design", designs, K_DESIGN)
         a, b, c = st.columns(3)
         if a.button("Open in the Designer", key="library_open", icon=":material/edit:", type="primary"):
             try:
@@ -211,7 +219,7 @@ with t_designs:
             except ConfigError as exc:
                 ui.show_problems(f"{d.name!r} no longer loads", exc)
             else:
-                st.switch_page("views/designer.py")
+                st.switch_page("views/designer/page.py")
         b.button(
             "Duplicate",
             key="library_duplicate",
@@ -219,16 +227,8 @@ with t_designs:
             on_click=_duplicate_design,
             args=(d.id,),
         )
-        c.button(
-            "Delete",
-            key="library_delete",
-            icon=":material/delete:",
-            on_click=_delete_design,
-            args=(d.id, d.name),
-        )
-        r1, r2 = st.columns([3, 1], vertical_alignment="bottom")
-        r1.text_input("New name", key=K_RENAME, placeholder=d.name)
-        r2.button("Rename", key="library_rename_button", on_click=_rename_design, args=(d.id,))
+        _delete_button(c, "library_delete", "design", d)
+        _rename_row(K_RENAME, "library_rename_button", "design", d)
         st.caption(
             f"**{d.name}**: created {_when(d.created)}, updated {_when(d.updated)}; sha256 of the canonical "
             f"config `{d.hash}`."
@@ -246,11 +246,12 @@ with t_designs:
 
 with t_runs:
     if not runs:
-        st.info(
-            "No runs" + (f" matching {search!r}." if search else " yet: live runs are saved here as they record, "
-            "and Run logs can save an uploaded log."),
-            icon=":material/monitoring:",
-        )  # fmt: skip
+        _none(
+            "runs",
+            search,
+            ": live runs are saved here as they record, and Run logs can save an uploaded log",
+            "monitoring",
+        )
     else:
         design_names = {x.id: x.name for x in ws.designs()}
         st.dataframe(
@@ -286,12 +287,7 @@ with t_runs:
             f2.plotly_chart(lr_fig, key="library_runs_lr", config={"displaylogo": False})
             st.dataframe(library.runs_summary(frames), hide_index=True, key="library_runs_summary")
 
-        if ss.get(K_RUN) not in run_by_id:
-            ss[K_RUN] = runs[0].id
-        rid = st.selectbox(
-            "Run", list(run_by_id), format_func=lambda i: f"{run_by_id[i].name} (#{i})", key=K_RUN
-        )
-        r = run_by_id[rid]
+        r = _pick("Run", runs, K_RUN, name=lambda x: f"{x.name} (#{x.id})")
         st.caption(
             f"{r.kind} run, {r.state}{': ' + r.message if r.message else ''}; {r.n_rows} steps"
             + (f" on {r.device}" if r.device else "")
@@ -303,7 +299,7 @@ with t_runs:
             "Open its design", key="library_run_design", icon=":material/edit:"
         ):
             state.set_design(load_config(r.config))
-            st.switch_page("views/designer.py")
+            st.switch_page("views/designer/page.py")
         b.download_button(
             "Download CSV",
             data=ws.run_frame(r.id).to_csv(index=False).encode(),
@@ -312,22 +308,12 @@ with t_runs:
             key="library_run_csv",
             on_click="ignore",
         )
-        c.button(
-            "Delete",
-            key="library_run_delete",
-            icon=":material/delete:",
-            on_click=_delete_run,
-            args=(r.id, r.name),
-        )
-        r1, r2 = st.columns([3, 1], vertical_alignment="bottom")
-        r1.text_input("New name", key=K_RUN_RENAME, placeholder=r.name)
-        r2.button("Rename", key="library_run_rename_button", on_click=_rename_run, args=(r.id,))
+        _delete_button(c, "library_run_delete", "run", r)
+        _rename_row(K_RUN_RENAME, "library_run_rename_button", "run", r)
 
 with t_fits:
     if not fits:
-        st.info(
-            "No forecast fits" + (f" matching {search!r}." if search else " yet."), icon=":material/insights:"
-        )
+        _none("forecast fits", search, "", "insights")
     else:
         st.dataframe(
             pd.DataFrame(
@@ -348,17 +334,7 @@ with t_fits:
             hide_index=True,
             key="library_fits_table",
         )
-        fit_by_id = {f.id: f for f in fits}
-        if ss.get(K_FIT) not in fit_by_id:
-            ss[K_FIT] = fits[0].id
-        fid = st.selectbox("Fit", list(fit_by_id), format_func=lambda i: fit_by_id[i].name, key=K_FIT)
-        st.button(
-            "Delete",
-            key="library_fit_delete",
-            icon=":material/delete:",
-            on_click=_delete_fit,
-            args=(fid, fit_by_id[fid].name),
-        )
+        _delete_button(st, "library_fit_delete", "fit", _pick("Fit", fits, K_FIT))
 
 with t_file:
     st.markdown(

@@ -4,33 +4,29 @@ A thin page over :mod:`schedules.train` and :mod:`schedules.train.range_test`.  
 background thread (:class:`schedules.train.runs.LiveRun`, one per session, at most
 ``LIVE_RUN_SLOTS`` per server); a fragment polls its buffer a few times a second while it runs, so
 the page never blocks and Stop (an event checked before every micro-batch) ends it at once.
+The figures and tables are plain functions in :mod:`app.live_charts`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import math
 
-import numpy as np
-import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
-from tsdownsample import MinMaxLTTBDownsampler
 
-try:  # the app's small Plotly template and colours (app/main.py puts the repository root on sys.path)
-    from app.charts import COLORS, TEMPLATE
-except ImportError:  # the page run on its own: plotly's template, same colours
-    COLORS = ["#2563eb", "#ea580c", "#16a34a", "#9333ea", "#dc2626", "#0891b2"]
-    TEMPLATE = "plotly_white"
-try:  # the workspace: runs are saved to the Library as they record
-    from app import library
-except ImportError:  # the page run on its own: runs are not saved
-    library = None
+from app import library, state
+from app.live_charts import (
+    MAX_POINTS,
+    noise_figure,
+    range_figure,
+    run_figures,
+    schedule_free_figure,
+    suggestions_table,
+    summary_table,
+)
 from schedules.build import load_config, parse_config_json
 from schedules.design import ConfigError, ScheduleConfig
 from schedules.train.base import DEVICES, LIVE_RUN_SLOTS, MAX_LIVE_STEPS
-from schedules.train.gns import compare_sentence
 from schedules.train.models import MODELS
 from schedules.train.range_test import MAX_RANGE_STEPS, RULES, range_columns, suggest, sweep, with_lr
 from schedules.train.runs import LiveRun, live_run_for, run_of, xsrf_token
@@ -40,8 +36,8 @@ from schedules.train.schedule_free import available as sf_available
 from schedules.train.settings import comparison_settings, distributed_settings, other_split, split_label
 
 # Session-state keys.  DESIGN_JSON / DESIGN_FROM_RANGE_TEST are shared with the designer.
-DESIGN_JSON = "design_json"
-DESIGN_FROM_RANGE_TEST = "design_from_range_test"
+DESIGN_JSON = state.DESIGN_JSON
+DESIGN_FROM_RANGE_TEST = state.DESIGN_FROM_RANGE_TEST
 RUN = "live_run"
 RANGE_RUN = "live_range_run"
 ERROR = "live_error"
@@ -58,8 +54,8 @@ OPTIMIZER_CHOICES = {DESIGN_OPTIMIZER: "The design's (torch.optim + scheduler)"}
 
 #: Seconds between chart updates while a run is going (2.5 a second).
 POLL_S = 0.4
-#: Points per trace: fewer while the charts redraw every POLL_S (less work for server and browser).
-MAX_POINTS = 1500
+#: Points per trace while the charts redraw every POLL_S (a finished run draws MAX_POINTS): less work
+#: for server and browser.
 LIVE_POINTS = 400
 LIVE_MODELS = ("mlp", "cnn", "linear")
 
@@ -74,7 +70,7 @@ DEFAULT_DESIGN = {
 
 
 # --------------------------------------------------------------------------------------------------
-# pure helpers
+# the design to run
 
 
 def current_design() -> tuple[ScheduleConfig | None, str, list[str]]:
@@ -86,205 +82,6 @@ def current_design() -> tuple[ScheduleConfig | None, str, list[str]]:
         return parse_config_json(raw), "the Designer's current design", []
     except ConfigError as exc:
         return None, "the Designer's current design", exc.lines()
-
-
-def thin(x: np.ndarray, y: np.ndarray, n_out: int = MAX_POINTS) -> np.ndarray:
-    """Indices of at most ``n_out`` points to draw (min/max preserving); all when fewer."""
-    if len(x) <= n_out:
-        return np.arange(len(x))
-    return np.asarray(
-        MinMaxLTTBDownsampler().downsample(
-            np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64), n_out=n_out
-        ),
-        dtype=np.int64,
-    )
-
-
-def _layout(fig: go.Figure, title: str, x_title: str, y_title: str, log_x: bool = False) -> go.Figure:
-    fig.update_layout(
-        title={"text": title, "font": {"size": 14}, "x": 0, "xanchor": "left"},
-        template=TEMPLATE,
-        height=360,
-        margin={"l": 10, "r": 10, "t": 36, "b": 10},
-        legend={"orientation": "h", "yanchor": "top", "y": -0.2, "x": 0},
-        uirevision=title,
-    )
-    fig.update_xaxes(title=x_title, type="log" if log_x else "linear")
-    fig.update_yaxes(title=y_title)
-    return fig
-
-
-def smoothed(loss: pd.Series) -> pd.Series:
-    """Exponential moving average over about 2% of the run (at least 10 steps), for readable lines."""
-    span = max(10, len(loss) // 50)
-    return loss.ewm(span=span, adjust=True).mean()
-
-
-DASHES = ["solid", "dash", "dot", "dashdot"]
-
-
-def run_figures(
-    frames: dict[str, pd.DataFrame], points: int = MAX_POINTS
-) -> tuple[go.Figure, go.Figure, go.Figure]:
-    """Loss vs step, lr vs step and loss vs lr, one colour per setting (thinned for drawing).
-
-    Loss lines are the moving average (raw loss faint behind it); settings that coincide exactly
-    (64x1 and 16x4) show as a dashed line over a solid one.
-    """
-    loss_fig, lr_fig, loss_lr_fig = go.Figure(), go.Figure(), go.Figure()
-    for i, (label, f) in enumerate(frames.items()):
-        if f.empty:
-            continue
-        color, dash = COLORS[i % len(COLORS)], DASHES[i % len(DASHES)]
-        step, loss, lr = f["step"].to_numpy(), f["loss"].to_numpy(), f["lr"].to_numpy()
-        smooth = smoothed(f["loss"]).to_numpy()
-        keep = thin(step, loss, points)
-        keep_smooth = thin(step, smooth, points)
-        loss_fig.add_scatter(
-            x=step[keep], y=loss[keep], mode="lines", name=f"{label} (raw)", showlegend=False,
-            line={"color": color, "width": 1}, opacity=0.25, hoverinfo="skip",
-        )  # fmt: skip
-        loss_fig.add_scatter(
-            x=step[keep_smooth], y=smooth[keep_smooth], mode="lines", name=label,
-            line={"color": color, "width": 2, "dash": dash},
-        )  # fmt: skip
-        val = f[f["val_loss"].notna()]
-        if not val.empty:
-            loss_fig.add_scatter(
-                x=val["step"], y=val["val_loss"], mode="markers", name=f"{label} (val)", showlegend=False,
-                marker={"color": color, "size": 9, "symbol": "diamond", "line": {"color": "white", "width": 1}},
-            )  # fmt: skip
-        keep_lr = thin(step, lr, points)
-        lr_fig.add_scatter(
-            x=step[keep_lr],
-            y=lr[keep_lr],
-            mode="lines",
-            name=label,
-            line={"color": color, "width": 2, "dash": dash},
-        )
-        loss_lr_fig.add_scatter(
-            x=lr[keep_smooth], y=smooth[keep_smooth], mode="lines", name=label,
-            line={"color": color, "width": 2, "dash": dash},
-        )  # fmt: skip
-    _layout(loss_fig, "Training loss (moving average; diamonds: validation loss)", "optimizer step", "loss")
-    _layout(lr_fig, "Learning rate used by each optimizer step", "optimizer step", "lr")
-    for fig in (loss_fig, lr_fig, loss_lr_fig):
-        fig.update_layout(showlegend=True)
-    _layout(loss_lr_fig, "Loss (moving average) against lr", "lr (log)", "loss", log_x=True)
-    return loss_fig, lr_fig, loss_lr_fig
-
-
-def noise_figure(frames: dict[str, pd.DataFrame], points: int = MAX_POINTS) -> tuple[go.Figure, str] | None:
-    """The smoothed gradient noise scale per setting, and one sentence comparing it with the
-    effective batch (``None`` when no setting accumulates)."""
-    fig = go.Figure()
-    sentence = None
-    for i, (label, f) in enumerate(frames.items()):
-        if f.empty or "noise_scale" not in f or not f["noise_scale"].notna().any():
-            continue
-        g = f[f["noise_scale"].notna()]
-        step, value = g["step"].to_numpy(), g["noise_scale"].to_numpy()
-        keep = thin(step, value, points)
-        fig.add_scatter(
-            x=step[keep], y=value[keep], mode="lines", name=label,
-            line={"color": COLORS[i % len(COLORS)], "width": 2, "dash": DASHES[i % len(DASHES)]},
-        )  # fmt: skip
-        if sentence is None:
-            sentence = f"{label}: " + compare_sentence(float(value[-1]), int(f["window_samples"].max()))
-    if sentence is None:
-        return None
-    _layout(
-        fig, "Gradient noise scale B_simple (smoothed; McCandlish et al. 2018)", "optimizer step", "samples"
-    )
-    fig.update_layout(showlegend=True)
-    return fig, sentence
-
-
-def schedule_free_figure(frames: dict[str, pd.DataFrame], points: int = MAX_POINTS) -> go.Figure | None:
-    """What a schedule-free run did instead of a decay, per setting: the step size (its own warmup)
-    and the averaging weight c_k of each step (``None`` when no setting is schedule-free)."""
-    fig = go.Figure()
-    for i, (label, f) in enumerate(frames.items()):
-        if f.empty or "sf_averaging" not in f:
-            continue
-        color, dash = COLORS[i % len(COLORS)], DASHES[i % len(DASHES)]
-        step, lr, avg = f["step"].to_numpy(), f["lr"].to_numpy(), f["sf_averaging"].to_numpy()
-        keep = thin(step, lr, points)
-        fig.add_scatter(
-            x=step[keep], y=lr[keep], mode="lines", name=f"{label}: step size",
-            line={"color": color, "width": 2, "dash": dash},
-        )  # fmt: skip
-        keep = thin(step, avg, points)
-        fig.add_scatter(
-            x=step[keep], y=avg[keep], mode="lines", name=f"{label}: averaging weight c_k", yaxis="y2",
-            line={"color": color, "width": 1, "dash": "dot"},
-        )  # fmt: skip
-    if not fig.data:
-        return None
-    _layout(fig, "Schedule-free: step size and averaging weight per step", "optimizer step", "step size")
-    fig.update_layout(
-        showlegend=True, yaxis2={"title": "c_k (log)", "overlaying": "y", "side": "right", "type": "log"}
-    )
-    return fig
-
-
-def _fmt(value: float, spec: str) -> str:
-    return "–" if value is None or not math.isfinite(value) else format(value, spec)
-
-
-def summary_table(run: LiveRun, frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """One row per setting: its status, steps, final loss (mean of the last 5%), last val loss, speed."""
-    rows = []
-    for job in run.jobs:
-        f = frames[job.label]
-        n = len(f)
-        final = float(f["loss"].iloc[-max(1, n // 20) :].mean()) if n else math.nan
-        val = f["val_loss"].dropna() if n else pd.Series(dtype=float)
-        seconds = float(f["wall_time"].iloc[-1]) if n else 0.0
-        rows.append(
-            {
-                "setting": job.label,
-                "status": job.outcome,
-                "steps": f"{n:,} / {job.total:,}",
-                "final loss": _fmt(final, ".4f"),
-                "val loss": _fmt(float(val.iloc[-1]) if len(val) else math.nan, ".4f"),
-                "steps/s": _fmt(n / seconds if seconds > 0 else math.nan, ",.0f"),
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-def range_figure(frame: pd.DataFrame, suggestions: dict) -> go.Figure:
-    fig = go.Figure()
-    if not frame.empty:
-        fig.add_scatter(
-            x=frame["lr"], y=frame["loss"], mode="lines", name="loss", line={"color": "#94a3b8", "width": 1}
-        )
-        fig.add_scatter(
-            x=frame["lr"],
-            y=frame["smoothed"],
-            mode="lines",
-            name="smoothed",
-            line={"color": COLORS[0], "width": 2.5},
-        )
-    for i, (name, s) in enumerate(suggestions.items()):
-        color = COLORS[1 + i]
-        fig.add_scatter(
-            x=[s.lr],
-            y=[s.smoothed],
-            mode="markers+text",
-            name=f"{name}: {s.lr:.3g}",
-            text=[f"{name} {s.lr:.3g}"],
-            textposition="bottom left" if i else "top right",
-            marker={"color": color, "size": 13, "symbol": "x"},
-        )
-    _layout(fig, "LR range test: loss against lr", "lr (log)", "loss", log_x=True)
-    if not frame.empty:
-        best = frame["smoothed"].min()
-        low, high = min(frame["loss"].min(), best), min(frame["loss"].max(), 4.5 * abs(best))
-        pad = 0.05 * (high - low) + 1e-6
-        fig.update_yaxes(range=[low - pad, high + pad])
-    return fig
 
 
 # --------------------------------------------------------------------------------------------------
@@ -394,11 +191,11 @@ def _start_training(config: ScheduleConfig) -> None:
     except ConfigError as exc:
         ss[ERROR] = exc.lines()
         return
-    if library is not None:  # saved to the Library as it records
-        meta = {"model": ss.get("live_model", "mlp"), "seed": int(ss.get("live_seed", 0))}
-        if sf is not None:
-            meta["optimizer"] = f"schedulefree.{SF_KINDS[sf]}"
-        run.sink = library.live_sink(config, meta)
+    # saved to the Library as it records
+    meta = {"model": ss.get("live_model", "mlp"), "seed": int(ss.get("live_seed", 0))}
+    if sf is not None:
+        meta["optimizer"] = f"schedulefree.{SF_KINDS[sf]}"
+    run.sink = library.live_sink(config, meta)
     if not run.start():
         ss[ERROR] = _refused(run)
         return
@@ -475,18 +272,35 @@ def _status_line(snap, unit: str = "steps") -> str:
     return f"**{snap.status}** · {snap.done:,} / {snap.total:,} {unit}{rate} · {snap.elapsed:.1f} s{current}{stopped}"
 
 
-def training_view(was_running: bool) -> None:
-    run = st.session_state.get(RUN)
+def _run_status(key: str, idle: str, was_running: bool, steps: str, help: str | None = None):
+    """The top of a run's view, the same on both tabs: ``idle`` before any run; else the progress bar
+    (``steps``: what it counts), the status line and the run's warnings.  Returns ``(run, snapshot)``,
+    or None before any run."""
+    run = st.session_state.get(key)
     if not isinstance(run, LiveRun):
-        st.info("Press **Start** to train with the settings above; the charts update as it runs.")
-        return
+        st.info(idle)
+        return None
     snap = run.snapshot()
     if was_running and snap.status != "running":
         st.rerun()  # the run ended: redraw the whole page (buttons, download)
-    st.progress(snap.progress, text=f"{snap.done:,} / {snap.total:,} optimizer steps")
-    st.markdown(_status_line(snap), help="stopped: Stop was pressed (or nobody watched for 2 minutes)")
+    st.progress(snap.progress, text=f"{snap.done:,} / {snap.total:,} {steps}")
+    st.markdown(_status_line(snap), help=help)
     for line in snap.messages:
         st.warning(line)
+    return run, snap
+
+
+def training_view(was_running: bool) -> None:
+    shown = _run_status(
+        RUN,
+        "Press **Start** to train with the settings above; the charts update as it runs.",
+        was_running,
+        "optimizer steps",
+        help="stopped: Stop was pressed (or nobody watched for 2 minutes)",
+    )
+    if shown is None:
+        return
+    run, snap = shown
     if snap.status == "stopped" and run.stop_reason != "stopped":
         st.info(run.stop_reason)
     loss_fig, lr_fig, loss_lr_fig = run_figures(snap.frames, LIVE_POINTS if was_running else MAX_POINTS)
@@ -526,21 +340,17 @@ def training_view(was_running: bool) -> None:
 
 
 def range_view(was_running: bool) -> None:
-    run = st.session_state.get(RANGE_RUN)
-    if not isinstance(run, LiveRun):
-        st.info(
-            "The range test trains with the design's optimizer, batches and accumulation while the lr grows "
-            "exponentially from min lr to max lr, then suggests an lr."
-        )
+    shown = _run_status(
+        RANGE_RUN,
+        "The range test trains with the design's optimizer, batches and accumulation while the lr grows "
+        "exponentially from min lr to max lr, then suggests an lr.",
+        was_running,
+        "sweep steps",
+    )
+    if shown is None:
         return
-    snap = run.snapshot()
-    if was_running and snap.status != "running":
-        st.rerun()
+    run, snap = shown
     job = run.jobs[0]
-    st.progress(snap.progress, text=f"{snap.done:,} / {snap.total:,} sweep steps")
-    st.markdown(_status_line(snap))
-    for line in snap.messages:
-        st.warning(line)
     frame = snap.frames[job.label]
     suggestions, notes = ({}, [])
     if snap.status != "running" and not frame.empty:
@@ -562,13 +372,7 @@ def range_suggestions(run: LiveRun, config: ScheduleConfig) -> None:
     suggestions, _ = suggest(frame, job.total)
     if not suggestions:
         return
-    table = pd.DataFrame(
-        [
-            {"rule": s.name, "lr": f"{s.lr:.3g}", "at step": s.step, "how": s.rule}
-            for s in suggestions.values()
-        ]
-    )
-    st.dataframe(table, hide_index=True)
+    st.dataframe(suggestions_table(suggestions), hide_index=True)
     names = list(suggestions)
     c1, c2 = st.columns([2, 3])
     choice = c1.radio(
@@ -586,6 +390,41 @@ def range_suggestions(run: LiveRun, config: ScheduleConfig) -> None:
         on_click=_use_lr,
         args=(config, choice, suggestions[choice].lr),
     )
+
+
+def run_controls(
+    prefix: str,
+    run_key: str,
+    error_key: str,
+    start_label: str,
+    start,
+    config: ScheduleConfig,
+    busy: bool,
+    download_label: str,
+    file_name: str,
+) -> tuple[LiveRun | None, bool]:
+    """The row under a tab's settings, the same for the training run and the range test: Start
+    (``start(config)``), Stop, and the CSV of a finished run (widget keys ``<prefix>_start``,
+    ``<prefix>_stop``, ``<prefix>_download``); then why the last Start failed (``error_key``).
+    Returns the tab's run (``run_key``; None before any) and whether it is running."""
+    run = st.session_state.get(run_key)
+    running = isinstance(run, LiveRun) and run.running
+    c1, c2, c3 = st.columns([1, 1, 4])
+    c1.button(
+        start_label, key=f"{prefix}_start", type="primary", disabled=busy, on_click=start, args=(config,)
+    )
+    c2.button("Stop", key=f"{prefix}_stop", disabled=not running, on_click=_stop, args=(run_key,))
+    if isinstance(run, LiveRun) and not running and run.snapshot().done:
+        c3.download_button(
+            download_label,
+            data=csv_bytes(run),
+            file_name=file_name,
+            mime="text/csv",
+            key=f"{prefix}_download",
+        )
+    if st.session_state.get(error_key):
+        st.error("\n\n".join(st.session_state[error_key]))
+    return run if isinstance(run, LiveRun) else None, running
 
 
 # --------------------------------------------------------------------------------------------------
@@ -704,24 +543,10 @@ with train_tab:
             disabled=busy or no_sched,
             help="scheduler.step() before optimizer.step(): the first lr is skipped.",
         )
-    run = st.session_state.get(RUN)
-    running = isinstance(run, LiveRun) and run.running
-    b1, b2, b3 = st.columns([1, 1, 4])
-    b1.button(
-        "Start", key="live_start", type="primary", disabled=busy, on_click=_start_training, args=(config,)
+    run, running = run_controls(
+        "live", RUN, ERROR, "Start", _start_training, config, busy, "Download run as CSV", "live-run.csv"
     )
-    b2.button("Stop", key="live_stop", disabled=not running, on_click=_stop, args=(RUN,))
-    if isinstance(run, LiveRun) and not running and run.snapshot().done:
-        b3.download_button(
-            "Download run as CSV",
-            data=csv_bytes(run),
-            file_name="live-run.csv",
-            mime="text/csv",
-            key="live_download",
-        )
-    if st.session_state.get(ERROR):
-        st.error("\n\n".join(st.session_state[ERROR]))
-    if library is not None and isinstance(run, LiveRun):
+    if isinstance(run, LiveRun):
         library.show_sink_status(run)
     st.fragment(run_every=POLL_S if running else None)(training_view)(running)
 
@@ -760,28 +585,17 @@ with range_tab:
         "bias-corrected moving average (beta 0.98); the sweep stops once it exceeds 4x its best. "
         f"Suggestions: **steepest**: {RULES['steepest']}; **valley**: {RULES['valley']}."
     )
-    range_run = st.session_state.get(RANGE_RUN)
-    range_running = isinstance(range_run, LiveRun) and range_run.running
-    q1, q2, q3 = st.columns([1, 1, 4])
-    q1.button(
+    range_run, range_running = run_controls(
+        "range",
+        RANGE_RUN,
+        RANGE_ERROR,
         "Start range test",
-        key="range_start",
-        type="primary",
-        disabled=busy,
-        on_click=_start_range,
-        args=(config,),
+        _start_range,
+        config,
+        busy,
+        "Download sweep as CSV",
+        "lr-range-test.csv",
     )
-    q2.button("Stop", key="range_stop", disabled=not range_running, on_click=_stop, args=(RANGE_RUN,))
-    if isinstance(range_run, LiveRun) and not range_running and range_run.snapshot().done:
-        q3.download_button(
-            "Download sweep as CSV",
-            data=csv_bytes(range_run),
-            file_name="lr-range-test.csv",
-            mime="text/csv",
-            key="range_download",
-        )
-    if st.session_state.get(RANGE_ERROR):
-        st.error("\n\n".join(st.session_state[RANGE_ERROR]))
     st.fragment(run_every=POLL_S if range_running else None)(range_view)(range_running)
     if isinstance(range_run, LiveRun) and not range_running:
         range_suggestions(range_run, config)

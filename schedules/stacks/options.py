@@ -9,6 +9,14 @@ from ..build import load_config
 from ..design import ScheduleConfig, StackConfig
 
 STACK_NAMES = ("plain", "hf", "accelerate", "lightning", "deepspeed")
+#: How the app names each stack in its pickers and notes (the Designer's "Your stack", Compare).
+STACK_LABELS = {
+    "plain": "plain loop",
+    "hf": "HF Trainer",
+    "accelerate": "accelerate",
+    "lightning": "Lightning",
+    "deepspeed": "DeepSpeed",
+}
 
 
 def add_stack_arguments(p: argparse.ArgumentParser, required: bool = False) -> None:
