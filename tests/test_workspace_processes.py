@@ -19,6 +19,9 @@ import pytest
 from schedules import load_config
 from schedules.workspace import SCHEMA_VERSION, Workspace, config_hash
 
+#: Real processes or a real library end to end: left out of `make test-fast`.
+pytestmark = pytest.mark.real
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1"}
 
@@ -34,9 +37,6 @@ import json, os, sys, time
 from pathlib import Path
 from schedules import load_config
 from schedules.workspace import Workspace
-
-#: Real processes or a real library end to end: left out of `make test-fast`.
-pytestmark = pytest.mark.real
 path, who, n, go = sys.argv[1], sys.argv[2], int(sys.argv[3]), Path(sys.argv[4])
 ws = Workspace(path)
 base = load_config(json.loads(sys.argv[5]))
