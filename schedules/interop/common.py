@@ -116,6 +116,24 @@ def cannot(target: str, what: str, why: str = "") -> str:
     return f"{target} cannot express: {what}" + (f" ({why})" if why else "")
 
 
+def batch_ramp_warnings(plan: Any, target: str) -> list[str]:
+    """The warning every export gives a design with ``training.batch_ramp``: the frameworks train with one
+    batch size per run.  The exported schedule still counts the design's optimizer steps (the ramp's
+    smaller steps included), so it is exact only when the training loop feeds the ramp's batches."""
+    if not plan.batch_ramp:
+        return []
+    stages = ", ".join(f"{b:,} until {u:,} samples" for b, u in plan.batch_ramp)
+    return [
+        cannot(
+            target,
+            f"training.batch_ramp=[{stages}]",
+            f"{target} trains with one batch size per run; the exported schedule counts the design's "
+            f"{plan.total_steps:,} optimizer steps, the first {plan.ramp_steps:,} of them with the ramp's "
+            "smaller batches, so feed those batches yourself (or train each stage as its own run)",
+        )
+    ]
+
+
 def num(value: float) -> str:
     """A float as the shortest text that reads back as the same float."""
     return repr(float(value))

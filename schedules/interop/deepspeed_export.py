@@ -16,7 +16,7 @@ import numpy as np
 from ..build import decay_kwargs, load_config
 from ..curve import Curve, compute_curve, curve_of
 from ..design import Plan, ScheduleConfig
-from .common import cannot, compare, num, unique
+from .common import batch_ramp_warnings, cannot, compare, num, unique
 from .deepspeed import deepspeed_curve
 
 __all__ = ["to_deepspeed"]
@@ -273,6 +273,7 @@ def to_deepspeed(
     mismatch = compare(curve.lrs, deepspeed_curve(best, lrs, plan.total_steps))
     if mismatch is not None:
         warnings.append(mismatch.describe(TARGET))
+    warnings += batch_ramp_warnings(plan, TARGET)
     return payload, unique(warnings)
 
 

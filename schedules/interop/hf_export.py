@@ -37,7 +37,7 @@ from ..build import decay_kwargs, load_config
 from ..curve import Curve, curve_of
 from ..design import Plan, ScheduleConfig
 from ..stacks.hf import training_arguments
-from .common import cannot, close, compare, nearest, unique
+from .common import batch_ramp_warnings, cannot, close, compare, nearest, unique
 from .hf import hf_curve, hf_factor
 
 __all__ = ["HF_OPTIM", "SEARCH_ROWS", "closest", "hf_candidates", "recognize", "to_hf"]
@@ -440,7 +440,7 @@ def to_hf(
                 "Trainer passes metric_for_best_model of each evaluation; the design's values are used here only to compare",
             )
         )
-    warnings += _accounting_warnings(plan)
+    warnings += _accounting_warnings(plan) + batch_ramp_warnings(plan, "HF")
     mismatch = compare(curve.lrs, hf_curve(args, cfg, plan))
     if mismatch is not None:
         warnings.append(mismatch.describe("HF"))

@@ -44,7 +44,7 @@ from ..build import (
 from ..curve import Curve, curve_of
 from ..design import Plan, ScheduleConfig
 from ..design.expr import LrExpression
-from .common import cannot, compare, plain_expression
+from .common import batch_ramp_warnings, cannot, compare, plain_expression
 
 TARGET = "Lightning"
 
@@ -398,7 +398,7 @@ def to_lightning(
     code = render(cfg, plan, spec)
     feed = MetricFeed(cfg.plateau.metric, 1) if cfg.plateau is not None else None
     target = lightning_curve(instantiate(spec, dummy_optimizer(cfg)), plan, feed)
-    warnings = list(spec.warnings)
+    warnings = list(spec.warnings) + batch_ramp_warnings(plan, TARGET)
     mismatch = compare(curve.lrs, target)
     if mismatch is not None:
         warnings.append(mismatch.describe(TARGET))

@@ -39,7 +39,7 @@ import numpy as np
 from ..build import decay_kwargs, load_config
 from ..curve import Curve, curve_of
 from ..design import Plan, ScheduleConfig
-from .common import cannot, compare, nearest
+from .common import batch_ramp_warnings, cannot, compare, nearest
 
 TARGET = "timm"
 TIMM_SCHEDS = ("cosine", "poly", "step", "multistep", "constant", "wsd")
@@ -376,4 +376,4 @@ def to_timm(
         ],
         "optimizer": {"name": cfg.optimizer.name, "lr": cfg.optimizer.lr, **cfg.optimizer.kwargs},
     }
-    return payload, list(dict.fromkeys(warnings))
+    return payload, list(dict.fromkeys(warnings + batch_ramp_warnings(plan, "timm")))
