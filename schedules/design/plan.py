@@ -386,7 +386,10 @@ def ramp_table(
     L, bw, spe = micro_batches, round_size, samples_per_epoch
     K = stages[-1][1]
     touched = -(-K // spe)
-    if min(touched, max_epochs or touched) > MAX_RAMP_EPOCHS:
+    # epochs the table can reach: those the ramp touches, at most max_epochs, and no more than max_rows
+    # allow (an epoch takes at least ceil(L / A) steps: no window holds more than A micro-batches)
+    reach = min(touched, max_epochs or touched, -(-(max_rows or touched * L) // -(-L // accumulation)))
+    if reach > MAX_RAMP_EPOCHS:
         raise ConfigError(
             Problem(
                 "training.batch_ramp",
