@@ -468,3 +468,27 @@ def schedule_free_trace_figure(frame: pd.DataFrame, title: str) -> go.Figure:
         legend={"orientation": "h", "y": -0.25},
     )
     return fig
+
+
+def timescale_figure(frame: pd.DataFrame, label: str) -> go.Figure:
+    """AdamW's timescale in epochs over the samples seen, old design against the timescale rule's design
+    (``schedules.rescale.timescale_frame``), on a log axis."""
+    names = {"old": f"{label} (now)", "new": f"{label} (timescale rule)"}
+    data = []
+    for i, (design, part) in enumerate(frame.groupby("design", sort=False)):
+        x, y = part["samples"].to_numpy(), part["tau_epochs"].to_numpy()
+        idx = downsample(x, y)
+        data.append(
+            {
+                "type": "scatter",
+                "x": x[idx],
+                "y": y[idx],
+                "name": names.get(design, design),
+                "mode": "lines",
+                "line": {"color": COLORS[i % len(COLORS)], "width": 2, "dash": "solid" if i == 0 else "dash"},
+                "hovertemplate": "%{x:,} samples<br>tau %{y:.4g} epochs<extra></extra>",
+            }
+        )
+    layout = _layout("samples", True, 320)
+    layout["yaxis"] = {**layout["yaxis"], "title": {"text": "AdamW timescale (epochs, log)"}}
+    return go.Figure(data=data, layout=layout, _validate=False)
