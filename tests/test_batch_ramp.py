@@ -404,3 +404,46 @@ def test_distributed_live_run_follows_the_ramp():
     assert len(frame) == 25
     assert frame["micro_batches"].tolist() == [1] * 4 + [2] * 4 + [4] * 7 + [4] * 10
     assert frame["samples"].tolist() == cfg.plan.samples_array().tolist()
+
+
+# --------------------------------------------------------------------------------------------------
+# the Designer: the ramp and tokens per sample as widgets, a tokens axis; nothing lost
+
+
+def test_designer_edits_the_ramp_and_draws_a_tokens_axis() -> None:
+    from designer_app import open_sections, summary_html
+    from figure_json import spec_of, xy
+    from streamlit.testing.v1 import AppTest
+
+    from app import state
+
+    at = AppTest.from_file(str(ROOT / "app" / "main.py"), default_timeout=60)
+    open_sections(at, "data")
+    data = {**design(), "name": "ramped", "training": {**design()["training"], "tokens_per_sample": 512}}
+    at.session_state[state.DESIGN_JSON] = load_config(data).to_json()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    ramp = at.text_input(key=state.key("training.batch_ramp"))
+    assert ramp.value == "32:256, 64:512"
+    assert at.number_input(key=state.key("training.tokens_per_sample")).value == 512
+    # the design is kept as it came (no field lost on the way through the widgets)
+    assert (
+        load_config(at.session_state[state.DESIGN_JSON]).training.batch_ramp
+        == load_config(data).training.batch_ramp
+    )
+    assert "batch ramp 32 -&gt; 128 over the first 512 samples (12 steps)" in summary_html(at)
+    at.segmented_control(key="designer_x_axis").set_value("tokens").run()
+    assert not at.exception
+    spec = spec_of(at.get("plotly_chart")[0])
+    assert spec["layout"]["xaxis"]["title"]["text"] == "tokens seen"
+    x, _ = xy(spec, "lr")
+    assert x.max() == 2000 * 512 and x.min() == 32 * 512  # samples through each step x 512 tokens
+    # a new ramp by text; a bad one names the field
+    ramp.set_value("64:512").run()
+    assert load_config(at.session_state[state.DESIGN_JSON]).plan.micro_batches_array()[:8].tolist() == [2] * 8
+    at.text_input(key=state.key("training.batch_ramp")).set_value("64 until 512").run()
+    assert not at.exception
+    errors = " ".join(e.value for e in at.error)
+    assert "training.batch_ramp[0]" in errors and "must be batch:until_samples" in errors
+    at.text_input(key=state.key("training.batch_ramp")).set_value("").run()
+    assert load_config(at.session_state[state.DESIGN_JSON]).training.batch_ramp is None
