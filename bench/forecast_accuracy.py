@@ -182,9 +182,11 @@ def table(rows: list[dict]) -> str:
         "|---|---|---|---|---|",
     ]
     for r in rows:
-        lines.append(
-            f"| {r['data']} | {r['fitted on']} | {r['held out']} | {r['studio']:.3%} | {r['baseline']:.3%} |"
-        )
+        ours, theirs = f"{r['studio']:.3%}", f"{r['baseline']:.3%}"
+        if "studio (seed 0)" in r:
+            ours += f" (seed 0: {r['studio (seed 0)']:.3%}; final {r['studio final']:+.2%})"
+            theirs += f" (seed 0: {r['baseline (seed 0)']:.3%}; final {r['baseline final']:+.2%})"
+        lines.append(f"| {r['data']} | {r['fitted on']} | {r['held out']} | {ours} | {theirs} |")
     return "\n".join(lines)
 
 

@@ -496,7 +496,9 @@ def _register() -> None:
     from .command import EXIT_OK, command, write_frame
 
     @command(
-        "rescale", "new peak lr and lengths when the effective batch changes (linear / sqrt rule)", _args
+        "rescale",
+        "the design for a new effective batch under a scale-up rule (linear, sqrt/SDE, ema, timescale)",
+        _args,
     )
     def cmd_rescale(args) -> int:
         import sys
