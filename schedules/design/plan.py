@@ -363,6 +363,24 @@ def _accounting(training: Any) -> tuple[int, int, int, RampTable | None]:
     return micro, steps_per_epoch, total, table
 
 
+def _whole_epochs_in_stage(
+    stages: list[tuple[int, int]], until: list[int], consumed: int, L: int, bw: int, spe: int
+) -> tuple[int, int] | None:
+    """At an epoch's start with ``consumed`` samples: ``(micro-batches per window, epochs)`` when that
+    many epochs from here lie wholly inside the current stage (every window's consumed-before below its
+    ``until``), else None.  Such epochs repeat one window pattern."""
+    i = int(np.searchsorted(until, consumed, side="right"))
+    if i >= len(stages):
+        return None
+    per, u = stages[i]
+    last_start = (-(-L // per) - 1) * per
+    before_last = min(last_start * bw, spe)  # consumed before the epoch's last window, from its start
+    room = u - consumed - before_last
+    if room <= 0:
+        return None
+    return per, -(-room // spe)
+
+
 def ramp_table(
     stages: list[tuple[int, int]],
     *,
@@ -404,6 +422,40 @@ def ramp_table(
     consumed = step = epoch = 0
     until = [u for _, u in stages]
     while consumed < K and (max_epochs is None or epoch < max_epochs) and step < limit:
+        bulk = _whole_epochs_in_stage(stages, until, consumed, L, bw, spe)
+        if bulk is not None:  # epochs wholly inside one stage repeat one pattern: add them at once
+            per, count = bulk
+            k = -(-L // per)  # windows per epoch
+            count = min(count, (max_epochs or count + epoch) - epoch, (limit - step) // k)
+            if count >= 1:
+                starts = per * np.arange(k, dtype=np.int64)
+                stops = np.minimum(starts + per, L)
+                through = np.minimum(stops * bw, spe)
+                before = np.minimum(starts * bw, spe)
+                epochs_here = np.repeat(np.arange(epoch, epoch + count, dtype=np.int64), k)
+                pieces = (
+                    epochs_here,
+                    np.tile(np.arange(k, dtype=np.int64), count),
+                    np.tile(starts, count),
+                    np.tile(stops - starts, count),
+                    np.tile(through - before, count),
+                    epochs_here * spe + np.tile(through, count),
+                )
+                for col, values in zip(cols, pieces, strict=True):
+                    col.append(values)
+                ends.extend(step + k * (j + 1) - 1 for j in range(count))
+                step += k * count
+                epoch += count
+                consumed = epoch * spe
+                if step > MAX_TOTAL_STEPS:
+                    raise ConfigError(
+                        Problem(
+                            "training.batch_ramp",
+                            f"must finish its epochs within {MAX_TOTAL_STEPS:,} optimizer steps",
+                            K,
+                        )
+                    )
+                continue
         m = s = 0
         base = epoch * spe
         while m < L and step < limit:
