@@ -215,6 +215,12 @@ def test_predict_many_equals_predict_one_and_load_fit_does_not_refit(tmp_path, c
         assert (many / name).read_bytes() == one.read_bytes()
     err = capsys.readouterr().err
     assert "multi-power fit read from" in err
+    # one target and a folder (DIR/): DIR/<name>.csv, the same bytes
+    assert (
+        main(["forecast", "--load-fit", str(fit_path), "--predict", targets[0], "-o", f"{tmp_path}/single/"])
+        == 0
+    )
+    assert (tmp_path / "single" / "t_wsd.csv").read_bytes() == (many / "t_wsd.csv").read_bytes()
     # several targets need a folder; names must differ
     assert main(["forecast", "--load-fit", str(fit_path), "--predict", *targets]) == 2
     assert "-o: must name a folder (DIR/) for 3 targets" in capsys.readouterr().err

@@ -35,7 +35,7 @@ import pandas as pd
 from ..build import load_config
 from ..design import ConfigError, Problem, ScheduleConfig
 from .fit import predict
-from .suggest import _decay
+from .suggest import decay_section
 from .validity import caveats
 
 SHAPES = ("linear", "cosine", "1-sqrt", "linear-to-zero")
@@ -109,7 +109,7 @@ def branch_config(trunk: ScheduleConfig, branch: Branch) -> ScheduleConfig:
     data = trunk.to_dict()
     peak = float(trunk.optimizer.lr)
     shape = "linear" if branch.shape == "linear-to-zero" else branch.shape
-    decay = _decay(shape, branch.to, peak)  # its length defaults to the steps after the hold: n
+    decay = decay_section(shape, branch.to, peak)  # its length defaults to the steps after the hold: n
     data["decay"] = {**decay, "interval": "step", "hold_steps": branch.start - warm}
     data["training"]["max_steps"] = branch.end
     data["name"] = f"{trunk.name.removesuffix(' (constant trunk)')}: {branch.name}"[:200]

@@ -92,7 +92,8 @@ def read_fit(path: str) -> dict[str, Any]:
 def outputs(targets: list[str], output: str | None) -> list[str | None]:
     """Where each target's CSV goes: ``-o FILE`` (or stdout) for one target, ``DIR/<name>.csv`` for
     several (names from the target files; duplicates refused)."""
-    if len(targets) == 1:
+    folder_given = output is not None and (output.endswith(("/", "\\")) or Path(output).is_dir())
+    if len(targets) == 1 and not folder_given:
         return [output]
     if output is None:
         raise ConfigError(

@@ -40,7 +40,7 @@ def _to(final: float) -> str:
     return f"to {final:g} x lr" if final else "to 0"
 
 
-def _decay(shape: str, final: float, peak: float) -> dict[str, Any]:
+def decay_section(shape: str, final: float, peak: float) -> dict[str, Any]:
     if shape == "linear":
         return {"scheduler": "LinearLR", "kwargs": {"start_factor": 1.0, "end_factor": final}}
     if shape == "cosine":
@@ -58,7 +58,7 @@ def candidates(config: ScheduleConfig) -> list[dict[str, Any]]:
     total, warm = plan.total_steps, plan.warmup_steps
     out = []
     for final in FINAL_FACTORS:
-        data = {**base, "decay": {**_decay("cosine", final, peak), "interval": "step"}}
+        data = {**base, "decay": {**decay_section("cosine", final, peak), "interval": "step"}}
         data["name"] = f"warmup + cosine {_to(final)}"
         out.append(
             {
@@ -77,7 +77,7 @@ def candidates(config: ScheduleConfig) -> list[dict[str, Any]]:
             for final in FINAL_FACTORS:
                 data = {
                     **base,
-                    "decay": {**_decay(shape, final, peak), "interval": "step", "hold_steps": hold},
+                    "decay": {**decay_section(shape, final, peak), "interval": "step", "hold_steps": hold},
                 }
                 data["name"] = f"WSD: {shape} cooldown over the last {frac:.0%} {_to(final)}"
                 out.append(
