@@ -403,6 +403,18 @@ def rescale_all(
     return out
 
 
+def peak_timescale(config: ScheduleConfig) -> float | None:
+    """AdamW's timescale at the peak lr in epochs (:func:`adamw_timescale` with the design's peak lr,
+    weight decay and effective batch after any ramp); None for another optimizer or no weight decay."""
+    if config.optimizer.name != "AdamW":
+        return None
+    wd = config.optimizer.kwargs.get("weight_decay", ADAMW_WEIGHT_DECAY)
+    if not (isinstance(wd, int | float) and wd > 0):
+        return None
+    batch = config.plan.effective_batch
+    return adamw_timescale(float(config.optimizer.lr), float(wd), batch, config.training.dataset_size)[1]
+
+
 def timescale_frame(result: Rescaled):
     """AdamW's timescale over both schedules: ``design`` (old/new), ``step``, ``samples``, ``epochs``,
     ``tau_iterations = 1 / (lr_t * weight_decay)`` and ``tau_epochs = tau_iterations * B_t / N``

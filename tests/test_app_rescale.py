@@ -132,6 +132,13 @@ def test_calculator_puts_every_rule_side_by_side_and_opens_each() -> None:
         "weight_decay 0.1 -> 0.2" in table.loc["optimizer kwargs changed", "AdamW timescale kept in epochs"]
     )
     assert set(table.loc["warmup steps"]) == {"20 -> 5"}
+    # AdamW's timescale at the peak, in epochs: 1 / (1e-3 x 0.1) = 10,000 steps x 32 / 6,400 = 50 before;
+    # linear 1 / (4e-3 x 0.1) x 128 / 6,400 = 50 (kept), square root (and EMA, which uses it)
+    # 1 / (2e-3 x 0.1) x 128 / 6,400 = 100 (doubled), timescale 1 / (2e-3 x 0.2) x 128 / 6,400 = 50
+    tau = table.loc["AdamW timescale at the peak (epochs)"]
+    assert tau["Linear scaling rule (SGD)"] == "50 -> 50"
+    assert tau[sqrt] == tau["EMA scaling rule (model EMA momentum)"] == "50 -> 100"
+    assert tau["AdamW timescale kept in epochs"] == "50 -> 50"
     assert any(c.value.startswith("AdamW's timescale tau") for c in at.caption)
     tau = spec_of(next(c for c in at.get("plotly_chart") if "timescale" in str(spec_of(c)["layout"])))
     assert len(tau["data"]) == 2

@@ -13,7 +13,7 @@ from schedules.compare import accumulation_variant, parameter_diff
 from schedules.design import ConfigError, ScheduleConfig, StackConfig
 from schedules.mistakes import MISTAKES, RESUME_MISTAKES, default_resume_step
 from schedules.presets import PRESETS, apply_preset
-from schedules.rescale import RULES, Rescaled, rescale_all, rule_for, timescale_frame
+from schedules.rescale import RULES, Rescaled, peak_timescale, rescale_all, rule_for, timescale_frame
 from schedules.stacks.options import STACK_LABELS
 
 ss = st.session_state
@@ -272,9 +272,21 @@ def _fmt(value) -> str:
     return f"{value:.6g}" if isinstance(value, float) else str(value)
 
 
+def _timescale_cell(p: Rescaled) -> str:
+    old, new = peak_timescale(p.old), peak_timescale(p.new)
+    return f"{old:.4g} -> {new:.4g}" if old is not None and new is not None else ""
+
+
 def side_by_side_table(proposals: dict) -> dict[str, list[str]]:
     """Rows of the side-by-side table: one column per rule (its title), one row per quantity."""
-    rows = ["peak lr", "optimizer kwargs changed", "model EMA momentum", "warmup steps", "warmup ends after"]
+    rows = [
+        "peak lr",
+        "optimizer kwargs changed",
+        "model EMA momentum",
+        "AdamW timescale at the peak (epochs)",
+        "warmup steps",
+        "warmup ends after",
+    ]
     table: dict[str, list[str]] = {"quantity": rows}
     for name, p in proposals.items():
         title = RULES[name].title
@@ -286,6 +298,7 @@ def side_by_side_table(proposals: dict) -> dict[str, list[str]]:
             f"{p.old_lr:.4g} -> {p.new_lr:.4g}",
             changed,
             f"{p.ema[0]:.6g} -> {p.ema[1]:.6g}" if p.ema else "",
+            _timescale_cell(p),
             f"{p.old_warmup_steps:,} -> {p.new_warmup_steps:,}",
             f"{p.old_warmup_samples:,} -> {p.new_warmup_samples:,} samples",
         ]

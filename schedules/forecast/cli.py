@@ -53,7 +53,8 @@ def _args(p: argparse.ArgumentParser) -> None:
         "-o",
         "--output",
         default=None,
-        help="CSV to write for one target (default: stdout); a folder for several (created if missing)",
+        help="CSV to write for one target (default: stdout), or DIR/ (ending in / or an existing folder) for "
+        "DIR/<name>.csv; a folder for several (created if missing)",
     )
     p.add_argument("--law", choices=LAWS, default="multi-power", help="the loss law (default multi-power)")
     p.add_argument(
