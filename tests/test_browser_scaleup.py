@@ -31,6 +31,7 @@ def idle(page) -> None:
 
 
 def test_scale_up_calculator_side_by_side_and_open(page, streamlit_server: str, artifacts_dir: Path) -> None:
+    page.set_default_timeout(90_000)  # a loaded shared machine: a click may wait on a busy page
     page.goto(f"{streamlit_server}/compare?design={encode_design(load_config(ADAMW))}")
     page.get_by_text("Scale-up calculator").first.wait_for(timeout=120_000)
     idle(page)
