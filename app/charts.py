@@ -161,7 +161,7 @@ def lr_figure(
     show_events: bool = True,
     show_epochs: bool = True,
     show_metric: bool = True,
-    height: int = 460,
+    height: int = 400,
 ) -> go.Figure:
     """The designer's chart: the lr of every param group against steps, epochs or samples.
 
@@ -309,11 +309,15 @@ def lr_figure(
             }
         )
         layout["yaxis2"] = {
-            "title": {"text": "metric", "font": {"color": METRIC_COLOR}},
+            "title": {"text": metric_title(curve.config.plateau), "font": {"color": METRIC_COLOR}},
             "overlaying": "y",
             "side": "right",
             "showgrid": False,
             "tickfont": {"color": METRIC_COLOR},
+            # Its own round ticks (an overlaying axis defaults to the lr axis's grid: 1.996, 1.918, ...)
+            "tickmode": "auto",
+            "nticks": 6,
+            "tickformat": ".3~g",
         }
     if shapes:
         layout["shapes"] = shapes
@@ -323,6 +327,14 @@ def lr_figure(
         layout["showlegend"] = False
         layout["margin"] = {**layout["margin"], "t": 24}
     return go.Figure(data=data, layout=layout, _validate=False)
+
+
+def metric_title(plateau) -> str:
+    """The plateau metric's axis title, after the metric: the synthetic validation loss, or the values
+    pasted, with which way is better in the design's mode."""
+    if plateau.metric.synthetic is not None:
+        return "validation loss (synthetic)"
+    return f"your metric ({'higher' if plateau.mode == 'max' else 'lower'} is better)"
 
 
 def _vline(x: float, line: dict, layer: str = "above") -> dict:

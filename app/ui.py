@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import html
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -178,6 +179,26 @@ def curve_of(config) -> Curve:
     return cached_curve(config.cache_key())
 
 
+#: Characters Markdown (and Streamlit's :colour[...] / $latex$ / :emoji: extensions) gives a meaning.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
+
+
+def md_text(text: str) -> str:
+    """``text`` for a Markdown element (st.warning, st.caption ...) shown exactly as written: every
+    character Markdown gives a meaning is backslash-escaped (a param group's name is the user's)."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+
+
+def show_sanity(warnings: list[Any]) -> None:
+    """The design's sanity warnings (``schedules.design.sanity``) in one box above the chart: the field
+    path in code style, the text as plain text."""
+    if not warnings:
+        return
+    body = ["**Valid, but probably not what you meant:**"]
+    body += [f"- `{w.path}`: {md_text(w.text)}" for w in warnings]
+    st.warning("\n".join(body), icon=":material/report:")
+
+
 def show_problems(title: str, error: ConfigError | list[str], kind: str = "error") -> None:
     """An error (or warning) box with one line per problem, the field path in code style."""
     lines = error.lines() if isinstance(error, ConfigError) else list(error)
@@ -204,10 +225,12 @@ def show_problems(title: str, error: ConfigError | list[str], kind: str = "error
 #: A figure card's look (inline: st.html keeps class, title and style attributes, not <style> rules):
 #: like six st.metric in a bordered container, in the theme's colours (inherited) and font.
 _CARD = "border:1px solid rgba(128,128,128,.3);border-radius:.5rem;padding:.75rem 1rem"
-_ROW = "display:flex;flex-wrap:wrap;gap:.25rem 1.25rem"
-_FIGURE = "flex:1 1 6.5rem;min-width:6.5rem;cursor:help"
-_LABEL = "font-size:.875rem;opacity:.75;text-decoration:underline dotted rgba(128,128,128,.6)"
-_VALUE = "font-size:1.75rem;line-height:1.35;white-space:nowrap"
+_ROW = "display:flex;flex-wrap:wrap;gap:.25rem 1rem"
+_FIGURE = "flex:1 0 auto;cursor:help"
+_LABEL = (
+    "font-size:.875rem;opacity:.75;white-space:nowrap;text-decoration:underline dotted rgba(128,128,128,.6)"
+)
+_VALUE = "font-size:1.5rem;line-height:1.35;white-space:nowrap"
 _NOTE = "font-size:.875rem;opacity:.6;margin-top:.25rem"
 
 

@@ -25,7 +25,7 @@ class DecayKwargs(StrictModel):
 ETA_MIN_TEXT = "Floor lr (absolute, the same for every param group). Default 0."
 ETA_MIN_RATIO_TEXT = (
     "Floor as a fraction of the peak lr: eta_min = eta_min_ratio x optimizer.lr, so a cosine to 10% stays "
-    "one when the lr changes. Set this or eta_min, not both."
+    "one when the lr changes. Set this or eta_min, not both (default: unset, eta_min decides)."
 )
 
 

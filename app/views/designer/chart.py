@@ -11,7 +11,7 @@ from app import charts, ui
 def chart(curve, run=None) -> None:
     """The chart and its view controls: a view toggle reruns only this fragment, not the page."""
     # One horizontal container, not four columns: fewer elements for the browser to redraw per rerun.
-    row = st.container(horizontal=True, vertical_alignment="center", gap="medium")
+    row = st.container(horizontal=True, vertical_alignment="center", gap="small")
     x_axis = row.segmented_control(
         "x axis",
         ["step", "epoch", "samples"],

@@ -20,6 +20,8 @@ def decay_kwarg(container, sched: str, field: str) -> None:
     kind = state.field_kind(model, field)
     k = state.decay_key(sched, field)
     desc = state.help_text(f"decay.kwargs.{sched}.{field}")
+    # "Leave empty for the default" once: not after a description that already names the default
+    empty = "" if "default" in desc.lower() else " Leave empty for torch's default."
     if kind in ("int?", "float?"):
         lo, hi = state.bounds(model, field)
         seeded(
@@ -30,7 +32,7 @@ def decay_kwarg(container, sched: str, field: str) -> None:
             step=1 if kind == "int?" else None,
             format=None if kind == "int?" else FLOAT,
             key=k,
-            help=desc + " Leave empty for the default.",
+            help=desc + empty,
             placeholder="default",
         )
     elif kind == "choice?":
@@ -63,7 +65,7 @@ def decay_kwarg(container, sched: str, field: str) -> None:
                 if kind == "floats?"
                 else " Comma-separated."
             )
-            + " Leave empty for the default.",
+            + empty,
         )
     else:
         seeded(container.text_input, field, key=k, help=desc)
