@@ -128,6 +128,13 @@ def _base_layout(fig: go.Figure, x_axis: str, log_y: bool, height: int) -> None:
 _TEMPLATE_JSON = TEMPLATE.to_plotly_json()
 
 
+def lr_axis(log: bool = False) -> dict:
+    """How every lr axis of the studio shows its numbers (the Designer's units): plain decimals with up
+    to 3 significant digits (0.0003, 0.00025), powers of ten as ``e`` on a log axis (1e-4), never SI
+    prefixes (plotly's default writes 300µ for 3e-4)."""
+    return {"tickformat": "" if log else ".3~g", "exponentformat": "e"}
+
+
 def _layout(x_axis: str, log_y: bool, height: int) -> dict:
     """The layout every lr chart shares (axes titles, sizes, the template)."""
     return {
@@ -140,8 +147,7 @@ def _layout(x_axis: str, log_y: bool, height: int) -> dict:
         "yaxis": {
             "title": {"text": "learning rate" + (" (log)" if log_y else "")},
             "type": "log" if log_y else "linear",
-            "tickformat": ".3~g" if not log_y else "",
-            "exponentformat": "e",
+            **lr_axis(log_y),
             "rangemode": "tozero" if not log_y else "normal",
         },
     }

@@ -143,7 +143,7 @@ def runs_figures(frames: dict[str, pd.DataFrame], max_points: int = 2000):
     a run without a column simply has no trace in that figure."""
     import plotly.graph_objects as go
 
-    from app.charts import COLORS, TEMPLATE
+    from app.charts import COLORS, TEMPLATE, lr_axis
 
     loss_fig, lr_fig = go.Figure(), go.Figure()
     for i, (label, f) in enumerate(frames.items()):
@@ -167,11 +167,15 @@ def runs_figures(frames: dict[str, pd.DataFrame], max_points: int = 2000):
             showlegend=True,
             legend={"orientation": "h", "y": -0.25},
         )
+    lr_fig.update_yaxes(**lr_axis())  # the Designer's units
     return loss_fig, lr_fig
 
 
 def runs_summary(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """One row per run: steps, final and best training loss, last validation loss, peak and final lr."""
+    """One row per run: steps, final training loss (the Live page's figure: raw, mean of the last 5%),
+    best training loss, last validation loss, peak and final lr."""
+    from app.live_charts import FINAL_LOSS, final_loss
+
     rows = []
     for label, f in frames.items():
         loss, val, lr = (
@@ -182,7 +186,7 @@ def runs_summary(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
             {
                 "run": label,
                 "steps": len(f),
-                "final loss": float(loss.iloc[-1]) if len(loss) else None,
+                FINAL_LOSS: final_loss(loss) if len(loss) else None,
                 "best loss": float(loss.min()) if len(loss) else None,
                 "last val_loss": float(val.iloc[-1]) if len(val) else None,
                 "peak lr": float(lr.max()) if len(lr) else None,

@@ -219,7 +219,12 @@ def test_live_page_schedule_free_option() -> None:
     at.switch_page("views/live.py").run()
     assert at.radio(key="live_optimizer").value == "design"
     at.radio(key="live_optimizer").set_value("AdamW").run()
-    assert at.checkbox(key="live_bug_micro").disabled and at.checkbox(key="live_bug_before").disabled
+    # the scheduler bugs are greyed and unticked, and a line says why (not ticked-but-ignored boxes)
+    for key in ("live_bug_micro", "live_bug_before", "live_bug_process", "live_dist_pair"):
+        box = at.checkbox(key=f"{key}_schedule_free")
+        assert box.disabled and box.value is False
+        assert "Not with a schedule-free optimizer" in box.help
+    assert any("Schedule-free has no lr scheduler" in c.value for c in at.caption)
     at.number_input(key="live_steps").set_value(12)
     at.button(key="live_start").click().run()
     run = at.session_state["live_run"]
@@ -243,4 +248,4 @@ def test_live_page_schedule_free_option() -> None:
     assert set(run.frame()["optimizer"]) == {"schedulefree.AdamWScheduleFree"}
     # back to the design's optimizer: no schedule-free chart after the next run
     at.radio(key="live_optimizer").set_value("design").run()
-    assert not at.checkbox(key="live_bug_micro").disabled
+    assert not at.checkbox(key="live_bug_micro").disabled and at.checkbox(key="live_bug_micro").value
