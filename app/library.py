@@ -7,6 +7,7 @@ folder) gives an error message instead, and the page goes on with what the sessi
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -105,6 +106,43 @@ def show_sink_status(run) -> None:
             f"Saved to the **Library** as it records: *{sink.name}* ({len(sink.run_ids)} "
             f"run{'s' if len(sink.run_ids) != 1 else ''})."
         )
+
+
+def run_optimizer(run) -> str:
+    """What trained a run: a schedule-free optimizer (no lr scheduler; the Live page records it in the
+    run's metadata) or the design's ``torch.optim`` class stepped with its lr scheduler; "–" when the
+    run does not say (an imported log without a design)."""
+    schedule_free = run.meta.get("optimizer") if isinstance(run.meta, dict) else None
+    if isinstance(schedule_free, str) and schedule_free:
+        return f"{schedule_free} (schedule-free, no lr scheduler)"
+    if run.config:
+        try:
+            name = json.loads(run.config)["optimizer"]["name"]
+        except (ValueError, KeyError, TypeError):
+            return "–"
+        return f"torch.optim.{name} + lr scheduler"
+    return "–"
+
+
+def run_design(run, design_names: dict[int, str]) -> str:
+    """The design a run trained: the saved design it is linked to, else the name inside the config it
+    recorded (marked as not saved in the Library), else "–" (an imported log without a design)."""
+    if run.design_id is not None and run.design_id in design_names:
+        return design_names[run.design_id]
+    if run.config:
+        try:
+            name = json.loads(run.config).get("name") or "untitled"
+        except (ValueError, AttributeError):
+            return "–"
+        return f"{name} (not saved)"
+    return "–"
+
+
+def parse_tags(text: str) -> list[str]:
+    """``"warmup, small batch ,, warmup"`` -> ``["warmup", "small batch"]`` (the workspace tidies them)."""
+    from schedules.workspace.records import check_tags
+
+    return check_tags(text.split(","))
 
 
 K_LOGS_SAVED = "library_logs_saved"
