@@ -494,3 +494,25 @@ def test_property_helpers_agree_with_torch() -> None:
     assert torch_best_moves([0.5, 0.6, 0.7], "max") and not torch_best_moves([0.5, 0.6, 0.7], "min")
     assert rises(np.array([1.0, 0.5, 0.6])) and not rises(np.array([1.0, 0.5, 0.5]))
     assert math.isclose(0.1 * 0.5, 0.05)
+
+
+# --------------------------------------------------------------------------------------------------
+# Compare's pure helpers (schedules/compare.py)
+
+
+def test_identical_curves_groups_equal_lines_only() -> None:
+    import pandas as pd
+
+    from schedules.compare import identical_curves, lr_per_sample, same_lr_other_batch
+
+    a = pd.DataFrame({"step": [0, 1, 2], "samples": [4, 8, 12], "lr": [0.0, 0.5, 1.0]})
+    b = a.copy()
+    c = a.assign(lr=[0.0, 0.5, 0.9])
+    d = a.assign(samples=[8, 16, 24])  # same steps, other samples: equal only on the step axis
+    f32 = a.assign(lr=a["lr"].astype("float32"))  # a mistake curve kept in float32: the same line drawn
+    frames = {"a": a, "b": b, "c": c, "d": d, "f32": f32}
+    assert identical_curves(frames, "samples") == [["a", "b", "f32"]]
+    assert identical_curves(frames, "step") == [["a", "b", "d", "f32"]]
+    assert lr_per_sample(3e-4, 128) == 3e-4 / 128
+    pairs = same_lr_other_batch({"A=1": (1.0, 4), "A=4": (1.0, 16), "rescaled": (4.0, 16), "big": (1.0, 2)})
+    assert pairs == [("A=1", "A=4"), ("big", "A=1"), ("big", "A=4")]
