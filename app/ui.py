@@ -179,6 +179,20 @@ def curve_of(config) -> Curve:
     return cached_curve(config.cache_key())
 
 
+def upload_mb(max_bytes: int | None = None) -> int:
+    """An uploader's cap in MB, Streamlit's unit (1,000,000 bytes as the browser counts them): what the
+    library reads (``max_bytes``, rounded down, at least 1) and never more than the server takes
+    (``server.maxUploadSize``).  Every uploader states it with :func:`upload_label`, and passes it as
+    ``max_upload_size``: the label, the drop zone and the refusal all say the same number."""
+    server = int(st.get_option("server.maxUploadSize"))
+    return max(1, min(server, max_bytes // 1_000_000)) if max_bytes is not None else server
+
+
+def upload_label(what: str, mb: int) -> str:
+    """An uploader's label with its cap, the same words on every page: ``"<what> (up to N MB)"``."""
+    return f"{what} (up to {mb} MB)"
+
+
 #: Characters Markdown (and Streamlit's :colour[...] / $latex$ / :emoji: extensions) gives a meaning.
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
 

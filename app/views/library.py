@@ -398,8 +398,9 @@ with t_file:
             icon=":material/download:",
         )
     st.file_uploader(
-        "Import a workspace file",
+        ui.upload_label("Import a workspace file", ui.upload_mb()),
         key=K_IMPORT,
+        max_upload_size=ui.upload_mb(),
         on_change=_import,
         help="A file exported here (or by `python -m schedules workspace export`). Its records are added; "
         "records already here are skipped; a design whose name is taken gets a new name. A file from a "
