@@ -197,10 +197,11 @@ def test_exported_snippet_runs_with_train_and_eval(tmp_path, monkeypatch, capsys
     assert all(torch.equal(saved[k], x[k]) for k in x)
     optimizer.train()  # the parameters move to y: what was saved is not that
     assert not all(torch.equal(saved[k], v) for k, v in model.state_dict().items())
-    evals = [
-        float(line.split()[-1]) for line in capsys.readouterr().out.splitlines() if line.startswith("step")
-    ]
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("step")]
+    evals = [float(line.split()[-1]) for line in lines]
     assert len(evals) == 3 and evals[-1] < 0.5 * evals[0]  # evaluated every 20 steps; it learns
+    assert lines[0].startswith("step 20/60: training loss ")  # progress: the step's mean loss per sample
+    assert "samples = sum(len(x) for x, _ in window)" in code and "/ samples" in code
 
 
 def test_live_page_schedule_free_option() -> None:
