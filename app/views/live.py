@@ -547,6 +547,8 @@ with train_tab:
         "Steps (cap)",
         min_value=1,
         max_value=MAX_LIVE_STEPS,
+        # also as the default: a browser that has not seen the widget shows the default, not the state
+        value=int(st.session_state.get("live_steps") or full),
         step=100,
         key="live_steps",
         help=f"Runs the first N optimizer steps of the designed schedule (at most {MAX_LIVE_STEPS:,}); "
