@@ -141,6 +141,13 @@ def _base_layout(fig: go.Figure, x_axis: str, log_y: bool, height: int) -> None:
 _TEMPLATE_JSON = TEMPLATE.to_plotly_json()
 
 
+def lr_axis(log: bool = False) -> dict:
+    """How every lr axis of the studio shows its numbers (the Designer's units): plain decimals with up
+    to 3 significant digits (0.0003, 0.00025), powers of ten as ``e`` on a log axis (1e-4), never SI
+    prefixes (plotly's default writes 300µ for 3e-4)."""
+    return {"tickformat": "" if log else ".3~g", "exponentformat": "e"}
+
+
 def _layout(x_axis: str, log_y: bool, height: int) -> dict:
     """The layout every lr chart shares (axes titles, sizes, the template)."""
     return {
@@ -153,8 +160,7 @@ def _layout(x_axis: str, log_y: bool, height: int) -> dict:
         "yaxis": {
             "title": {"text": "learning rate" + (" (log)" if log_y else "")},
             "type": "log" if log_y else "linear",
-            "tickformat": ".3~g" if not log_y else "",
-            "exponentformat": "e",
+            **lr_axis(log_y),
             "rangemode": "tozero" if not log_y else "normal",
         },
     }
@@ -174,7 +180,7 @@ def lr_figure(
     show_events: bool = True,
     show_epochs: bool = True,
     show_metric: bool = True,
-    height: int = 460,
+    height: int = 400,
 ) -> go.Figure:
     """The designer's chart: the lr of every param group against steps, epochs or samples.
 
@@ -322,11 +328,15 @@ def lr_figure(
             }
         )
         layout["yaxis2"] = {
-            "title": {"text": "metric", "font": {"color": METRIC_COLOR}},
+            "title": {"text": metric_title(curve.config.plateau), "font": {"color": METRIC_COLOR}},
             "overlaying": "y",
             "side": "right",
             "showgrid": False,
             "tickfont": {"color": METRIC_COLOR},
+            # Its own round ticks (an overlaying axis defaults to the lr axis's grid: 1.996, 1.918, ...)
+            "tickmode": "auto",
+            "nticks": 6,
+            "tickformat": ".3~g",
         }
     if shapes:
         layout["shapes"] = shapes
@@ -336,6 +346,14 @@ def lr_figure(
         layout["showlegend"] = False
         layout["margin"] = {**layout["margin"], "t": 24}
     return go.Figure(data=data, layout=layout, _validate=False)
+
+
+def metric_title(plateau) -> str:
+    """The plateau metric's axis title, after the metric: the synthetic validation loss, or the values
+    pasted, with which way is better in the design's mode."""
+    if plateau.metric.synthetic is not None:
+        return "validation loss (synthetic)"
+    return f"your metric ({'higher' if plateau.mode == 'max' else 'lower'} is better)"
 
 
 def _vline(x: float, line: dict, layer: str = "above") -> dict:

@@ -7,6 +7,7 @@ folder) gives an error message instead, and the page goes on with what the sessi
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -107,6 +108,43 @@ def show_sink_status(run) -> None:
         )
 
 
+def run_optimizer(run) -> str:
+    """What trained a run: a schedule-free optimizer (no lr scheduler; the Live page records it in the
+    run's metadata) or the design's ``torch.optim`` class stepped with its lr scheduler; "–" when the
+    run does not say (an imported log without a design)."""
+    schedule_free = run.meta.get("optimizer") if isinstance(run.meta, dict) else None
+    if isinstance(schedule_free, str) and schedule_free:
+        return f"{schedule_free} (schedule-free, no lr scheduler)"
+    if run.config:
+        try:
+            name = json.loads(run.config)["optimizer"]["name"]
+        except (ValueError, KeyError, TypeError):
+            return "–"
+        return f"torch.optim.{name} + lr scheduler"
+    return "–"
+
+
+def run_design(run, design_names: dict[int, str]) -> str:
+    """The design a run trained: the saved design it is linked to, else the name inside the config it
+    recorded (marked as not saved in the Library), else "–" (an imported log without a design)."""
+    if run.design_id is not None and run.design_id in design_names:
+        return design_names[run.design_id]
+    if run.config:
+        try:
+            name = json.loads(run.config).get("name") or "untitled"
+        except (ValueError, AttributeError):
+            return "–"
+        return f"{name} (not saved)"
+    return "–"
+
+
+def parse_tags(text: str) -> list[str]:
+    """``"warmup, small batch ,, warmup"`` -> ``["warmup", "small batch"]`` (the workspace tidies them)."""
+    from schedules.workspace.records import check_tags
+
+    return check_tags(text.split(","))
+
+
 K_LOGS_SAVED = "library_logs_saved"
 
 
@@ -143,7 +181,7 @@ def runs_figures(frames: dict[str, pd.DataFrame], max_points: int = 2000):
     a run without a column simply has no trace in that figure."""
     import plotly.graph_objects as go
 
-    from app.charts import COLORS, TEMPLATE
+    from app.charts import COLORS, TEMPLATE, lr_axis
 
     loss_fig, lr_fig = go.Figure(), go.Figure()
     for i, (label, f) in enumerate(frames.items()):
@@ -167,11 +205,15 @@ def runs_figures(frames: dict[str, pd.DataFrame], max_points: int = 2000):
             showlegend=True,
             legend={"orientation": "h", "y": -0.25},
         )
+    lr_fig.update_yaxes(**lr_axis())  # the Designer's units
     return loss_fig, lr_fig
 
 
 def runs_summary(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """One row per run: steps, final and best training loss, last validation loss, peak and final lr."""
+    """One row per run: steps, final training loss (the Live page's figure: raw, mean of the last 5%),
+    best training loss, last validation loss, peak and final lr."""
+    from app.live_charts import FINAL_LOSS, final_loss
+
     rows = []
     for label, f in frames.items():
         loss, val, lr = (
@@ -182,7 +224,7 @@ def runs_summary(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
             {
                 "run": label,
                 "steps": len(f),
-                "final loss": float(loss.iloc[-1]) if len(loss) else None,
+                FINAL_LOSS: final_loss(loss) if len(loss) else None,
                 "best loss": float(loss.min()) if len(loss) else None,
                 "last val_loss": float(val.iloc[-1]) if len(val) else None,
                 "peak lr": float(lr.max()) if len(lr) else None,

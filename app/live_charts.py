@@ -13,14 +13,17 @@ from typing import TYPE_CHECKING
 import pandas as pd
 import plotly.graph_objects as go
 
-from app.charts import COLORS, TEMPLATE, downsample
+from app.charts import COLORS, TEMPLATE, downsample, lr_axis
 from schedules.train.gns import compare_sentence
 
 if TYPE_CHECKING:
     from schedules.train.runs import LiveRun
 
 __all__ = [
+    "FINAL_LOSS",
     "MAX_POINTS",
+    "STEPS_PER_S_HELP",
+    "final_loss",
     "noise_figure",
     "range_figure",
     "run_figures",
@@ -105,6 +108,8 @@ def run_figures(
     for fig in (loss_fig, lr_fig, loss_lr_fig):
         fig.update_layout(showlegend=True)
     _layout(loss_lr_fig, "Loss (moving average) against lr", "lr (log)", "loss", log_x=True)
+    lr_fig.update_yaxes(**lr_axis())  # the Designer's units (0.0003, not plotly's 300µ)
+    loss_lr_fig.update_xaxes(**lr_axis(log=True))
     return loss_fig, lr_fig, loss_lr_fig
 
 
@@ -156,6 +161,7 @@ def schedule_free_figure(frames: dict[str, pd.DataFrame], points: int = MAX_POIN
     if not fig.data:
         return None
     _layout(fig, "Schedule-free: step size and averaging weight per step", "optimizer step", "step size")
+    fig.update_yaxes(**lr_axis())
     fig.update_layout(
         showlegend=True, yaxis2={"title": "c_k (log)", "overlaying": "y", "side": "right", "type": "log"}
     )
@@ -166,21 +172,40 @@ def _fmt(value: float, spec: str) -> str:
     return "–" if value is None or not math.isfinite(value) else format(value, spec)
 
 
+#: The column both the Live page and the Library name their final training loss by (the same figure).
+FINAL_LOSS = "final loss (raw, mean of last 5%)"
+#: What the steps/s column of the Live page's table measures.
+STEPS_PER_S_HELP = (
+    "Optimizer steps per second of this setting's own work: steps / the seconds spent taking them. The "
+    "settings take turns, one step each, so settings that finish together can differ; a setting on real "
+    "processes is timed by its ranks' own clock (they compute beside the others)."
+)
+
+
+def final_loss(loss: pd.Series) -> float:
+    """The final training loss of a run: the mean of the raw (unsmoothed) loss over the last 5% of its
+    logged steps (at least one), NaN without any.  The Live page and the Library show this same figure."""
+    values = loss.dropna()
+    if values.empty:
+        return math.nan
+    return float(values.iloc[-max(1, len(values) // 20) :].mean())
+
+
 def summary_table(run: LiveRun, frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """One row per setting: its status, steps, final loss (mean of the last 5%), last val loss, speed."""
+    """One row per setting: its status, steps, final loss (:func:`final_loss`), last val loss, and its
+    speed (:data:`STEPS_PER_S_HELP`: steps over the seconds its own steps took)."""
     rows = []
     for job in run.jobs:
         f = frames[job.label]
         n = len(f)
-        final = float(f["loss"].iloc[-max(1, n // 20) :].mean()) if n else math.nan
         val = f["val_loss"].dropna() if n else pd.Series(dtype=float)
-        seconds = float(f["wall_time"].iloc[-1]) if n else 0.0
+        seconds = (float(f["wall_time"].iloc[-1]) if n else 0.0) if job.own_clock else job.busy
         rows.append(
             {
                 "setting": job.label,
                 "status": job.outcome,
                 "steps": f"{n:,} / {job.total:,}",
-                "final loss": _fmt(final, ".4f"),
+                FINAL_LOSS: _fmt(final_loss(f["loss"]) if n else math.nan, ".4f"),
                 "val loss": _fmt(float(val.iloc[-1]) if len(val) else math.nan, ".4f"),
                 "steps/s": _fmt(n / seconds if seconds > 0 else math.nan, ",.0f"),
             }
@@ -213,6 +238,7 @@ def range_figure(frame: pd.DataFrame, suggestions: dict) -> go.Figure:
             marker={"color": color, "size": 13, "symbol": "x"},
         )
     _layout(fig, "LR range test: loss against lr", "lr (log)", "loss", log_x=True)
+    fig.update_xaxes(**lr_axis(log=True))
     if not frame.empty:
         best = frame["smoothed"].min()
         low, high = min(frame["loss"].min(), best), min(frame["loss"].max(), 4.5 * abs(best))

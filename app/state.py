@@ -212,13 +212,14 @@ def choices(model: type[BaseModel], name: str) -> list[Any]:
 
 #: Plain-words explanations, added after the model's description.
 PLAIN: dict[str, str] = {
-    "optimizer.lr": "Every param group's lr is this times its lr scale. Warmup and decay are factors on it: "
-    "the curve's peak is this value (unless a scheduler sets its own max_lr).",
-    "optimizer.kwargs": 'Other optimizer arguments as JSON, e.g. {"weight_decay": 0.01, "betas": [0.9, 0.95]}. '
-    "They do not change the lr curve, except that CyclicLR/OneCycleLR cycle the momentum or beta1 they find.",
-    "training.accumulation_steps": "Gradients of this many micro-batches are summed before one optimizer step. "
-    "The schedule counts optimizer steps, so more accumulation means fewer, larger steps.",
-    "training.world_size": "Number of GPUs/processes in data parallel: each takes its own micro-batch, so one "
+    "optimizer.lr": "The base (peak) learning rate: every param group's lr is this times its lr scale, and warmup "
+    "and decay are factors on it, so the curve's peak is this value (unless a scheduler sets its own max_lr).",
+    "optimizer.kwargs": 'Other arguments of the optimizer class as JSON, e.g. {"weight_decay": 0.01, "betas": '
+    "[0.9, 0.95]}. They do not change the lr curve, except that CyclicLR/OneCycleLR cycle the momentum or beta1 "
+    "they find.",
+    "training.accumulation_steps": "Micro-batches accumulated into one optimizer step (A): their gradients are "
+    "summed before the step. The schedule counts optimizer steps, so more accumulation means fewer, larger steps.",
+    "training.world_size": "Data-parallel ranks (W), GPUs or processes: each takes its own micro-batch, so one "
     "optimizer step sees micro_batch_size x accumulation_steps x world_size samples.",
     "training.drop_last": "With drop_last the short last micro-batch of each epoch is skipped "
     "(DataLoader(drop_last=True)).",
@@ -227,7 +228,8 @@ PLAIN: dict[str, str] = {
     "batch is a multiple of micro-batch x world size (the accumulation changes).",
     "warmup.steps": "The lr rises linearly over this many optimizer steps (not micro-batches). Step k of the "
     "warmup uses start_factor + (1 - start_factor) * k / steps of the lr.",
-    "warmup.ratio": "Warmup as a fraction of all optimizer steps, rounded up (as Hugging Face's warmup_ratio).",
+    "warmup.ratio": "Warmup as a fraction of all optimizer steps, rounded up: ceil(ratio x total steps), as "
+    "Hugging Face's warmup_ratio.",
     "warmup.start_factor": "Where warmup starts, as a fraction of the lr: 0 starts from zero (Hugging Face's "
     "warmup), 0.1 starts at a tenth. The lr then climbs in a straight line and reaches the full lr when "
     "warmup ends.",
@@ -243,14 +245,15 @@ PLAIN: dict[str, str] = {
     "the third bad evaluation in a row cuts the lr.",
     "plateau.threshold": "How much better the metric must get to count as an improvement, so noise does not "
     "reset the patience. In rel mode with 1e-4, a loss must drop below best x (1 - 0.0001).",
-    "plateau.threshold_mode": "rel: the threshold is a fraction of the best value. abs: an absolute amount.",
+    "plateau.threshold_mode": "rel: the threshold is a fraction of the best value (min mode: better than "
+    "best x (1 - threshold)). abs: an absolute amount (better than best - threshold).",
     "plateau.cooldown": "After a cut, this many evaluations are ignored before bad evaluations are counted "
     "again: time for the model to react to the new lr.",
     "plateau.min_lr": "The lr is never cut below this. One number, or one per param group separated by commas.",
-    "plateau.eps": "A cut that would change the lr by less than eps is skipped, so tiny lrs are not cut "
-    "forever.",
+    "plateau.eps": "A cut that would change the lr by less than eps (a reduction smaller than eps) is skipped, so "
+    "tiny lrs are not cut forever.",
     "plateau.eval_every": "When the metric is measured and passed to ReduceLROnPlateau.step(metric): after the last "
-    "optimizer step of each epoch, or every N optimizer steps.",
+    "optimizer step of each epoch, or after every N optimizer steps.",
     "plateau.metric": "Where the metric comes from in this design: a synthetic validation loss (seeded, stalls "
     "where you say) or values you paste, one per evaluation.",
 }
@@ -269,7 +272,10 @@ _MODELS: dict[str, type[BaseModel]] = {
 
 
 def help_text(path: str) -> str:
-    """The model's description of ``path`` plus its plain-words explanation."""
+    """The plain-words explanation of ``path`` (:data:`PLAIN`) where there is one, else the model's
+    description: never both, which said the same thing twice."""
+    if path in PLAIN:
+        return PLAIN[path]
     section, _, name = path.rpartition(".")
     desc = ""
     if section.startswith("decay.kwargs."):
@@ -279,8 +285,7 @@ def help_text(path: str) -> str:
             desc = model.model_fields[name].description or ""
     elif section in _MODELS and name in _MODELS[section].model_fields:
         desc = _MODELS[section].model_fields[name].description or ""
-    extra = PLAIN.get(path, "")
-    return " ".join(x for x in (desc, extra) if x) or path
+    return desc or path
 
 
 # --------------------------------------------------------------------------------------------------

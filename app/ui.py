@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import html
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -177,13 +178,38 @@ def curve_of(config) -> Curve:
     return cached_curve(configs.key_of(config))
 
 
-_MARKDOWN = str.maketrans({c: "\\" + c for c in "\\`*_{}[]()#+-.!|<>~$:"})
+def upload_mb(max_bytes: int | None = None) -> int:
+    """An uploader's cap in MB, Streamlit's unit (1,000,000 bytes as the browser counts them): what the
+    library reads (``max_bytes``, rounded down, at least 1) and never more than the server takes
+    (``server.maxUploadSize``).  Every uploader states it with :func:`upload_label`, and passes it as
+    ``max_upload_size``: the label, the drop zone and the refusal all say the same number."""
+    server = int(st.get_option("server.maxUploadSize"))
+    return max(1, min(server, max_bytes // 1_000_000)) if max_bytes is not None else server
+
+
+def upload_label(what: str, mb: int) -> str:
+    """An uploader's label with its cap, the same words on every page: ``"<what> (up to N MB)"``."""
+    return f"{what} (up to {mb} MB)"
+
+
+#: Characters Markdown (and Streamlit's :colour[...] / $latex$ / :emoji: extensions) gives a meaning.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
 
 
 def md_text(text: str) -> str:
-    """``text`` with every Markdown character escaped, for a user string inside a Markdown message
-    (a design's name shows as typed, never as formatting or a link)."""
-    return str(text).translate(_MARKDOWN).replace("\n", " ")
+    """``text`` for a Markdown element (st.warning, st.caption ...) shown exactly as written: every
+    character Markdown gives a meaning is backslash-escaped (a param group's name is the user's)."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", str(text)).replace("\n", " ")
+
+
+def show_sanity(warnings: list[Any]) -> None:
+    """The design's sanity warnings (``schedules.design.sanity``) in one box above the chart: the field
+    path in code style, the text as plain text."""
+    if not warnings:
+        return
+    body = ["**Valid, but probably not what you meant:**"]
+    body += [f"- `{w.path}`: {md_text(w.text)}" for w in warnings]
+    st.warning("\n".join(body), icon=":material/report:")
 
 
 def show_problems(title: str, error: ConfigError | list[str], kind: str = "error") -> None:
@@ -212,10 +238,12 @@ def show_problems(title: str, error: ConfigError | list[str], kind: str = "error
 #: A figure card's look (inline: st.html keeps class, title and style attributes, not <style> rules):
 #: like six st.metric in a bordered container, in the theme's colours (inherited) and font.
 _CARD = "border:1px solid rgba(128,128,128,.3);border-radius:.5rem;padding:.75rem 1rem"
-_ROW = "display:flex;flex-wrap:wrap;gap:.25rem 1.25rem"
-_FIGURE = "flex:1 1 6.5rem;min-width:6.5rem;cursor:help"
-_LABEL = "font-size:.875rem;opacity:.75;text-decoration:underline dotted rgba(128,128,128,.6)"
-_VALUE = "font-size:1.75rem;line-height:1.35;white-space:nowrap"
+_ROW = "display:flex;flex-wrap:wrap;gap:.25rem 1rem"
+_FIGURE = "flex:1 0 auto;cursor:help"
+_LABEL = (
+    "font-size:.875rem;opacity:.75;white-space:nowrap;text-decoration:underline dotted rgba(128,128,128,.6)"
+)
+_VALUE = "font-size:1.5rem;line-height:1.35;white-space:nowrap"
 _NOTE = "font-size:.875rem;opacity:.6;margin-top:.25rem"
 
 

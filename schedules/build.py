@@ -36,6 +36,7 @@ from .design import (
     ScheduleConfig,
     join_path,
 )
+from .design.decay import resolved_eta_min
 from .design.expr import LrExpression, check_expression
 from .design.parse import parse_design_json, read_design
 from .design.wsd import wsd_factor
@@ -88,7 +89,8 @@ def decay_kwargs(config: ScheduleConfig, plan: Plan | None = None) -> dict[str, 
 
     Length arguments default to the decay length (:attr:`Plan.decay_length`: steps after warmup and
     hold, or epoch ends after warmup for ``interval="epoch"``); ``OneCycleLR.total_steps`` defaults
-    to the total (steps, or epoch ends with ``interval="epoch"``).  ``lr_lambda`` expressions stay
+    to the total (steps, or epoch ends with ``interval="epoch"``).  A cosine's ``eta_min_ratio`` becomes
+    the absolute ``eta_min = eta_min_ratio * optimizer.lr`` torch takes.  ``lr_lambda`` expressions stay
     strings here (see :func:`make_decay` for the callables).
     """
     assert config.decay is not None
@@ -96,6 +98,9 @@ def decay_kwargs(config: ScheduleConfig, plan: Plan | None = None) -> dict[str, 
     n = plan.decay_length
     base = config.optimizer.base_lrs()
     given = {k: v for k, v in config.decay.kwargs.items() if v is not None}
+    if "eta_min_ratio" in given:  # a floor relative to the peak: torch takes it absolute
+        given["eta_min"] = resolved_eta_min(given, config.optimizer.lr)
+        del given["eta_min_ratio"]
     name = config.decay.scheduler
     defaults: dict[str, Any]
     if name == "CosineAnnealingLR":

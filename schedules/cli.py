@@ -18,6 +18,7 @@ from pathlib import Path
 from . import presets, report, rescale, resume
 from .command import COMMANDS, EXIT_ERROR, EXIT_INVALID, EXIT_OK, command, open_out, write_frame
 from .design import ConfigError
+from .design.sanity import sanity_warnings
 from .forecast import cli as forecast_cli
 from .interop import cli as interop_cli
 from .stacks import cli as stacks_cli
@@ -104,6 +105,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
             f"ok: {config.name!r}: {plan.total_steps} optimizer steps "
             f"({plan.steps_per_epoch} per epoch, warmup {plan.warmup_steps}, effective batch {plan.effective_batch})"
         )
+    for warning in sanity_warnings(config):  # valid but almost surely not meant: exit stays 0
+        print(f"warning: {warning.line()}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -144,7 +147,9 @@ command("curve", "one row per optimizer step: step, epoch, samples, lr, lr/<grou
 
 def _validate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("config", help="config JSON file (lr-schedule/v1)")
-    p.add_argument("-q", "--quiet", action="store_true", help="print nothing when valid")
+    p.add_argument(
+        "-q", "--quiet", action="store_true", help="no ok line when valid (warnings still go to stderr)"
+    )
 
 
 command("validate", "exit 0 when the config is valid, else 2 with one line per problem", _validate_args)(

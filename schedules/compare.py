@@ -5,10 +5,12 @@ Pure functions of configs (no Streamlit), used by the app's Compare page.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 
 from .build import load_config
@@ -93,3 +95,41 @@ def parameter_diff(configs: Mapping[str, ScheduleConfig], derived: Sequence[str]
         if len(set(values)) > 1:
             rows.append({"parameter": f"= {d}", **{n: _show(getattr(p, d)) for n, p in plans.items()}})
     return pd.DataFrame(rows, columns=["parameter", *configs])
+
+
+# --------------------------------------------------------------------------------------------------
+# what the overlay hides, and what the batch size asks for
+
+
+def identical_curves(frames: Mapping[str, pd.DataFrame], x: str = "samples") -> list[list[str]]:
+    """Groups (two or more labels, in the given order) of curves that draw the same line: equal ``x``
+    columns and equal ``lr`` at every row, the lr compared in float32 (the drawn precision; the Compare
+    page keeps its mistake curves as float32).  Each frame has the ``x`` and ``lr`` columns."""
+    groups: dict[tuple[int, str], list[str]] = {}
+    for label, frame in frames.items():
+        xs = np.ascontiguousarray(frame[x].to_numpy(dtype=np.float64))
+        lr = np.ascontiguousarray(frame["lr"].to_numpy(dtype=np.float32))
+        key = (len(xs), hashlib.sha256(xs.tobytes() + b"|" + lr.tobytes()).hexdigest())
+        groups.setdefault(key, []).append(label)
+    return [labels for labels in groups.values() if len(labels) > 1]
+
+
+def lr_per_sample(peak_lr: float, effective_batch: int) -> float:
+    """The peak lr per sample of the effective batch, ``peak_lr / effective_batch``: constant across
+    batch sizes under the linear scaling rule (Goyal et al. 2017), so designs for different batches
+    compare on it."""
+    return peak_lr / effective_batch
+
+
+def same_lr_other_batch(designs: Mapping[str, tuple[float, int]]) -> list[tuple[str, str]]:
+    """Pairs ``(a, b)`` of designs (``label -> (peak lr, effective batch)``) whose effective batches
+    differ while their peak lrs are equal (relative 1e-12): the lr was probably not rescaled for the new
+    batch (linear rule for SGD, square root for Adam; the batch-size assistant proposes one).  ``a`` has
+    the smaller batch; pairs in the order of the labels."""
+    items = list(designs.items())
+    out: list[tuple[str, str]] = []
+    for i, (a, (lr_a, batch_a)) in enumerate(items):
+        for b, (lr_b, batch_b) in items[i + 1 :]:
+            if batch_a != batch_b and abs(lr_a - lr_b) <= 1e-12 * max(abs(lr_a), abs(lr_b)):
+                out.append((a, b) if batch_a < batch_b else (b, a))
+    return out

@@ -81,11 +81,7 @@ class Curve:
         figures = [
             ("Total steps", f"{s['total_steps']:,}", "Optimizer steps in the run."),
             ("Warmup steps", f"{s['warmup_steps']:,}", "Optimizer steps of linear warmup."),
-            (
-                "Steps / epoch",
-                f"{s['steps_per_epoch']:,}",
-                f"ceil(micro-batches per epoch {s['micro_batches_per_epoch']:,} / accumulation steps).",
-            ),
+            ("Steps / epoch", f"{s['steps_per_epoch']:,}", steps_per_epoch_formula(self.plan)),
             (
                 "Effective batch",
                 f"{s['effective_batch']:,}",
@@ -129,6 +125,23 @@ class Curve:
         rows = list(map(operator.attrgetter(*cols), self.evaluations[:limit]))
         columns = list(zip(*rows, strict=True)) if rows else [()] * len(cols)
         return pd.DataFrame({c: np.array(v, dtype=t) for c, t, v in zip(cols, types, columns, strict=True)})
+
+
+def steps_per_epoch_formula(plan: Plan) -> str:
+    """How the optimizer steps per epoch come about, with this design's numbers (CONTRACT.md section 2):
+    ``ceil(ceil(N / (b x W)) / A)``, ``floor`` inside with ``drop_last``.
+
+    >>> from schedules.design import ScheduleConfig
+    >>> steps_per_epoch_formula(ScheduleConfig(training={"dataset_size": 1000, "accumulation_steps": 4}).plan)
+    'ceil(ceil(N / (b x W)) / A) = ceil(ceil(1,000 / (32 x 1)) / 4) = ceil(32 / 4) = 8 optimizer steps per epoch (N samples, b micro-batch size, W ranks, A accumulation steps)'
+    """
+    inner = "floor" if plan.drop_last else "ceil"
+    return (
+        f"ceil({inner}(N / (b x W)) / A) = ceil({inner}({plan.dataset_size:,} / ({plan.micro_batch_size:,} x "
+        f"{plan.world_size:,})) / {plan.accumulation_steps:,}) = ceil({plan.micro_batches_per_epoch:,} / "
+        f"{plan.accumulation_steps:,}) = {plan.steps_per_epoch:,} optimizer steps per epoch (N samples, "
+        "b micro-batch size, W ranks, A accumulation steps)"
+    )
 
 
 def format_lr(value: float) -> str:
@@ -325,3 +338,36 @@ def plateau_note(curve: Curve) -> str | None:
         f"{best_at + 1}), and the longest run of evaluations not better than the best was {longest}; a cut "
         f"needs {need} in a row (more than patience {p.patience}; {rule})."
     )
+
+
+def plateau_rise_note(curve: Curve) -> str | None:
+    """A note when the lr rises after a plateau cut because the decay's floor is above the cut lr.
+
+    ``CosineAnnealingLR``'s recursive form moves the *current* lr toward ``eta_min``: a
+    ``ReduceLROnPlateau`` cut below ``eta_min`` is pulled back up, step by step.  Returns None unless a
+    cut's lr (first param group) is below the resolved ``eta_min`` and the curve rises after it, before
+    the next cut.
+    """
+    cfg = curve.config
+    if cfg.plateau is None or cfg.decay is None or cfg.decay.scheduler != "CosineAnnealingLR":
+        return None
+    from .build import decay_kwargs
+
+    eta = float(decay_kwargs(cfg, curve.plan)["eta_min"])
+    cuts = [e for e in curve.events if e.kind == "plateau_reduction"]
+    lr = curve.lrs[:, 0]
+    for i, cut in enumerate(cuts):
+        after = float(cut.data["lr_after"])
+        if after >= eta:
+            continue
+        end = cuts[i + 1].step if i + 1 < len(cuts) else len(lr)
+        segment = lr[cut.step : end]
+        if len(segment) > 1 and float(segment.max()) > after * (1 + 1e-12):
+            top = int(segment.argmax()) + cut.step
+            return (
+                f"The lr rises after the cut at step {cut.step:,}: from {format_lr(after)} to {format_lr(float(lr[top]))} "
+                f"by step {top:,}, because the decay's eta_min ({format_lr(eta)}) is above the cut lr and "
+                "CosineAnnealingLR moves the current lr toward eta_min. Set eta_min below the lrs the plateau "
+                "cuts to, or plateau min_lr to at least eta_min so the cuts stop there."
+            )
+    return None

@@ -510,6 +510,19 @@ def lr_agreement(log: RunLog, curve_frame: pd.DataFrame) -> dict[str, Any] | Non
     }
 
 
+def agreement_figure(agreement: dict[str, Any]) -> str:
+    """The error figure behind :func:`lr_agreement`'s verdict, shown with it (a "matches" says how close):
+    the largest ``|logged - design|`` and that as a fraction of the design's peak lr, over how many
+    logged steps, e.g. ``"largest difference 2.2e-11 (7.3e-08 of the peak lr; match: <= 1e-06) over
+    1,173 steps"``."""
+    rel = agreement["max_peak_rel"]
+    share = f"{rel:.2%}" if rel >= 1e-3 else f"{rel:.2g}"
+    return (
+        f"largest difference {agreement['max_abs']:.2g} ({share} of the peak lr; match: <= "
+        f"{MATCH_TOLERANCE:g}) over {agreement['rows']:,} steps"
+    )
+
+
 def plateau_from_log(
     log: RunLog, config: ScheduleConfig | dict[str, Any] | str
 ) -> tuple[ScheduleConfig, list[str]]:

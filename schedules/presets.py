@@ -2,8 +2,8 @@
 
 Every preset is built from real ``torch.optim.lr_scheduler`` classes through the normal config, so
 applying one gives an ordinary, editable design.  :func:`apply_preset` keeps the current optimizer
-and training sections and replaces warmup, decay and plateau (some recipes also set the optimizer or
-epochs they were published with).  Each preset names its source and states where the torch
+and training sections and replaces warmup, decay and plateau (the two ImageNet recipes, ``goyal_imagenet``
+and ``resnet_step``, also set the SGD optimizer and the 90 epochs they were published with).  Each preset names its source and states where the torch
 rendering differs from the published formula.
 """
 
@@ -95,7 +95,7 @@ def _wsd(c: ScheduleConfig) -> Overrides:
 def _cosine_min_lr(c: ScheduleConfig) -> Overrides:
     return {
         "warmup": _hf_warmup(c),
-        "decay": {"scheduler": "CosineAnnealingLR", "kwargs": {"eta_min": 0.1 * c.optimizer.lr}},
+        "decay": {"scheduler": "CosineAnnealingLR", "kwargs": {"eta_min_ratio": 0.1}},
     }
 
 
@@ -183,14 +183,11 @@ def _one_cycle(c: ScheduleConfig) -> Overrides:
 
 
 def _gpt3(c: ScheduleConfig) -> Overrides:
+    # The schedule only: the user's optimizer section (its kwargs too) is kept, as for every preset
+    # but the two ImageNet recipes; the paper's AdamW settings are in the note.
     return {
-        "optimizer": {
-            **c.optimizer.model_dump(mode="json"),
-            "name": "AdamW",
-            "kwargs": {"betas": [0.9, 0.95], "eps": 1e-8, "weight_decay": 0.1},
-        },
         "warmup": {"steps": None, "ratio": 0.01, "start_factor": 0.0},
-        "decay": {"scheduler": "CosineAnnealingLR", "kwargs": {"eta_min": 0.1 * c.optimizer.lr}},
+        "decay": {"scheduler": "CosineAnnealingLR", "kwargs": {"eta_min_ratio": 0.1}},
     }
 
 
@@ -277,8 +274,8 @@ PRESETS: dict[str, Preset] = {
             "cosine_with_min_lr",
             "Cosine to a minimum lr",
             "transformers.get_cosine_with_min_lr_schedule_with_warmup (min_lr_rate=0.1)",
-            "CosineAnnealingLR(eta_min = 0.1 * lr): identical for one param group (eta_min is absolute "
-            "in torch).",
+            "CosineAnnealingLR(eta_min_ratio 0.1: eta_min = 0.1 * lr, following the lr): identical for one "
+            "param group (torch's eta_min is one absolute value for all groups).",
             _cosine_min_lr,
         ),
         *(
@@ -341,7 +338,8 @@ PRESETS: dict[str, Preset] = {
             "gpt3_cosine",
             "GPT-3 cosine to 10%",
             "Brown et al. 2020, Language Models are Few-Shot Learners",
-            "AdamW betas (0.9, 0.95), wd 0.1; linear warmup 1%, CosineAnnealingLR to 10% of peak.",
+            "Linear warmup 1%, CosineAnnealingLR to 10% of the peak (eta_min_ratio 0.1). Your optimizer is "
+            "kept; the paper's was AdamW, betas (0.9, 0.95), eps 1e-8, weight decay 0.1.",
             _gpt3,
         ),
     ]

@@ -9,8 +9,11 @@ Two flavours, both with ``zero_grad`` / ``backward`` / accumulation / ``optimize
   objects ``build_scheduler`` would make, with every default resolved to a number.
 
 The model and data in the snippets are small runnable placeholders (marked ``# <-``) to be replaced.
-Both loops record ``lr_log`` (the lr each optimizer step uses, which equals the exported curve) and
-``epoch_end_log`` (the optimizer steps that end an epoch, which are the plan's).  Their loader yields
+Both loops record ``lr_log`` (the lr each optimizer step uses, which equals the exported curve),
+``loss_log`` (each optimizer step's mean loss over its samples: the loss is summed and divided by the
+window's samples, so every sample weighs the same, as docs/python-api.md's loop) and
+``epoch_end_log`` (the optimizer steps that end an epoch, which are the plan's), and print a progress
+line about 20 times in the run.  Their loader yields
 exactly the design's epochs: with ``world_size > 1`` a ``DistributedSampler`` with the design's
 ``drop_last`` gives each rank ``L = ceil(N / (b * W))`` micro-batches (``floor`` with ``drop_last``),
 as HF Trainer and accelerate count them, and per-epoch steps follow the loader's own epoch end.
@@ -94,7 +97,7 @@ def _data_lines(config: ScheduleConfig, batch: str, drop_last: str) -> list[str]
     """
     t = config.training
     lines = [
-        "loss_fn = torch.nn.MSELoss()",
+        "loss_fn = torch.nn.MSELoss(reduction='sum')  # <- your loss, summed: the loop divides by the samples",
         f"samples = {t.dataset_size}",
         "dataset = TensorDataset(torch.randn(samples, 16), torch.randn(samples, 1))  # <- your dataset",
     ]
@@ -136,7 +139,7 @@ def _evaluate_lines(config: ScheduleConfig) -> list[str]:
         "    model.eval()",
         "    with torch.no_grad():",
         "        x, y = dataset[:64]",
-        "        value = loss_fn(model(x), y).item()",
+        "        value = loss_fn(model(x), y).item() / len(x)  # the mean over the samples",
         "    model.train()",
         "    return value",
         "",
@@ -144,12 +147,24 @@ def _evaluate_lines(config: ScheduleConfig) -> list[str]:
 
 
 def _loop_lines(
-    optimizer_step: list[str], scheduler_step: list[str], accumulation: str, total: str, distributed: bool
+    optimizer_step: list[str],
+    scheduler_step: list[str],
+    accumulation: str,
+    total: str,
+    distributed: bool,
+    batch: str,
 ) -> list[str]:
+    """The loop.  Each sample of an optimizer step's window weighs the same (the loss summed over the
+    micro-batch and divided by the window's samples, as docs/python-api.md's loop: a short last
+    micro-batch or window is not over-weighted), ``loss_log`` records that mean per step, and a progress
+    line is printed about 20 times in the run."""
     return [
         "",
         "lr_log = []  # the lr of every param group at each optimizer step: equals the exported curve",
+        "loss_log = []  # the mean training loss over each optimizer step's samples",
         "epoch_end_log = []  # the optimizer steps that end an epoch (the loader ran out)",
+        f"samples_per_epoch = min(len(loader) * {batch}, len(loader.sampler))  # read by this process",
+        f"print_every = max(1, {total} // 20)  # a progress line about 20 times in the run",
         "step = 0  # optimizer steps taken",
         "epoch = 0",
         "optimizer.zero_grad()",
@@ -162,18 +177,24 @@ def _loop_lines(
         "    for i, (x, y) in enumerate(loader):",
         f"        window_start = i // {accumulation} * {accumulation}",
         f"        window = min({accumulation}, len(loader) - window_start)  # micro-batches in this window",
-        "        loss = loss_fn(model(x), y) / window  # mean over the accumulation window",
+        "        # the samples of this window (the epoch's last micro-batch may be short): each weighs the same",
+        f"        window_samples = min((window_start + window) * {batch}, samples_per_epoch) - window_start * {batch}",
+        "        loss = loss_fn(model(x), y) / window_samples",
         "        loss.backward()",
+        "        window_loss = loss.detach() if i == window_start else window_loss + loss.detach()",
         "        if i + 1 < window_start + window:",
         "            continue  # accumulate: no optimizer step yet",
         "        epoch_end = i + 1 == len(loader)  # this optimizer step ends the epoch",
         "        lr_log.append([group['lr'] for group in optimizer.param_groups])",
+        "        loss_log.append(window_loss.item())",
         *optimizer_step,
         *scheduler_step,
         "        optimizer.zero_grad()",
         "        if epoch_end:",
         "            epoch_end_log.append(step)",
         "        step += 1",
+        f"        if step % print_every == 0 or step == {total}:",
+        f"            print(f'step {{step}}/{{{total}}}  epoch {{epoch}}  lr {{lr_log[-1][0]:.4g}}  loss {{loss_log[-1]:.4f}}')",
         f"        if step == {total}:",
         "            break",
         "    epoch += 1",
@@ -213,6 +234,7 @@ def build_scheduler_snippet(
             "training.accumulation_steps",
             "plan.total_steps",
             cfg.training.world_size > 1,
+            "training.micro_batch_size",
         ),
     ]
     return "\n".join(lines) + "\n"
@@ -407,7 +429,12 @@ def plain_torch_snippet(config: ScheduleConfig | dict[str, Any] | str) -> str:
         "",
         *sched,
         *_loop_lines(
-            ["        optimizer.step()"], step_lines, "ACCUMULATION_STEPS", "TOTAL_STEPS", t.world_size > 1
+            ["        optimizer.step()"],
+            step_lines,
+            "ACCUMULATION_STEPS",
+            "TOTAL_STEPS",
+            t.world_size > 1,
+            "MICRO_BATCH_SIZE",
         ),
     ]
     return "\n".join(lines) + "\n"

@@ -128,3 +128,42 @@ def test_resume_traces_with_the_step_as_a_widget() -> None:
     assert trace(spec, fresh)["line"]["dash"] == "longdash"
     # A bound from the design: N is at most 15.
     assert at.number_input(key="compare_resume_at").max == 15
+
+
+def test_identical_curves_are_said_identical_and_dashed() -> None:
+    """A=1 x b=4 and A=2 x b=2 keep the effective batch: the same lrs at the same samples, so the three
+    curves (the design and its two accumulation settings) draw one line; the page says so and dashes
+    the later ones so each shows."""
+    at = compare_page()
+    at.multiselect(key="compare_accumulations").set_value([1, 2]).run()
+    assert not at.exception, [e.value for e in at.exception]
+    [info] = [i.value for i in at.info if "Identical curves" in i.value]
+    assert info == (
+        "Identical curves, drawn on top of each other (the later ones dashed so each shows): *Current design* = "
+        "*Current design · A\\=1 \\(b\\=4\\)* = *Current design · A\\=2 \\(b\\=2\\)*"
+    ).replace("\\=", "=")
+    spec = spec_of(at.get("plotly_chart")[0])
+    dashes = [trace(spec, name)["line"]["dash"] for name in ("Current design", "Current design · A=1 (b=4)")]
+    assert dashes == ["solid", "dash"]
+
+
+def test_lr_per_sample_and_the_assistant_hint_when_the_batch_changes_but_not_the_lr() -> None:
+    """Keeping the micro-batch, accumulation 4 makes the effective batch 16 with the same lr 1: the page
+    points to the batch-size assistant, whose button sets it up for that change (SGD: linear rule, lr 4)."""
+    at = compare_page({**SMALL, "training": {**SMALL["training"], "dataset_size": 64}})  # A=4: 4 steps/epoch
+    at.radio(key="compare_keep").set_value("micro_batch").run()
+    at.multiselect(key="compare_accumulations").set_value([4]).run()
+    rows = {r["design"]: r for r in at.dataframe[-1].value.to_dict("records")}
+    assert rows["Current design"]["peak lr / sample"] == pytest.approx(1.0 / 4)  # peak 1 / batch 4
+    assert rows["Current design · A=4 (b=4)"]["peak lr / sample"] == pytest.approx(1.0 / 16)
+    [hint] = [i.value for i in at.info if "batch-size assistant" in i.value]
+    assert "have different effective batches (4 and 16) but the same peak lr (1)" in hint
+    at.button(key="compare_ask_assistant").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.toggle(key="compare_rescale_on").value is True
+    assert at.selectbox(key="compare_rescale_design").value == "Current design"
+    assert at.number_input(key="compare_rescale_a").value == 4
+    proposal = [n for n in (t["name"] for t in spec_of(at.get("plotly_chart")[0])["data"]) if "rule" in n]
+    assert proposal == ["Current design · batch 16 (linear rule)"]
+    # the proposal: lr 1 x 16/4 = 4; warmup 4 steps x 4/16 = 1 step: at the peak from its 2nd step (32 samples)
+    assert y_at(spec_of(at.get("plotly_chart")[0]), proposal[0], 32) == pytest.approx(4.0)

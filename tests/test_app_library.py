@@ -289,3 +289,59 @@ def test_empty_library_explains_what_to_do(page: str) -> None:
     texts = [i.value for i in at.info]
     assert any("No saved designs yet" in t for t in texts)
     assert any("No runs yet" in t for t in texts)
+
+
+def test_designs_get_tags_and_notes_in_the_ui_and_search_finds_them() -> None:
+    ws = Workspace()
+    ws.save_design("baseline", load_config(SMALL).to_json())
+    at = library_page()
+    [d] = ws.designs()
+    at.text_input(key=f"library_tags_{d.id}").input("baseline,  small batch ,, baseline")
+    at.text_area(key=f"library_notes_{d.id}").input("Loss 0.42 after 3 epochs; try *twice* the lr.")
+    at.button(key="library_annotate").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    [d] = Workspace().designs()
+    assert (
+        d.tags == ["baseline", "small batch"] and d.notes == "Loss 0.42 after 3 epochs; try *twice* the lr."
+    )
+    assert any("Saved the tags and notes of 'baseline'" in s.value for s in at.success)
+    row = table(at, "sha256").iloc[0]
+    assert (row["tags"], row["notes"]) == ("baseline, small batch", d.notes)  # a table cell: plain text
+    at.text_input(key="library_search").input("small batch").run()
+    assert table(at, "sha256")["name"].tolist() == ["baseline"]
+    # a new session (a reload) shows them in the inputs
+    again = library_page()
+    assert again.text_input(key=f"library_tags_{d.id}").value == "baseline, small batch"
+    assert again.text_area(key=f"library_notes_{d.id}").value == d.notes
+
+
+def test_runs_say_their_optimizer_stack_and_design() -> None:
+    ws = Workspace()
+    saved = load_config({**SMALL, "name": "saved one"})
+    ws.save_design("saved one", saved.to_json())
+    cols = ["step", "loss", "lr"]
+    ws.start_run("linked", config=saved, stack="plain", columns=cols)  # its design is in the Library
+    ws.start_run("unsaved", config=load_config({**SMALL, "name": "scratch"}), stack="plain", columns=cols)
+    ws.start_run(
+        "schedule-free",
+        config=load_config({**SMALL, "name": "scratch"}),
+        stack="plain",
+        columns=cols,
+        meta={"optimizer": "schedulefree.SGDScheduleFree"},
+    )
+    ws.start_run("imported log", kind="import", columns=cols, status="imported")
+    at = library_page()
+    runs = table(at, "kind").set_index("name")
+    assert runs.loc["linked", "design"] == "saved one"
+    assert runs.loc["unsaved", "design"] == "scratch (not saved)"
+    assert runs.loc["imported log", "design"] == "–"
+    assert runs.loc["linked", "optimizer"] == "torch.optim.SGD + lr scheduler"
+    assert (
+        runs.loc["schedule-free", "optimizer"]
+        == "schedulefree.SGDScheduleFree (schedule-free, no lr scheduler)"
+    )
+    assert runs.loc["imported log", "optimizer"] == "–"
+    assert runs.loc["linked", "stack"] == "plain" and runs.loc["imported log", "stack"] == "–"
+    at.selectbox(key="library_run").set_value(Workspace().runs()[0].id).run()
+    caption = [c.value for c in at.caption if "optimizer" in c.value]
+    assert caption and "stack" in caption[0] and "design" in caption[0]

@@ -112,7 +112,7 @@ def test_a_changed_preset_is_named_modified() -> None:
 def test_a_png_upload_says_what_files_are_accepted_and_the_cap_is_the_configs() -> None:
     at = start()
     uploader = at.get("file_uploader")[0]
-    assert uploader.proto.label == "Import a config (JSON, up to 1 MB)"
+    assert uploader.proto.label == "Import a JSON config (up to 1 MB)"
     assert uploader.proto.max_upload_size_mb == 1  # not the server's 16 MB log limit
     png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
     at.file_uploader(key=state.UPLOAD_KEY).set_value(("curve.png", png, "image/png")).run()
@@ -151,3 +151,27 @@ def test_plateau_default_metric_is_the_apps_not_the_models() -> None:
     cfg = load_config({"plateau": {"metric": {"synthetic": {}}}})
     assert cfg.plateau.metric.synthetic.plateau_from == 6
     assert json.loads(state.DEFAULT_SYNTHETIC.model_dump_json())["plateau_from"] == 3
+
+
+def test_every_uploader_states_the_limit_it_enforces() -> None:
+    """Each page's uploader says "(up to N MB)" with the N its drop zone enforces; the run-log uploaders of
+    Run logs and Forecast (the same files) the same N."""
+    at = start()
+    found: dict[str, tuple[str, int]] = {}
+    for page in [
+        "views/designer/page.py",
+        "views/interop.py",
+        "views/logs.py",
+        "views/forecast.py",
+        "views/library.py",
+    ]:
+        at.switch_page(page).run()
+        assert not at.exception, [e.value for e in at.exception]
+        for uploader in at.get("file_uploader"):
+            found[f"{page}:{uploader.proto.id}"] = (uploader.proto.label, uploader.proto.max_upload_size_mb)
+    assert len(found) == 5, found
+    for label, mb in found.values():
+        assert mb >= 1 and label.endswith(f" (up to {mb} MB)"), (label, mb)
+    limits = {page.split(":")[0]: mb for page, (_, mb) in found.items()}
+    assert limits["views/logs.py"] == limits["views/forecast.py"] == 16  # schedules.logs.MAX_LOG_BYTES
+    assert limits["views/designer/page.py"] == limits["views/interop.py"] == 1  # 1,000,000-byte JSON caps

@@ -148,10 +148,21 @@ def test_bounds_come_from_the_model() -> None:
         ("warmup.start_factor", "straight line"),
         ("training.accumulation_steps", "Micro-batches accumulated"),
         ("decay.kwargs.CosineAnnealingLR.T_max", "Half-period"),
+        ("decay.kwargs.CosineAnnealingLR.eta_min_ratio", "eta_min = eta_min_ratio x optimizer.lr"),
     ],
 )
 def test_help_text_has_description_and_plain_words(path: str, words: str) -> None:
     assert words in state.help_text(path)
+
+
+@pytest.mark.parametrize("path", sorted(state.PLAIN))
+def test_help_text_says_things_once(path: str) -> None:
+    """The plain words replace the model's terse description (the two said the same thing twice), and
+    no sentence of a help text repeats."""
+    text = state.help_text(path)
+    assert text == state.PLAIN[path]
+    sentences = [s.strip().lower() for s in text.split(". ") if s.strip()]
+    assert len(sentences) == len(set(sentences))
 
 
 def test_link_token_roundtrip_and_rejections() -> None:

@@ -102,6 +102,16 @@ def test_plateau_markers_hover_and_metric_axis() -> None:
     assert metric["yaxis"] == "y2"
     assert array(metric["y"]).tolist() == [3.0, 2.0, 2.5, 2.4, 2.6, 2.7]
     assert spec["layout"]["yaxis2"]["overlaying"] == "y"
+    # the axis is named after the metric, with round ticks of its own (not the lr axis's grid)
+    axis = spec["layout"]["yaxis2"]
+    assert axis["title"]["text"] == "your metric (lower is better)"
+    assert (axis["tickmode"], axis["nticks"], axis["tickformat"]) == ("auto", 6, ".3~g")
+    synthetic = {**cfg, "plateau": {**cfg["plateau"], "metric": {"synthetic": {}}}}
+    title = spec_of(charts.lr_figure(compute_curve(synthetic)))["layout"]["yaxis2"]["title"]["text"]
+    assert title == "validation loss (synthetic)"
+    accuracy = {**cfg, "plateau": {**cfg["plateau"], "mode": "max"}}
+    title = spec_of(charts.lr_figure(compute_curve(accuracy)))["layout"]["yaxis2"]["title"]["text"]
+    assert title == "your metric (higher is better)"
     assert y_at(spec, "lr", 15) == pytest.approx(5e-4)
     no_metric = spec_of(charts.lr_figure(curve, show_metric=False, show_events=False))
     assert [t["name"] for t in no_metric["data"]] == ["lr"]

@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 from app import state
 from schedules import load_config, lr_curve
 from schedules.design import ConfigError
-from schedules.logs import log_settings, lr_agreement, read_log
+from schedules.logs import agreement_figure, log_settings, lr_agreement, read_log
 from schedules.presets import apply_preset
 from schedules.train.runs import live_run_for
 from schedules.train.settings import comparison_settings
@@ -75,6 +75,37 @@ def test_page_names_the_one_step_shift_instead_of_a_huge_percentage(cfg, curve) 
     lr = curve["lr"].to_numpy()
     peak_rel = float(np.max(np.abs(lr[1:] - lr[:-1]))) / float(lr.max())
     assert f"{peak_rel:.2%} of the design's peak lr" in at.metric[0].help
+
+
+def test_matches_shows_its_error_figure(cfg, curve) -> None:
+    """'matches' says how close: the largest difference and its share of the peak lr, under the verdict."""
+    at = logs_page(cfg)
+    at.file_uploader(key="logs_upload").set_value(("run.csv", shifted_csv(curve, 0), "text/csv")).run()
+    assert not at.exception, [e.value for e in at.exception]
+    [metric] = at.metric
+    assert metric.value == "matches"
+    assert (
+        metric.delta == f"largest difference 0 (0 of the peak lr; match: <= 1e-06) over {len(curve):,} steps"
+    )
+    at.file_uploader(key="logs_upload").set_value(("run.csv", shifted_csv(curve, 1), "text/csv")).run()
+    lr = curve["lr"].to_numpy()
+    worst = float(np.max(np.abs(lr[1:] - lr[:-1])))
+    assert at.metric[0].delta == (
+        f"largest difference {worst:.2g} ({worst / lr.max():.2%} of the peak lr; match: <= 1e-06) over "
+        f"{len(curve) - 1:,} steps"
+    )
+
+
+def test_agreement_figure_text() -> None:
+    tiny = {"max_abs": 2.2e-11, "max_peak_rel": 7.3e-8, "rows": 1173}
+    assert agreement_figure(tiny) == (
+        "largest difference 2.2e-11 (7.3e-08 of the peak lr; match: <= 1e-06) over 1,173 steps"
+    )
+    big = {"max_abs": 3.7e-6, "max_peak_rel": 0.0123, "rows": 20}
+    assert (
+        agreement_figure(big)
+        == "largest difference 3.7e-06 (1.23% of the peak lr; match: <= 1e-06) over 20 steps"
+    )
 
 
 @pytest.fixture(scope="module")

@@ -289,14 +289,6 @@ def test_plateau_preset_uses_torch_defaults() -> None:
         pytest.param(
             "resnet_step", "SGD", 0.1, {"momentum": 0.9, "weight_decay": 1e-4}, 90, id="resnet_step"
         ),
-        pytest.param(
-            "gpt3_cosine",
-            "AdamW",
-            LR,
-            {"betas": [0.9, 0.95], "eps": 1e-8, "weight_decay": 0.1},
-            1,
-            id="gpt3_cosine",
-        ),
     ],
 )
 def test_recipe_hyperparameters(
@@ -315,3 +307,26 @@ def test_d2z_ends_at_zero_and_is_named_as_in_the_paper() -> None:
     assert cfg.name == "D2Z: linear decay to zero" and len(lr) == 105
     assert lr[6] == pytest.approx(LR) and lr[-1] == pytest.approx(LR / 99, rel=1e-12)
     assert "Bergsma et al. 2025" in PRESETS["d2z"].source
+
+
+def test_gpt3_cosine_keeps_the_users_optimizer_and_follows_the_lr() -> None:
+    """The preset sets the schedule only (the docs: your optimizer and training sections are kept), and
+    its floor is a ratio of the peak: 10% of whatever lr the design has, before and after a change."""
+    base = schedules.load_config(
+        {
+            "optimizer": {"name": "SGD", "lr": 0.2, "kwargs": {"momentum": 0.9, "nesterov": True}},
+            "training": TRAININGS["T105"],
+        }
+    )
+    cfg = apply_preset("gpt3_cosine", base)
+    assert cfg.optimizer == base.optimizer and cfg.training == base.training
+    assert cfg.decay.kwargs == {"eta_min_ratio": 0.1}
+    for lr in (0.2, 3e-4):  # "cosine to 10%" survives a change of the lr
+        data = cfg.to_dict()
+        data["optimizer"]["lr"] = lr
+        curve = schedules.lr_curve(data)["lr"].to_numpy()
+        # warmup ceil(0.01 * 105) = 2 steps, then cosine over 103 steps to 0.1 * lr (formula above)
+        expected = [lr * k / 2 for k in range(2)] + [
+            0.1 * lr + 0.9 * lr * 0.5 * (1 + math.cos(math.pi * j / 103)) for j in range(103)
+        ]
+        assert_rows(curve, expected, label=f"gpt3 at lr {lr}")

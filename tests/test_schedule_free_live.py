@@ -197,10 +197,11 @@ def test_exported_snippet_runs_with_train_and_eval(tmp_path, monkeypatch, capsys
     assert all(torch.equal(saved[k], x[k]) for k in x)
     optimizer.train()  # the parameters move to y: what was saved is not that
     assert not all(torch.equal(saved[k], v) for k, v in model.state_dict().items())
-    evals = [
-        float(line.split()[-1]) for line in capsys.readouterr().out.splitlines() if line.startswith("step")
-    ]
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("step")]
+    evals = [float(line.split()[-1]) for line in lines]
     assert len(evals) == 3 and evals[-1] < 0.5 * evals[0]  # evaluated every 20 steps; it learns
+    assert lines[0].startswith("step 20/60: training loss ")  # progress: the step's mean loss per sample
+    assert "samples = sum(len(x) for x, _ in window)" in code and "/ samples" in code
 
 
 def test_live_page_schedule_free_option() -> None:
@@ -219,7 +220,12 @@ def test_live_page_schedule_free_option() -> None:
     at.switch_page("views/live.py").run()
     assert at.radio(key="live_optimizer").value == "design"
     at.radio(key="live_optimizer").set_value("AdamW").run()
-    assert at.checkbox(key="live_bug_micro").disabled and at.checkbox(key="live_bug_before").disabled
+    # the scheduler bugs are greyed and unticked, and a line says why (not ticked-but-ignored boxes)
+    for key in ("live_bug_micro", "live_bug_before", "live_bug_process", "live_dist_pair"):
+        box = at.checkbox(key=f"{key}_schedule_free")
+        assert box.disabled and box.value is False
+        assert "Not with a schedule-free optimizer" in box.help
+    assert any("Schedule-free has no lr scheduler" in c.value for c in at.caption)
     at.number_input(key="live_steps").set_value(12)
     at.button(key="live_start").click().run()
     run = at.session_state["live_run"]
@@ -243,4 +249,4 @@ def test_live_page_schedule_free_option() -> None:
     assert set(run.frame()["optimizer"]) == {"schedulefree.AdamWScheduleFree"}
     # back to the design's optimizer: no schedule-free chart after the next run
     at.radio(key="live_optimizer").set_value("design").run()
-    assert not at.checkbox(key="live_bug_micro").disabled
+    assert not at.checkbox(key="live_bug_micro").disabled and at.checkbox(key="live_bug_micro").value

@@ -129,3 +129,33 @@ def test_snippet_shape() -> None:
     ast.parse(built)
     assert "schedules.load_config('my.json')" in built
     assert "schedule.step()" in built
+
+
+@pytest.mark.parametrize("kind", ["plain", "build"])
+def test_snippets_weight_every_sample_the_same_and_print_progress(kind: str, tmp_path, capsys) -> None:
+    """N=10 in micro-batches of 4 (4, 4, 2) and accumulation 3: one window per epoch holding all ten
+    samples. Its logged loss is the mean over the ten samples (docs/python-api.md's loop: summed, over
+    window.samples), not the mean of three micro-batch means (which over-weights the short one's two)."""
+    import torch
+
+    cfg = load_config(
+        {
+            "optimizer": {"name": "SGD", "lr": 1e-9},  # the model barely moves: its loss is the start's
+            "training": {"dataset_size": 10, "micro_batch_size": 4, "accumulation_steps": 3, "epochs": 2},
+        }
+    )
+    path = tmp_path / "lr-schedule.json"
+    path.write_text(cfg.to_json())
+    code = plain_torch_snippet(cfg) if kind == "plain" else build_scheduler_snippet(cfg, str(path))
+    namespace: dict = {}
+    torch.manual_seed(0)
+    run_snippet(code, cfg, kind, namespace)
+    x, y = namespace["dataset"].tensors
+    with torch.no_grad():
+        per_sample = ((namespace["model"](x) - y) ** 2).squeeze(1)
+    assert len(namespace["loss_log"]) == 2
+    assert namespace["loss_log"][0] == pytest.approx(float(per_sample.mean()), rel=1e-6)
+    # (the old weighting, a mean of the micro-batch means, gives another number for almost every order)
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split("  lr ")[0] for line in out] == ["step 1/2  epoch 0", "step 2/2  epoch 1"]
+    assert out[-1].endswith(f"loss {namespace['loss_log'][-1]:.4f}")

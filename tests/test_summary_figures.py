@@ -56,3 +56,22 @@ def test_several_groups_report_the_largest_base_lr() -> None:
     assert "Peak lr (<head>)" in labels and "Final lr (<head>)" in labels  # plain text: the card escapes it
     assert dict((label, value) for label, value, _ in figures)["Peak lr (<head>)"] == "1e-3"
     assert note.endswith(f"plateau reduction(s) in {len(curve.evaluations)} evaluations")
+
+
+def test_steps_per_epoch_hover_shows_the_formula_with_the_numbers() -> None:
+    # N=1000, b=10, W=2, A=3: ceil(1000 / 20) = 50 micro-batches per rank, ceil(50 / 3) = 17 steps.
+    training = {"dataset_size": 1000, "micro_batch_size": 10, "world_size": 2, "accumulation_steps": 3}
+    curve = compute_curve({"training": {**training, "epochs": 1}})
+    why = dict((label, why) for label, _, why in curve.summary_figures()[0])["Steps / epoch"]
+    assert why == (
+        "ceil(ceil(N / (b x W)) / A) = ceil(ceil(1,000 / (10 x 2)) / 3) = ceil(50 / 3) = 17 optimizer steps per "
+        "epoch (N samples, b micro-batch size, W ranks, A accumulation steps)"
+    )
+    # drop_last: N=1005 -> floor(1005 / 20) = 50 (ceil would be 51 -> 17 either way; A=5 shows it: 10 vs 11)
+    curve = compute_curve(
+        {"training": {**training, "dataset_size": 1005, "accumulation_steps": 5, "drop_last": True}}
+    )
+    why = dict((label, why) for label, _, why in curve.summary_figures()[0])["Steps / epoch"]
+    assert why.startswith(
+        "ceil(floor(N / (b x W)) / A) = ceil(floor(1,005 / (10 x 2)) / 5) = ceil(50 / 5) = 10 "
+    )

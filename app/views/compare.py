@@ -4,12 +4,20 @@ differences."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import streamlit as st
 
 from app import charts, library, state, ui
 from app.design_actions import design_actions
 from schedules.build import load_config
-from schedules.compare import accumulation_variant, parameter_diff
+from schedules.compare import (
+    accumulation_variant,
+    identical_curves,
+    lr_per_sample,
+    parameter_diff,
+    same_lr_other_batch,
+)
 from schedules.design import ConfigError, ScheduleConfig, StackConfig
 from schedules.mistakes import MISTAKES, RESUME_MISTAKES, default_resume_step
 from schedules.presets import PRESETS, apply_preset
@@ -336,6 +344,52 @@ def rules_side_by_side(proposals: dict, label: str) -> None:
             )
 
 
+def dashed_duplicates(series: list[charts.Series], groups: list[list[str]]) -> list[charts.Series]:
+    """``series`` with the second and later curves of each identical group dashed (a solid one over a
+    solid one hides the first), so every curve shows."""
+    later = {name: i for group in groups for i, name in enumerate(group) if i}
+    dashes = ["dash", "dot", "dashdot", "longdash"]
+    return [
+        dataclasses.replace(s, dash=dashes[(later[s.name] - 1) % len(dashes)])
+        if s.name in later and s.dash == "solid"
+        else s
+        for s in series
+    ]
+
+
+def _ask_assistant(source: str, target: ScheduleConfig) -> None:
+    """The hint's button: the batch-size assistant on, for ``source``, at ``target``'s batch."""
+    ss[K_RS_ON] = True
+    ss[K_RS_DESIGN] = ss[K_RS_FOR] = source
+    for name, k in K_RS.items():
+        ss[k] = int(getattr(target.training, name))
+
+
+def batch_hint(figures: dict[str, tuple[float, int]], configs: dict[str, ScheduleConfig]) -> None:
+    """When two compared designs differ in effective batch but share their peak lr (``optimizer.lr``,
+    ``figures``: label -> (lr, effective batch)): say so, and offer the batch-size assistant (set up for
+    that change)."""
+    pairs = same_lr_other_batch(figures)
+    if not pairs:
+        return
+    a, b = pairs[0]
+    (lr, small), (_, large) = figures[a], figures[b]
+    more = f" ({len(pairs) - 1} more pair{'s' if len(pairs) > 2 else ''} like it)" if len(pairs) > 1 else ""
+    st.info(
+        f"*{ui.md_text(a)}* and *{ui.md_text(b)}* have different effective batches ({small:,} and {large:,}) but "
+        f"the same peak lr ({lr:.3g}){more}: the lr usually changes with the batch (linear rule for SGD, "
+        "square root for Adam). The batch-size assistant proposes the lr and lengths for the new batch.",
+        icon=":material/calculate:",
+    )
+    st.button(
+        f"Ask the batch-size assistant: {a} at batch {large:,}",
+        key="compare_ask_assistant",
+        icon=":material/calculate:",
+        on_click=_ask_assistant,
+        args=(a, configs[b]),
+    )
+
+
 def main() -> None:
     st.title("Compare", anchor=False)
     if (st.session_state.get(K_X) or "samples") == "samples":
@@ -443,8 +497,16 @@ def main() -> None:
                 )
     if notes:
         ui.show_problems("", notes, "warning")
+    same = identical_curves({s.name: s.frame for s in series}, opts["x_axis"])
+    series = dashed_duplicates(series, same)
     fig = charts.compare_figure(series, x_axis=opts["x_axis"], log_y=opts["log_y"])
     st.plotly_chart(fig, key="compare_chart", config={"displaylogo": False})
+    for group in same:
+        st.info(
+            "Identical curves, drawn on top of each other (the later ones dashed so each shows): "
+            + " = ".join(f"*{ui.md_text(name)}*" for name in group),
+            icon=":material/join:",
+        )
     for stack_label, matches, diagnosis, fix in diagnoses:
         line = f"**{stack_label}**: {diagnosis}" + (f" — fix (verified): {fix}" if fix else "")
         (st.success if matches else st.warning)(line)
@@ -473,6 +535,7 @@ def main() -> None:
                 "effective batch": s["effective_batch"],
                 "samples": s["samples"],
                 "peak lr": s["peak_lr"],
+                "peak lr / sample": lr_per_sample(s["peak_lr"], s["effective_batch"]),
                 "final lr": s["final_lr"],
             }
         )
@@ -482,8 +545,16 @@ def main() -> None:
         width="stretch",
         column_config={
             "peak lr": st.column_config.NumberColumn(format="%.3e"),
+            "peak lr / sample": st.column_config.NumberColumn(
+                format="%.3e",
+                help="Peak lr / effective batch: equal across batch sizes under the linear scaling rule (SGD, "
+                "Goyal et al. 2017); Adam's square-root rule lowers it as the batch grows.",
+            ),
             "final lr": st.column_config.NumberColumn(format="%.3e"),
         },
+    )
+    batch_hint(
+        {label: (cfg.optimizer.lr, cfg.plan.effective_batch) for label, cfg in configs.items()}, configs
     )
 
 

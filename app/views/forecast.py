@@ -49,7 +49,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "forecast"
 EXAMPLE_FILES = ("constant.csv", "cosine.csv")
 #: The designs the example runs were trained with (their effective batch is the runs' batch).
 EXAMPLE_DESIGNS = {"constant.csv": "constant_design.json", "cosine.csv": "cosine_design.json"}
-UPLOAD_MB = max(1, min(MAX_LOG_BYTES // (1024 * 1024), int(st.get_option("server.maxUploadSize"))))
+UPLOAD_MB = ui.upload_mb(MAX_LOG_BYTES)  # the same cap as Run logs' (the same files)
 CURRENT = "Current design"
 
 LIMITS = (
@@ -241,7 +241,10 @@ st.subheader("1. Runs to fit on")
 cols = st.columns([3, 2])
 with cols[0]:
     uploads = st.file_uploader(
-        "Run logs: CSV step,lr,loss (loss may be empty), trainer_state.json, JSON Lines, TensorBoard event files",
+        ui.upload_label(
+            "Run logs: CSV step,lr,loss (loss may be empty), trainer_state.json, JSON Lines, TensorBoard event files",
+            UPLOAD_MB,
+        ),
         key=K_UPLOAD,
         accept_multiple_files=True,
         max_upload_size=UPLOAD_MB,

@@ -11,6 +11,7 @@ import streamlit as st
 from app import caches, configs, state, ui
 from schedules.design import ConfigError
 from schedules.interop import TARGETS, build_scheduler_variant, from_deepspeed, from_hf
+from schedules.interop.common import MAX_IMPORT_BYTES
 from schedules.report import overlay_figure
 
 ss = st.session_state
@@ -88,6 +89,10 @@ def export_section(config) -> None:
                     st.code(build_scheduler_variant(config), language="python")
 
 
+#: The import uploader's cap: what schedules.interop reads (MAX_IMPORT_BYTES).
+IMPORT_MB = ui.upload_mb(MAX_IMPORT_BYTES)
+
+
 def import_section(config) -> None:
     st.subheader("Import", anchor="import")
     st.caption(
@@ -98,9 +103,9 @@ def import_section(config) -> None:
         "What are you importing?", list(SOURCES), format_func=SOURCES.get, key=K_SOURCE, horizontal=True
     )
     upload = st.file_uploader(
-        "JSON file (up to 1 MB)",
+        ui.upload_label("JSON file", IMPORT_MB),
         key=K_UPLOAD,
-        max_upload_size=1,
+        max_upload_size=IMPORT_MB,
         help="TrainingArguments.to_json_string() output, or a ds_config.json (at most 1,000,000 bytes).",
     )
     text = st.text_area(

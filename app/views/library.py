@@ -73,6 +73,20 @@ def _rename(kind: str, record_id: int, key: str) -> None:
     _notice("success", f"Renamed to {renamed.name!r}.")
 
 
+#: A design's tags and notes as typed on this page (at most this many characters each).
+MAX_TAGS_CHARS = 300
+MAX_NOTES_CHARS = 4000
+
+
+@_guard
+def _annotate(design_id: int, tags_key: str, notes_key: str) -> None:
+    """Save a design's tags (comma-separated) and notes as typed."""
+    d = library.workspace().update_design(
+        design_id, tags=library.parse_tags(ss.get(tags_key) or ""), notes=ss.get(notes_key) or ""
+    )
+    _notice("success", f"Saved the tags and notes of {d.name!r}.")
+
+
 @_guard
 def _duplicate_design(design_id: int) -> None:
     d = library.workspace().duplicate_design(design_id)
@@ -229,6 +243,31 @@ with t_designs:
         )
         _delete_button(c, "library_delete", "design", d)
         _rename_row(K_RENAME, "library_rename_button", "design", d)
+        # Tags and notes: one pair of inputs per design (their keys carry its id), saved by the button.
+        tags_key, notes_key = f"library_tags_{d.id}", f"library_notes_{d.id}"
+        st.text_input(
+            "Tags",
+            value=", ".join(d.tags),
+            key=tags_key,
+            max_chars=MAX_TAGS_CHARS,
+            placeholder="e.g. baseline, small batch",
+            help="Comma-separated; the search above finds designs by tag.",
+        )
+        st.text_area(
+            "Notes",
+            value=d.notes,
+            key=notes_key,
+            max_chars=MAX_NOTES_CHARS,
+            placeholder="What this design is for, what you saw when you ran it…",
+            help="Kept with the design in the workspace; the search above finds words in them.",
+        )
+        st.button(
+            "Save tags and notes",
+            key="library_annotate",
+            icon=":material/sell:",
+            on_click=_annotate,
+            args=(d.id, tags_key, notes_key),
+        )
         st.caption(
             f"**{d.name}**: created {_when(d.created)}, updated {_when(d.updated)}; sha256 of the canonical "
             f"config `{d.hash}`."
@@ -261,9 +300,10 @@ with t_runs:
                     "kind": [r.kind for r in runs],
                     "status": [r.state for r in runs],
                     "steps": [r.n_rows for r in runs],
+                    "optimizer": [library.run_optimizer(r) for r in runs],
+                    "stack": [r.stack or "–" for r in runs],
                     "device": [r.device for r in runs],
-                    "stack": [r.stack for r in runs],
-                    "design": [design_names.get(r.design_id, "") for r in runs],
+                    "design": [library.run_design(r, design_names) for r in runs],
                     "created": [_when(r.created) for r in runs],
                 }
             ),
@@ -291,7 +331,9 @@ with t_runs:
         st.caption(
             f"{r.kind} run, {r.state}{': ' + r.message if r.message else ''}; {r.n_rows} steps"
             + (f" on {r.device}" if r.device else "")
-            + (f", stack {r.stack}" if r.stack else "")
+            + f"; optimizer {library.run_optimizer(r)}"
+            + (f"; stack {r.stack}" if r.stack else "")
+            + f"; design {library.run_design(r, design_names)}"
             + f"; created {_when(r.created)}."
         )
         a, b, c = st.columns(3)
@@ -356,8 +398,9 @@ with t_file:
             icon=":material/download:",
         )
     st.file_uploader(
-        "Import a workspace file",
+        ui.upload_label("Import a workspace file", ui.upload_mb()),
         key=K_IMPORT,
+        max_upload_size=ui.upload_mb(),
         on_change=_import,
         help="A file exported here (or by `python -m schedules workspace export`). Its records are added; "
         "records already here are skipped; a design whose name is taken gets a new name. A file from a "

@@ -16,7 +16,9 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from app import library, state
 from app.live_charts import (
+    FINAL_LOSS,
     MAX_POINTS,
+    STEPS_PER_S_HELP,
     noise_figure,
     range_figure,
     run_figures,
@@ -29,7 +31,7 @@ from schedules.design import ConfigError, ScheduleConfig
 from schedules.train.base import DEVICES, LIVE_RUN_SLOTS, MAX_LIVE_STEPS
 from schedules.train.models import MODELS
 from schedules.train.range_test import MAX_RANGE_STEPS, RULES, range_columns, suggest, sweep, with_lr
-from schedules.train.runs import LiveRun, live_run_for, run_of, xsrf_token
+from schedules.train.runs import LAST_RUN_KEPT_S, LiveRun, last_run_of, live_run_for, run_of, xsrf_token
 from schedules.train.schedule_free import KINDS as SF_KINDS
 from schedules.train.schedule_free import SOURCE as SF_SOURCE
 from schedules.train.schedule_free import available as sf_available
@@ -44,6 +46,8 @@ ERROR = "live_error"
 RANGE_ERROR = "live_range_error"
 APPLIED = "live_range_applied"
 CSV_CACHE = "live_csv_cache"
+#: The design length the steps cap was last set for (a new length resets the cap to it).
+STEPS_FOR = "live_steps_for"
 ADOPTED = "live_adopted"
 #: The optimizer a run trains with: the design's (torch.optim + its scheduler) or a schedule-free one.
 OPTIMIZER = "live_optimizer"
@@ -129,16 +133,23 @@ def session_alive():
 
 
 def adopt_orphans() -> None:
-    """A run this browser started before a reload (its old session is gone) shows here again, with
-    its Stop button, and is tied to this session from now on."""
-    run = run_of(browser_id())
-    if run is None:
+    """The run this browser started before a reload (its old session is gone) shows here again: a
+    running one with its Stop button, tied to this session from now on; a finished one (at most
+    ``LAST_RUN_KEPT_S`` ago) with its charts, table and CSV, when this session shows no run of its own."""
+    owner = browser_id()
+    run = run_of(owner)
+    if run is not None:
+        key = RUN if run.kind == "train" else RANGE_RUN
+        if st.session_state.get(key) is not run:
+            st.session_state[key] = run
+            run.watch(session_alive())
+            st.session_state[ADOPTED] = "running"
         return
-    key = RUN if run.kind == "train" else RANGE_RUN
-    if st.session_state.get(key) is not run:
-        st.session_state[key] = run
-        run.watch(session_alive())
-        st.session_state[ADOPTED] = True
+    for kind, key in (("train", RUN), ("range", RANGE_RUN)):
+        last = last_run_of(owner, kind)
+        if last is not None and not isinstance(st.session_state.get(key), LiveRun):
+            st.session_state[key] = last
+            st.session_state[ADOPTED] = "finished"
 
 
 def _refused(run: LiveRun) -> list[str]:
@@ -184,7 +195,7 @@ def _start_training(config: ScheduleConfig) -> None:
             model=ss.get("live_model", "mlp"),
             device=ss.get("live_device", "auto"),
             seed=int(ss.get("live_seed", 0)),
-            max_steps=int(ss.get("live_steps", 500)),
+            max_steps=int(ss.get("live_steps", min(config.plan.total_steps, MAX_LIVE_STEPS))),
             owner=browser_id(),
             schedule_free=sf,
         )
@@ -309,7 +320,17 @@ def training_view(was_running: bool) -> None:
     right.plotly_chart(lr_fig, key="live_lr_chart")
     left, right = st.columns(2)
     left.plotly_chart(loss_lr_fig, key="live_loss_lr_chart")
-    right.dataframe(summary_table(run, snap.frames), hide_index=True)
+    right.dataframe(
+        summary_table(run, snap.frames),
+        hide_index=True,
+        column_config={
+            FINAL_LOSS: st.column_config.TextColumn(
+                help="The raw training loss (not the moving average drawn), averaged over the last 5% of the "
+                "steps; the Library's run comparison shows the same figure."
+            ),
+            "steps/s": st.column_config.TextColumn(help=STEPS_PER_S_HELP),
+        },
+    )
     noise = noise_figure(snap.frames, LIVE_POINTS if was_running else MAX_POINTS)
     if noise is not None:
         fig, sentence = noise
@@ -427,15 +448,50 @@ def run_controls(
     return run if isinstance(run, LiveRun) else None, running
 
 
+def steps_cut_note(cap: int, total: int) -> str:
+    """Under the steps cap when it is shorter than the design: the run ends before the schedule does."""
+    limit = f" (a live run takes at most {MAX_LIVE_STEPS:,})" if total > MAX_LIVE_STEPS else ""
+    return (
+        f"Runs {cap:,} of the design's {total:,} optimizer steps: the schedule is cut at step {cap:,}, "
+        f"{cap / total:.0%} of the way{limit}."
+    )
+
+
+def scheduler_box(
+    col, label: str, key: str, default: bool, no_sched: bool, disabled: bool, help: str
+) -> None:
+    """A setting that needs the design's lr scheduler.  Under a schedule-free optimizer it shows unticked
+    and greyed, with why (a box of its own: the user's choice under ``key`` comes back afterwards)."""
+    if no_sched:
+        col.checkbox(
+            label,
+            value=False,
+            key=f"{key}_schedule_free",
+            disabled=True,
+            help="Not with a schedule-free optimizer: it has no lr scheduler (and runs in one process). "
+            + help,
+        )
+        return
+    col.checkbox(label, value=default, key=key, disabled=disabled, help=help)
+
+
 # --------------------------------------------------------------------------------------------------
 # the page
 
 st.title("Live run")
 adopt_orphans()
-if st.session_state.pop(ADOPTED, False):
+adopted = st.session_state.pop(ADOPTED, None)
+if adopted == "running":
     st.info(
         "A live run this browser started before the page was reloaded is still going: it is shown below, "
         "and Stop ends it.",
+        icon=":material/history:",
+    )
+elif adopted == "finished":
+    st.info(
+        "The last run this browser started before the page was reloaded has ended: its charts, table and "
+        f"CSV are below (kept here for {LAST_RUN_KEPT_S / 60:.0f} minutes; live runs are also saved in the "
+        "Library).",
         icon=":material/history:",
     )
 config, source, problems = current_design()
@@ -480,16 +536,27 @@ train_tab, range_tab = st.tabs(["Training run", "LR range test"])
 with train_tab:
     busy = _any_running()
     a, b = st.columns([1, 3])
-    a.number_input(
+    # The cap starts at the design's length (all of it, up to the live run's limit) and follows the design
+    # when its length changes; a cap the user typed for this length stays.
+    full = min(plan.total_steps, MAX_LIVE_STEPS)
+    if st.session_state.get(STEPS_FOR) != plan.total_steps:
+        st.session_state[STEPS_FOR] = plan.total_steps
+        if not busy:
+            st.session_state["live_steps"] = full
+    cap = a.number_input(
         "Steps (cap)",
         min_value=1,
         max_value=MAX_LIVE_STEPS,
-        value=min(plan.total_steps, 1000),
+        # also as the default: a browser that has not seen the widget shows the default, not the state
+        value=int(st.session_state.get("live_steps") or full),
         step=100,
         key="live_steps",
-        help=f"Runs the first N optimizer steps of the designed schedule (at most {MAX_LIVE_STEPS:,}).",
+        help=f"Runs the first N optimizer steps of the designed schedule (at most {MAX_LIVE_STEPS:,}); "
+        "it starts at the design's length.",
         disabled=busy,
     )
+    if cap is not None and cap < plan.total_steps:
+        a.caption(f":orange[{steps_cut_note(int(cap), plan.total_steps)}]")
     alt = other_split(t.micro_batch_size, t.accumulation_steps)
     sf_ok = sf_available()
     a.radio(
@@ -513,36 +580,50 @@ with train_tab:
             disabled=busy or alt is None,
             help="Same effective batch, other micro-batch x accumulation: the losses should match step by step.",
         )
-        s2.checkbox(
+        scheduler_box(
+            s2,
             "Bug: scheduler stepped per micro-batch",
-            value=True,
-            key="live_bug_micro",
-            disabled=busy or no_sched,
-            help="scheduler.step() after every micro-batch: the schedule runs accumulation_steps times too fast.",
+            "live_bug_micro",
+            True,
+            no_sched,
+            busy,
+            "scheduler.step() after every micro-batch: the schedule runs accumulation_steps times too fast.",
         )
-        s1.checkbox(
+        odd = t.world_size == 1 and t.micro_batch_size % 2 == 1
+        scheduler_box(
+            s1,
             f"Same samples per step on {'1 process' if t.world_size > 1 else '2 processes'}",
-            value=False,
-            key="live_dist_pair",
-            disabled=busy or no_sched or (t.world_size == 1 and t.micro_batch_size % 2 == 1),
-            help="W=2 x b x A against W=1 x 2b x A: real processes on torch.distributed (gloo on CPU, NCCL "
+            "live_dist_pair",
+            False,
+            no_sched,
+            busy or odd,
+            "W=2 x b x A against W=1 x 2b x A: real processes on torch.distributed (gloo on CPU, NCCL "
             "on CUDA), DDP with no_sync() between optimizer steps. The losses should match step by step.",
         )
-        s2.checkbox(
+        scheduler_box(
+            s2,
             "Bug: scheduler stepped once per process",
-            value=False,
-            key="live_bug_process",
-            disabled=busy or no_sched or (t.world_size == 1 and t.micro_batch_size % 2 == 1),
-            help="accelerate-style: every one of 2 processes steps the scheduler once per process per "
+            "live_bug_process",
+            False,
+            no_sched,
+            busy or odd,
+            "accelerate-style: every one of 2 processes steps the scheduler once per process per "
             "optimizer step, so the schedule runs 2x too fast (real processes).",
         )
-        s2.checkbox(
+        scheduler_box(
+            s2,
             "Bug: scheduler stepped before optimizer",
-            value=False,
-            key="live_bug_before",
-            disabled=busy or no_sched,
-            help="scheduler.step() before optimizer.step(): the first lr is skipped.",
+            "live_bug_before",
+            False,
+            no_sched,
+            busy,
+            "scheduler.step() before optimizer.step(): the first lr is skipped.",
         )
+        if no_sched:
+            st.caption(
+                "Schedule-free has no lr scheduler to step wrongly and runs in one process: the scheduler "
+                "bugs and the process settings are off (they apply again with the design's optimizer)."
+            )
     run, running = run_controls(
         "live", RUN, ERROR, "Start", _start_training, config, busy, "Download run as CSV", "live-run.csv"
     )

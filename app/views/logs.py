@@ -7,7 +7,7 @@ import streamlit as st
 
 from app import caches, library, state, ui
 from schedules.design import ConfigError
-from schedules.logs import MAX_LOG_BYTES, log_settings, lr_agreement, plateau_from_log
+from schedules.logs import MAX_LOG_BYTES, agreement_figure, log_settings, lr_agreement, plateau_from_log
 from schedules.report import log_figure
 
 ss = st.session_state
@@ -17,7 +17,7 @@ K_APPLIED = "logs_applied"
 K_SETTING = "logs_setting"
 #: What this server accepts: the library reads up to MAX_LOG_BYTES, but Streamlit refuses uploads over
 #: server.maxUploadSize (.streamlit/config.toml), so the uploader states the smaller of the two.
-UPLOAD_MB = max(1, min(MAX_LOG_BYTES // 1_000_000, int(st.get_option("server.maxUploadSize"))))
+UPLOAD_MB = ui.upload_mb(MAX_LOG_BYTES)
 
 
 st.title("Run logs")
@@ -26,7 +26,10 @@ st.caption(
     "validation loss as the design's plateau metric."
 )
 upload = st.file_uploader(
-    "Log file: CSV, trainer_state.json, JSON Lines, or a TensorBoard events.out.tfevents.* file",
+    ui.upload_label(
+        "Log file: CSV, trainer_state.json, JSON Lines, or a TensorBoard events.out.tfevents.* file",
+        UPLOAD_MB,
+    ),
     key=K_UPLOAD,
     max_upload_size=UPLOAD_MB,
     help="Columns/tags are matched by name: step or global_step; lr, learning_rate or lr-AdamW; loss or "
@@ -92,6 +95,9 @@ with cols[1]:
         st.metric(
             "Logged lr vs this design",
             verdict,
+            delta=agreement_figure(agreement),  # the figure behind the verdict, also for "matches"
+            delta_color="off",
+            delta_arrow="off",
             help=f"Largest difference over {agreement['rows']} logged steps: {agreement['max_abs']:.3g} "
             f"(absolute), {agreement['max_peak_rel']:.2%} of the design's peak lr {agreement['peak']:.3g}"
             + (f"; worst at step {agreement['worst_row']}" if not agreement["matches"] else ""),

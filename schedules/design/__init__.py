@@ -1,4 +1,5 @@
-"""The design as data (no torch): its model, limits, problems, step accounting, expressions and WSD.
+"""The design as data (no torch): its model, limits, problems, step accounting, expressions, WSD, and
+the sanity warnings of a valid design that is almost surely not meant.
 
 Data flows down from here: :mod:`schedules.build` makes the real torch schedulers of a design, and
 everything else (curves, live runs, stacks, exports, forecasts, the workspace) takes a design from it.
@@ -9,6 +10,7 @@ from .decay import DECAY_KWARGS, DecayConfig
 from .parse import json_schema, parse_design_json, read_design, schema_text
 from .plan import Plan, Window, make_plan
 from .problems import ConfigError, Problem, join_path
+from .sanity import SanityWarning, sanity_warnings
 from .spec import (
     OPTIMIZERS,
     MetricSource,
@@ -37,6 +39,7 @@ __all__ = [
     "Plan",
     "PlateauConfig",
     "Problem",
+    "SanityWarning",
     "ScheduleConfig",
     "StackConfig",
     "StrictModel",
@@ -50,5 +53,6 @@ __all__ = [
     "make_plan",
     "parse_design_json",
     "read_design",
+    "sanity_warnings",
     "schema_text",
 ]

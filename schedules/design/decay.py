@@ -22,12 +22,41 @@ class DecayKwargs(StrictModel):
     length_args: ClassVar[tuple[str, ...]] = ()
 
 
+ETA_MIN_TEXT = "Floor lr (absolute, the same for every param group). Default 0."
+ETA_MIN_RATIO_TEXT = (
+    "Floor as a fraction of the peak lr: eta_min = eta_min_ratio x optimizer.lr, so a cosine to 10% stays "
+    "one when the lr changes. Set this or eta_min, not both (default: unset, eta_min decides)."
+)
+
+
+def _one_floor(kwargs: Any) -> Any:
+    if kwargs.eta_min is not None and kwargs.eta_min_ratio is not None:
+        raise ConfigError(
+            Problem("eta_min_ratio", "set either eta_min or eta_min_ratio, not both", kwargs.eta_min_ratio)
+        )
+    return kwargs
+
+
+def resolved_eta_min(kwargs: dict[str, Any], lr: float) -> float | None:
+    """The absolute ``eta_min`` torch gets from a cosine decay's kwargs: ``eta_min``, or
+    ``eta_min_ratio * lr`` (``lr`` is ``optimizer.lr``, the peak), or None when neither is set."""
+    if kwargs.get("eta_min_ratio") is not None:
+        return float(kwargs["eta_min_ratio"]) * lr
+    value = kwargs.get("eta_min")
+    return None if value is None else float(value)
+
+
 class CosineAnnealingLRKwargs(DecayKwargs):
     length_args: ClassVar[tuple[str, ...]] = ("T_max",)
     T_max: int | None = Field(
         None, ge=1, le=MAX_TOTAL_STEPS, description="Half-period; default: the decay length."
     )
-    eta_min: float | None = Field(None, ge=0, le=10, description="Floor lr (absolute). Default 0.")
+    eta_min: float | None = Field(None, ge=0, le=10, description=ETA_MIN_TEXT)
+    eta_min_ratio: float | None = Field(None, ge=0, le=1, description=ETA_MIN_RATIO_TEXT)
+
+    @model_validator(mode="after")
+    def _one_floor(self) -> CosineAnnealingLRKwargs:
+        return _one_floor(self)
 
 
 class CosineAnnealingWarmRestartsKwargs(DecayKwargs):
@@ -38,7 +67,12 @@ class CosineAnnealingWarmRestartsKwargs(DecayKwargs):
     T_mult: int | None = Field(
         None, ge=1, le=100, description="Each cycle is T_mult times longer. Default 1."
     )
-    eta_min: float | None = Field(None, ge=0, le=10, description="Floor lr (absolute). Default 0.")
+    eta_min: float | None = Field(None, ge=0, le=10, description=ETA_MIN_TEXT)
+    eta_min_ratio: float | None = Field(None, ge=0, le=1, description=ETA_MIN_RATIO_TEXT)
+
+    @model_validator(mode="after")
+    def _one_floor(self) -> CosineAnnealingWarmRestartsKwargs:
+        return _one_floor(self)
 
 
 class LinearLRKwargs(DecayKwargs):

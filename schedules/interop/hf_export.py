@@ -14,6 +14,8 @@ no decay                                                            ``constant``
 ``LinearLR`` 1 -> 0 over the decay length                           ``linear``
 ``CosineAnnealingLR``, ``eta_min`` 0 (``T_max`` -> ``num_cycles``)     ``cosine``
 ``CosineAnnealingLR``, ``eta_min`` > 0                               ``cosine_with_min_lr``
+                                                                    (``min_lr``; ``min_lr_rate``
+                                                                    for ``eta_min_ratio``)
 ``CosineAnnealingWarmRestarts`` ``T_mult`` 1, ``T_0`` dividing it     ``cosine_with_restarts``
 ``PolynomialLR`` over the decay length                              ``polynomial`` (lr_end 0)
 ``LambdaLR`` ``1/sqrt((step + w) / w)`` (the inverse_sqrt preset)     ``inverse_sqrt``
@@ -102,11 +104,12 @@ def recognize(
         return ("constant_with_warmup" if w > 0 else "constant"), {}, out
     kw = decay_kwargs(cfg, plan)
     name = decay.scheduler
+    ratio = decay.kwargs.get("eta_min_ratio")  # a floor relative to the peak stays one in HF's kwargs
     if h > 0:
         floor = None
         dtype = None
         if name == "CosineAnnealingLR":
-            floor, dtype = kw["eta_min"] / lr, "cosine"
+            floor, dtype = (float(ratio) if ratio is not None else kw["eta_min"] / lr), "cosine"
         elif name == "LinearLR" and kw["start_factor"] == 1.0 and kw["total_iters"] == n:
             floor, dtype = kw["end_factor"], "linear"
         if floor is None:
@@ -141,6 +144,8 @@ def recognize(
             hkw["num_cycles"] = n / (2 * kw["T_max"])
         if kw["eta_min"] == 0:
             return "cosine", hkw, out
+        if ratio is not None:
+            return "cosine_with_min_lr", {"min_lr_rate": float(ratio), **hkw}, out
         return "cosine_with_min_lr", {"min_lr": kw["eta_min"], **hkw}, out
     if name == "CosineAnnealingWarmRestarts":
         t0, mult, floor = kw["T_0"], kw["T_mult"], kw["eta_min"]

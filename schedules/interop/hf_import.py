@@ -190,7 +190,9 @@ def _native_design(
         dkw: dict[str, Any] = {}
         if t_max is not None and t_max != n and float(t_max).is_integer():
             dkw["T_max"] = int(t_max)
-        if name == "cosine_with_min_lr":
+        if name == "cosine_with_min_lr" and kw.get("min_lr") is None and kw.get("min_lr_rate") is not None:
+            dkw["eta_min_ratio"] = float(kw["min_lr_rate"])  # a ratio stays one when the lr changes
+        elif name == "cosine_with_min_lr":
             dkw["eta_min"] = min_lr_rate(kw, lr) * lr
         return {"warmup": warmup, "decay": {"scheduler": "CosineAnnealingLR", "kwargs": dkw}}
     if name == "cosine_with_restarts":

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -114,6 +115,11 @@ _SERVER_SLOTS = threading.BoundedSemaphore(LIVE_RUN_SLOTS)
 #: owner (a browser's id, see the Live page) -> the run holding that owner's one slot.
 _BY_OWNER: dict[str, LiveRun] = {}
 _OWNERS_LOCK = threading.Lock()
+#: owner -> the last run it started (running or ended), so a reloaded page shows it again; at most
+#: :data:`LAST_RUNS_KEPT` owners (the oldest go first), an ended run for :data:`LAST_RUN_KEPT_S` seconds.
+_LAST_BY_OWNER: OrderedDict[str, LiveRun] = OrderedDict()
+LAST_RUNS_KEPT = 8
+LAST_RUN_KEPT_S = 1800.0
 
 
 def xsrf_token(cookie: str) -> str:
@@ -139,6 +145,23 @@ def run_of(owner: str | None) -> LiveRun | None:
     return run if run is not None and run.running else None
 
 
+def last_run_of(owner: str | None, kind: str | None = None) -> LiveRun | None:
+    """The last run ``owner`` started (of ``kind`` when given): running, or ended at most
+    :data:`LAST_RUN_KEPT_S` seconds ago; None otherwise.  A reloaded Live page shows it again."""
+    if not owner:
+        return None
+    with _OWNERS_LOCK:
+        run = _LAST_BY_OWNER.get(owner)
+    if run is None or (kind is not None and run.kind != kind):
+        return None
+    if run.running:
+        return run
+    ended = run.ended_at
+    if ended is None or time.perf_counter() - ended > LAST_RUN_KEPT_S:
+        return None
+    return run
+
+
 @dataclass
 class Job:
     """One iterator of records run by a :class:`LiveRun` (a :class:`Training` or a range-test sweep)."""
@@ -151,6 +174,11 @@ class Job:
     outcome: str = "pending"  # pending | running | done | stopped | not run | diverged | failed
     message: str = ""
     rows: int = 0  # records taken so far
+    #: Seconds the run spent taking this job's records (its own work: jobs take turns, one record each).
+    busy: float = 0.0
+    #: True when the records are computed in other processes (real ranks), whose own clock (the
+    #: records' ``wall_time``) is the job's time; ``busy`` is then only the waiting for them.
+    own_clock: bool = False
 
 
 @dataclass
@@ -256,6 +284,10 @@ class LiveRun:
                 return False
             if self.owner:
                 _BY_OWNER[self.owner] = self
+                _LAST_BY_OWNER[self.owner] = self
+                _LAST_BY_OWNER.move_to_end(self.owner)
+                while len(_LAST_BY_OWNER) > LAST_RUNS_KEPT:
+                    _LAST_BY_OWNER.popitem(last=False)
             self._started = time.perf_counter()
             self._last_seen = time.monotonic()
             self._thread = threading.Thread(target=self._work, name="live-run", daemon=True)
@@ -304,6 +336,11 @@ class LiveRun:
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def ended_at(self) -> float | None:
+        """``time.perf_counter()`` when the run's thread ended (None while it runs or before it starts)."""
+        return self._finished
 
     @property
     def total(self) -> int:
@@ -362,6 +399,7 @@ class LiveRun:
                 job.outcome = "running"
         if starting and self.sink is not None:
             self.sink.start(job)
+        began = time.perf_counter()
         try:
             record = next(job.records)
         except StopIteration:
@@ -376,6 +414,7 @@ class LiveRun:
                 for c, values in cols.items():
                     values.append(row.get(c, math.nan))
                 job.rows += 1
+                job.busy += time.perf_counter() - began
                 self._done += 1
             if self.sink is not None:
                 self.sink.row(job, row)
@@ -488,11 +527,12 @@ def live_run_for(
             from .schedule_free import KINDS
 
             meta["optimizer"] = f"schedulefree.{KINDS[schedule_free]}"
-        run.add(
+        job = run.add(
             s.label,
             training,
             training.steps,
             record_columns(training.group_names, schedule_free is not None),
             meta,
         )
+        job.own_clock = isinstance(training, DistributedTraining)  # real ranks: their own clock
     return run

@@ -11,7 +11,7 @@ from app import charts, ui
 def chart(curve, run=None) -> None:
     """The chart and its view controls: a view toggle reruns only this fragment, not the page."""
     # One horizontal container, not four columns: fewer elements for the browser to redraw per rerun.
-    row = st.container(horizontal=True, vertical_alignment="center", gap="medium")
+    row = st.container(horizontal=True, vertical_alignment="center", gap="small")
     axes = ["step", "epoch", "samples"] + (["tokens"] if curve.plan.tokens_per_sample else [])
     if st.session_state.get("designer_x_axis") not in (None, *axes):  # tokens_per_sample was removed
         st.session_state["designer_x_axis"] = "step"

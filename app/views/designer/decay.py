@@ -8,11 +8,22 @@ from typing import Any
 import streamlit as st
 
 from app import state
-from app.views.designer.widgets import FLOAT, Length, current, input_for, seeded
+from app.views.designer.widgets import FLOAT, Length, current, input_for, seeded, ss
 from schedules.build import decay_kwargs
 from schedules.design import DECAY_KWARGS, DecayConfig, ScheduleConfig
 
 HOLD = Length("decay.hold", "decay.hold_", "Hold", DecayConfig, ratio_step=0.05)
+
+
+#: A cosine's floor, absolute or as a ratio of the peak: one or the other (typing one empties the other).
+FLOORS = ("eta_min", "eta_min_ratio")
+
+
+def _one_floor(sched: str, field: str) -> None:
+    """on_change of a cosine's eta_min / eta_min_ratio: a value in one empties the other."""
+    if ss.get(state.decay_key(sched, field)) is not None:
+        other = FLOORS[1 - FLOORS.index(field)]
+        ss[state.decay_key(sched, other)] = None
 
 
 def decay_kwarg(container, sched: str, field: str) -> None:
@@ -20,17 +31,24 @@ def decay_kwarg(container, sched: str, field: str) -> None:
     kind = state.field_kind(model, field)
     k = state.decay_key(sched, field)
     desc = state.help_text(f"decay.kwargs.{sched}.{field}")
+    # "Leave empty for the default" once: not after a description that already names the default
+    empty = "" if "default" in desc.lower() else " Leave empty for torch's default."
+    extra: dict[str, Any] = {}
+    if field in FLOORS and all(f in model.model_fields for f in FLOORS):
+        extra = {"on_change": _one_floor, "args": (sched, field)}
+        empty += " Typing one of eta_min and eta_min_ratio empties the other."
     if kind in ("int?", "float?"):
         lo, hi = state.bounds(model, field)
         seeded(
             container.number_input,
             field,
+            **extra,
             min_value=lo,
             max_value=hi,
             step=1 if kind == "int?" else None,
             format=None if kind == "int?" else FLOAT,
             key=k,
-            help=desc + " Leave empty for the default.",
+            help=desc + empty,
             placeholder="default",
         )
     elif kind == "choice?":
@@ -63,7 +81,7 @@ def decay_kwarg(container, sched: str, field: str) -> None:
                 if kind == "floats?"
                 else " Comma-separated."
             )
-            + " Leave empty for the default.",
+            + empty,
         )
     else:
         seeded(container.text_input, field, key=k, help=desc)

@@ -28,7 +28,7 @@ from app.views.designer import (
 )
 from app.views.designer.chart import chart
 from app.views.designer.widgets import remember, section, ss, sync_widgets, widget_values
-from schedules.design import ConfigError, ScheduleConfig
+from schedules.design import ConfigError, ScheduleConfig, sanity_warnings
 
 
 def inputs(col):
@@ -48,7 +48,7 @@ def inputs(col):
 def main() -> None:
     sync_widgets()
     preset.mark_modified_preset()
-    left, right = st.columns([1, 2.3], gap="large")
+    left, right = st.columns([1.1, 2.2], gap="large")
     remember()
     problems: ConfigError | None = None
     try:
@@ -79,8 +79,10 @@ def main() -> None:
 
 
 def right_column(right, cfg: ScheduleConfig, problems: ConfigError | None):
-    """Title, notices, the chart and what follows it; returns the curve (None if it cannot be drawn)."""
-    with right:
+    """Title, notices, the chart and what follows it; returns the curve (None if it cannot be drawn).
+
+    The column stays in view while the inputs beside it scroll (:data:`LAYOUT_CSS`)."""
+    with right, st.container(key=RIGHT_KEY):
         st.title(cfg.name or "untitled", anchor=False)
         ui.show_notices()
         if problems is not None:
@@ -92,6 +94,8 @@ def right_column(right, cfg: ScheduleConfig, problems: ConfigError | None):
             return None
         for line in curve.warnings:
             st.warning(line, icon=":material/warning:")
+        if problems is None:  # valid, but almost surely not meant: validate's warning lines
+            ui.show_sanity(sanity_warnings(cfg))
         summary.summary_card(curve)
         run = stack.stack_run(cfg)
         chart(curve, run)
@@ -108,6 +112,27 @@ def page() -> None:
     finally:
         gc_policy.freeze_long_lived()  # as the router does after a full run (a section's lazy imports)
 
+
+#: The key of the right column's container (its CSS class is ``st-key-<key>``).
+RIGHT_KEY = "designer_right"
+
+#: The Designer's layout. The right column (chart, summary, exports) sticks under the navigation bar and
+#: scrolls on its own when taller than the window, so the chart stays in view while a long section on
+#: the left is edited; the page starts closer to the navigation bar and the title is a size smaller, so
+#: title, summary card, chart controls and chart fit in a 1280 x 720 window (tests/test_browser_sanity.py).
+#: Wide windows only: under 640 px Streamlit stacks the columns.  One style-only st.html: Streamlit sends it
+#: outside the page's elements, once per full run (the page fragment's reruns leave it in place).
+LAYOUT_CSS = f"""<style>
+[data-testid="stMainBlockContainer"] {{ padding-top: 4.5rem; }}
+.st-key-{RIGHT_KEY} h1 {{ font-size: 2rem; padding: 0.25rem 0 0.5rem 0; }}
+@media (min-width: 640px) {{
+  [data-testid="stColumn"]:has(.st-key-{RIGHT_KEY}) {{
+    position: sticky; top: 4rem; align-self: flex-start;
+    max-height: calc(100vh - 4.5rem); overflow-y: auto; overflow-x: hidden;
+  }}
+}}
+</style>"""
+st.html(LAYOUT_CSS)
 
 # The page is one fragment: a widget change on it reruns this page only, not the router around it
 # (app/main.py: page config, session setup, navigation), so the server sends and the browser redraws

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import state
+from app import state, ui
 from app.views.designer.widgets import input_for, number, seeded
-from schedules.curve import Curve, plateau_note
+from schedules.curve import Curve, plateau_note, plateau_rise_note
 from schedules.design import PlateauConfig, SyntheticMetric
 
 
@@ -81,7 +81,14 @@ def plateau_section():
 
 
 def show_note(slot, curve: Curve) -> None:
-    """Under the plateau inputs: why the lr was (not) cut in this curve."""
-    note = plateau_note(curve)
+    """Under the plateau inputs: why the lr was (not) cut in this curve, and a warning when the decay
+    pulls a cut lr back up (its eta_min above the cut)."""
+    note, rise = plateau_note(curve), plateau_rise_note(curve)
+    if rise is None:
+        if note is not None:
+            slot.caption(note)
+        return
+    box = slot.container()
     if note is not None:
-        slot.caption(note)
+        box.caption(note)
+    box.warning(ui.md_text(rise), icon=":material/trending_up:")

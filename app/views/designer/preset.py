@@ -33,8 +33,8 @@ def preset_section():
         format_func=lambda n: PRESETS[n].title,
         key=state.PRESET_KEY,
         placeholder="Choose a preset…",
-        help="Keeps your optimizer and training sections; replaces warmup, decay and plateau "
-        "(some recipes also set the optimizer or epochs they were published with).",
+        help="Keeps your optimizer and training sections; replaces warmup, decay and plateau (the two "
+        "ImageNet recipes also set SGD at lr 0.1 and the 90 epochs they were published with).",
     )
     chosen = ss.get(state.PRESET_KEY)
     if chosen:

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import math
-
 import streamlit as st
 
-from app import library, state
+from app import library, state, ui
 from app.views.designer.widgets import section, ss
 from schedules.build import parse_config_json
 from schedules.design import MAX_CONFIG_BYTES, ConfigError, ScheduleConfig
 
-#: The config uploader's cap in MB (Streamlit's unit, 2**20 bytes): configs are refused above
-#: MAX_CONFIG_BYTES anyway, so the uploader says 1 MB instead of the server's 16 MB log limit.
-CONFIG_MB = max(1, math.ceil(MAX_CONFIG_BYTES / 2**20))
+#: The config uploader's cap in MB: configs are refused above MAX_CONFIG_BYTES anyway, so the uploader
+#: says 1 MB instead of the server's 16 MB log limit (ui.upload_mb).
+CONFIG_MB = ui.upload_mb(MAX_CONFIG_BYTES)
 
 
 CONFIG_FILES = (
@@ -63,7 +61,7 @@ def import_share(slot, cfg: ScheduleConfig) -> None:
 
 def share_section(cfg: ScheduleConfig) -> None:
     st.file_uploader(
-        f"Import a config (JSON, up to {CONFIG_MB} MB)",
+        ui.upload_label("Import a JSON config", CONFIG_MB),
         key=state.UPLOAD_KEY,
         on_change=on_upload,
         max_upload_size=CONFIG_MB,
