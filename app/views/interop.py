@@ -11,6 +11,7 @@ import streamlit as st
 from app import caches, state, ui
 from schedules.design import ConfigError
 from schedules.interop import TARGETS, build_scheduler_variant, from_deepspeed, from_hf
+from schedules.interop.common import exact as exports_exact
 from schedules.report import overlay_figure
 
 ss = st.session_state
@@ -52,10 +53,11 @@ def export_section(config) -> None:
             payload, warnings = results[key]
             notes = [w for w in warnings if w.startswith("note:")]
             problems = [w for w in warnings if not w.startswith("note:")]
-            exact = not any("different curve" in w for w in problems)
+            exact = exports_exact(warnings)  # the lr at every step and the optimizer's settings
             if exact:
                 st.success(
-                    f"Exact: {target.title} gives this design's lr at all {total:,} optimizer steps.",
+                    f"Exact: {target.title} gives this design's lr at all {total:,} optimizer steps, "
+                    "with the design's optimizer settings.",
                     icon=":material/check_circle:",
                 )
             if problems:
@@ -76,7 +78,7 @@ def export_section(config) -> None:
                 key=f"interop_download_{key}",
                 icon=":material/download:",
             )
-            if not exact:
+            if any("gives a different curve" in w for w in problems):
                 theirs = caches.cached_target_curve(config.cache_key(), key, json.dumps(payload))
                 st.plotly_chart(
                     overlay_figure(curve, {target.short: theirs}),

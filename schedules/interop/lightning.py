@@ -44,6 +44,7 @@ from ..build import (
 from ..curve import Curve, curve_of
 from ..design import Plan, ScheduleConfig
 from ..design.expr import LrExpression
+from ..snippets import optimizer_comment
 from .common import cannot, compare, plain_expression
 
 TARGET = "Lightning"
@@ -253,6 +254,7 @@ def render(cfg: ScheduleConfig, plan: Plan, spec: Spec) -> str:
     extra = ", ".join(f"{k}={_lit(v)}" for k, v in opt.kwargs.items())
     extra = f", {extra}" if extra else ""
     groups = opt.groups()
+    lines.append(optimizer_comment(cfg, "    "))
     if len(groups) == 1:
         lines.append(f"    optimizer = torch.optim.{opt.name}(self.parameters(), lr={opt.lr!r}{extra})")
     else:
@@ -399,7 +401,7 @@ def to_lightning(
     feed = MetricFeed(cfg.plateau.metric, 1) if cfg.plateau is not None else None
     target = lightning_curve(instantiate(spec, dummy_optimizer(cfg)), plan, feed)
     warnings = list(spec.warnings)
-    mismatch = compare(curve.lrs, target)
+    mismatch = compare(curve.lrs, target, [g.name for g in cfg.optimizer.groups()])
     if mismatch is not None:
         warnings.append(mismatch.describe(TARGET))
         warnings.append(
@@ -421,6 +423,7 @@ CONFIG = schedules.load_config("{path}")
 
 
 def configure_optimizers(self):
+{optimizer_comment(cfg, "    ")}
     optimizer = torch.optim.{cfg.optimizer.name}(self.parameters(), lr=CONFIG.optimizer.lr, **CONFIG.optimizer.kwargs)
     schedule = schedules.build_scheduler(optimizer, CONFIG)  # one param group per design group
     return {{"optimizer": optimizer, "lr_scheduler": {{"scheduler": schedule, "interval": "step", "frequency": 1}}}}
