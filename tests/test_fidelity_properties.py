@@ -99,6 +99,11 @@ def designs(draw) -> dict:
     return cfg
 
 
+def names(cfg) -> list[str]:
+    """The param groups' names: the exports' gap warnings name each group."""
+    return [g.name for g in cfg.optimizer.groups()]
+
+
 def valid(raw: dict):
     try:
         cfg = load_config(raw)
@@ -191,7 +196,7 @@ def hf_alternatives(cfg, plan, design: np.ndarray) -> dict[str, dict]:
 def check_hf(cfg, plan, design: np.ndarray) -> None:
     payload, notes = to_hf(cfg)
     mine = hf_curve(payload, cfg, plan)
-    gap = compare(design, mine)
+    gap = compare(design, mine, names(cfg))
     if gap is None:
         assert not any(n.startswith("HF gives a different curve") for n in notes), notes
         if payload["lr_scheduler_type"] != "reduce_lr_on_plateau":
@@ -218,7 +223,7 @@ def check_deepspeed(cfg, plan, design: np.ndarray) -> None:
     payload, notes = to_deepspeed(cfg)
     lrs = cfg.optimizer.base_lrs()
     mine = deepspeed_curve(payload["scheduler"], lrs, plan.total_steps)
-    gap = compare(design, mine)
+    gap = compare(design, mine, names(cfg))
     if gap is None:
         assert not any("gives a different curve" in n for n in notes), notes
         return
@@ -272,7 +277,7 @@ def check_timm(cfg, plan, design: np.ndarray) -> None:
     payload, notes = to_timm(cfg)
     args = payload["create_scheduler_v2"]
     mine = timm_curve(args, cfg, plan)
-    gap = compare(design, mine)
+    gap = compare(design, mine, names(cfg))
     if gap is None:
         assert not any("gives a different curve" in n for n in notes), notes
         return
@@ -301,7 +306,7 @@ def check_timm(cfg, plan, design: np.ndarray) -> None:
 def check_lightning(cfg, plan, design: np.ndarray) -> None:
     code, notes = to_lightning(cfg)
     compile(code, "<configure_optimizers>", "exec")
-    gap = compare(design, target_curve("lightning", cfg, code))
+    gap = compare(design, target_curve("lightning", cfg, code), names(cfg))
     if gap is None:
         assert not any("gives a different curve" in n for n in notes), notes
         return

@@ -92,7 +92,7 @@ def _hf_export_case(raw: dict, scale: int, amp: int, tmp_path_factory) -> list[s
     real = np.repeat(real[:, :1], want.shape[1], axis=1)
     # What the export computed HF would do is what HF did (same closed forms: within 1e-12).
     assert compare(hf_curve(args, cfg), real) is None
-    mismatch = compare(want, real)
+    mismatch = compare(want, real, [g.name for g in cfg.optimizer.groups()])
     if mismatch is None:
         assert not _gaps(warnings)
     else:
@@ -123,7 +123,8 @@ def test_lightning_export_through_the_real_trainer(i, interval, frequency, tmp_p
     if not _gaps(warnings):
         assert np.array_equal(real, want)  # bit for bit: the same torch schedulers
     else:
-        assert compare(want, real).describe("Lightning") in warnings
+        names = [g.name for g in cfg.optimizer.groups()]
+        assert compare(want, real, names).describe("Lightning") in warnings
     if (interval, frequency) != ("step", 1):
         assert any(w.startswith("note:") and "'interval': 'step'" in w for w in warnings)
     settings_used, _ = export_settings(cfg, "lightning")

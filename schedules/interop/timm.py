@@ -417,10 +417,6 @@ def to_timm(
                 f"closest timm schedule: {found['sched']} in updates "
                 + str({k: v for k, v in found.items() if k not in _SEARCH_BASE_KEYS})
             )
-    names = [g.name for g in cfg.optimizer.groups()]
-    mismatch = compare(curve.lrs, timm_curve(args, cfg, plan), names)
-    if mismatch is not None:
-        warnings.append(mismatch.describe(TARGET))
     need = TIMM_MIN_VERSION[args["sched"]]
     warnings.append(
         f"note: needs timm >= {need} (create_scheduler_v2"
@@ -432,6 +428,10 @@ def to_timm(
     )
     optimizer_args, optimizer_warnings = timm_optimizer_args(cfg)
     warnings += optimizer_warnings
+    names = [g.name for g in cfg.optimizer.groups()]
+    mismatch = compare(curve.lrs, timm_curve(args, cfg, plan), names)
+    if mismatch is not None:
+        warnings.append(mismatch.describe(TARGET))
     payload = {
         "create_scheduler_v2": args,
         "timm_version": f">={need}",

@@ -41,7 +41,9 @@ def stack_section() -> None:
         a, b = st.columns(2)
         input_for(a.selectbox, "stack.lightning_interval", "interval", ["epoch", "step"])
         number(b, "stack.lightning_frequency", "frequency", StackConfig, "lightning_frequency")
-        input_for(st.selectbox, "stack.lightning_plateau", "a plateau goes to Lightning", ["inside", "monitor"])
+        input_for(
+            st.selectbox, "stack.lightning_plateau", "a plateau goes to Lightning", ["inside", "monitor"]
+        )
     number(st, "stack.amp_skipped_steps", "AMP: steps GradScaler skips", StackConfig, "amp_skipped_steps")
 
 
