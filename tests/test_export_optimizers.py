@@ -14,11 +14,13 @@ library and the optimizer that library builds is read back, param group by param
 
 Each group's hyperparameters equal the design's (torch's own param-group values), or the export
 warned naming that setting and both values.  timm is not installed here: its argument set is checked
-against timm 1.0.31's rules as encoded (tests/test_interop_timm.py runs real timm when installed).
+against timm 1.0.31's rules as encoded, and against timm's own ``create_optimizer_v2`` wherever timm
+is installed.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import tempfile
 from pathlib import Path
@@ -320,6 +322,11 @@ def test_every_export_builds_the_designs_optimizer_or_warns(
         assert cfg.optimizer.name not in TIMM_OPT
         assert any(DIFFERENT_OPTIMIZER in w for w in warnings)
         return
+    if importlib.util.find_spec("timm") is not None:  # timm's own factory, where it is installed
+        from timm.optim import create_optimizer_v2
+
+        built = create_optimizer_v2(_Module(), **args)
+        check("timm", cfg, type(built).__name__, built.param_groups, warnings)
     check("timm", cfg, TIMM_CLASS[args["opt"]], [timm_built(args)], warnings)
 
 

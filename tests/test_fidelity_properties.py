@@ -207,6 +207,11 @@ def check_hf(cfg, plan, design: np.ndarray) -> None:
     assert gap.describe("HF") in notes, notes
     if payload["lr_scheduler_type"] == "reduce_lr_on_plateau":
         return  # a plateau alone: the only HF schedule driven by the metric
+    if cfg.plateau is not None:
+        # A plateau next to a warmup or decay: HF runs one lr_scheduler_type and no plateau, so the export
+        # is the schedule without the plateau (its reductions depend on the run's metric): no other form
+        # is closer to that (issue 28: a cosine to a floor stays cosine_with_min_lr).
+        design = compute_curve(load_config({**cfg.to_dict(), "plateau": None})).lrs
     chosen = rms(design[:, 0], mine[:, 0])
     alternatives = {}
     for label, form in hf_alternatives(cfg, plan, design[:, 0]).items():

@@ -464,3 +464,27 @@ def test_a_precomputed_curve_is_reused_only_for_its_own_design() -> None:
     for target in TARGETS.values():
         assert target.export(cfg, curve=compute_curve(cfg)) == target.export(cfg)
         assert target.export(cfg, curve=compute_curve(other)) == target.export(cfg)  # not its curve: ignored
+
+
+def test_plateau_with_a_cosine_to_a_floor_exports_cosine_with_min_lr(tmp_path) -> None:
+    """Issue 28, item 5: a plateau next to a warmup and a cosine to a floor.  HF runs one
+    lr_scheduler_type and no plateau, so the export is the schedule without the plateau, searched over
+    every named schedule with its kwargs: cosine_with_min_lr with the design's floor (not plain
+    cosine to 0, which fits the plateau's reductions better by least squares); the gap to the whole
+    design is stated."""
+    cfg = _cfg(
+        training={"n": 640, "b": 8, "a": 1, "epochs": 3},  # 80 steps per epoch, T = 240
+        warmup={"steps": 10, "ratio": None, "start_factor": 0.0},
+        decay={"scheduler": "CosineAnnealingLR", "kwargs": {"eta_min": 1e-4}},
+        plateau={"factor": 0.1, "patience": 0, "eval_every": 20},
+    )
+    payload, notes = to_hf(cfg)
+    assert payload["lr_scheduler_type"] == "cosine_with_min_lr"
+    assert payload["lr_scheduler_kwargs"] == {"min_lr": 1e-4}
+    assert any("ReduceLROnPlateau together with a warmup or decay" in n for n in notes)
+    assert any(n.startswith("HF gives a different curve") for n in notes)  # the plateau's reductions
+    # HF's real scheduler from these kwargs is the design without its plateau
+    without = compute_curve({**cfg.to_dict(), "plateau": None}).lrs[:, 0]
+    theirs, total = hf_run(payload, 640, tmp_path)
+    assert total == 240
+    assert_same(without, theirs)

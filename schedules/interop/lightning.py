@@ -163,7 +163,16 @@ def _spec(cfg: ScheduleConfig, plan: Plan) -> Spec:
                 }
             )
             L, A, S = plan.micro_batches_per_epoch, plan.accumulation_steps, plan.steps_per_epoch
-            if plan.total_steps > S and (S % every or (L % A and S > every)):
+            if every * A > L and plan.total_steps >= every:
+                spec.warnings.append(
+                    cannot(
+                        TARGET,
+                        f"plateau.eval_every={every} optimizer steps ({every * A} training batches) with epochs "
+                        f"of {L} batches",
+                        "Lightning validates every val_check_interval batches within an epoch, at most its length",
+                    )
+                )
+            elif plan.total_steps > S and (S % every or (L % A and S > every)):
                 spec.warnings.append(
                     cannot(
                         TARGET,
