@@ -132,3 +132,38 @@ def test_your_stack_draws_the_scheduler_built_for_n_times_the_steps_stretched() 
     assert "Fix:** build the scheduler with num_training_steps (the optimizer steps of the run)" in " ".join(
         i.value for i in at.info
     )
+
+
+def test_your_stack_lightning_plateau_inside_or_as_a_monitor_config() -> None:
+    """Issue 28: a plateau design through Lightning with interval 'step' is reproduced when the plateau
+    goes inside the one scheduler (the default, as the studio's Lightning export hands it); the
+    separate-monitor form (frequency 3 counts batch_idx within each epoch of 10) steps the plateau 9
+    times instead of 10, and the verified fix puts it back inside."""
+    design = {
+        "name": "plateau every 3 steps over epochs of 10",
+        "optimizer": {"name": "SGD", "lr": 0.1},
+        "training": {"dataset_size": 10, "micro_batch_size": 1, "epochs": 3},
+        "plateau": {"factor": 0.5, "patience": 0, "eval_every": 3, "metric": {"values": [1.0] * 10}},
+        "stack": {"name": "lightning", "lightning_interval": "step"},
+    }
+    at = start(design)
+    no_exception(at)
+    assert any("Lightning reproduces the design" in s.value for s in at.success)
+    at.selectbox(key=state.key("stack.lightning_plateau")).set_value("monitor").run()
+    no_exception(at)
+    assert load_config(at.session_state[state.DESIGN_JSON]).stack.lightning_plateau == "monitor"
+    warning = " ".join(w.value for w in at.warning)
+    assert "steps the ReduceLROnPlateau 9 times" in warning and "evaluates 10 times" in warning
+    from figure_json import array
+
+    # design: halved after the evaluations at steps 5, 8, 11 (patience 0, never improving); Lightning's
+    # monitor config: after 5, 8, then 12 (batch_idx restarts at the epoch boundary)
+    y = array(traces(at)["what Lightning does"]["y"])
+    assert y[12] == pytest.approx(0.1 * 0.5**2, rel=1e-12) and y[13] == pytest.approx(0.1 * 0.5**3, rel=1e-12)
+    assert "**Fix:** hand the whole design to Lightning as one scheduler, its plateau inside" in " ".join(
+        i.value for i in at.info
+    )
+    at.button(key="designer_apply_stack_fix").click().run()
+    no_exception(at)
+    assert load_config(at.session_state[state.DESIGN_JSON]).stack.lightning_plateau == "inside"
+    assert any("Lightning reproduces the design" in s.value for s in at.success)
