@@ -1,6 +1,6 @@
 """Your stack in a real browser: the overlay, the diagnosis in numbers, the verified fix applied.
 
-Saves the docs/ screenshot (tests/artifacts/stack.png, copied to docs/stack.png).
+Saves the docs/ screenshots (tests/artifacts/stack.png and stack_stretched.png, copied to docs/).
 """
 
 from __future__ import annotations
@@ -62,3 +62,5 @@ def test_your_stack_diagnosis_and_fix(open_app, wait_for_app, artifacts_dir: Pat
     _, y = chart_data(page)[OVERLAY]
     assert len(y) == 4688
     assert np.allclose(y, want, rtol=1e-9, atol=0)
+    page.wait_for_timeout(500)
+    page.screenshot(path=artifacts_dir / "stack_stretched.png")

@@ -27,6 +27,7 @@ from schedules.cli import main
 from schedules.interop.common import compare
 from schedules.presets import apply_preset
 from schedules.stacks import StackConfig, lr_matrix, stack_curve
+from schedules.stacks import _candidates as stacks_candidates
 
 transformers = pytest.importorskip("transformers")
 
@@ -182,3 +183,41 @@ def test_cli_curve_of_the_cosine_preset_at_accumulation_4_is_hfs_cosine_built_fo
     assert len(rows) == t
     np.testing.assert_allclose(rows, want, rtol=1e-12, atol=0)
     assert rows[1] == pytest.approx(3e-4 / 235, rel=1e-12)  # 1.28e-6, where a staircase would give 0
+
+
+def test_each_fix_states_every_setting_it_changes() -> None:
+    """A fix found with a stretched scheduler names the change of scheduler size too (its settings are
+    what applying it sets; a description without it would leave the user's scheduler stretched)."""
+    design = {
+        "optimizer": {"name": "AdamW", "lr": 1e-3},
+        # 4 processes: 20 steps per epoch, T = 40; warmup 4 steps (given in steps: does not stretch)
+        "training": {"dataset_size": 640, "micro_batch_size": 8, "world_size": 4, "epochs": 2},
+        "warmup": {"steps": 4},
+        "decay": {"scheduler": "CosineAnnealingLR"},
+    }
+    # one design step every 4 calls already, scheduler built for 2 x the steps: only the size is wrong
+    run = stack_curve(design, StackConfig(name="accelerate", step_every=4, scheduler_scale=2))
+    assert not run.matches and run.fix is not None
+    assert (
+        run.fix.description == "build the scheduler with num_training_steps (the optimizer steps of the run)"
+    )
+    assert (run.fix.settings.step_every, run.fix.settings.scheduler_scale) == (4, 1)
+    assert stack_curve(design, run.fix.settings).matches
+    # built for 2 x the steps, one design step per call: both change, and the description says both
+    run = stack_curve(design, StackConfig(name="accelerate", scheduler_scale=2))
+    assert run.fix is not None
+    assert run.fix.description == (
+        "hand the design to accelerate as DesignScheduler(optimizer, config, scale=4): one design step every "
+        "4 scheduler calls and build the scheduler with num_training_steps (the optimizer steps of the run)"
+    )
+    assert (run.fix.settings.step_every, run.fix.settings.scheduler_scale) == (4, 1)
+    # split_batches from a stretched scheduler read every 4 calls: the fix undoes both
+    settings = StackConfig(name="accelerate", step_every=4, scheduler_scale=2)
+    candidates = dict((d, c) for d, c in stacks_candidates(load_config(design), settings))
+    split = next(d for d in candidates if d.startswith("Accelerator(dataloader_config="))
+    assert split.endswith(
+        "and hand the design over as DesignScheduler(optimizer, config) (scale=1: one design step per "
+        "scheduler call) and build the scheduler with num_training_steps (the optimizer steps of the run)"
+    )
+    assert candidates[split] == {"split_batches": True, "step_every": 1, "scheduler_scale": 1}
+    assert stack_curve(design, settings.model_copy(update=candidates[split])).matches

@@ -243,6 +243,25 @@ def _candidates(cfg: ScheduleConfig, s: StackConfig) -> list[tuple[str, dict[str
     needed: list[tuple[str, dict[str, Any]]] = []  # changes that may all be needed at once
     ways: list[tuple[str, dict[str, Any]]] = []  # alternative fixes of one cause (accelerate's N calls)
     every = 1
+    # every way states each setting it changes: back to one design step per call, or to a scheduler
+    # built for the run's own steps, where the stack's settings had something else
+    one_call = (
+        "hand the design over as DesignScheduler(optimizer, config) (scale=1: one design step per "
+        "scheduler call)",
+        {"step_every": 1},
+    )
+    unstretch = (
+        "build the scheduler with num_training_steps (the optimizer steps of the run)",
+        {"scheduler_scale": 1},
+    )
+
+    def way(*parts: tuple[str, dict[str, Any]]) -> None:
+        if parts:
+            merged: dict[str, Any] = {}
+            for _, change in parts:
+                merged.update(change)
+            ways.append((" and ".join(d for d, _ in parts), merged))
+
     if s.name == "accelerate":
         if not s.step_scheduler_with_optimizer:
             needed.append(
@@ -251,38 +270,33 @@ def _candidates(cfg: ScheduleConfig, s: StackConfig) -> list[tuple[str, dict[str
         n = accelerate.processes(plan, s)
         if n > 1 and not s.split_batches:
             every = n
-            if s.step_every != n:
-                ways.append(
-                    (
-                        f"hand the design to accelerate as DesignScheduler(optimizer, config, scale={n}): one "
-                        f"design step every {n} scheduler calls",
-                        {"step_every": n, "scheduler_scale": 1},
-                    )
-                )
+            scale_n = (
+                f"hand the design to accelerate as DesignScheduler(optimizer, config, scale={n}): one "
+                f"design step every {n} scheduler calls",
+                {"step_every": n},
+            )
+            way(
+                *([scale_n] if s.step_every != n else []),
+                *([unstretch] if s.scheduler_scale != 1 else []),
+            )
             if s.scheduler_scale != n:
                 # accelerate's own advice; the design stretched n times and sampled every n steps: the
                 # design again only where its lengths stretch n-fold exactly (verified like any fix)
-                ways.append(
-                    (
-                        f"build the scheduler with num_training_steps x {n}",
-                        {"scheduler_scale": n, "step_every": 1},
-                    )
+                way(
+                    (f"build the scheduler with num_training_steps x {n}", {"scheduler_scale": n}),
+                    *([one_call] if s.step_every != 1 else []),
                 )
-            ways.append(
+            way(
                 (
                     "Accelerator(dataloader_config=DataLoaderConfiguration(split_batches=True)) with a DataLoader "
                     f"batch of micro_batch_size x {n}",
-                    {"split_batches": True, "step_every": 1, "scheduler_scale": 1},
-                )
+                    {"split_batches": True},
+                ),
+                *([one_call] if s.step_every != 1 else []),
+                *([unstretch] if s.scheduler_scale != 1 else []),
             )
     if s.step_every != every and not ways:
-        needed.append(
-            (
-                "hand the design over as DesignScheduler(optimizer, config) (scale=1: one design step per "
-                "scheduler call)",
-                {"step_every": 1},
-            )
-        )
+        needed.append(one_call)
     if s.name == "lightning" and cfg.plateau is not None and s.lightning_plateau == "monitor":
         needed.append(
             (
@@ -299,15 +313,10 @@ def _candidates(cfg: ScheduleConfig, s: StackConfig) -> list[tuple[str, dict[str
             )
         )
     if s.scheduler_scale > 1 and not ways:
-        needed.append(
-            (
-                "build the scheduler with num_training_steps (the optimizer steps of the run)",
-                {"scheduler_scale": 1},
-            )
-        )
+        needed.append(unstretch)
     out = [*needed, *ways]
-    for way in ways or [None]:
-        combo = [*needed, *([way] if way is not None else [])]
+    for alt in ways or [None]:
+        combo = [*needed, *([alt] if alt is not None else [])]
         if len(combo) > 1:
             merged: dict[str, Any] = {}
             for _, change in combo:
