@@ -57,6 +57,10 @@ def test_your_stack_diagnosis_and_fix(open_app, wait_for_app, artifacts_dir: Pat
     set_number(page, wait_for_app, "scheduler built for steps x", 2)
     no_exception(page)
     page.get_by_text("its warmup of 200 steps does not stretch (given in steps)").first.wait_for()
+    # DesignScheduler(scale=4) is already there: the verified fix is the scheduler's size alone
+    page.get_by_text(
+        "build the scheduler with num_training_steps (the optimizer steps of the run)"
+    ).wait_for()
     fixed = load_config({**DESIGN, "stack": {"name": "accelerate", "step_every": 4, "scheduler_scale": 2}})
     want = stack_curve(fixed, fixed.stack).frame["lr"].to_numpy()
     _, y = chart_data(page)[OVERLAY]

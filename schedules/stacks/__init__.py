@@ -205,6 +205,15 @@ def _cause(cfg: ScheduleConfig, s: StackConfig, ticks: Any, rows: int, design_ro
     return "; ".join(parts)
 
 
+def _distinct(a: float, b: float) -> tuple[str, str]:
+    """``a`` and ``b`` with 3 significant digits, more (up to 17) where 3 would print them alike."""
+    for digits in (3, 6, 9, 17):
+        x, y = f"{a:.{digits}g}", f"{b:.{digits}g}"
+        if x != y:
+            return x, y
+    return x, y
+
+
 def _effect(frame: pd.DataFrame, design: pd.DataFrame, design_steps: np.ndarray, length: int) -> str:
     """Where the stack's rows stand on the schedule it steps (``length`` rows long: the design's, or
     the design built for N x the steps), where they first leave the design's and the largest gap."""
@@ -227,7 +236,8 @@ def _effect(frame: pd.DataFrame, design: pd.DataFrame, design_steps: np.ndarray,
     diff = np.flatnonzero(~((lr[:n] == want[:n]) | (np.isnan(lr[:n]) & np.isnan(want[:n]))))
     if len(diff):
         k = int(diff[0])
-        bits.append(f"first differs at step {k:,} (lr {lr[k]:.3g} instead of {want[k]:.3g})")
+        got, exp = _distinct(float(lr[k]), float(want[k]))
+        bits.append(f"first differs at step {k:,} (lr {got} instead of {exp})")
         peak = float(np.nanmax(np.abs(lr_matrix(design)))) if t else 0.0
         gaps = np.abs(lr_matrix(frame)[:n] - lr_matrix(design)[:n]).max(axis=1)
         if peak > 0 and np.isfinite(gaps).all():
