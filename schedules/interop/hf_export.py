@@ -38,7 +38,7 @@ from ..curve import Curve, compute_curve, curve_of
 from ..design import Plan, ScheduleConfig
 from ..stacks.hf import plateau_only as hf_plateau_only
 from ..stacks.hf import training_arguments
-from .common import cannot, close, compare, nearest, optimizer_gaps, unique
+from .common import cannot, close, compare, nearest, optimizer_gaps, unique, without_ramp
 from .hf import HF_OPTIM_ARGS, hf_curve, hf_factor, hf_optimizer
 
 __all__ = ["HF_OPTIM", "SEARCH_ROWS", "closest", "hf_candidates", "recognize", "to_hf"]
@@ -417,6 +417,7 @@ def to_hf(
     the design, so an empty warning list means the same lr at every optimizer step.
     """
     cfg = load_config(config)
+    cfg, ramp_notes = without_ramp(cfg, "HF")
     curve = curve_of(cfg, curve)
     plan = curve.plan
     args, warnings = _base_args(cfg, plan)
@@ -473,7 +474,7 @@ def to_hf(
     # transformers < 4.52 sized the schedule differently: a note when this export is exact for the
     # pinned transformers (>= 4.52), a warning when it already differs
     floor = _accounting_warnings(plan)
-    warnings += [f"note: {w}" for w in floor] if mismatch is None else floor
+    warnings += ([f"note: {w}" for w in floor] if mismatch is None else floor) + ramp_notes
     if mismatch is not None:
         warnings.append(mismatch.describe("HF"))
     return args, unique(warnings)

@@ -55,7 +55,7 @@ import numpy as np
 from ..build import decay_kwargs, load_config, optimizer_settings
 from ..curve import Curve, curve_of
 from ..design import Plan, ScheduleConfig
-from .common import DIFFERENT_OPTIMIZER, cannot, compare, nearest
+from .common import DIFFERENT_OPTIMIZER, cannot, compare, nearest, without_ramp
 
 TARGET = "timm"
 TIMM_SCHEDS = ("cosine", "poly", "step", "multistep", "constant", "wsd")
@@ -404,6 +404,7 @@ def to_timm(
     """``create_scheduler_v2`` keyword arguments (without ``optimizer``) for the design, plus the
     param groups to build the optimizer with, and what timm cannot express."""
     cfg = load_config(config)
+    cfg, ramp_notes = without_ramp(cfg, "timm")
     curve = curve_of(cfg, curve)
     plan = curve.plan
     args, warnings = _mapping(cfg, plan)
@@ -442,7 +443,7 @@ def to_timm(
     }
     if optimizer_args is not None:
         payload["create_optimizer_v2"] = optimizer_args
-    return payload, list(dict.fromkeys(warnings))
+    return payload, list(dict.fromkeys(warnings + ramp_notes))
 
 
 # --------------------------------------------------------------------------------------------------
