@@ -27,6 +27,7 @@ import torch
 from torch.optim import lr_scheduler as tls
 
 from .design import (
+    MAX_EVALUATIONS,
     MAX_TOTAL_STEPS,
     OPTIMIZERS,
     ConfigError,
@@ -153,7 +154,9 @@ class MetricFeed:
         self._z = np.zeros(0)
         if self.synthetic is not None:
             self._rng = np.random.default_rng(self.synthetic.seed)
-            self._grow(max(expected, 1))
+            # Drawn ahead in one call (the same draws as growing one by one); a design built for many
+            # times its steps (a stack's scheduler_scale) may expect more than it ever reads: capped.
+            self._grow(min(max(expected, 1), MAX_EVALUATIONS))
 
     def _grow(self, count: int) -> None:
         if count > len(self._z):
@@ -279,7 +282,7 @@ class LRSchedule:
             if cfg.plateau is not None:
                 p = cfg.plateau
                 self.plateau = tls.ReduceLROnPlateau(opt, **p.torch_kwargs())
-                self._feed = MetricFeed(p.metric, len(plan.eval_steps(p.eval_every)))
+                self._feed = MetricFeed(p.metric, plan.eval_count(p.eval_every))
 
     def _start_epoch_decay(self) -> None:
         # Constructed as on a fresh optimizer whose lr is the one the warmup reached: each scheduler
@@ -334,7 +337,7 @@ class LRSchedule:
                 if not self.warnings:
                     self.warnings.append(
                         f"plateau.metric.values has {len(self._feed.values)} values but the run evaluates "
-                        f"{len(self.plan.eval_steps(self.config.plateau.eval_every))} times: later evaluations are skipped"
+                        f"{self.plan.eval_count(self.config.plateau.eval_every)} times: later evaluations are skipped"
                     )
                 return
         metric = float(metric)
@@ -528,6 +531,49 @@ def build_scheduler(
         group["lr"] = lr
         group.pop("initial_lr", None)  # as on a fresh optimizer: each scheduler records it itself
     return LRSchedule(optimizer, cfg, plan)
+
+
+#: Param-group keys that choose an implementation, never the update's numbers: left out of the settings.
+IMPLEMENTATION_KEYS = ("params", "lr", "initial_lr", "foreach", "fused", "capturable", "differentiable")
+
+
+def torch_optimizer_settings(name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The hyperparameters ``torch.optim.<name>(params, **kwargs)`` trains with: the class's defaults
+    where ``kwargs`` leaves them out (read from a real instance's ``param_groups``), without the lr
+    and the implementation switches (:data:`IMPLEMENTATION_KEYS`); tuples become lists (as in JSON).
+
+    >>> torch_optimizer_settings("AdamW", {})["weight_decay"]   # torch's AdamW default
+    0.01
+    """
+    cls = getattr(torch.optim, name)
+    group = cls([torch.zeros(1, requires_grad=True)], lr=1e-3, **kwargs).param_groups[0]
+    return {k: _plain(v) for k, v in group.items() if k not in IMPLEMENTATION_KEYS}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    if isinstance(value, torch.Tensor):
+        return value.item()
+    return value
+
+
+def optimizer_settings(config: ScheduleConfig) -> dict[str, Any]:
+    """The design's optimizer's effective hyperparameters (weight_decay, betas, eps, momentum,
+    nesterov, ...): ``optimizer.kwargs`` over the torch class's defaults.  Every export gives its
+    target these, or says which one differs and by how much."""
+    return torch_optimizer_settings(config.optimizer.name, dict(config.optimizer.kwargs))
+
+
+def settings_text(settings: dict[str, Any]) -> str:
+    """``key=value, ...`` of optimizer settings, as Python keyword arguments read."""
+    return ", ".join(f"{k}={_literal(v)}" for k, v in settings.items())
+
+
+def _literal(value: Any) -> str:
+    if isinstance(value, list):
+        return "(" + ", ".join(_literal(v) for v in value) + ("," if len(value) == 1 else "") + ")"
+    return repr(value)
 
 
 def dummy_optimizer(config: ScheduleConfig) -> torch.optim.Optimizer:

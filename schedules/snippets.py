@@ -24,7 +24,7 @@ from __future__ import annotations
 import ast
 from typing import Any
 
-from .build import decay_kwargs, expression_constants, load_config
+from .build import decay_kwargs, expression_constants, load_config, optimizer_settings, settings_text
 from .design import Plan, ScheduleConfig
 
 _MATH_NAMES = {"cos", "sin", "exp", "log", "sqrt", "floor", "ceil", "pi", "e"}
@@ -59,6 +59,16 @@ def _header(config: ScheduleConfig, plan: Plan) -> list[str]:
             "take fewer (schedules.load_config(...).plan.window(k).micro_batches)."
         )
     return lines
+
+
+def optimizer_comment(config: ScheduleConfig, indent: str = "") -> str:
+    """A comment line with the optimizer's effective settings: what the design's class and kwargs give
+    (the torch class's defaults where the kwargs leave them out, e.g. AdamW's weight_decay=0.01)."""
+    name = config.optimizer.name
+    return (
+        f"{indent}# torch.optim.{name} trains with {settings_text(optimizer_settings(config))} "
+        f"(its defaults where optimizer.kwargs leaves them out)"
+    )
 
 
 def _model_lines(config: ScheduleConfig, with_lr: bool) -> list[str]:
@@ -217,6 +227,7 @@ def build_scheduler_snippet(
         f"config = schedules.load_config({path!r})  # the JSON exported from the designer",
         "training = config.training",
         *_model_lines(cfg, with_lr=False),
+        optimizer_comment(cfg),
         f"optimizer = torch.optim.{cfg.optimizer.name}(param_groups, lr=config.optimizer.lr, **config.optimizer.kwargs)",
         "schedule = schedules.build_scheduler(optimizer, config)  # sets each group's lr from the config",
         "plan = schedule.plan",
@@ -420,6 +431,7 @@ def plain_torch_snippet(config: ScheduleConfig | dict[str, Any] | str) -> str:
         f"TOTAL_STEPS = {plan.total_steps}  # optimizer steps",
         "",
         *_model_lines(cfg, with_lr=True),
+        optimizer_comment(cfg),
         f"optimizer = torch.optim.{cfg.optimizer.name}(param_groups, lr={cfg.optimizer.lr!r}"
         + (f", {opt_kwargs}" if opt_kwargs else "")
         + ")",

@@ -173,4 +173,7 @@ def test_defect3_hf_export_of_cosine_with_restarts_is_hfs_cosine_with_restarts()
     assert payload["lr_scheduler_kwargs"] == {"num_cycles": 4454 / 1485}
     theirs = hf_scheduler_lrs(payload, plan.total_steps, payload["warmup_steps"])
     assert relative_gap(compute_curve(cfg).lrs[:, 0], theirs) <= 1e-9
-    assert notes == []
+    # exact: the only warning is the optimizer's (issue 28: AdamW's default weight_decay 0.01 reaches
+    # HF, but Trainer exempts biases and norms from it)
+    assert [n for n in notes if "trains with a different optimizer" not in n] == []
+    assert not any("gives a different curve" in n for n in notes)

@@ -1,9 +1,9 @@
 """DeepSpeed scheduler blocks: the documented formulas, export -> import round trips, warnings.
 
-DeepSpeed is not installed (it builds CUDA extensions); the reference below restates its
-documented scheduler definitions (deepspeed/runtime/lr_schedules.py) as small stateful objects
-stepped the way ``DeepSpeedEngine`` steps them: the constructor sets the first lr, ``step()``
-runs after every optimizer step.
+The reference below restates DeepSpeed 0.19.8's scheduler definitions (deepspeed/runtime/
+lr_schedules.py) as small stateful objects stepped the way ``DeepSpeedEngine`` steps them: the
+constructor sets the first lr, ``step()`` runs after every optimizer step.  (The real classes,
+per group, are compared in tests/test_deepspeed_real.py.)
 """
 
 from __future__ import annotations
@@ -52,9 +52,8 @@ class RefWarmup:
                 r = p["warmup_min_ratio"] + self._gamma() * (1 - p["warmup_min_ratio"])
             else:
                 t, c = p["total_num_steps"], p["cos_min_ratio"]
-                r = max(
-                    0.0, c + (1 - c) * (1 + math.cos(math.pi * (self.it - self.w + 1) / (t - self.w))) / 2
-                )
+                progress = min(1.0, (self.it - self.w + 1) / max(1, t - self.w))  # clamped in 0.19.8
+                r = max(0.0, c + (1 - c) * (1 + math.cos(math.pi * progress)) / 2)
             self.lr = self.org * r
             return
         lo, hi = p["warmup_min_lr"], p["warmup_max_lr"]
@@ -101,7 +100,7 @@ class RefRange:
 
     def step(self) -> None:
         self.it += 1
-        q = self.it / self.p["lr_range_test_step_size"]
+        q = (self.it + 1) / self.p["lr_range_test_step_size"]  # (last_batch_iteration + 1) / step_size
         if self.p.get("lr_range_test_staircase"):
             q = math.floor(q)
         self.lr = self.p["lr_range_test_min_lr"] * (1 + self.p["lr_range_test_step_rate"] * q)

@@ -20,6 +20,7 @@ from interop_designs import design_builders
 from schedules import compute_curve, lr_curve
 from schedules.design import ConfigError
 from schedules.interop import from_hf, to_hf
+from schedules.interop.common import DIFFERENT_OPTIMIZER
 from schedules.interop.hf import HF_TYPES, hf_curve, hf_factor
 from schedules.presets import apply_preset
 
@@ -162,8 +163,8 @@ EXACT = {
 
 
 def _structural(warnings_: list[str]) -> list[str]:
-    """Warnings other than the note about transformers < 4.52 (which agrees from 4.52 on)."""
-    return [w for w in warnings_ if not w.startswith("transformers < 4.52")]
+    """Warnings about the lr curve (not notes, not the optimizer's settings: tests/test_export_optimizers.py)."""
+    return [w for w in warnings_ if not w.startswith("note:") and DIFFERENT_OPTIMIZER not in w]
 
 
 @pytest.mark.parametrize("case", sorted(EXACT))
@@ -422,11 +423,17 @@ def test_old_transformers_step_accounting_is_reported_with_numbers() -> None:
     # epoch like this design, older releases floor(32/5) = 6.
     cfg = apply_preset("linear", _training(a=5))
     _, notes = to_hf(cfg)
-    note = next(n for n in notes if n.startswith("transformers < 4.52"))
+    # exact for the pinned transformers (>= 4.52): a note, not a warning (the Exact badge stays)
+    note = next(n for n in notes if n.startswith("note: transformers < 4.52"))
     assert "floor(32/5) = 6" in note and "ceil = 7" in note and "18 steps while the run takes 21" in note
+    assert not any(n.startswith("transformers < 4.52") for n in notes)
     # a multiple: no note
     _, notes = to_hf(apply_preset("linear", _training(a=4)))
-    assert not any(n.startswith("transformers < 4.52") for n in notes)
+    assert not any("transformers < 4.52" in n for n in notes)
+    # an export that already differs from the design keeps it a warning
+    _, notes = to_hf(apply_preset("one_cycle", _training(a=5)))
+    assert any("gives a different curve" in n for n in notes)
+    assert any(n.startswith("transformers < 4.52") for n in notes)
 
 
 def test_hf_curve_of_exported_args_is_what_transformers_does(tmp_path) -> None:
@@ -457,3 +464,27 @@ def test_a_precomputed_curve_is_reused_only_for_its_own_design() -> None:
     for target in TARGETS.values():
         assert target.export(cfg, curve=compute_curve(cfg)) == target.export(cfg)
         assert target.export(cfg, curve=compute_curve(other)) == target.export(cfg)  # not its curve: ignored
+
+
+def test_plateau_with_a_cosine_to_a_floor_exports_cosine_with_min_lr(tmp_path) -> None:
+    """Issue 28, item 5: a plateau next to a warmup and a cosine to a floor.  HF runs one
+    lr_scheduler_type and no plateau, so the export is the schedule without the plateau, searched over
+    every named schedule with its kwargs: cosine_with_min_lr with the design's floor (not plain
+    cosine to 0, which fits the plateau's reductions better by least squares); the gap to the whole
+    design is stated."""
+    cfg = _cfg(
+        training={"n": 640, "b": 8, "a": 1, "epochs": 3},  # 80 steps per epoch, T = 240
+        warmup={"steps": 10, "ratio": None, "start_factor": 0.0},
+        decay={"scheduler": "CosineAnnealingLR", "kwargs": {"eta_min": 1e-4}},
+        plateau={"factor": 0.1, "patience": 0, "eval_every": 20},
+    )
+    payload, notes = to_hf(cfg)
+    assert payload["lr_scheduler_type"] == "cosine_with_min_lr"
+    assert payload["lr_scheduler_kwargs"] == {"min_lr": 1e-4}
+    assert any("ReduceLROnPlateau together with a warmup or decay" in n for n in notes)
+    assert any(n.startswith("HF gives a different curve") for n in notes)  # the plateau's reductions
+    # HF's real scheduler from these kwargs is the design without its plateau
+    without = compute_curve({**cfg.to_dict(), "plateau": None}).lrs[:, 0]
+    theirs, total = hf_run(payload, 640, tmp_path)
+    assert total == 240
+    assert_same(without, theirs)

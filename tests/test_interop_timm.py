@@ -176,7 +176,7 @@ def test_whole_epochs_are_exported_in_epochs() -> None:
     payload, notes = to_timm(EXACT["cosine_whole_epochs"]())
     a = payload["create_scheduler_v2"]
     assert a["updates_per_epoch"] == 40 and a["warmup_epochs"] == 1 and a["num_epochs"] == 4
-    assert not any(n.startswith("note:") for n in notes)
+    assert not any("updates_per_epoch=1" in n for n in notes)
     payload, notes = to_timm(EXACT["cosine"]())  # 59 warmup steps of 391 per epoch
     assert payload["create_scheduler_v2"]["updates_per_epoch"] == 1
     assert any("updates_per_epoch=1" in n for n in notes)
@@ -249,3 +249,78 @@ def test_real_timm_when_installed(name: str) -> None:
         if (k + 1) % curve.plan.steps_per_epoch == 0:
             sched.step((k + 1) // curve.plan.steps_per_epoch)
     np.testing.assert_allclose(np.asarray(out), curve.lrs, rtol=1e-12, atol=1e-15 * curve.lrs.max())
+
+
+def test_each_export_states_the_timm_release_it_needs() -> None:
+    """timm 1.0.31 added 'constant' and 'wsd' to create_scheduler_v2 (read in the released wheels;
+    before, it returns no scheduler for them); create_scheduler_v2 itself is 0.9.0's."""
+    from schedules.interop.timm import TIMM_MIN_VERSION, timm_version_problem
+
+    for name, sched in (("cosine", "cosine"), ("constant_with_warmup", "constant"), ("wsd_cosine", "wsd")):
+        payload, notes = to_timm(EXACT[name]())
+        args = payload["create_scheduler_v2"]
+        assert args["sched"] == sched
+        need = TIMM_MIN_VERSION[sched]
+        assert payload["timm_version"] == f">={need}"
+        assert any(n.startswith(f"note: needs timm >= {need}") for n in notes)
+        assert timm_version_problem(args, need) is None and timm_version_problem(args, "1.0.31") is None
+        assert "no create_scheduler_v2" in timm_version_problem(args, "0.6.13")
+    assert TIMM_MIN_VERSION["constant"] == TIMM_MIN_VERSION["wsd"] == "1.0.31"
+    problem = timm_version_problem({"sched": "wsd"}, "1.0.30")
+    assert "has no sched='wsd' (first in 1.0.31)" in problem and "returns no scheduler" in problem
+
+
+@pytest.mark.parametrize(
+    ("optimizer", "opt", "settings"),
+    [
+        ({"name": "AdamW"}, "adamw", {"weight_decay": 0.01, "betas": [0.9, 0.999], "eps": 1e-8}),
+        (
+            {"name": "SGD", "kwargs": {"momentum": 0.9, "nesterov": True}},
+            "sgd",
+            {"momentum": 0.9, "nesterov": True},
+        ),
+        ({"name": "SGD"}, "momentum", {"momentum": 0, "nesterov": False, "weight_decay": 0}),
+        ({"name": "RMSprop"}, "rmsprop", {"alpha": 0.99, "momentum": 0, "eps": 1e-8}),
+        ({"name": "Adagrad"}, "adagrad", {"eps": 1e-10}),
+    ],
+)
+def test_timm_optimizer_arguments_carry_the_effective_settings(optimizer, opt, settings) -> None:
+    """timm's own defaults differ from torch's (weight_decay 0, momentum 0.9, rmsprop alpha 0.9,
+    adagrad eps 1e-8): every setting is written out, and weight decay reaches every parameter."""
+    payload, _ = to_timm({"optimizer": {"lr": 0.1, **optimizer}, "training": {"dataset_size": 64}})
+    args = payload["create_optimizer_v2"]
+    assert args["opt"] == opt and args["lr"] == 0.1 and args["filter_bias_and_bn"] is False
+    for key, value in settings.items():
+        assert args[key] == value, key
+
+
+def test_timm_has_no_opt_for_some_torch_classes() -> None:
+    payload, notes = to_timm({"optimizer": {"name": "Rprop", "lr": 0.1}, "training": {"dataset_size": 64}})
+    assert "create_optimizer_v2" not in payload
+    assert any(
+        "trains with a different optimizer: create_optimizer_v2 has no opt for torch.optim.Rprop" in n
+        for n in notes
+    )
+
+
+@pytest.mark.parametrize("name", ["AdamW", "SGD", "RMSprop", "Adagrad", "NAdam", "RAdam", "Adam"])
+def test_real_timm_optimizer_when_installed(name: str) -> None:
+    """timm's own create_optimizer_v2 (when installed) builds the design's optimizer, every group's
+    settings equal to torch's for the design (a Linear with a bias: filter_bias_and_bn=False decays it)."""
+    timm_optim = pytest.importorskip("timm.optim", reason="timm needs torchvision (no CPU build here)")
+    from schedules import load_config
+    from schedules.build import IMPLEMENTATION_KEYS, optimizer_settings
+
+    cfg = load_config({"optimizer": {"name": name, "lr": 0.1, "kwargs": {"weight_decay": 0.05}}})
+    payload, _ = to_timm(cfg)
+    opt = timm_optim.create_optimizer_v2(torch.nn.Linear(3, 2), **payload["create_optimizer_v2"])
+    assert type(opt).__name__ == name
+    want = optimizer_settings(cfg)
+    for group in opt.param_groups:
+        got = {
+            k: list(v) if isinstance(v, tuple) else v
+            for k, v in group.items()
+            if k not in IMPLEMENTATION_KEYS
+        }
+        for key, value in want.items():
+            assert got[key] == pytest.approx(value) if isinstance(value, float) else got[key] == value, key

@@ -4,6 +4,8 @@ and the CLI.  (The comparisons with the real libraries are in test_stacks_real.p
 from __future__ import annotations
 
 import json
+import math
+import re
 
 import numpy as np
 import pytest
@@ -35,10 +37,21 @@ def test_accelerate_with_two_processes_steps_twice_per_optimizer_step():
         "the schedule reaches its end at step 5 of 10"
     )
     assert run.fix is not None
-    assert run.fix.description == "build the scheduler with num_training_steps x 2 (and warmup x 2)"
+    assert run.fix.description == (
+        "hand the design to accelerate as DesignScheduler(optimizer, config, scale=2): one design step "
+        "every 2 scheduler calls"
+    )
+    assert run.fix.settings.step_every == 2 and run.fix.settings.scheduler_scale == 1
     fixed = stack_curve(LINEAR, run.fix.settings)  # the fix is verified by recomputing with it
     assert fixed.matches
-    assert fixed.frame["lr"].tolist() == lr_curve(LINEAR)["lr"].tolist()
+    assert fixed.frame["lr"].tolist() == lr_curve(LINEAR)["lr"].tolist()  # bit for bit: the design's rows
+    # accelerate's own advice, a scheduler built for num_training_steps x 2: the design stretched (LinearLR
+    # over 20 steps) read every 2nd step, 1 - 2k/20: the design within 1e-12 (no warmup to stretch)
+    stretched = stack_curve(LINEAR, StackConfig(name="accelerate", scheduler_scale=2))
+    assert stretched.matches
+    assert stretched.frame["lr"].tolist() == pytest.approx(
+        [1 - k / 10 for k in range(10)], rel=1e-12, abs=1e-15
+    )
 
 
 def test_accelerate_split_batches_and_one_process_step_once():
@@ -134,10 +147,101 @@ def test_every_stack_reproduces_a_plain_design_when_set_up_right():
 
 
 def test_scheduler_built_from_the_unprepared_loader_is_diagnosed():
-    cfg = {**LINEAR, "training": {"dataset_size": 40, "micro_batch_size": 2}}
+    cfg = {**LINEAR, "training": {"dataset_size": 40, "micro_batch_size": 2, "epochs": 1}}  # T = 20
     run = stack_curve(cfg, StackConfig(name="hf", scheduler_scale=4))
-    assert "the scheduler was built for 4x the optimizer steps" in run.diagnosis
+    assert "the scheduler was built for 4x the optimizer steps (80 instead of 20); no warmup" in run.diagnosis
     assert run.fix is not None and run.fix.settings.scheduler_scale == 1
+    # the design stretched, not a staircase: LinearLR over 80 steps, stepped once per optimizer step
+    assert run.frame["lr"].tolist() == pytest.approx([1 - k / 80 for k in range(20)], rel=1e-12)
+    assert "at the last step it is at step 19 of the 80 it was built for" in run.diagnosis
+    # (1 - 19/80) - (1 - 19/20) = 0.7125 of the peak (LinearLR's recursive form: within a rounding)
+    assert re.search(r"largest gap 71\.[123]% of the peak lr, at step 19", run.diagnosis), run.diagnosis
+
+
+# A warmup given as a ratio stretches with the scheduler, one given in steps does not (HF:
+# get_warmup_steps = ceil(ratio * num_training_steps)). lr 1, SGD, T = 20 optimizer steps, cosine to 0.
+WARM = {
+    "optimizer": {"name": "SGD", "lr": 1.0},
+    "training": {"dataset_size": 40, "micro_batch_size": 2, "epochs": 1},
+    "decay": {"scheduler": "CosineAnnealingLR"},
+}
+
+
+def _cosine_with_warmup(k: int, w: int, total: int) -> float:
+    """transformers.get_cosine_schedule_with_warmup's factor at step k (hand formula)."""
+    if k < w:
+        return k / w
+    return 0.5 * (1 + math.cos(math.pi * (k - w) / (total - w)))
+
+
+def test_scheduler_scale_stretches_a_warmup_ratio_but_not_warmup_steps():
+    by_ratio = stack_curve({**WARM, "warmup": {"ratio": 0.1}}, StackConfig(name="hf", scheduler_scale=3))
+    # built for 60 steps: warmup ceil(0.1 * 60) = 6 (the design's is ceil(0.1 * 20) = 2)
+    assert "its warmup, given as a ratio, stretches with it: ceil(0.1 x 60) = 6 steps instead of 2" in (
+        by_ratio.diagnosis
+    )
+    want = [_cosine_with_warmup(k, 6, 60) for k in range(20)]
+    assert by_ratio.frame["lr"].tolist() == pytest.approx(want, rel=1e-12)
+    by_steps = stack_curve({**WARM, "warmup": {"steps": 2}}, StackConfig(name="hf", scheduler_scale=3))
+    assert "its warmup of 2 steps does not stretch (given in steps), the rest of the schedule does" in (
+        by_steps.diagnosis
+    )
+    want = [_cosine_with_warmup(k, 2, 60) for k in range(20)]
+    assert by_steps.frame["lr"].tolist() == pytest.approx(want, rel=1e-12)
+
+
+def test_design_scheduler_stretch_and_scale_are_what_the_model_steps():
+    """DesignScheduler(stretch=3) stepped by hand gives the stack model's rows; scale=2 holds each design
+    step for 2 calls."""
+    import torch
+
+    from schedules import load_config
+    from schedules.stacks import DesignScheduler
+
+    cfg = load_config({**WARM, "warmup": {"ratio": 0.1}})
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    sched = DesignScheduler(opt, cfg, stretch=3)
+    rows = []
+    for _ in range(20):
+        rows.append(opt.param_groups[0]["lr"])
+        sched.step()
+    assert rows == stack_curve(cfg, StackConfig(name="plain", scheduler_scale=3)).frame["lr"].tolist()
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    sched = DesignScheduler(opt, cfg, scale=2)
+    rows = []
+    for _ in range(8):
+        rows.append(opt.param_groups[0]["lr"])
+        sched.step()
+    design = lr_curve(cfg)["lr"].tolist()
+    assert rows == [design[k // 2] for k in range(8)]
+
+
+def test_lightning_plateau_inside_the_one_scheduler_or_as_a_monitor_config():
+    """A plateau evaluated every 2 optimizer steps, 7 steps per epoch: inside the one scheduler (how
+    DesignScheduler / build_scheduler_variant hand it over) Lightning with interval='step' steps it
+    at the design's evaluations; as a monitor config its frequency counts batch_idx within each epoch."""
+    cfg = {
+        "optimizer": {"name": "SGD", "lr": 0.1},
+        # L = 20 micro-batches, A = 3: S = 7 optimizer steps per epoch (a short last window), T = 14
+        "training": {"dataset_size": 40, "micro_batch_size": 2, "accumulation_steps": 3, "epochs": 2},
+        "plateau": {
+            "factor": 0.5,
+            "patience": 0,
+            "eval_every": 2,
+            "metric": {"synthetic": {"start": 1.0, "floor": 0.9, "half_life": 1.0, "plateau_from": 1}},
+        },
+    }
+    inside = stack_curve(cfg, StackConfig(name="lightning", lightning_interval="step"))
+    assert inside.matches, inside.diagnosis
+    monitor = stack_curve(
+        cfg, StackConfig(name="lightning", lightning_interval="step", lightning_plateau="monitor")
+    )
+    assert not monitor.matches
+    assert (
+        "Lightning steps the ReduceLROnPlateau 6 times (every 6 batches counted within each epoch) where the design evaluates 7 times"
+        in (monitor.diagnosis)
+    )
+    assert monitor.fix is not None and monitor.fix.settings.lightning_plateau == "inside"
 
 
 # -- config section ---------------------------------------------------------------------------------
@@ -191,7 +295,10 @@ def test_cli_stack_check_exit_codes(tmp_path, capsys):
     assert main(["stack-check", path, "--stack", "accelerate", "--num-processes", "2"]) == 1
     out = capsys.readouterr().out
     assert "mismatch: accelerate with 2 processes steps the scheduler 2x per optimizer step" in out
-    assert "fix: build the scheduler with num_training_steps x 2 (and warmup x 2) (verified" in out
+    assert (
+        "fix: hand the design to accelerate as DesignScheduler(optimizer, config, scale=2): one design step "
+        "every 2 scheduler calls (verified" in out
+    )
     assert main(["stack-check", path, "--stack", "hf"]) == 0
     assert capsys.readouterr().out.startswith("ok: HF Trainer reproduces the design")
     assert main(["stack-check", path, "--stack", "accelerate", "--num-processes", "0"]) == 2

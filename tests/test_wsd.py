@@ -247,7 +247,8 @@ def test_hf_export_of_a_wsd_design_is_warmup_stable_decay(name: str) -> None:
 
     cfg = apply_preset(name, base(437))
     args, notes = to_hf(cfg)
-    assert notes == []  # to_hf recomputes HF's curve and compares it with the design
+    # to_hf recomputes HF's curve and compares it with the design (the optimizer: test_export_optimizers.py)
+    assert [n for n in notes if "trains with a different optimizer" not in n] == []
     assert args["lr_scheduler_type"] == "warmup_stable_decay"
     assert args["lr_scheduler_kwargs"]["num_decay_steps"] == 88 and args["warmup_steps"] == 22
     assert args["lr_scheduler_kwargs"]["decay_type"] == name[4:]

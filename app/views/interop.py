@@ -12,6 +12,7 @@ from app import caches, configs, state, ui
 from schedules.design import ConfigError
 from schedules.interop import TARGETS, build_scheduler_variant, from_deepspeed, from_hf
 from schedules.interop.common import MAX_IMPORT_BYTES
+from schedules.interop.common import exact as exports_exact
 from schedules.report import overlay_figure
 
 ss = st.session_state
@@ -53,10 +54,11 @@ def export_section(config) -> None:
             payload, warnings = results[key]
             notes = [w for w in warnings if w.startswith("note:")]
             problems = [w for w in warnings if not w.startswith("note:")]
-            exact = not any("different curve" in w for w in problems)
+            exact = exports_exact(warnings)  # the lr at every step and the optimizer's settings
             if exact:
                 st.success(
-                    f"Exact: {target.title} gives this design's lr at all {total:,} optimizer steps.",
+                    f"Exact: {target.title} gives this design's lr at all {total:,} optimizer steps, "
+                    "with the design's optimizer settings.",
                     icon=":material/check_circle:",
                 )
             if problems:
@@ -77,7 +79,7 @@ def export_section(config) -> None:
                 key=f"interop_download_{key}",
                 icon=":material/download:",
             )
-            if not exact:
+            if any("gives a different curve" in w for w in problems):
                 theirs = caches.cached_target_curve(configs.key_of(config), key, json.dumps(payload))
                 st.plotly_chart(
                     overlay_figure(curve, {target.short: theirs}),

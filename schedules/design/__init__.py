@@ -5,7 +5,7 @@ Data flows down from here: :mod:`schedules.build` makes the real torch scheduler
 everything else (curves, live runs, stacks, exports, forecasts, the workspace) takes a design from it.
 """
 
-from .base import FORMAT, MAX_CONFIG_BYTES, MAX_TOTAL_STEPS, StrictModel
+from .base import FORMAT, MAX_CONFIG_BYTES, MAX_EVALUATIONS, MAX_TOTAL_STEPS, StrictModel
 from .decay import DECAY_KWARGS, DecayConfig
 from .parse import json_schema, parse_design_json, read_design, schema_text
 from .plan import Plan, Window, make_plan
@@ -29,6 +29,7 @@ __all__ = [
     "DECAY_KWARGS",
     "FORMAT",
     "MAX_CONFIG_BYTES",
+    "MAX_EVALUATIONS",
     "MAX_TOTAL_STEPS",
     "OPTIMIZERS",
     "ConfigError",

@@ -312,6 +312,11 @@ class Plan:
         n = int(eval_every)
         return np.arange(n - 1, self.total_steps, n, dtype=np.int64)
 
+    def eval_count(self, eval_every: str | int) -> int:
+        """``len(eval_steps(eval_every))`` without building the array."""
+        n = self.steps_per_epoch if eval_every == "epoch" else int(eval_every)
+        return self.total_steps // n
+
 
 def accounting(training: Any) -> tuple[int, int, int]:
     """``(L, S, T)`` for a training section (``S``: after any batch ramp); raises ConfigError when no

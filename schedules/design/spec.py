@@ -478,7 +478,23 @@ class StackConfig(StrictModel):
         1,
         ge=1,
         le=4096,
-        description="The scheduler was built for num_training_steps x this (e.g. from the unprepared dataloader).",
+        description="The scheduler was built for num_training_steps x this (e.g. from the unprepared dataloader): "
+        "the design built at this many times its length, as the real schedulers stretch (a warmup given as a "
+        "ratio stretches with it, one given in steps does not).",
+    )
+    step_every: int = Field(
+        1,
+        ge=1,
+        le=4096,
+        description="The scheduler handed over advances the design once every N scheduler.step() calls: "
+        "DesignScheduler(optimizer, config, scale=N) (accelerate with N processes calls it N times per "
+        "optimizer step).",
+    )
+    lightning_plateau: Literal["inside", "monitor"] = Field(
+        "inside",
+        description="Lightning, plateau designs: inside (the whole design as one scheduler, DesignScheduler or "
+        "build_scheduler_variant, its plateau evaluated at the design's steps) or monitor (the plateau as a "
+        "ReduceLROnPlateau config of its own with monitor='val_loss', as the plain-torch export writes it).",
     )
     amp_skipped_steps: int = Field(
         0,
@@ -671,6 +687,10 @@ class ScheduleConfig(StrictModel):
                 group.pop("width_mult", None)  # likewise for groups without a muP width multiplier
         if data.get("stack") is None:  # optional section: files without it stay byte-for-byte the same
             data.pop("stack", None)
+        else:  # stack fields added later are written only when set: older stack sections stay the same
+            for name, default in (("step_every", 1), ("lightning_plateau", "inside")):
+                if data["stack"].get(name) == default:
+                    data["stack"].pop(name)
         for name in ("batch_ramp", "tokens_per_sample"):  # optional training fields: likewise
             if data["training"].get(name) is None:
                 data["training"].pop(name, None)

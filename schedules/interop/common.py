@@ -33,8 +33,19 @@ MAX_IMPORT_BYTES = 1_000_000
 
 
 @dataclass(frozen=True)
+class GroupGap:
+    """One param group's worst step against the target (``worst_rel`` 0: that group is the same)."""
+
+    name: str
+    worst_step: int
+    worst_rel: float
+    design_lr: float
+    target_lr: float
+
+
+@dataclass(frozen=True)
 class Mismatch:
-    """Where a target's curve first leaves the design's, and by how much at worst."""
+    """Where a target's curve first leaves the design's, and by how much at worst (per group too)."""
 
     first_step: int
     worst_step: int
@@ -42,13 +53,26 @@ class Mismatch:
     design_lr: float
     target_lr: float
     rows_differing: int
+    groups: tuple[GroupGap, ...] = ()
 
     def describe(self, target: str) -> str:
-        return (
+        head = (
             f"{target} gives a different curve: {self.rows_differing} of the steps differ, first at step "
-            f"{self.first_step}; worst at step {self.worst_step}: design lr {self.design_lr:.6g}, "
-            f"{target} {self.target_lr:.6g} ({_percent(self.worst_rel)})"
+            f"{self.first_step}; "
         )
+        if len(self.groups) <= 1:
+            return head + (
+                f"worst at step {self.worst_step}: design lr {self.design_lr:.6g}, "
+                f"{target} {self.target_lr:.6g} ({_percent(self.worst_rel)})"
+            )
+        parts = [
+            f"{g.name} at step {g.worst_step}: design lr {g.design_lr:.6g}, {target} {g.target_lr:.6g} "
+            f"({_percent(g.worst_rel)})"
+            if g.worst_rel > 0
+            else f"{g.name}: the same"
+            for g in self.groups
+        ]
+        return head + "worst per param group: " + "; ".join(parts)
 
 
 def _percent(rel: float) -> str:
@@ -59,8 +83,11 @@ def _percent(rel: float) -> str:
     return f"{rel:.2e} relative"
 
 
-def compare(design: np.ndarray, target: np.ndarray) -> Mismatch | None:
-    """``None`` when ``target`` equals ``design`` row for row within RTOL (+ ATOL_OF_PEAK * peak)."""
+def compare(design: np.ndarray, target: np.ndarray, names: list[str] | None = None) -> Mismatch | None:
+    """``None`` when ``target`` equals ``design`` row for row within RTOL (+ ATOL_OF_PEAK * peak).
+
+    Otherwise the first differing step, the worst step over all groups and, for each group (column;
+    ``names`` names them, default ``group 0``, ...), its own worst step and gap."""
     design = np.asarray(design, dtype=np.float64)
     target = np.asarray(target, dtype=np.float64)
     if design.shape != target.shape:
@@ -74,19 +101,99 @@ def compare(design: np.ndarray, target: np.ndarray) -> Mismatch | None:
     rows = np.flatnonzero(bad.reshape(bad.shape[0], -1).any(axis=1))
     with np.errstate(divide="ignore", invalid="ignore"):
         rel = np.where(scale > 0, diff / scale, 0.0)
+    rel = np.where(bad, rel, 0.0)  # within tolerance: no gap
+    rel = np.where(np.isnan(rel), np.inf, rel)
     flat = rel.reshape(rel.shape[0], -1).max(axis=1)
-    worst = int(np.argmax(np.where(np.isnan(flat), np.inf, flat)))
-    d = design.reshape(design.shape[0], -1)[worst]
-    t = target.reshape(target.shape[0], -1)[worst]
-    col = int(np.argmax(np.abs(d - t)))
+    worst = int(np.argmax(flat))
+    d2 = design.reshape(design.shape[0], -1)
+    t2 = target.reshape(target.shape[0], -1)
+    r2 = rel.reshape(rel.shape[0], -1)
+    col = int(np.argmax(r2[worst]))
+    groups: list[GroupGap] = []
+    for j in range(d2.shape[1]):
+        k = int(np.argmax(r2[:, j]))
+        name = names[j] if names is not None and j < len(names) else f"group {j}"
+        groups.append(GroupGap(name, k, float(r2[k, j]), float(d2[k, j]), float(t2[k, j])))
     return Mismatch(
         first_step=int(rows[0]),
         worst_step=worst,
         worst_rel=float(flat[worst]),
-        design_lr=float(d[col]),
-        target_lr=float(t[col]),
+        design_lr=float(d2[worst, col]),
+        target_lr=float(t2[worst, col]),
         rows_differing=int(rows.size),
+        groups=tuple(groups),
     )
+
+
+def exact(warnings: list[str]) -> bool:
+    """True when an export's warnings say its target gives the design's lr at every step *and* trains
+    with the design's optimizer settings (notes aside): the "Exact" badge."""
+    return not any(
+        ("gives a different curve" in w or DIFFERENT_OPTIMIZER in w) and not w.startswith("note:")
+        for w in warnings
+    )
+
+
+#: The wording of every optimizer-settings warning (what the "Exact" badge looks for).
+DIFFERENT_OPTIMIZER = "trains with a different optimizer"
+
+
+def optimizer_gaps(
+    target: str,
+    design_class: str,
+    design: dict[str, Any],
+    their_class: str,
+    theirs: dict[str, Any],
+    where: str = "",
+) -> list[str]:
+    """One warning per optimizer setting the target trains with that differs from the design's,
+    naming the setting and both values (``where``: which parameters, when not all of them).
+
+    ``design`` / ``theirs``: effective settings (:func:`schedules.build.torch_optimizer_settings`).
+    Adam and AdamW without weight decay are the same update (``decoupled_weight_decay`` then does
+    nothing) and are not told apart.
+    """
+    at = f" {where}" if where else ""
+
+    a, b = dict(design), dict(theirs)
+    if (
+        {design_class, their_class} <= {"Adam", "AdamW"}
+        and not a.get("weight_decay")
+        and not b.get("weight_decay")
+    ):
+        a.pop("decoupled_weight_decay", None)
+        b.pop("decoupled_weight_decay", None)
+    elif design_class != their_class:
+        return [
+            f"{target} {DIFFERENT_OPTIMIZER}: torch.optim.{their_class} instead of the design's "
+            f"torch.optim.{design_class}{at}"
+        ]
+    out = []
+    for key, want in a.items():
+        got = b.get(key, "(not set)")
+        if not _same_setting(want, got):
+            out.append(
+                f"{target} {DIFFERENT_OPTIMIZER}: {key} {_show(got)} instead of the design's {_show(want)}{at}"
+            )
+    return out
+
+
+def _same_setting(a: Any, b: Any) -> bool:
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return len(a) == len(b) and all(_same_setting(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, bool) or isinstance(b, bool) or a is None or b is None:
+        return a == b
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return close(float(a), float(b))
+    return a == b
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return "(" + ", ".join(_show(v) for v in value) + ")"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
 
 
 C = TypeVar("C")

@@ -9,23 +9,29 @@ first one), and the constructors set the first lr.  So, with ``F(i)`` the docume
 
 ============  =================================================================================
 row 0         what the constructor set: ``warmup_min_lr`` (WarmupLR, WarmupDecayLR),
-              ``0.0`` for the first param group (WarmupCosineLR), ``cycle_min_lr`` (OneCycle),
-              ``lr_range_test_min_lr`` (LRRangeTest)
+              ``0.0`` for every param group (WarmupCosineLR: ``get_lr()`` before the first step
+              returns 0 for each group), ``cycle_min_lr`` (OneCycle), ``lr_range_test_min_lr``
+              (LRRangeTest)
 row k >= 1    ``F(k - 1)``
 ============  =================================================================================
 
 ``F`` for the warmup types, ``W = max(2, warmup_num_steps)``, ``T' = total_num_steps``:
 
 - warmup ``i < W``: ``gamma = i / W`` (``"linear"``) or ``log(i + 1) / log(W)`` (``"log"``, the default)
-- ``WarmupLR``: ``min + (max - min) * gamma``, ``gamma = 1`` after warmup
+- ``WarmupLR``: ``min + (max - min) * gamma``, ``gamma = 1`` after warmup (``warmup_max_lr``
+  unset: each group's own lr)
 - ``WarmupDecayLR``: after warmup ``gamma = max(0, (T' - i) / max(1, T' - W))``: decays to ``min``
-- ``WarmupCosineLR``: ratios of the optimizer's lr: warmup ``r_min + (1 - r_min) * gamma``; after,
-  ``max(0, c + (1 - c) * (1 + cos(pi * (i - W + 1) / (T' - W))) / 2)`` with ``c = cos_min_ratio``
+- ``WarmupCosineLR``: ratios of each group's lr: warmup ``r_min + (1 - r_min) * gamma``; after,
+  ``max(0, c + (1 - c) * (1 + cos(pi * p)) / 2)`` with ``p = min(1, (i - W + 1) / max(1, T' - W))``
+  and ``c = cos_min_ratio`` (DeepSpeed 0.19.8 clamps ``p``: the lr stays at the floor past ``T'``)
 - ``OneCycle``: triangle ``cycle_min_lr -> cycle_max_lr -> cycle_min_lr`` over
-  ``cycle_first_step_size + cycle_second_step_size`` with ``batch_iteration = i + 1``, then
+  ``cycle_first_step_size + cycle_second_step_size`` with ``batch_iteration = i + 1`` (in stairs
+  with ``cycle_*_stair_count``), then
   ``cycle_min_lr / (1 + decay_lr_rate * (i - size + 1) / decay_step_size)``
-- ``LRRangeTest``: ``min_lr * (1 + step_rate * i / step_size)`` (``floor`` of the quotient with
-  ``staircase``)
+- ``LRRangeTest``: ``min_lr * (1 + step_rate * (i + 1) / step_size)`` (``floor`` of the quotient
+  with ``staircase``)
+
+Checked against DeepSpeed 0.19.8's own scheduler classes (``tests/test_deepspeed_schedulers_real.py``).
 
 Consequences an exporter has to state: DeepSpeed's first two steps share one lr (the constructor's
 and ``F(0)``), its warmups end one step late, a ``WarmupCosineLR`` never returns the peak lr
@@ -64,7 +70,7 @@ DS_TYPES = ("WarmupLR", "WarmupDecayLR", "WarmupCosineLR", "OneCycle", "LRRangeT
 DS_DEFAULTS: dict[str, dict[str, Any]] = {
     "WarmupLR": {
         "warmup_min_lr": 0.0,
-        "warmup_max_lr": 0.001,
+        "warmup_max_lr": None,
         "warmup_num_steps": 1000,
         "warmup_type": "log",
     },
@@ -181,18 +187,50 @@ def _warmup(p: dict[str, Any]) -> tuple[int, str]:
     return w, p["warmup_type"] if p["warmup_type"] in ("linear", "log") else "log"
 
 
-def _one_cycle(p: dict[str, Any], lr: float) -> tuple[float, float, float, float, tuple[float, float] | None]:
-    """OneCycle's ``(cycle_min_lr, cycle_max_lr, cycle length, share of it going up, decay)``: an
-    unset bound is ``lr``, an unset ``cycle_second_step_size`` the first; ``decay`` is
-    ``(decay_lr_rate, decay_step_size)``, ``None`` when either is 0 (the lr then stays at the minimum)."""
-    lo = float(p["cycle_min_lr"] if p["cycle_min_lr"] is not None else lr)
-    hi = float(p["cycle_max_lr"] if p["cycle_max_lr"] is not None else lr)
+def _one_cycle(
+    p: dict[str, Any], lrs: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, float, float, float, tuple[float, float] | None]:
+    """OneCycle's ``(cycle_min_lr, cycle_max_lr, first step size, second step size, decay)`` per
+    group: an unset bound is the group's lr, an unset ``cycle_second_step_size`` the first; ``decay``
+    is ``(decay_lr_rate, decay_step_size)``, ``None`` when either is 0 (the lr then stays at the
+    minimum)."""
+    groups = len(lrs)
+    lo = (
+        lrs.copy()
+        if p["cycle_min_lr"] is None
+        else _per_group(p["cycle_min_lr"], groups, "scheduler.params.cycle_min_lr")
+    )
+    hi = (
+        lrs.copy()
+        if p["cycle_max_lr"] is None
+        else _per_group(p["cycle_max_lr"], groups, "scheduler.params.cycle_max_lr")
+    )
     first = float(p["cycle_first_step_size"])
     second = float(p["cycle_second_step_size"]) if p["cycle_second_step_size"] is not None else first
-    size = first + second
     rate, dstep = float(p["decay_lr_rate"]), float(p["decay_step_size"])
     decay = None if math.isclose(rate, 0) or math.isclose(dstep, 0) else (rate, dstep)
-    return lo, hi, size, first / size, decay
+    return lo, hi, first, second, decay
+
+
+def _one_cycle_scale(p: dict[str, Any], bi: np.ndarray, first: float, second: float) -> np.ndarray:
+    """OneCycle's ``_get_scale_factor`` at ``batch_iteration`` ``bi`` (stairs included)."""
+    size = first + second
+    ratio = first / size
+    cycle = np.floor(1 + bi / size)
+    x = 1.0 + bi / size - cycle
+    up = x <= ratio
+    scale = np.where(up, x / ratio, (x - 1) / (ratio - 1))
+    stairs_up = int(p.get("cycle_first_stair_count") or 0)
+    second_stairs = p.get("cycle_second_stair_count")
+    stairs_down = stairs_up if second_stairs is None else int(second_stairs)
+    stairs = np.where(up, stairs_up, stairs_down)
+    if (stairs > 0).any():
+        ci = np.mod(bi, size)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            pos = np.where(ci <= first, ci * stairs / first, (size - ci) * stairs / second)
+            stepped = np.floor(pos) / stairs
+        scale = np.where(stairs > 0, stepped, scale)
+    return scale
 
 
 def deepspeed_curve(block: dict[str, Any], group_lrs: list[float], total: int) -> np.ndarray:
@@ -207,9 +245,12 @@ def deepspeed_curve(block: dict[str, Any], group_lrs: list[float], total: int) -
     i = k - 1.0  # last_batch_iteration after k engine steps
     out = np.empty((total, groups))
     if kind in ("WarmupLR", "WarmupDecayLR"):
-        max_default = p["warmup_max_lr"] if p["warmup_max_lr"] is not None else org[0]
         low = _per_group(p["warmup_min_lr"], groups, "scheduler.params.warmup_min_lr")
-        high = _per_group(max_default, groups, "scheduler.params.warmup_max_lr")
+        high = (
+            org.copy()
+            if p["warmup_max_lr"] is None
+            else _per_group(p["warmup_max_lr"], groups, "scheduler.params.warmup_max_lr")
+        )
         w, wtype = _warmup(p)
         gamma = np.where(i < w, _gamma_warmup(np.maximum(i, 0), w, wtype), 1.0)
         if kind == "WarmupDecayLR":
@@ -220,34 +261,28 @@ def deepspeed_curve(block: dict[str, Any], group_lrs: list[float], total: int) -
     elif kind == "WarmupCosineLR":
         t = total_num_steps(p)
         w, wtype = _warmup(p)
-        if t <= w:
-            raise ConfigError(
-                Problem("scheduler.params.total_num_steps", f"must be > warmup_num_steps ({w})", t)
-            )
         r_min, c = float(p["warmup_min_ratio"]), float(p["cos_min_ratio"])
         up = r_min + _gamma_warmup(np.maximum(i, 0), w, wtype) * (1.0 - r_min)
-        down = np.maximum(0.0, c + (1.0 - c) * ((1 + np.cos(math.pi * (i - w + 1) / (t - w))) / 2))
+        progress = np.minimum(1.0, (i - w + 1) / max(1, t - w))
+        down = np.maximum(0.0, c + (1.0 - c) * ((1 + np.cos(math.pi * progress)) / 2))
         ratio = np.where(i < w, up, down)
         out[:] = ratio[:, None] * org[None, :]
-        out[0] = org
-        out[0, 0] = 0.0  # get_lr() before the first step returns [0.0]: only the first group is set
+        out[0] = 0.0  # get_lr() before the first step returns 0.0 for every group (DeepSpeed 0.19.8)
     elif kind == "OneCycle":
-        lo, hi, size, ratio, decay = _one_cycle(p, org[0])
-        bi = k  # batch_iteration = last_batch_iteration + 1
-        cycle = np.floor(1 + bi / size)
-        x = 1.0 + bi / size - cycle
-        scale = np.where(x <= ratio, x / ratio, (x - 1) / (ratio - 1))
-        lr = lo + (hi - lo) * scale
+        lo, hi, first, second, decay = _one_cycle(p, org)
+        size = first + second
+        scale = _one_cycle_scale(p, k, first, second)  # batch_iteration = last_batch_iteration + 1
+        lr = lo[None, :] + (hi - lo)[None, :] * scale[:, None]
         if decay is not None:
             rate, dstep = decay
             with np.errstate(divide="ignore", invalid="ignore"):
-                decayed = lo / (1 + rate * ((k - size) / dstep))
+                decayed = lo[None, :] / (1 + rate * ((k - size) / dstep))[:, None]
         else:
-            decayed = np.full_like(k, lo)
-        out[:] = np.where(i < size, lr, decayed)[:, None]
+            decayed = np.broadcast_to(lo[None, :], (total, groups))
+        out[:] = np.where((i < size)[:, None], lr, decayed)
     else:  # LRRangeTest
         lo = _per_group(p["lr_range_test_min_lr"], groups, "scheduler.params.lr_range_test_min_lr")
-        q = np.maximum(i, 0) / float(p["lr_range_test_step_size"])
+        q = k / float(p["lr_range_test_step_size"])  # (last_batch_iteration + 1) / step_size
         if p["lr_range_test_staircase"]:
             q = np.floor(q)
         out[:] = lo[None, :] * (1 + float(p["lr_range_test_step_rate"]) * q)[:, None]
@@ -299,12 +334,26 @@ def ds_expression(block: dict[str, Any], base_lr: float) -> str:
         w, wtype = _warmup(p)
         r, c = float(p["warmup_min_ratio"]), float(p["cos_min_ratio"])
         up = f"{num(r)} + ({warm_gamma(w, wtype)}) * {num(1.0 - r)}"
-        down = f"max(0.0, {num(c)} + {num(1.0 - c)} * ((1 + cos(pi * ({i} - {w} + 1) / {t - w})) / 2))"
+        progress = f"min(1.0, ({i} - {w} + 1) / {max(1, t - w)})"
+        down = f"max(0.0, {num(c)} + {num(1.0 - c)} * ((1 + cos(pi * {progress})) / 2))"
         return f"(0.0 if step < 1 else ({up} if {i} < {w} else {down}))"
     if kind == "OneCycle":
-        lo, hi, size, ratio, decay = _one_cycle(p, base_lr)
+        los, his, first, second, decay = _one_cycle(p, np.asarray([base_lr]))
+        lo, hi = float(los[0]), float(his[0])
+        size, ratio = first + second, first / (first + second)
         x = f"(1.0 + step / {num(size)} - floor(1 + step / {num(size)}))"
-        scale = f"({x} / {num(ratio)} if {x} <= {num(ratio)} else ({x} - 1) / {num(ratio - 1)})"
+        stairs_up = int(p.get("cycle_first_stair_count") or 0)
+        second_stairs = p.get("cycle_second_stair_count")
+        stairs_down = stairs_up if second_stairs is None else int(second_stairs)
+
+        def stairs(n: int) -> str:
+            ci = f"(step % {num(size)})"
+            pos = f"({ci} * {n} / {num(first)} if {ci} <= {num(first)} else ({num(size)} - {ci}) * {n} / {num(second)})"
+            return f"floor({pos}) / {n}"
+
+        rise = stairs(stairs_up) if stairs_up > 0 else f"{x} / {num(ratio)}"
+        fall = stairs(stairs_down) if stairs_down > 0 else f"({x} - 1) / {num(ratio - 1)}"
+        scale = f"({rise} if {x} <= {num(ratio)} else {fall})"
         if decay is not None:
             rate, dstep = decay
             decayed = f"{num(lo)} / (1 + {num(rate)} * ((step - {num(size)}) / {num(dstep)}))"
@@ -312,7 +361,7 @@ def ds_expression(block: dict[str, Any], base_lr: float) -> str:
             decayed = num(lo)
         return f"(({num(lo)} + {num(hi - lo)} * {scale}) if {i} < {num(size)} else {decayed}) / {b}"
     lo = scalar(p["lr_range_test_min_lr"])
-    q = f"(max({i}, 0) / {num(float(p['lr_range_test_step_size']))})"
+    q = f"(step / {num(float(p['lr_range_test_step_size']))})"
     if p["lr_range_test_staircase"]:
         q = f"floor{q}"
     return f"{num(lo)} * (1 + {num(float(p['lr_range_test_step_rate']))} * {q}) / {b}"

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ..build import decay_kwargs, load_config
+from ..build import decay_kwargs, load_config, optimizer_settings
 from ..curve import Curve, compute_curve, curve_of
 from ..design import Plan, ScheduleConfig
 from .common import cannot, compare, num, unique, without_ramp
@@ -260,52 +260,50 @@ def to_deepspeed(
     blocks, warnings = _candidates(cfg, plan, float(curve.lrs[-1, 0]))
     lrs = cfg.optimizer.base_lrs()
     best = min(blocks, key=lambda b: _distance(curve.lrs, deepspeed_curve(b, lrs, plan.total_steps)))
+    block, optimizer_notes = _optimizer_block(cfg)
     payload: dict[str, Any] = {
         "train_micro_batch_size_per_gpu": cfg.training.micro_batch_size,
         "gradient_accumulation_steps": cfg.training.accumulation_steps,
-        "optimizer": _optimizer_block(cfg, warnings),
+        "optimizer": block,
         "scheduler": best,
     }
+    warnings += optimizer_notes
     if len(lrs) > 1:
         warnings.append(
             "note: build the optimizer with the design's param groups (lr = optimizer lr x lr_scale) and pass it "
             "to deepspeed.initialize(optimizer=...); the optimizer block sets one lr"
         )
-    mismatch = compare(curve.lrs, deepspeed_curve(best, lrs, plan.total_steps))
+    names = [g.name for g in cfg.optimizer.groups()]
+    mismatch = compare(curve.lrs, deepspeed_curve(best, lrs, plan.total_steps), names)
     if mismatch is not None:
         warnings.append(mismatch.describe(TARGET))
     warnings += ramp_notes
     return payload, unique(warnings)
 
 
-def _optimizer_block(cfg: ScheduleConfig, warnings: list[str]) -> dict[str, Any]:
+def _optimizer_block(cfg: ScheduleConfig) -> tuple[dict[str, Any], list[str]]:
+    """The ``optimizer`` block that makes DeepSpeed 0.19.8 build the design's torch optimizer with its
+    effective settings (``DeepSpeedEngine._configure_basic_optimizer``), and a note on it.
+
+    ``Adam``/``AdamW`` with ``"torch_adam": true`` are ``torch.optim.Adam``/``AdamW`` (``adam_w_mode``
+    false: Adam's own L2 weight decay); ``Adagrad`` is ``torch.optim.Adagrad`` (without ZeRO CPU offload);
+    any other ``torch.optim`` class name is built as ``torch.optim.<type>(params, **params)``.  Every
+    setting is written out (the class's defaults too: DeepSpeed's fused Adam defaults to
+    ``weight_decay=0``, torch's AdamW to 0.01), booleans only where the design sets them.
+    """
     opt = cfg.optimizer
-    params: dict[str, Any] = {"lr": opt.lr}
-    kwargs = dict(opt.kwargs)
+    explicit = {
+        k: v
+        for k, v in optimizer_settings(cfg).items()
+        if (isinstance(v, int | float | list) and not isinstance(v, bool)) or k in opt.kwargs
+    }
+    params: dict[str, Any] = {"lr": opt.lr, **explicit}
+    notes: list[str] = []
     if opt.name in ("Adam", "AdamW"):
-        kind = "AdamW" if opt.name == "AdamW" else "Adam"
-        for key in ("betas", "eps", "weight_decay"):
-            if key in kwargs:
-                params[key] = kwargs.pop(key)
-        if opt.name == "Adam":
-            params["adam_w_mode"] = False  # DeepSpeed's "Adam" is AdamW unless told otherwise
-    elif opt.name in ("SGD", "Adagrad", "Lamb"):
-        kind = opt.name
-        params.update(kwargs)
-        kwargs = {}
-    else:
-        kind = opt.name
-        warnings.append(
-            cannot(
-                TARGET,
-                f"optimizer.name='{opt.name}' as a config block",
-                "pass the torch optimizer to deepspeed.initialize(optimizer=...)",
-            )
+        params["torch_adam"] = True
+        params["adam_w_mode"] = opt.name == "AdamW"
+        notes.append(
+            f"note: torch_adam makes DeepSpeed build torch.optim.{opt.name}, the design's class; without it "
+            "DeepSpeed uses its FusedAdam (or DeepSpeedCPUAdam with ZeRO offload) with these settings"
         )
-        params.update(kwargs)
-        kwargs = {}
-    for key, value in kwargs.items():
-        warnings.append(
-            cannot(TARGET, f"optimizer.kwargs.{key}={value!r}", f"not a parameter of DeepSpeed's {kind}")
-        )
-    return {"type": kind, "params": params}
+    return {"type": opt.name, "params": params}, notes

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..build import MetricFeed, quiet_scheduler_warnings
+from ..build import MetricFeed, quiet_scheduler_warnings, torch_optimizer_settings
 from ..design import ConfigError, Plan, Problem, ScheduleConfig
 from .common import num
 
@@ -35,6 +35,7 @@ __all__ = [
     "HF_DEFAULTS",
     "HF_TYPES",
     "hf_curve",
+    "hf_optimizer",
     "hf_expression",
     "hf_factor",
     "hf_steps",
@@ -203,6 +204,69 @@ def _wsd_factor(k: np.ndarray, warmup: int, total: int, kwargs: dict[str, Any]) 
         up,
         np.where(k < warmup + stable, 1.0, np.where(k < warmup + stable + decay, down, floor)),
     )
+
+
+# --------------------------------------------------------------------------------------------------
+# the optimizer Trainer builds
+
+#: TrainingArguments.optim -> the torch class transformers 5.x builds (trainer_optimizer.py handlers).
+HF_OPTIM_CLASSES = {
+    "adamw_torch": "AdamW",
+    "adamw_torch_fused": "AdamW",
+    "sgd": "SGD",
+    "adagrad": "Adagrad",
+    "rmsprop": "RMSprop",
+}
+#: The ``optim_args`` keys each handler reads (the rest are ignored): numbers, and the booleans.
+HF_OPTIM_ARGS = {
+    "sgd": (("momentum", "dampening", "weight_decay"), ("nesterov",)),
+    "adagrad": (("lr_decay", "weight_decay", "eps"), ()),
+    "rmsprop": (("momentum", "alpha", "eps", "weight_decay"), ("centered",)),
+}
+
+
+def hf_optimizer(args: dict[str, Any]) -> tuple[str, dict[str, Any], dict[str, Any]] | None:
+    """The optimizer ``Trainer`` builds from ``TrainingArguments(**args)`` (transformers 5.x,
+    ``Trainer.create_optimizer`` and ``get_optimizer_cls_and_kwargs``): the torch class, and the
+    effective settings of its two param groups, the parameters weight decay applies to and the
+    biases and normalization weights (``get_decay_parameter_names``), whose ``weight_decay`` is 0.0.
+    ``adamw_torch`` takes ``adam_beta1``/``adam_beta2``/``adam_epsilon``; ``sgd``, ``adagrad`` and
+    ``rmsprop`` read their keys from ``optim_args`` (``"momentum=0.9,nesterov=True"``); each group's
+    ``weight_decay`` is ``args.weight_decay`` (so ``optim_args``' one is overridden).  ``None`` for
+    the other ``optim`` values (not modelled here)."""
+    optim = args.get("optim", HF_DEFAULTS["optim"])
+    cls = HF_OPTIM_CLASSES.get(optim)
+    if cls is None:
+        return None
+    kwargs: dict[str, Any] = {}
+    if cls == "AdamW":
+        kwargs = {
+            "betas": (
+                float(args.get("adam_beta1", HF_DEFAULTS["adam_beta1"])),
+                float(args.get("adam_beta2", HF_DEFAULTS["adam_beta2"])),
+            ),
+            "eps": float(args.get("adam_epsilon", HF_DEFAULTS["adam_epsilon"])),
+        }
+    else:
+        given = parse_optim_args(args.get("optim_args"))
+        numbers, flags = HF_OPTIM_ARGS[optim]
+        kwargs = {k: float(given[k]) for k in numbers if k in given}
+        kwargs.update({k: given[k].lower() in ("true", "1", "yes") for k in flags if k in given})
+    wd = float(args.get("weight_decay", HF_DEFAULTS["weight_decay"]))
+    decay = torch_optimizer_settings(cls, {**kwargs, "weight_decay": wd})
+    no_decay = torch_optimizer_settings(cls, {**kwargs, "weight_decay": 0.0})
+    return cls, decay, no_decay
+
+
+def parse_optim_args(text: str | None) -> dict[str, str]:
+    """``TrainingArguments.optim_args`` as transformers reads it: ``"a=1, b=2"`` -> ``{"a": "1", "b": "2"}``."""
+    if not text:
+        return {}
+    out = {}
+    for item in text.replace(" ", "").split(","):
+        key, _, value = item.partition("=")
+        out[key] = value
+    return out
 
 
 # --------------------------------------------------------------------------------------------------

@@ -35,18 +35,19 @@ from typing import Any
 
 import numpy as np
 
-from ..build import decay_kwargs, load_config
-from ..curve import Curve, curve_of
+from ..build import decay_kwargs, load_config, optimizer_settings
+from ..curve import Curve, compute_curve, curve_of
 from ..design import Plan, ScheduleConfig
+from ..stacks.hf import plateau_only as hf_plateau_only
 from ..stacks.hf import training_arguments
-from .common import cannot, close, compare, nearest, unique, without_ramp
-from .hf import hf_curve, hf_factor
+from .common import cannot, close, compare, nearest, optimizer_gaps, unique, without_ramp
+from .hf import HF_OPTIM_ARGS, hf_curve, hf_factor, hf_optimizer
 
 __all__ = ["HF_OPTIM", "SEARCH_ROWS", "closest", "hf_candidates", "recognize", "to_hf"]
 
 TARGET = "HF TrainingArguments"
 
-#: torch.optim class -> TrainingArguments.optim
+#: torch.optim class -> TrainingArguments.optim (Adam: ``adamw_torch``, the same update without weight decay)
 HF_OPTIM = {"AdamW": "adamw_torch", "SGD": "sgd", "Adagrad": "adagrad", "RMSprop": "rmsprop"}
 
 
@@ -217,41 +218,11 @@ def _base_args(cfg: ScheduleConfig, plan: Plan) -> tuple[dict[str, Any], list[st
         **training_arguments(t),
         "warmup_steps": plan.warmup_steps,
     }
-    opt = cfg.optimizer
-    optim = HF_OPTIM.get(opt.name)
-    kwargs = dict(opt.kwargs)
-    if optim is None and opt.name == "Adam" and not kwargs.get("weight_decay"):
-        optim = "adamw_torch"  # Adam without weight decay is AdamW without weight decay
-        kwargs["weight_decay"] = 0.0
-    if optim is None:
-        out.append(
-            cannot(
-                TARGET,
-                f"optimizer.name='{opt.name}'",
-                "no TrainingArguments.optim for it; pass your own optimizer to Trainer(optimizers=...)",
-            )
-        )
-    else:
-        args["optim"] = optim
-    if "weight_decay" in kwargs:
-        args["weight_decay"] = kwargs.pop("weight_decay")
-    if optim and optim.startswith("adamw"):
-        betas = kwargs.pop("betas", None)
-        if isinstance(betas, list) and len(betas) == 2:
-            args["adam_beta1"], args["adam_beta2"] = betas
-        if "eps" in kwargs:
-            args["adam_epsilon"] = kwargs.pop("eps")
-    for key in kwargs:
-        out.append(
-            cannot(
-                TARGET,
-                f"optimizer.kwargs.{key}={kwargs[key]!r}",
-                "set it with optim_args or your own optimizer",
-            )
-        )
-    scales = [g.lr_scale for g in opt.groups()]
+    args.update(_optimizer_args(cfg))
+    out += _optimizer_gaps(cfg, args)
+    scales = [g.lr_scale for g in cfg.optimizer.groups()]
     if any(sc != 1.0 for sc in scales):
-        names = ", ".join(f"{g.name} x{g.lr_scale:g}" for g in opt.groups())
+        names = ", ".join(f"{g.name} x{g.lr_scale:g}" for g in cfg.optimizer.groups())
         out.append(cannot(TARGET, f"per-group lr_scale ({names})", "HF uses one learning_rate"))
     if t.world_size > 1:
         out.append(
@@ -262,6 +233,60 @@ def _base_args(cfg: ScheduleConfig, plan: Plan) -> tuple[dict[str, Any], list[st
             )
         )
     return args, out
+
+
+def _optimizer_args(cfg: ScheduleConfig) -> dict[str, Any]:
+    """``optim`` and its settings: the design's effective ones (torch's defaults where the kwargs
+    leave them out: AdamW's weight_decay is 0.01, TrainingArguments' 0.0), as
+    :func:`schedules.interop.hf.hf_optimizer` reads them back.  Classes HF has no ``optim`` for get
+    none (Trainer's default, ``adamw_torch``; the gap says so)."""
+    name = cfg.optimizer.name
+    eff = optimizer_settings(cfg)
+    optim = HF_OPTIM.get(name)
+    if name == "Adam":
+        optim = "adamw_torch"  # the same update without weight decay; the nearest one with it
+    if optim is None:
+        return {}
+    out: dict[str, Any] = {"optim": optim, "weight_decay": eff.get("weight_decay", 0.0)}
+    if optim == "adamw_torch":
+        out["adam_beta1"], out["adam_beta2"] = eff["betas"]
+        out["adam_epsilon"] = eff["eps"]
+        return out
+    numbers, flags = HF_OPTIM_ARGS[optim]
+    items = [f"{k}={eff[k]!r}" for k in numbers if k != "weight_decay" and k in eff]
+    items += [f"{k}={eff[k]}" for k in flags if k in eff]
+    if items:
+        out["optim_args"] = ",".join(items)
+    return out
+
+
+def _optimizer_gaps(cfg: ScheduleConfig, args: dict[str, Any]) -> list[str]:
+    """What the optimizer Trainer builds from ``args`` does differently from the design's."""
+    name = cfg.optimizer.name
+    eff = optimizer_settings(cfg)
+    built = hf_optimizer(args)
+    assert built is not None  # _optimizer_args writes only the optims hf_optimizer models
+    cls, decay, no_decay = built
+    gaps = optimizer_gaps(TARGET, name, eff, cls, decay)
+    if cls == name or not gaps or "torch.optim" not in gaps[0]:
+        gaps += [
+            g
+            for g in optimizer_gaps(
+                TARGET,
+                name,
+                eff,
+                cls,
+                no_decay,
+                "for biases and normalization weights (Trainer.create_optimizer exempts them from weight decay)",
+            )
+            if g.split(": ", 1)[1].startswith("weight_decay")
+        ]
+    if cls != name and "optim" not in args:
+        gaps = [
+            f"{g}: TrainingArguments has no optim for it, pass your own optimizer with Trainer(optimizers=...)"
+            for g in gaps
+        ]
+    return gaps
 
 
 def _accounting_warnings(plan: Plan) -> list[str]:
@@ -401,23 +426,26 @@ def to_hf(
     curve = curve_of(cfg, curve)
     plan = curve.plan
     args, warnings = _base_args(cfg, plan)
-    name, kwargs, structural = recognize(cfg, plan, curve.lrs)
+    # What HF's one lr_scheduler_type can be: with a plateau next to a warmup or decay, the schedule
+    # without the plateau (HF has no plateau then); the gap to the whole design is stated below.
+    shape = curve.lrs
+    if cfg.plateau is not None and not hf_plateau_only(cfg):
+        shape = compute_curve(load_config({**cfg.to_dict(), "plateau": None, "stack": None})).lrs
+    name, kwargs, structural = recognize(cfg, plan, shape)
     warnings += structural
     if name != "reduce_lr_on_plateau" and (
-        name is None or compare(curve.lrs[:, :1], _first_group(args, name, kwargs, cfg, plan)) is not None
+        name is None or compare(shape[:, :1], _first_group(args, name, kwargs, cfg, plan)) is not None
     ):
         # Not exactly a named schedule: the closest of every named schedule and its kwargs (the
         # recognized one, e.g. the same shape from a warmup HF cannot start, competes too).
-        found = closest(cfg, plan, curve.lrs[:, 0])
+        found = closest(cfg, plan, shape[:, 0])
         if name is not None:
             lr = cfg.optimizer.lr
             k = np.arange(plan.total_steps)
-            mine = _rms(
-                lr * hf_factor(name, k, plan.warmup_steps, plan.total_steps, kwargs, lr), curve.lrs[:, 0]
-            )
+            mine = _rms(lr * hf_factor(name, k, plan.warmup_steps, plan.total_steps, kwargs, lr), shape[:, 0])
             theirs = _rms(
                 lr * hf_factor(found[0], k, plan.warmup_steps, plan.total_steps, found[1], lr),
-                curve.lrs[:, 0],
+                shape[:, 0],
             )
             if theirs < mine:
                 name, kwargs = found
@@ -446,8 +474,12 @@ def to_hf(
                 "Trainer passes metric_for_best_model of each evaluation; the design's values are used here only to compare",
             )
         )
-    warnings += _accounting_warnings(plan) + ramp_notes
-    mismatch = compare(curve.lrs, hf_curve(args, cfg, plan))
+    names = [g.name for g in cfg.optimizer.groups()]
+    mismatch = compare(curve.lrs, hf_curve(args, cfg, plan), names)
+    # transformers < 4.52 sized the schedule differently: a note when this export is exact for the
+    # pinned transformers (>= 4.52), a warning when it already differs
+    floor = _accounting_warnings(plan)
+    warnings += ([f"note: {w}" for w in floor] if mismatch is None else floor) + ramp_notes
     if mismatch is not None:
         warnings.append(mismatch.describe("HF"))
     return args, unique(warnings)

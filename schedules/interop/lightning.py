@@ -44,6 +44,7 @@ from ..build import (
 from ..curve import Curve, curve_of
 from ..design import Plan, ScheduleConfig
 from ..design.expr import LrExpression
+from ..snippets import optimizer_comment
 from .common import cannot, compare, plain_expression, without_ramp
 
 TARGET = "Lightning"
@@ -162,7 +163,16 @@ def _spec(cfg: ScheduleConfig, plan: Plan) -> Spec:
                 }
             )
             L, A, S = plan.micro_batches_per_epoch, plan.accumulation_steps, plan.steps_per_epoch
-            if plan.total_steps > S and (S % every or (L % A and S > every)):
+            if every * A > L and plan.total_steps >= every:
+                spec.warnings.append(
+                    cannot(
+                        TARGET,
+                        f"plateau.eval_every={every} optimizer steps ({every * A} training batches) with epochs "
+                        f"of {L} batches",
+                        "Lightning validates every val_check_interval batches within an epoch, at most its length",
+                    )
+                )
+            elif plan.total_steps > S and (S % every or (L % A and S > every)):
                 spec.warnings.append(
                     cannot(
                         TARGET,
@@ -253,6 +263,7 @@ def render(cfg: ScheduleConfig, plan: Plan, spec: Spec) -> str:
     extra = ", ".join(f"{k}={_lit(v)}" for k, v in opt.kwargs.items())
     extra = f", {extra}" if extra else ""
     groups = opt.groups()
+    lines.append(optimizer_comment(cfg, "    "))
     if len(groups) == 1:
         lines.append(f"    optimizer = torch.optim.{opt.name}(self.parameters(), lr={opt.lr!r}{extra})")
     else:
@@ -400,7 +411,7 @@ def to_lightning(
     feed = MetricFeed(cfg.plateau.metric, 1) if cfg.plateau is not None else None
     target = lightning_curve(instantiate(spec, dummy_optimizer(cfg)), plan, feed)
     warnings = list(spec.warnings) + ramp_notes
-    mismatch = compare(curve.lrs, target)
+    mismatch = compare(curve.lrs, target, [g.name for g in cfg.optimizer.groups()])
     if mismatch is not None:
         warnings.append(mismatch.describe(TARGET))
         warnings.append(
@@ -422,6 +433,7 @@ CONFIG = schedules.load_config("{path}")
 
 
 def configure_optimizers(self):
+{optimizer_comment(cfg, "    ")}
     optimizer = torch.optim.{cfg.optimizer.name}(self.parameters(), lr=CONFIG.optimizer.lr, **CONFIG.optimizer.kwargs)
     schedule = schedules.build_scheduler(optimizer, CONFIG)  # one param group per design group
     return {{"optimizer": optimizer, "lr_scheduler": {{"scheduler": schedule, "interval": "step", "frequency": 1}}}}

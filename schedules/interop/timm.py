@@ -26,6 +26,22 @@ hold + ``CosineAnnealingLR`` / ``LinearLR``      ``wsd`` (``decay_fn`` cosine / 
 Lengths are whole epochs when they divide ``updates_per_epoch``; otherwise the argument set counts
 in updates (``updates_per_epoch=1``, every "epoch" one optimizer update), which
 ``create_scheduler_v2`` takes as it is (timm's ``train.py`` CLI takes epochs only).
+
+**timm versions.**  Read in the released wheels of timm 0.6.13, 0.9.0, 1.0.20, 1.0.25, 1.0.30 and
+1.0.31 (``timm/scheduler/scheduler_factory.py``): ``create_scheduler_v2`` with ``step_on_epochs``,
+``updates_per_epoch`` and ``warmup_prefix`` first appears in 0.9.0 (0.6.x has ``create_scheduler(args)``
+only), with ``cosine``, ``step``, ``multistep`` and ``poly``; ``constant`` and ``wsd`` first appear in
+1.0.31.  Before that, ``create_scheduler_v2`` returns no scheduler at all for them (``lr_scheduler =
+None``, no error): the lr stays the optimizer's, without warmup or decay.  The export states the
+release it needs (:data:`TIMM_MIN_VERSION`, the payload's ``"timm_version"``); :func:`timm_version_problem`
+checks a given one.
+
+**The optimizer** (``create_optimizer_v2``, read in timm 1.0.31, ``timm/optim/_optim_factory.py``):
+``opt`` names the torch class (``momentum``/``sgd`` are ``torch.optim.SGD`` with ``nesterov`` False/True,
+``adam``, ``adamw``, ``nadam``, ``radam``, ``adamax``, ``adadelta``, ``adagrad``, ``rmsprop``); timm's own
+defaults differ from torch's (``weight_decay=0``, ``momentum=0.9``, ``rmsprop`` ``alpha=0.9``,
+``adagrad`` ``eps=1e-8``), so every setting is written out, and ``filter_bias_and_bn=False`` keeps
+weight decay on biases and norm weights as the design's optimizer does.
 """
 
 from __future__ import annotations
@@ -36,13 +52,48 @@ from typing import Any
 
 import numpy as np
 
-from ..build import decay_kwargs, load_config
+from ..build import decay_kwargs, load_config, optimizer_settings
 from ..curve import Curve, curve_of
 from ..design import Plan, ScheduleConfig
-from .common import cannot, compare, nearest, without_ramp
+from .common import DIFFERENT_OPTIMIZER, cannot, compare, nearest, without_ramp
 
 TARGET = "timm"
 TIMM_SCHEDS = ("cosine", "poly", "step", "multistep", "constant", "wsd")
+
+#: The first timm release whose ``create_scheduler_v2`` builds each exported ``sched`` (see the module doc).
+TIMM_MIN_VERSION = {
+    "cosine": "0.9.0",
+    "poly": "0.9.0",
+    "step": "0.9.0",
+    "multistep": "0.9.0",
+    "constant": "1.0.31",
+    "wsd": "1.0.31",
+}
+
+
+def _version(text: str) -> tuple[int, ...]:
+    parts = []
+    for piece in text.strip().lstrip("v").split(".")[:3]:
+        digits = "".join(c for c in piece if c.isdigit())
+        parts.append(int(digits) if digits else 0)
+    return tuple(parts)
+
+
+def timm_version_problem(args: dict[str, Any], version: str) -> str | None:
+    """``None`` when timm ``version`` builds the exported ``create_scheduler_v2(**args)``; else why not."""
+    sched = args.get("sched", TIMM_DEFAULTS["sched"])
+    need = TIMM_MIN_VERSION.get(sched)
+    if need is None:
+        return f"sched={sched!r} is not one the export writes"
+    if _version(version) >= _version(need):
+        return None
+    if _version(version) < _version("0.9.0"):
+        return f"timm {version} has no create_scheduler_v2 (it first appears in 0.9.0)"
+    return (
+        f"timm {version}'s create_scheduler_v2 has no sched={sched!r} (first in {need}): it returns no "
+        "scheduler, the lr stays the optimizer's"
+    )
+
 
 #: create_scheduler_v2 defaults (timm 1.0.31) of the arguments used here.
 TIMM_DEFAULTS: dict[str, Any] = {
@@ -367,14 +418,79 @@ def to_timm(
                 f"closest timm schedule: {found['sched']} in updates "
                 + str({k: v for k, v in found.items() if k not in _SEARCH_BASE_KEYS})
             )
-    mismatch = compare(curve.lrs, timm_curve(args, cfg, plan))
+    need = TIMM_MIN_VERSION[args["sched"]]
+    warnings.append(
+        f"note: needs timm >= {need} (create_scheduler_v2"
+        + (
+            f" has no sched={args['sched']!r} before {need}: it returns no scheduler there)"
+            if need != "0.9.0"
+            else " first appears in 0.9.0)"
+        )
+    )
+    optimizer_args, optimizer_warnings = timm_optimizer_args(cfg)
+    warnings += optimizer_warnings
+    names = [g.name for g in cfg.optimizer.groups()]
+    mismatch = compare(curve.lrs, timm_curve(args, cfg, plan), names)
     if mismatch is not None:
         warnings.append(mismatch.describe(TARGET))
     payload = {
         "create_scheduler_v2": args,
+        "timm_version": f">={need}",
         "param_groups": [
             {"name": g.name, "lr": cfg.optimizer.lr, "lr_scale": g.lr_scale} for g in cfg.optimizer.groups()
         ],
         "optimizer": {"name": cfg.optimizer.name, "lr": cfg.optimizer.lr, **cfg.optimizer.kwargs},
     }
+    if optimizer_args is not None:
+        payload["create_optimizer_v2"] = optimizer_args
     return payload, list(dict.fromkeys(warnings + ramp_notes))
+
+
+# --------------------------------------------------------------------------------------------------
+# the optimizer
+
+#: torch.optim class -> timm ``opt`` (timm 1.0.31 registry; SGD: ``momentum`` or, with Nesterov, ``sgd``).
+TIMM_OPT = {
+    "SGD": "momentum",
+    "Adam": "adam",
+    "AdamW": "adamw",
+    "NAdam": "nadam",
+    "RAdam": "radam",
+    "Adamax": "adamax",
+    "Adadelta": "adadelta",
+    "Adagrad": "adagrad",
+    "RMSprop": "rmsprop",
+}
+#: timm ``opt`` names whose ``OptimInfo`` has ``has_momentum`` (timm passes ``momentum=0.9`` unless told).
+TIMM_HAS_MOMENTUM = ("momentum", "sgd", "rmsprop")
+
+
+def timm_optimizer_args(cfg: ScheduleConfig) -> tuple[dict[str, Any] | None, list[str]]:
+    """``create_optimizer_v2`` keyword arguments (without the model) that build the design's optimizer
+    with its effective settings, and what timm cannot give it.  ``None`` when timm has no ``opt`` for
+    the design's class (pass your own ``torch.optim`` optimizer to the scheduler instead)."""
+    name = cfg.optimizer.name
+    eff = optimizer_settings(cfg)
+    opt = TIMM_OPT.get(name)
+    if opt is None:
+        return None, [
+            f"{TARGET} {DIFFERENT_OPTIMIZER}: create_optimizer_v2 has no opt for torch.optim.{name} "
+            "(build torch's optimizer yourself and pass it to create_scheduler_v2)"
+        ]
+    if name == "SGD" and eff.get("nesterov"):
+        opt = "sgd"
+    explicit = {
+        k: v
+        for k, v in eff.items()
+        if (isinstance(v, int | float | list) and not isinstance(v, bool))
+        or k in cfg.optimizer.kwargs
+        or (name == "SGD" and k == "nesterov")
+    }
+    out: dict[str, Any] = {"opt": opt, "lr": cfg.optimizer.lr, **explicit, "filter_bias_and_bn": False}
+    warnings = []
+    if eff.get("weight_decay"):
+        warnings.append(
+            "note: create_optimizer_v2 still exempts from weight decay the parameters a timm model lists in "
+            "no_weight_decay() (position embeddings, class tokens); the design's optimizer decays every one"
+        )
+    return out, warnings

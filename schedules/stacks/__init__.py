@@ -24,9 +24,18 @@ from ..build import load_config
 from ..curve import Curve, compute_curve
 from ..design import ConfigError, Problem, ScheduleConfig, StackConfig
 from . import accelerate, deepspeed, hf, lightning, plain
-from .base import DesignScheduler, ticks_frame
+from .base import DesignScheduler, stretch_cause, stretched, ticks_frame
 
-__all__ = ["STACKS", "DesignScheduler", "Fix", "StackCurve", "StackConfig", "stack_curve", "run_config"]
+__all__ = [
+    "STACKS",
+    "DesignScheduler",
+    "Fix",
+    "StackCurve",
+    "StackConfig",
+    "run_config",
+    "stack_curve",
+    "stretched",
+]
 
 STACKS: dict[str, ModuleType] = {m.NAME: m for m in (plain, hf, accelerate, lightning, deepspeed)}
 
@@ -99,9 +108,10 @@ def _simulate(
     if cfg.plateau is not None and hasattr(module, "plateau_ticks"):
         # the framework steps the design's plateau itself (HF at evaluations, Lightning's monitor)
         ticks = module.plateau_ticks(cfg, plan, settings, ticks)
-    design_steps = ticks.calls // settings.scheduler_scale
+    design_steps = ticks.calls // settings.step_every
     if (
         design is not None
+        and settings.scheduler_scale == 1
         and ticks.plateau_calls is None
         and len(design_steps) == len(design)
         and np.array_equal(design_steps, np.arange(len(design)))
@@ -112,12 +122,24 @@ def _simulate(
         frame["skipped"] = ticks.skipped
         frame["scheduler_calls"] = ticks.calls
         return frame, design_steps, "", ticks
-    frame, design_steps, note = ticks_frame(cfg, ticks, settings.scheduler_scale)
+    frame, design_steps, note = ticks_frame(cfg, ticks, settings)
     return frame, design_steps, note, ticks
 
 
+#: "The same lr" for a stack: within this relative tolerance (plus RTOL x 1e-3 of the peak for rows at
+#: ~0), as the exports' checks.  A scheduler built for N x the steps and stepped N times per optimizer
+#: step reaches the design's values through other float operations (torch's recursive forms drift
+#: ~1e-16 per step); every other stack gives the design's lrs bit for bit.
+RTOL = 1e-12
+
+
 def _same(frame: pd.DataFrame, design: pd.DataFrame) -> bool:
-    return len(frame) == len(design) and np.array_equal(lr_matrix(frame), lr_matrix(design))
+    if len(frame) != len(design):
+        return False
+    a, b = lr_matrix(frame), lr_matrix(design)
+    peak = float(np.nanmax(np.abs(b))) if b.size and not np.isnan(b).all() else 0.0
+    close = np.abs(a - b) <= RTOL * np.maximum(np.abs(a), np.abs(b)) + RTOL * 1e-3 * peak
+    return bool(np.all(close | (np.isnan(a) & np.isnan(b))))
 
 
 def _times(n: int) -> str:
@@ -147,7 +169,12 @@ def _cause(cfg: ScheduleConfig, s: StackConfig, ticks: Any, rows: int, design_ro
             f"{s.lightning_frequency} batches ({_times(ticks.total_calls)} in {rows:,} optimizer steps)"
         )
     if s.scheduler_scale > 1:
-        parts.append(f"the scheduler was built for {s.scheduler_scale}x the optimizer steps")
+        parts.append(stretch_cause(cfg, s.scheduler_scale))
+    if s.step_every > 1:
+        parts.append(
+            f"the scheduler handed over advances the design once every {s.step_every} scheduler calls "
+            f"(DesignScheduler(..., scale={s.step_every}))"
+        )
     if s.amp_skipped_steps and s.name in ("hf", "deepspeed", "accelerate"):
         skipped = int(ticks.skipped.sum())
         parts.append(f"{label} does not step the scheduler on the {skipped:,} optimizer steps AMP skipped")
@@ -178,69 +205,133 @@ def _cause(cfg: ScheduleConfig, s: StackConfig, ticks: Any, rows: int, design_ro
     return "; ".join(parts)
 
 
-def _effect(frame: pd.DataFrame, design: pd.DataFrame, design_steps: np.ndarray) -> str:
+def _distinct(a: float, b: float) -> tuple[str, str]:
+    """``a`` and ``b`` with 3 significant digits, more (up to 17) where 3 would print them alike."""
+    for digits in (3, 6, 9, 17):
+        x, y = f"{a:.{digits}g}", f"{b:.{digits}g}"
+        if x != y:
+            return x, y
+    return x, y
+
+
+def _effect(frame: pd.DataFrame, design: pd.DataFrame, design_steps: np.ndarray, length: int) -> str:
+    """Where the stack's rows stand on the schedule it steps (``length`` rows long: the design's, or
+    the design built for N x the steps), where they first leave the design's and the largest gap."""
     t = len(design)
     rows = len(frame)
     lr, want = frame["lr"].to_numpy(), design["lr"].to_numpy()
     n = min(rows, t)
-    end = np.flatnonzero(design_steps >= t - 1)
+    end = np.flatnonzero(design_steps >= length - 1)
     bits: list[str] = []
     if len(end) and end[0] < rows - 1:
         bits.append(f"the schedule reaches its end at step {int(end[0]):,} of {rows:,}")
-    elif rows and design_steps[-1] < t - 1:
+    elif rows and design_steps[-1] < length - 1:
         d = int(design_steps[-1])
-        bits.append(
-            f"at the last step it is at design step {d:,} of {t:,} (lr {lr[rows - 1]:.3g} instead of {want[t - 1]:.3g})"
-        )
+        if length == t:
+            bits.append(
+                f"at the last step it is at design step {d:,} of {t:,} (lr {lr[rows - 1]:.3g} instead of {want[t - 1]:.3g})"
+            )
+        else:
+            bits.append(f"at the last step it is at step {d:,} of the {length:,} it was built for")
     diff = np.flatnonzero(~((lr[:n] == want[:n]) | (np.isnan(lr[:n]) & np.isnan(want[:n]))))
     if len(diff):
         k = int(diff[0])
-        bits.append(f"first differs at step {k:,} (lr {lr[k]:.3g} instead of {want[k]:.3g})")
+        got, exp = _distinct(float(lr[k]), float(want[k]))
+        bits.append(f"first differs at step {k:,} (lr {got} instead of {exp})")
+        peak = float(np.nanmax(np.abs(lr_matrix(design)))) if t else 0.0
+        gaps = np.abs(lr_matrix(frame)[:n] - lr_matrix(design)[:n]).max(axis=1)
+        if peak > 0 and np.isfinite(gaps).all():
+            w = int(np.argmax(gaps))
+            bits.append(f"largest gap {gaps[w] / peak:.1%} of the peak lr, at step {w:,}")
     return ", ".join(bits)
 
 
 def _candidates(cfg: ScheduleConfig, s: StackConfig) -> list[tuple[str, dict[str, Any]]]:
+    """Changes of settings worth trying, simplest first: each one alone, then all the needed ones
+    together (with each way of fixing accelerate's extra calls in turn)."""
     plan = cfg.plan
-    out: list[tuple[str, dict[str, Any]]] = []
+    needed: list[tuple[str, dict[str, Any]]] = []  # changes that may all be needed at once
+    ways: list[tuple[str, dict[str, Any]]] = []  # alternative fixes of one cause (accelerate's N calls)
+    every = 1
+    # every way states each setting it changes: back to one design step per call, or to a scheduler
+    # built for the run's own steps, where the stack's settings had something else
+    one_call = (
+        "hand the design over as DesignScheduler(optimizer, config) (scale=1: one design step per "
+        "scheduler call)",
+        {"step_every": 1},
+    )
+    unstretch = (
+        "build the scheduler with num_training_steps (the optimizer steps of the run)",
+        {"scheduler_scale": 1},
+    )
+
+    def way(*parts: tuple[str, dict[str, Any]]) -> None:
+        if parts:
+            merged: dict[str, Any] = {}
+            for _, change in parts:
+                merged.update(change)
+            ways.append((" and ".join(d for d, _ in parts), merged))
+
     if s.name == "accelerate":
         if not s.step_scheduler_with_optimizer:
-            out.append(
+            needed.append(
                 ("Accelerator(step_scheduler_with_optimizer=True)", {"step_scheduler_with_optimizer": True})
             )
         n = accelerate.processes(plan, s)
         if n > 1 and not s.split_batches:
-            out.append(
-                (
-                    f"build the scheduler with num_training_steps x {n} (and warmup x {n})",
-                    {"scheduler_scale": s.scheduler_scale * n},
-                )
+            every = n
+            scale_n = (
+                f"hand the design to accelerate as DesignScheduler(optimizer, config, scale={n}): one "
+                f"design step every {n} scheduler calls",
+                {"step_every": n},
             )
-            out.append(
+            way(
+                *([scale_n] if s.step_every != n else []),
+                *([unstretch] if s.scheduler_scale != 1 else []),
+            )
+            if s.scheduler_scale != n:
+                # accelerate's own advice; the design stretched n times and sampled every n steps: the
+                # design again only where its lengths stretch n-fold exactly (verified like any fix)
+                way(
+                    (f"build the scheduler with num_training_steps x {n}", {"scheduler_scale": n}),
+                    *([one_call] if s.step_every != 1 else []),
+                )
+            way(
                 (
                     "Accelerator(dataloader_config=DataLoaderConfiguration(split_batches=True)) with a DataLoader "
                     f"batch of micro_batch_size x {n}",
                     {"split_batches": True},
-                )
+                ),
+                *([one_call] if s.step_every != 1 else []),
+                *([unstretch] if s.scheduler_scale != 1 else []),
             )
-    if s.name == "lightning" and (s.lightning_interval != "step" or s.lightning_frequency != 1):
-        out.append(
+    if s.step_every != every and not ways:
+        needed.append(one_call)
+    if s.name == "lightning" and cfg.plateau is not None and s.lightning_plateau == "monitor":
+        needed.append(
+            (
+                "hand the whole design to Lightning as one scheduler, its plateau inside (DesignScheduler or "
+                "build_scheduler_variant) with 'interval': 'step', 'frequency': 1",
+                {"lightning_plateau": "inside", "lightning_interval": "step", "lightning_frequency": 1},
+            )
+        )
+    elif s.name == "lightning" and (s.lightning_interval != "step" or s.lightning_frequency != 1):
+        needed.append(
             (
                 "return the scheduler with 'interval': 'step', 'frequency': 1",
                 {"lightning_interval": "step", "lightning_frequency": 1},
             )
         )
-    if s.scheduler_scale > 1 and not any("scheduler_scale" in c for _, c in out):
-        out.append(
-            (
-                "build the scheduler with num_training_steps (the optimizer steps of the run)",
-                {"scheduler_scale": 1},
-            )
-        )
-    if len(out) > 1:
-        merged: dict[str, Any] = {}
-        for _, change in out:
-            merged.update(change)
-        out.append((" and ".join(d for d, _ in out), merged))
+    if s.scheduler_scale > 1 and not ways:
+        needed.append(unstretch)
+    out = [*needed, *ways]
+    for alt in ways or [None]:
+        combo = [*needed, *([alt] if alt is not None else [])]
+        if len(combo) > 1:
+            merged: dict[str, Any] = {}
+            for _, change in combo:
+                merged.update(change)
+            out.append((" and ".join(d for d, _ in combo), merged))
     return out
 
 
@@ -293,7 +384,11 @@ def stack_curve(
             )
         fix = None
     else:
-        diagnosis = f"{_cause(run_cfg, settings, ticks, len(frame), len(design))}: {_effect(frame, design, design_steps)}"
+        length = len(design) * settings.scheduler_scale
+        diagnosis = (
+            f"{_cause(run_cfg, settings, ticks, len(frame), len(design))}: "
+            f"{_effect(frame, design, design_steps, length)}"
+        )
         fix = find_fix(run_cfg, settings, design)
     if note:
         diagnosis += f" ({note})"

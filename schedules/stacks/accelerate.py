@@ -12,8 +12,11 @@ inside ``with accelerator.accumulate(model):`` as accelerate's examples do.
   micro-batches and at the end of the dataloader (accelerate/accelerator.py ``_do_sync``), so windows
   are the design's.
 
-So with N processes the design's scheduler runs N times too fast unless it was built for
-``num_training_steps x N`` steps (``scheduler_scale = N``) or ``split_batches=True``.
+So with N processes the design's scheduler runs N times too fast unless it advances once every N
+calls (``DesignScheduler(optimizer, config, scale=N)``, ``step_every = N``) or ``split_batches=True``.
+(A scheduler built for ``num_training_steps x N``, ``scheduler_scale = N``, is the design stretched N
+times and stepped N times per optimizer step: close to the design, exactly it only where the
+stretched lengths are N times the design's.)
 """
 
 from __future__ import annotations
@@ -79,7 +82,7 @@ def run_real(config: ScheduleConfig, settings: StackConfig) -> np.ndarray:
         # AcceleratedOptimizer and backward() use it exactly as in an fp16 run.
         accelerator.scaler = amp_scaler()
     model, optimizer = tiny_model_and_optimizer(config)
-    scheduler = DesignScheduler(optimizer, config, settings.scheduler_scale)
+    scheduler = DesignScheduler(optimizer, config, settings.step_every, stretch=settings.scheduler_scale)
     batch = t.micro_batch_size * (accelerator.num_processes if settings.split_batches else 1)
     loader = torch.utils.data.DataLoader(
         tiny_dataset(config), batch_size=batch, shuffle=False, drop_last=t.drop_last

@@ -12,6 +12,12 @@ CPU) and compare the lrs bit for bit.
 (warmup, hold, decay at its interval, plateau fed by the design's metric source).  The frameworks
 accept it wherever they accept a torch scheduler (HF ``Trainer(optimizers=...)``,
 ``accelerator.prepare``, Lightning's ``configure_optimizers``, ``deepspeed.initialize``).
+
+A scheduler *built for N x the steps* (``StackConfig.scheduler_scale``: ``num_training_steps`` taken
+from a dataloader N times too long) is the design built at N times its length, :func:`stretched`:
+every length derived from the total stretches as the real schedulers do (a warmup given as a ratio is
+``ceil(ratio * N * T)``, as HF's ``get_warmup_steps``; the decay's default length, a hold ratio,
+``OneCycleLR``'s total), while lengths given in steps stay.  It is then stepped as the stack steps it.
 """
 
 from __future__ import annotations
@@ -25,17 +31,67 @@ import torch
 from torch.optim import lr_scheduler as tls
 
 from ..build import LRSchedule, build_scheduler, dummy_optimizer, quiet_scheduler_warnings
-from ..design import Plan, ScheduleConfig, StackConfig
+from ..design import Plan, ScheduleConfig, StackConfig, make_plan
 
 #: Most scheduler steps one stack run takes (accelerate with many processes multiplies them).
 MAX_SCHEDULER_STEPS = 4_000_000
 
 
+def stretched(config: ScheduleConfig, scale: int) -> ScheduleConfig:
+    """The design built for ``scale`` x its optimizer steps: ``training.max_steps = scale * T`` with the
+    epochs' geometry unchanged, so every length derived from the total stretches (a warmup or hold given
+    as a ratio, the decay's default length, ``OneCycleLR``'s total, a ``wsd`` ratio) and every length
+    given in steps stays.  ``scale == 1`` is the design itself.
+
+    Not validated again (a copy of a valid design; the run's own caps concern ``T``, and only ``T``
+    rows of it are ever stepped): use it to build schedulers (:class:`DesignScheduler`, :func:`record`).
+    """
+    if scale == 1:
+        return config
+    total = config.plan.total_steps * int(scale)
+    out = config.model_copy(
+        update={"training": config.training.model_copy(update={"max_steps": total}), "stack": None}
+    )
+    out._plan = make_plan(out)
+    out._buildable = True  # lengths only grew: torch builds what it built for the design
+    return out
+
+
+def stretch_cause(config: ScheduleConfig, scale: int) -> str:
+    """What building the design for ``scale`` x its steps does to it, in numbers: which warmup case
+    applies (a ratio stretches, steps do not) and the total it is sized for."""
+    big = stretched(config, scale)
+    p, q = config.plan, big.plan
+    head = (
+        f"the scheduler was built for {scale}x the optimizer steps ({q.total_steps:,} instead of "
+        f"{p.total_steps:,})"
+    )
+    ratio = steps = None
+    if config.wsd is not None:
+        ratio, steps = config.wsd.warmup_ratio, config.wsd.warmup_steps
+    elif config.warmup is not None:
+        ratio, steps = config.warmup.ratio, config.warmup.steps
+    if ratio:
+        warm = (
+            f"its warmup, given as a ratio, stretches with it: ceil({ratio:g} x {q.total_steps:,}) = "
+            f"{q.warmup_steps:,} steps instead of {p.warmup_steps:,}"
+        )
+    elif steps:
+        warm = (
+            f"its warmup of {steps:,} steps does not stretch (given in steps), the rest of the schedule does"
+        )
+    else:
+        warm = "no warmup"
+    return f"{head}; {warm}"
+
+
 class DesignScheduler(tls.LRScheduler):
     """The design as one torch ``LRScheduler``: each ``step()`` advances it by one optimizer step.
 
-    ``scale`` > 1 builds it "for num_training_steps x scale": the design advances once every ``scale``
-    calls (what a scheduler sized from a dataloader ``scale`` times longer does at those points).
+    ``scale`` > 1 advances the design once every ``scale`` calls: what a framework that calls
+    ``step()`` ``scale`` times per optimizer step needs (accelerate with ``scale`` processes and
+    ``split_batches=False``).  ``stretch`` > 1 builds the design for ``stretch`` x its optimizer steps
+    (:func:`stretched`): what a scheduler sized from a dataloader ``stretch`` times too long does.
     ``with_plateau=False`` leaves the design's ``ReduceLROnPlateau`` out (see :func:`plateau_scheduler`).
     A metric passed to ``step()`` goes to the design's plateau when an evaluation is due
     (:attr:`needs_metric`); without one the plateau reads the design's own metric source.
@@ -51,14 +107,16 @@ class DesignScheduler(tls.LRScheduler):
         config: ScheduleConfig,
         scale: int = 1,
         with_plateau: bool = True,
+        stretch: int = 1,
     ):
         self.optimizer = optimizer
-        self.schedule: LRSchedule = build_scheduler(optimizer, config)
+        self.schedule: LRSchedule = build_scheduler(optimizer, stretched(config, int(stretch)))
         if not with_plateau:
             # the design's plateau is handed to the framework as its own ReduceLROnPlateau
             # (plateau_scheduler), which steps it at evaluations: this object leaves it out
             self.schedule._eval_every = None
         self.scale = int(scale)
+        self.stretch = int(stretch)
         self.calls = 0
         self.last_epoch = 0
         self._step_count = 1
@@ -166,17 +224,24 @@ def record(
     design_steps: np.ndarray,
     plateau_calls: np.ndarray | None = None,
     plateau_metric: np.ndarray | None = None,
+    stretch: int = 1,
 ) -> tuple[np.ndarray, str]:
     """The design's lrs (every group) after ``design_steps[k]`` steps of its real schedulers.
 
     ``design_steps`` must be non-decreasing.  With ``plateau_calls`` (see :class:`Ticks`) the
     design's plateau is left out of those steps and stepped on its own, ``plateau_calls[k]`` times
     before row ``k``, with the design's metric of evaluation ``plateau_metric[j]`` at call ``j``.
+    ``stretch``: the schedulers are the design built for that many times its steps (:func:`stretched`).
     When torch refuses to go on (``OneCycleLR`` stepped past ``total_steps`` raises, as in the
     user's loop), the remaining rows are NaN and the note says why.
     """
     optimizer = dummy_optimizer(config)
-    schedule = build_scheduler(optimizer, config)
+    try:
+        schedule = build_scheduler(optimizer, stretched(config, stretch))
+    except (ValueError, ZeroDivisionError, OverflowError) as exc:
+        return np.full((len(design_steps), len(optimizer.param_groups)), np.nan), (
+            f"torch refused the scheduler built for {stretch}x the steps: {exc}"
+        )
     separate = plateau_calls is not None and schedule.plateau is not None
     if separate:
         schedule._eval_every = None  # as DesignScheduler(with_plateau=False)
@@ -207,10 +272,15 @@ def record(
     return out, note
 
 
-def ticks_frame(config: ScheduleConfig, ticks: Ticks, scale: int) -> tuple[pd.DataFrame, np.ndarray, str]:
-    """Rows ``step, epoch, samples, lr, [lr/<group>], skipped, scheduler_calls`` for a stack run."""
-    design_steps = ticks.calls // scale
-    lrs, note = record(config, design_steps, ticks.plateau_calls, ticks.plateau_metric)
+def ticks_frame(
+    config: ScheduleConfig, ticks: Ticks, settings: StackConfig
+) -> tuple[pd.DataFrame, np.ndarray, str]:
+    """Rows ``step, epoch, samples, lr, [lr/<group>], skipped, scheduler_calls`` for a stack run: the
+    design (built for ``settings.scheduler_scale`` x its steps) advanced ``calls // step_every`` times."""
+    design_steps = ticks.calls // settings.step_every
+    lrs, note = record(
+        config, design_steps, ticks.plateau_calls, ticks.plateau_metric, settings.scheduler_scale
+    )
     names = [g.name for g in config.optimizer.groups()]
     data: dict[str, Any] = {
         "step": np.arange(len(ticks.calls), dtype=np.int64),

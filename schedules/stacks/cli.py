@@ -28,7 +28,7 @@ def cmd_stack_check(args: argparse.Namespace) -> int:
         return EXIT_OK
     print(f"mismatch: {run.diagnosis}")
     if run.fix is not None:
-        print(f"fix: {run.fix.description} (verified: the recomputed run equals the design)")
+        print(f"fix: {run.fix.description} (verified: the recomputed run equals the design within 1e-12)")
     else:
         print("fix: no setting of this stack reproduces the design")
     return EXIT_ERROR

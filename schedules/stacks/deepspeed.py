@@ -68,7 +68,7 @@ def run_real(config: ScheduleConfig, settings: StackConfig) -> np.ndarray:
 
     t = config.training
     model, optimizer = tiny_model_and_optimizer(config)
-    scheduler = DesignScheduler(optimizer, config, settings.scheduler_scale)
+    scheduler = DesignScheduler(optimizer, config, settings.step_every, stretch=settings.scheduler_scale)
     ds_config = {
         "train_micro_batch_size_per_gpu": t.micro_batch_size,
         "gradient_accumulation_steps": t.accumulation_steps,

@@ -19,8 +19,8 @@ target          what the export sets for the stack
 ``deepspeed``   ``train_micro_batch_size_per_gpu``, ``gradient_accumulation_steps`` and the
                 ``scheduler`` block
 ``accelerate``  a training loop: ``DataLoaderConfiguration(split_batches=...)``,
-                ``step_scheduler_with_optimizer``, and :class:`DesignScheduler` built for
-                ``num_training_steps x scale`` (the fix's settings)
+                ``step_scheduler_with_optimizer``, and :class:`DesignScheduler` with
+                ``scale`` (one design step every ``scale`` scheduler calls: the fix's settings)
 ==============  =============================================================================
 
 Every export is run through the real library by tests/test_stack_exports_real.py.
@@ -36,7 +36,7 @@ import numpy as np
 from ..build import load_config
 from ..curve import Curve, curve_of
 from ..design import ScheduleConfig, StackConfig
-from ..snippets import _data_import, _evaluate_lines, _header, _model_lines
+from ..snippets import _data_import, _evaluate_lines, _header, _model_lines, optimizer_comment
 from . import lr_matrix, stack_curve
 
 #: The stack each export target trains through.
@@ -131,13 +131,15 @@ def to_accelerate(
     n = settings.num_processes or rcfg.training.world_size
     t = rcfg.training
     batch = "training.micro_batch_size" + (f" * {n}" if settings.split_batches and n > 1 else "")
-    scale = settings.scheduler_scale
+    scale = settings.step_every
+    stretch = settings.scheduler_scale
     if scale == 1:
         scale_comment = "one design step per scheduler step"
     else:
-        scale_comment = (
-            f"built for num_training_steps x {scale}: one design step every {scale} scheduler steps"
-        )
+        scale_comment = f"one design step every {scale} scheduler steps"
+    if stretch > 1:
+        scale_comment += f"; built for num_training_steps x {stretch} (the design stretched)"
+    stretch_arg = f", stretch={stretch}" if stretch > 1 else ""
     why = []
     if n > 1 and not settings.split_batches:
         why.append(
@@ -172,8 +174,9 @@ def to_accelerate(
         f"    step_scheduler_with_optimizer={settings.step_scheduler_with_optimizer},",
         ")",
         *_model_lines(cfg, with_lr=False),
+        optimizer_comment(cfg),
         f"optimizer = torch.optim.{cfg.optimizer.name}(param_groups, lr=config.optimizer.lr, **config.optimizer.kwargs)",
-        f"design = DesignScheduler(optimizer, config, scale={scale})  # {scale_comment}",
+        f"design = DesignScheduler(optimizer, config, scale={scale}{stretch_arg})  # {scale_comment}",
         "loss_fn = torch.nn.MSELoss()",
         f"samples = {t.dataset_size}",
         "dataset = TensorDataset(torch.randn(samples, 16), torch.randn(samples, 1))  # <- your dataset",

@@ -170,7 +170,7 @@ def run_real(config: ScheduleConfig, settings: StackConfig, output_dir: str) -> 
         args["metric_for_best_model"] = "eval_loss"
         args["greater_is_better"] = config.plateau.mode == "max"
     else:
-        scheduler = DesignScheduler(optimizer, config, settings.scheduler_scale)
+        scheduler = DesignScheduler(optimizer, config, settings.step_every, stretch=settings.scheduler_scale)
 
     def before_step(state: Any) -> None:
         if state.global_step < settings.amp_skipped_steps:

@@ -7,8 +7,17 @@ epoch's last one), and only when ``(batch_idx + 1) % frequency == 0`` with ``bat
 index *within the epoch* (micro-batches, not optimizer steps); ``"epoch"`` schedulers are stepped
 after the last batch of the epoch when ``(current_epoch + 1) % frequency == 0`` (an epoch cut short by
 ``max_steps`` does not step them).  The loop does not look at AMP: skipped steps still step the
-scheduler.  A ``ReduceLROnPlateau`` is stepped with the logged ``monitor`` value: a plateau design's
-plateau is a scheduler config of its own (:func:`plateau_config`, :func:`plateau_ticks`).
+scheduler.
+
+A plateau design is handed over in one of two forms (``StackConfig.lightning_plateau``):
+
+- ``"inside"`` (default): the whole design as one scheduler (:class:`DesignScheduler`, or the Lightning
+  export's ``build_scheduler_variant``), its plateau evaluated at the design's own steps with the
+  design's metric, so it steps wherever that scheduler steps (with ``"interval": "step"``: exactly
+  the design's evaluations);
+- ``"monitor"``: the plateau as a ``ReduceLROnPlateau`` config of its own, stepped with the logged
+  ``monitor`` value (:func:`plateau_config`, :func:`plateau_ticks`), as the plain-torch
+  ``configure_optimizers`` export writes it; its ``frequency`` counts ``batch_idx`` within each epoch.
 
 So the design's per-optimizer-step scheduler needs ``"interval": "step", "frequency": 1``; with the
 default ``"epoch"`` it advances one optimizer step per epoch.
@@ -71,13 +80,16 @@ def plateau_config(config: ScheduleConfig, plan: Plan) -> dict[str, object]:
     return {"interval": "step", "frequency": int(every) * plan.accumulation_steps, "monitor": "val_loss"}
 
 
-def plateau_ticks(config: ScheduleConfig, plan: Plan, settings: StackConfig, ticks: Ticks) -> Ticks:  # noqa: ARG001
-    """A plateau design: its ``ReduceLROnPlateau`` is a scheduler config of its own with ``monitor``
+def plateau_ticks(config: ScheduleConfig, plan: Plan, settings: StackConfig, ticks: Ticks) -> Ticks:
+    """A plateau design in the ``"monitor"`` form (``"inside"``: ``ticks`` as they are, the plateau is
+    in the design's scheduler): its ``ReduceLROnPlateau`` is a scheduler config of its own with ``monitor``
     (:func:`plateau_config`), stepped after the boundary's other schedulers with the metric logged at
     the validation just before (training_epoch_loop.py ``on_advance_end``: ``val_loop.run()`` then
     ``update_lr_schedulers("step", update_plateau_schedulers=True)``; fit_loop.py ``on_advance_end``
     for ``"epoch"``).  A ``"step"`` frequency counts ``batch_idx`` within the epoch, so an
     evaluation period that does not divide the epoch restarts at every epoch."""
+    if settings.lightning_plateau != "monitor":
+        return ticks
     c = plateau_config(config, plan)
     if c["interval"] == "epoch":
         stepped = np.zeros(plan.total_steps, dtype=np.int64)
@@ -104,13 +116,16 @@ def fit(
     model: Any,
     configure: Callable[[Any], Any],
     root_dir: str,
+    validate: bool | None = None,
     **trainer_kwargs: Any,
 ) -> np.ndarray:
     """Train the tiny ``model`` as a real ``LightningModule`` whose ``configure_optimizers`` is
-    ``configure``, with ``lightning.Trainer(**QUIET_TRAINER, **trainer_kwargs)``; a plateau design
-    gets a one-batch validation that logs the design's metric as ``val_loss`` (float64).  Returns
-    each group's lr read in ``on_before_optimizer_step``.  A module attribute per param group name
-    (``self.<name>``) holds that group's parameter, as the exported snippet points at them."""
+    ``configure``, with ``lightning.Trainer(**QUIET_TRAINER, **trainer_kwargs)``; with ``validate``
+    (default: a plateau design) a one-batch validation logs the design's metric as ``val_loss``
+    (float64).  Returns each group's lr read in ``on_before_optimizer_step``.  A module attribute per
+    param group name (``self.<name>``) holds that group's parameter, as the exported snippet points at
+    them.  A ``configure`` carrying an ``lr_scheduler_step`` attribute (the exact variant's hook) gives
+    the module that hook too."""
     import lightning as L
     import torch
 
@@ -143,13 +158,15 @@ def fit(
 
         configure_optimizers = configure
 
+    if hasattr(configure, "lr_scheduler_step"):
+        Module.lr_scheduler_step = configure.lr_scheduler_step
     t = config.training
     data = tiny_dataset(config)
     loader = torch.utils.data.DataLoader(
         data, batch_size=t.micro_batch_size, shuffle=False, drop_last=t.drop_last
     )
     val: dict[str, Any] = {}
-    if config.plateau is not None:
+    if config.plateau is not None if validate is None else validate:
         val["val_dataloaders"] = torch.utils.data.DataLoader(torch.utils.data.Subset(data, [0]), batch_size=1)
     trainer = L.Trainer(**QUIET_TRAINER, default_root_dir=root_dir, **trainer_kwargs)
     trainer.fit(Module(), train_dataloaders=loader, **val)
@@ -159,29 +176,35 @@ def fit(
 def run_real(config: ScheduleConfig, settings: StackConfig, root_dir: str) -> np.ndarray:
     """Train a tiny ``LightningModule`` with the real ``lightning.Trainer`` (CPU, one device) whose
     ``configure_optimizers`` returns :class:`DesignScheduler` with the settings' interval and
-    frequency (and a plateau design's ``ReduceLROnPlateau`` as its own ``monitor`` config, validated
-    where it steps); record each group's lr in ``on_before_optimizer_step``."""
+    frequency (a plateau design: its plateau inside, or in the ``"monitor"`` form as a
+    ``ReduceLROnPlateau`` config of its own, validated where it steps); record each group's lr in
+    ``on_before_optimizer_step``."""
     from .real import tiny_model_and_optimizer
 
     t = config.training
     plan = config.plan
     model, optimizer = tiny_model_and_optimizer(config)
+    monitor = config.plateau is not None and settings.lightning_plateau == "monitor"
 
     def configure_optimizers(self: Any) -> Any:  # noqa: ARG001
         main = {
             "scheduler": DesignScheduler(
-                optimizer, config, settings.scheduler_scale, with_plateau=config.plateau is None
+                optimizer,
+                config,
+                settings.step_every,
+                with_plateau=not monitor,
+                stretch=settings.scheduler_scale,
             ),
             "interval": settings.lightning_interval,
             "frequency": settings.lightning_frequency,
         }
-        if config.plateau is None:
+        if not monitor:
             return {"optimizer": optimizer, "lr_scheduler": main}
         plateau = {"scheduler": plateau_scheduler(optimizer, config), **plateau_config(config, plan)}
         return [optimizer], [main, plateau]
 
     extra: dict[str, Any] = {}
-    if config.plateau is not None and plateau_config(config, plan)["interval"] == "step":
+    if monitor and plateau_config(config, plan)["interval"] == "step":
         # validate where the plateau steps: every `frequency` batches (within the epoch when it fits)
         frequency = int(plateau_config(config, plan)["frequency"])
         extra["val_check_interval"] = frequency
@@ -192,6 +215,7 @@ def run_real(config: ScheduleConfig, settings: StackConfig, root_dir: str) -> np
         model,
         configure_optimizers,
         root_dir,
+        validate=monitor,
         max_epochs=t.epochs if t.max_steps is None else -1,
         max_steps=t.max_steps if t.max_steps is not None else -1,
         accumulate_grad_batches=t.accumulation_steps,

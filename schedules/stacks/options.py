@@ -47,7 +47,19 @@ def add_stack_arguments(p: argparse.ArgumentParser, required: bool = False) -> N
         "--scheduler-scale",
         type=int,
         default=None,
-        help="the scheduler was built for num_training_steps x this (default 1)",
+        help="the scheduler was built for num_training_steps x this (default 1): the design stretched",
+    )
+    g.add_argument(
+        "--step-every",
+        type=int,
+        default=None,
+        help="the scheduler handed over advances the design once every N calls: DesignScheduler(..., scale=N)",
+    )
+    g.add_argument(
+        "--lightning-plateau",
+        choices=("inside", "monitor"),
+        default=None,
+        help="Lightning, plateau designs: the plateau inside the one scheduler (default) or a monitor config",
     )
     g.add_argument(
         "--amp-skipped-steps",
@@ -65,6 +77,8 @@ _FIELDS = {
     "interval": "lightning_interval",
     "frequency": "lightning_frequency",
     "scheduler_scale": "scheduler_scale",
+    "step_every": "step_every",
+    "lightning_plateau": "lightning_plateau",
     "amp_skipped_steps": "amp_skipped_steps",
 }
 

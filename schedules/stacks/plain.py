@@ -42,7 +42,7 @@ def run_real(config: ScheduleConfig, settings: StackConfig) -> np.ndarray:
     t = config.training
     plan = config.plan
     model, optimizer = tiny_model_and_optimizer(config)
-    scheduler = DesignScheduler(optimizer, config, settings.scheduler_scale)
+    scheduler = DesignScheduler(optimizer, config, settings.step_every, stretch=settings.scheduler_scale)
     scaler = amp_scaler()
     recorder = LrRecorder(optimizer)
     loader = torch.utils.data.DataLoader(

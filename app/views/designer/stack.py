@@ -33,6 +33,7 @@ def stack_section() -> None:
     a, b = st.columns(2)
     number(a, "stack.num_processes", "processes", StackConfig, "num_processes", placeholder="world_size")
     number(b, "stack.scheduler_scale", "scheduler built for steps x", StackConfig, "scheduler_scale")
+    number(st, "stack.step_every", "design steps once every N scheduler calls", StackConfig, "step_every")
     if name == "accelerate":
         input_for(st.checkbox, "stack.split_batches", "split_batches")
         input_for(st.checkbox, "stack.step_scheduler_with_optimizer", "step_scheduler_with_optimizer")
@@ -40,6 +41,9 @@ def stack_section() -> None:
         a, b = st.columns(2)
         input_for(a.selectbox, "stack.lightning_interval", "interval", ["epoch", "step"])
         number(b, "stack.lightning_frequency", "frequency", StackConfig, "lightning_frequency")
+        input_for(
+            st.selectbox, "stack.lightning_plateau", "a plateau goes to Lightning", ["inside", "monitor"]
+        )
     number(st, "stack.amp_skipped_steps", "AMP: steps GradScaler skips", StackConfig, "amp_skipped_steps")
 
 
@@ -74,7 +78,7 @@ def your_stack(run) -> None:
     a, b = st.columns([4, 1])
     a.info(
         f"**Fix:** {run.fix.description}. Verified: recomputing {run.label} with it gives the design's lr "
-        f"at every one of the {len(run.design):,} optimizer steps.",
+        f"at every one of the {len(run.design):,} optimizer steps (within 1e-12).",
         icon=":material/build:",
     )
     b.button("Apply fix", key=FIX_BUTTON, on_click=apply_stack_fix, args=(run.fix.settings,), width="stretch")
