@@ -4,9 +4,9 @@ Data flows down from here: :mod:`schedules.build` makes the real torch scheduler
 everything else (curves, live runs, stacks, exports, forecasts, the workspace) takes a design from it.
 """
 
-from .base import FORMAT, MAX_CONFIG_BYTES, MAX_TOTAL_STEPS, StrictModel
+from .base import FORMAT, MAX_CONFIG_BYTES, MAX_LR, MAX_TOTAL_STEPS, StrictModel
 from .decay import DECAY_KWARGS, DecayConfig
-from .parse import json_schema, parse_design_json, read_design, schema_text
+from .parse import json_schema, parse_design_json, read_bounded, read_design, schema_text, text_of
 from .plan import Plan, Window, make_plan
 from .problems import ConfigError, Problem, join_path
 from .spec import (
@@ -27,6 +27,7 @@ __all__ = [
     "DECAY_KWARGS",
     "FORMAT",
     "MAX_CONFIG_BYTES",
+    "MAX_LR",
     "MAX_TOTAL_STEPS",
     "OPTIMIZERS",
     "ConfigError",
@@ -49,6 +50,8 @@ __all__ = [
     "json_schema",
     "make_plan",
     "parse_design_json",
+    "read_bounded",
     "read_design",
     "schema_text",
+    "text_of",
 ]

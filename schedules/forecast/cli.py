@@ -12,7 +12,7 @@ import argparse
 import json
 import sys
 
-from ..command import EXIT_OK, command, write_frame
+from ..command import EXIT_OK, command, mark_outputs, write_frame, write_text
 from .fit import BOOTSTRAP, LAWS, fit_runs, predict
 from .runs import run_from_file, target_lr
 
@@ -43,6 +43,7 @@ def _args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
     p.add_argument("--save-fit", default=None, metavar="FIT.json", help="also write the fit as JSON")
+    mark_outputs(p, "output", "save_fit")
 
 
 @command(
@@ -63,6 +64,5 @@ def cmd_forecast(args: argparse.Namespace) -> int:
     frame = predict(fit, lr, steps, name=args.predict)
     write_frame(frame, args.output)
     if args.save_fit:
-        with open(args.save_fit, "w", encoding="utf-8") as fh:
-            json.dump(fit, fh, indent=1)
+        write_text(json.dumps(fit, indent=1), args.save_fit)
     return EXIT_OK
