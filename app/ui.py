@@ -17,6 +17,7 @@ import pandas as pd
 import streamlit as st
 
 from app import state
+from app.text import md, plot  # noqa: F401 - the pages' escaping helpers, re-exported here
 from schedules.budget import APP_CURVE_SECONDS, BytesLRU
 from schedules.build import load_config
 from schedules.curve import Curve, ProgressFn, compute_curve
@@ -179,13 +180,16 @@ def curve_of(config) -> Curve:
 
 
 def show_problems(title: str, error: ConfigError | list[str], kind: str = "error") -> None:
-    """An error (or warning) box with one line per problem, the field path in code style."""
+    """An error (or warning) box with one line per problem, the field path in code style.
+
+    The title and the lines are shown as text (:func:`app.text.md`): a problem echoes the value given,
+    which may be anyone's (a shared link, an uploaded file), and must never render as a link or image."""
     lines = error.lines() if isinstance(error, ConfigError) else list(error)
-    body = [f"**{title}**"] if title else []
+    body = [f"**{md(title)}**"] if title else []
     for line in lines:
         path, sep, rest = line.partition(": ")
-        problem = sep and kind in ("error", "warning") and " " not in path
-        body.append(f"- `{path}`: {rest}" if problem else f"- {line}")
+        problem = sep and kind in ("error", "warning") and " " not in path and "`" not in path
+        body.append(f"- `{path}`: {md(rest)}" if problem else f"- {md(line)}")
     box: Callable[..., Any] = {
         "error": st.error,
         "warning": st.warning,

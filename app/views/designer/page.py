@@ -81,7 +81,7 @@ def main() -> None:
 def right_column(right, cfg: ScheduleConfig, problems: ConfigError | None):
     """Title, notices, the chart and what follows it; returns the curve (None if it cannot be drawn)."""
     with right:
-        st.title(cfg.name or "untitled", anchor=False)
+        st.title(ui.md(cfg.name) if cfg.name else "untitled", anchor=False)
         ui.show_notices()
         if problems is not None:
             ui.show_problems("The design has problems; the chart shows the last valid design.", problems)

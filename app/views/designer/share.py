@@ -6,7 +6,7 @@ import math
 
 import streamlit as st
 
-from app import library, state
+from app import library, state, ui
 from app.views.designer.widgets import section, ss
 from schedules.build import parse_config_json
 from schedules.design import MAX_CONFIG_BYTES, ConfigError, ScheduleConfig
@@ -95,4 +95,4 @@ def share_section(cfg: ScheduleConfig) -> None:
     )
     saved = ss.get(state.SAVED_DESIGNS) or {}
     if saved:
-        st.caption("Saved for Compare: " + ", ".join(f"`{n}`" for n in saved))
+        st.caption("Saved for Compare: " + ", ".join(ui.md(n) for n in saved))

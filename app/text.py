@@ -1,0 +1,49 @@
+"""User strings as text, the one place the app escapes them.
+
+A design's name, a run's message, a log's column, a param group's name, a value echoed in an error:
+none of it is the app's own Markdown or HTML, so none of it may become an image, a link, a colour or
+a formula.
+
+- :func:`md` for everything Streamlit renders as Markdown (``st.markdown``, ``st.caption``,
+  ``st.error`` and the other boxes, ``st.title``, button labels): the characters that start
+  Markdown's constructs are backslash-escaped (CommonMark shows an escaped character as itself):
+  ``[ ] < `` (links, images, autolinks, HTML), `` ` * _ ~ `` (code, emphasis), ``$`` (Streamlit's
+  maths), ``@``, ``www.`` and ``:`` before a word or ``/`` (GFM's bare links, Streamlit's
+  ``:color[...]``, ``:material/...:`` and emoji codes), ``\\``; and a leading ``# > - + =`` or
+  ``1.`` (headings, quotes, lists).  Line breaks become spaces.  Everything else (``'``, ``.``,
+  ``:`` before a space, ``>=``) stays as it is, so messages read the same.
+- :func:`plot` for Plotly's trace names, legend groups and hover templates, which read a subset of
+  HTML (``<a href>`` makes a clickable link) and ``%{...}`` placeholders: ``<``, ``>``, ``&``, ``"``,
+  ``'`` and ``%`` become character references.
+
+Pure functions (no Streamlit): the chart modules use them too.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from typing import Any
+
+__all__ = ["md", "plot"]
+
+_ALWAYS = re.compile(r"([\\`*_~\[\]<$@])")
+_COLON = re.compile(r":(?=[\w/+-])")
+_WWW = re.compile(r"(?i)(www)\.")
+_LEADING = re.compile(r"^(\s*)([#>+=-]|\d+(?=[.)]))")
+
+
+def md(value: Any) -> str:
+    """``value`` as text that Streamlit's Markdown shows as is (see the module docstring)."""
+    text = " ".join(str(value).splitlines())
+    text = _ALWAYS.sub(r"\\\1", text)
+    text = _COLON.sub(r"\\:", text)
+    text = _WWW.sub(r"\1\\.", text)
+    return _LEADING.sub(
+        lambda m: m.group(1) + ("\\" + m.group(2) if not m.group(2)[0].isdigit() else m.group(2) + "\\"), text
+    )
+
+
+def plot(value: Any) -> str:
+    """``value`` as text that Plotly shows as is in a trace name, legend or hover label."""
+    return html.escape(str(value), quote=True).replace("%", "&#37;")
