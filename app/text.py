@@ -7,7 +7,7 @@ a formula.
 - :func:`md` for everything Streamlit renders as Markdown (``st.markdown``, ``st.caption``,
   ``st.error`` and the other boxes, ``st.title``, button labels): the characters that start
   Markdown's constructs are backslash-escaped (CommonMark shows an escaped character as itself):
-  ``[ ] < `` (links, images, autolinks, HTML), `` ` * _ ~ `` (code, emphasis), ``$`` (Streamlit's
+  ``[ ]`` and ``<`` before a letter, ``/``, ``!`` or ``?`` (links, images, autolinks, HTML), `` ` * ~ `` and ``_`` outside a word (code, emphasis), ``$`` (Streamlit's
   maths), ``@``, ``www.`` and ``:`` before a word or ``/`` (GFM's bare links, Streamlit's
   ``:color[...]``, ``:material/...:`` and emoji codes), ``\\``; and a leading ``# > - + =`` or
   ``1.`` (headings, quotes, lists).  Line breaks become spaces.  Everything else (``'``, ``.``,
@@ -27,7 +27,10 @@ from typing import Any
 
 __all__ = ["md", "plot"]
 
-_ALWAYS = re.compile(r"([\\`*_~\[\]<$@])")
+_ALWAYS = re.compile(r"([\\`*~\[\]$@]|<(?=[A-Za-z/!?]))")
+#: An underscore between two letters or digits (``dataset_size``) cannot emphasise (CommonMark's
+#: flanking rules): only the others are escaped, so field names read as they are.
+_UNDERSCORE = re.compile(r"(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
 _COLON = re.compile(r":(?=[\w/+-])")
 _WWW = re.compile(r"(?i)(www)\.")
 _LEADING = re.compile(r"^(\s*)([#>+=-]|\d+(?=[.)]))")
@@ -37,6 +40,7 @@ def md(value: Any) -> str:
     """``value`` as text that Streamlit's Markdown shows as is (see the module docstring)."""
     text = " ".join(str(value).splitlines())
     text = _ALWAYS.sub(r"\\\1", text)
+    text = _UNDERSCORE.sub(r"\\_", text)
     text = _COLON.sub(r"\\:", text)
     text = _WWW.sub(r"\1\\.", text)
     return _LEADING.sub(
