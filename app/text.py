@@ -8,10 +8,12 @@ a formula.
   ``st.error`` and the other boxes, ``st.title``, button labels): the characters that start
   Markdown's constructs are backslash-escaped (CommonMark shows an escaped character as itself):
   ``[ ]`` and ``<`` before a letter, ``/``, ``!`` or ``?`` (links, images, autolinks, HTML), `` ` * ~ `` and ``_`` outside a word (code, emphasis), ``$`` (Streamlit's
-  maths), ``@``, ``www.`` and ``:`` before a word or ``/`` (GFM's bare links, Streamlit's
-  ``:color[...]``, ``:material/...:`` and emoji codes), ``\\``; and a leading ``# > - + =`` or
-  ``1.`` (headings, quotes, lists).  Line breaks become spaces.  Everything else (``'``, ``.``,
-  ``:`` before a space, ``>=``) stays as it is, so messages read the same.
+  maths), ``\\``; and a leading ``# > - + =`` or ``1.`` (headings, quotes, lists).  GFM finds bare
+  links (``http://``, ``www.``, ``a@b.c``) in the text *after* parsing, where escapes are gone, and
+  Streamlit reads ``:color[...]``, ``:material/...:`` and ``:emoji:`` codes: those are broken with a
+  zero-width space (after ``http``, ``www``, a ``:`` before a word, before ``@``), which shows as
+  nothing.  Line breaks become spaces.  Everything else (``'``, ``.``, ``:`` before a space, ``>=``)
+  stays as it is, so messages read the same.
 - :func:`plot` for Plotly's trace names, legend groups and hover templates, which read a subset of
   HTML (``<a href>`` makes a clickable link) and ``%{...}`` placeholders: ``<``, ``>``, ``&``, ``"``,
   ``'`` and ``%`` become character references.
@@ -27,13 +29,16 @@ from typing import Any
 
 __all__ = ["md", "plot"]
 
-_ALWAYS = re.compile(r"([\\`*~\[\]$@]|<(?=[A-Za-z/!?]))")
+_ALWAYS = re.compile(r"([\\`*~\[\]$]|<(?=[A-Za-z/!?]))")
 #: An underscore between two letters or digits (``dataset_size``) cannot emphasise (CommonMark's
 #: flanking rules): only the others are escaped, so field names read as they are.
 _UNDERSCORE = re.compile(r"(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
-_COLON = re.compile(r":(?=[\w/+-])")
-_WWW = re.compile(r"(?i)(www)\.")
+#: What GFM turns into links *after* parsing (a transform over the text, where backslash escapes are
+#: already gone), and Streamlit's ``:color[``, ``:material/...:`` and ``:emoji:``: broken with a zero-width
+#: space, which the page shows as nothing.
+_AFTER_PARSING = re.compile(r"(?i)(https?|mailto|xmpp|www)(?=[:.])|(?=@)|(?<=:)(?=[\w/+-])")
 _LEADING = re.compile(r"^(\s*)([#>+=-]|\d+(?=[.)]))")
+ZERO_WIDTH_SPACE = "\u200b"
 
 
 def md(value: Any) -> str:
@@ -41,8 +46,7 @@ def md(value: Any) -> str:
     text = " ".join(str(value).splitlines())
     text = _ALWAYS.sub(r"\\\1", text)
     text = _UNDERSCORE.sub(r"\\_", text)
-    text = _COLON.sub(r"\\:", text)
-    text = _WWW.sub(r"\1\\.", text)
+    text = _AFTER_PARSING.sub(lambda m: (m.group(1) or "") + ZERO_WIDTH_SPACE, text)
     return _LEADING.sub(
         lambda m: m.group(1) + ("\\" + m.group(2) if not m.group(2)[0].isdigit() else m.group(2) + "\\"), text
     )

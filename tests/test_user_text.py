@@ -54,9 +54,10 @@ def rendered(markdown: str) -> str:
 
 
 def text_of(html: str) -> str:
+    """The text a reader sees (tags dropped, references decoded, zero-width spaces invisible)."""
     import html as html_lib
 
-    return html_lib.unescape(re.sub(r"<[^>]+>", "", html)).strip()
+    return html_lib.unescape(re.sub(r"<[^>]+>", "", html)).strip().replace("\u200b", "")
 
 
 @pytest.mark.parametrize("value", HOSTILE)
@@ -65,9 +66,11 @@ def test_md_renders_as_the_same_text_and_nothing_else(value: str) -> None:
     assert not ELEMENTS.search(out), out
     assert text_of(out) == value
     # Streamlit's own syntax: no directive, icon, emoji code or maths delimiter is left unescaped.
+    # What GFM links after parsing (bare URLs, www., e-mail) and Streamlit's :codes: are broken with a
+    # zero-width space; $ is escaped.
     escaped = md(value)
-    assert not re.search(r"(?<!\\)\$", escaped) and not re.search(r"(?<!\\):(?=[\w/])", escaped)
-    assert "www." not in escaped.lower() and not re.search(r"(?<!\\)@", escaped)
+    assert not re.search(r"(?<!\\)\$", escaped) and not re.search(r":(?=[\w/])", escaped)
+    assert "www." not in escaped.lower() and "http:" not in escaped and not re.search(r"[^\u200b]@", escaped)
 
 
 def test_md_leaves_plain_messages_as_they_are() -> None:
