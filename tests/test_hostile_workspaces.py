@@ -263,3 +263,52 @@ def test_cli_refuses_each_hostile_file_with_exit_2_in_one_line(tmp_path: Path, k
     assert whole <= 4 * TIME_LIMIT_S, whole
     assert 0 < rss < RSS_LIMIT_BYTES, rss
     assert ws.counts() == before and _left_over(ws) == []
+
+
+# --------------------------------------------------------------------------------------------------
+# the Library page over a stored bomb (finding 2: opening the Library decoded it)
+
+
+def test_the_library_opens_over_a_stored_bomb_without_decoding_it() -> None:
+    """A run whose stored block is a 1 GiB zip bomb (written before these checks, or damaged on disk):
+    the Library's Runs tab opens (its *Download CSV* is built only when clicked), and choosing the run
+    to compare names it in an error line instead of decoding it or failing the page."""
+    import resource
+
+    from streamlit.testing.v1 import AppTest
+
+    ws = Workspace()
+    good = ws.start_run("good", columns=["step", "lr"], device="cpu")
+    ws.append_rows(good, {"step": [0, 1, 2], "lr": [0.1, 0.05, 0.01]})
+    ws.finish_run(good, "done")
+    bomb = ws.start_run("bomb", columns=["step", "lr"], device="cpu")
+    ws.append_rows(bomb, {"step": [0, 1, 2], "lr": [0.1, 0.05, 0.01]})
+    ws.finish_run(bomb, "done")
+    path = ws.path
+    ws.close()
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("UPDATE run_chunks SET data = ? WHERE run_id = ?", (bomb_block(), bomb))
+    conn.close()
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    at = AppTest.from_file(str(REPO_ROOT / "app" / "main.py"), default_timeout=120)
+    at.run()
+    at.switch_page("views/library.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    at.selectbox(key="library_run").set_value(bomb).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any(c.value.startswith("live run, done; 3 steps") for c in at.caption), [
+        c.value for c in at.caption
+    ]
+    at.multiselect(key="library_runs").set_value([good, bomb]).run()
+    assert not at.exception, [e.value for e in at.exception]
+    errors = [e.value for e in at.error]
+    assert any(
+        f"Run #{bomb} cannot be shown" in e and "decodes to more than the 24 bytes" in e for e in errors
+    ), errors
+    # the good run is still drawn and summarised
+    assert len(at.get("plotly_chart")) == 2
+    summaries = [d.value for d in at.dataframe if "peak lr" in d.value.columns]
+    assert len(summaries) == 1 and summaries[0]["run"].tolist() == [f"good (#{good})"]
+    assert summaries[0]["steps"].tolist() == [3] and summaries[0]["peak lr"].tolist() == [0.1]
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 300_000  # KB: inflating is 1 GB

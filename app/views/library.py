@@ -294,8 +294,13 @@ with t_runs:
             key=K_RUNS,
             placeholder="Choose runs…",
         )
-        if overlay:
-            frames = {f"{run_by_id[i].name} (#{i})": ws.run_frame(i) for i in overlay}
+        frames = {}
+        for i in overlay:
+            try:  # a block damaged on disk (or stored by an older version) is named, never decoded unbounded
+                frames[f"{run_by_id[i].name} (#{i})"] = ws.run_frame(i)
+            except WorkspaceError as exc:
+                st.error(f"Run #{i} cannot be shown: {ui.md(exc)}", icon=":material/error:")
+        if frames:
             loss_fig, lr_fig = library.runs_figures(frames)
             f1, f2 = st.columns(2)
             f1.plotly_chart(loss_fig, key="library_runs_loss", config={"displaylogo": False})
