@@ -144,17 +144,23 @@ def scenario(
         wait_until(lambda: run_status(hog) == "running", 60)
         hog.reload()
         settle(hog)
+        other.bring_to_front()
         other.goto(f"{base_url}/live")
         settle(other)
         set_steps(other, 2_000)
         other.get_by_role("button", name="Start", exact=True).click()
         wait_until(lambda: run_status(other) in ("running", "done"), 60)
         time.sleep(10)
-        hog.get_by_role("button", name="Stop", exact=True).first.click()
+        hog.bring_to_front()  # a page in the background gets no animation frames: a click would wait for one
+        # The hog's page redraws its live chart all the time: on a loaded machine Playwright's hit-target
+        # check of a real click did not finish in 30 s (twice); the click event itself is what Stop's
+        # handler reads, so it is dispatched on the button.
+        hog.get_by_role("button", name="Stop", exact=True).first.dispatch_event("click")
         wait_until(lambda: run_status(hog) == "stopped", 30)
 
         watch.phase = "workspace files"
         renice()
+        uploader.bring_to_front()
         uploader.goto(f"{base_url}/library")
         settle(uploader)
         uploader.get_by_role("tab", name="Import / export").click()

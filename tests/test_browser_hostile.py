@@ -6,7 +6,8 @@ machine is the same client.
    HTML link and an image: no image loads, no link exists, the names show as typed (title, legend).
 2. A link with a bad value that is a Markdown link ("Fix here"): the error box shows it as text.
 3. The Library: a workspace file whose ``designs`` table is a view over a recursive query is refused
-   with one line; an export whose run message is a Markdown image imports, and the message is text.
+   with one line; an export whose run message is a Markdown image imports, and the message is text;
+   its *Download CSV* (built when clicked) gives the run's rows.
 4. Two browsers (two cookie jars) from one address without a client header: the second Start is refused.
 Screenshots: ``tests/artifacts/hostile-link.png``, ``hostile-library.png``.
 """
@@ -137,6 +138,11 @@ def test_hostile_strings_are_text_and_hostile_files_are_refused(
             assert wait_until(lambda: f"live run, failed: {IMAGE}" in shown(), 60), shown()[:1500]
             nothing_from_the_attacker(page)
             page.screenshot(path=artifacts_dir / "hostile-library.png")
+            # its CSV is built when clicked (finding 2: it was built on every rerun), and is the run's rows
+            with page.expect_download(timeout=120_000) as download:
+                page.get_by_role("button", name="Download CSV").click()
+            assert download.value.suggested_filename == "run-1.csv"
+            assert Path(download.value.path()).read_text() == "step,lr\n0,0.1\n1,0.05\n2,0.01\n"
         finally:
             context.close()
 

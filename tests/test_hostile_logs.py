@@ -166,3 +166,32 @@ def test_the_cli_prints_the_dropped_counts(tmp_path, capsys) -> None:
     assert code == 0, err
     assert "note: a.csv: column 'loss': 1 value dropped: 1 inf or NaN" in err
     assert "note: b.csv: column 'loss': 1 value dropped: 1 inf or NaN" in err
+
+
+def test_the_run_logs_page_shows_the_dropped_counts_and_the_refusals() -> None:
+    """The same log on the Run logs page (AppTest): the counts are visible under the summary; a
+    5,000-digit step is an error box naming its row and column, not an exception box."""
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    main = str(Path(__file__).resolve().parents[1] / "app" / "main.py")
+    at = AppTest.from_file(main, default_timeout=90)
+    at.run()
+    at.switch_page("views/logs.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    csv = "step,lr,loss\n0,0.1,3.0\n1,0.1,inf\n2,0.1,nan\n2,0.1,2.5\n3,0.1,abc\n5,0.1,2.2\n"
+    at.file_uploader(key="logs_upload").set_value(("run.csv", csv.encode(), "text/csv")).run()
+    assert not at.exception, [e.value for e in at.exception]
+    captions = [c.value for c in at.caption]
+    assert "column 'lr': 1 value dropped: 1 at a step logged again (the last value there is kept)" in captions
+    assert "column 'loss': 3 values dropped: 2 inf or NaN, 1 not a number" in captions, captions
+
+    long_step = b"step,lr,loss\n" + b"9" * 5000 + b",0.1,1.0\n1,0.1,1.0\n"
+    at.file_uploader(key="logs_upload").set_value(("long.csv", long_step, "text/csv")).run()
+    assert not at.exception, [e.value for e in at.exception]
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and "long.csv could not be read" in errors[0], errors
+    assert "`long.csv`: row 1, column 'step': must be a number of at most 64 characters" in errors[0].replace(
+        "\\", ""
+    ), errors
