@@ -11,12 +11,14 @@ An exported file comes from anyone, so :mod:`.transfer` reads it only through th
   (:mod:`.records`: text, a finite number, an integer, a JSON list or object, or ``None`` where the
   field is optional), text within :data:`~.records.MAX_TEXT` characters (names within
   :data:`~.records.MAX_NAME`), JSON within :data:`~.records.MAX_JSON_BYTES`; then the rules of each
-  table (a design's config loads and builds, a run's kind and status are known ones, tags and
-  columns are lists of short strings, a fit's parameters are finite numbers).  A new column of a
-  record is checked by its type with no change here.
+  table (a run's kind and status are known ones, tags and columns are lists of short strings, a
+  fit's parameters are finite numbers).  A new column of a record is checked by its type with no
+  change here.
 - **Every block of a run's rows** (:func:`check_blocks`): numbered 0, 1, ... with consecutive rows
   adding up to the run's ``n_rows`` (at most :data:`~.records.MAX_RUN_ROWS`), each decoded within
   the codec's bounds (:mod:`.codec`) to the rows it states, with columns the run lists.
+- **Last, every design's and run's config** (:func:`check_config`) loads and builds: the one check
+  that imports torch, so a file refused for anything else is refused without it.
 
 Every refusal is a :class:`WorkspaceError` (invalid) of one line naming the record and the field.
 """
@@ -31,7 +33,6 @@ import types
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
-from ..build import load_config
 from ..design import ConfigError
 from .codec import CodecError, decode_columns
 from .errors import WorkspaceError
@@ -55,6 +56,7 @@ __all__ = [
     "MAX_RECORDS",
     "MAX_UID",
     "check_blocks",
+    "check_config",
     "check_record",
     "check_schema",
     "expected_schema",
@@ -216,6 +218,8 @@ def _uid(where: str, uid: str) -> None:
 
 def _config(where: str, column: str, text: str) -> str:
     """The config's hash; refused when it does not load and build."""
+    from ..build import load_config  # torch: imported once a file's cheap checks have passed
+
     try:
         return config_hash(load_config(text))
     except ConfigError as exc:
@@ -226,7 +230,6 @@ def _config(where: str, column: str, text: str) -> str:
 
 def _design_rules(where: str, rec: dict[str, Any]) -> None:
     _name(where, rec["name"])
-    rec["hash"] = _config(where, "config", rec["config"])
     _strings(where, "tags", rec["tags"], MAX_TAGS)
 
 
@@ -238,10 +241,6 @@ def _run_rules(where: str, rec: dict[str, Any]) -> None:
         raise _refuse(where, "kind", f"must be one of {', '.join(RUN_KINDS)}", rec["kind"])
     if rec["status"] not in RUN_STATUSES:
         raise _refuse(where, "status", f"must be one of {', '.join(RUN_STATUSES)}", rec["status"])
-    if rec["config"] is not None:
-        rec["hash"] = _config(where, "config", rec["config"])
-    else:
-        rec["hash"] = None
     _strings(where, "columns", rec["columns"], MAX_RUN_COLUMNS)
     if len(set(rec["columns"])) != len(rec["columns"]):
         raise _refuse(where, "columns", "must not repeat a name", rec["columns"])
@@ -278,6 +277,16 @@ RULES: dict[str, Callable[[str, dict[str, Any]], None]] = {
     RUNS.name: _run_rules,
     FITS.name: _fit_rules,
 }
+
+
+def check_config(table: Table[Any], record_id: int, config: str | None, what: str) -> str | None:
+    """The hash of a design's or run's config (None without one), refused naming the record when the
+    config does not load and build.  Called after every record's types and every block have passed:
+    it is the one check that needs torch (seconds to import on a loaded machine), so a file refused
+    for anything else is refused without it."""
+    if config is None:
+        return None
+    return _config(f"{what}: {table.noun} {record_id!r}", "config", config)
 
 
 def check_record(table: Table[Any], row: Mapping[str, Any], what: str) -> dict[str, Any]:

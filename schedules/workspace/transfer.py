@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from .checks import MAX_RECORDS, check_blocks, check_record, check_schema
+from .checks import MAX_RECORDS, check_blocks, check_config, check_record, check_schema
 from .connection import Store, check_version, migrate, read_version
 from .designs import free_name
 from .errors import WorkspaceError
@@ -293,7 +293,6 @@ def _checked(
         for r in src.execute(f"SELECT * FROM {table.name} ORDER BY id"):
             deadline.check()
             rec = check_record(table, r, what)
-            hashes[table.name][r["id"]] = rec.get("hash")
             if table is RUNS:
                 check_blocks(
                     (
@@ -306,6 +305,11 @@ def _checked(
                     rec,
                     what,
                 )
+    for table in TABLES:  # last: the one check that imports torch
+        if "config" in table.columns:
+            for r in src.execute(f"SELECT id, config FROM {table.name} ORDER BY id"):
+                deadline.check()
+                hashes[table.name][r["id"]] = check_config(table, r["id"], r["config"], what)
     return hashes
 
 
