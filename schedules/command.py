@@ -19,6 +19,7 @@ from typing import Any, TextIO
 EXIT_OK, EXIT_ERROR, EXIT_INVALID = 0, 1, 2
 #: The namespace attribute listing a command's output arguments (see :func:`mark_outputs`).
 OUTPUTS = "output_arguments"
+OUTPUT_FOLDERS = "output_folders"
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -41,10 +42,11 @@ class OutputError(ValueError):
     place): the CLI prints the message as one line and exits 2."""
 
 
-def mark_outputs(p: argparse.ArgumentParser, *dests: str) -> None:
+def mark_outputs(p: argparse.ArgumentParser, *dests: str, folders: tuple[str, ...] = ()) -> None:
     """Declare which arguments of a command name files it writes (default: ``output`` alone), so
-    :func:`check_outputs` refuses one that is a folder or an input of the same command."""
-    p.set_defaults(**{OUTPUTS: dests})
+    :func:`check_outputs` refuses one that is a folder or an input of the same command; ``folders``:
+    those of ``dests`` that may name a folder (``forecast -o DIR/``, ``cooldown -o DIR/``)."""
+    p.set_defaults(**{OUTPUTS: dests, OUTPUT_FOLDERS: folders})
 
 
 def _named_files(value: Any) -> Iterator[str]:
@@ -64,7 +66,7 @@ def check_outputs(args: argparse.Namespace) -> None:
     inputs = [
         f
         for name, value in vars(args).items()
-        if name not in dests and name != OUTPUTS
+        if name not in dests and name not in (OUTPUTS, OUTPUT_FOLDERS)
         for f in _named_files(value)
         if f not in ("", "-") and os.path.isfile(f)
     ]
@@ -73,6 +75,8 @@ def check_outputs(args: argparse.Namespace) -> None:
             continue
         flag = "--" + dest.replace("_", "-")
         if os.path.isdir(value):
+            if dest in getattr(args, OUTPUT_FOLDERS, ()):
+                continue  # written inside, by name: never one of the inputs
             raise OutputError(f"{flag} {value}: is a folder; give the name of a file to write")
         if os.path.exists(value):
             for f in inputs:
