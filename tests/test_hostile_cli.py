@@ -285,3 +285,26 @@ def test_a_repeated_json_key_is_refused_naming_it(capsys, tmp_path) -> None:
             "optimizer.lr: must appear once in its object (JSON with a repeated key is ambiguous: which value is meant?)"
         ],
     )
+
+
+def test_a_saved_fit_is_read_bounded_and_an_output_folder_is_allowed_where_a_command_writes_into_one(
+    capsys, tmp_path
+) -> None:
+    """forecast --load-fit /dev/zero stops at the cap; -o names a folder for forecast's several targets
+    (written inside, by name), and is still refused as a folder for curve."""
+    import argparse
+
+    from schedules.cli import main
+    from schedules.command import OutputError, check_outputs, mark_outputs
+
+    assert main(["forecast", "--load-fit", "/dev/zero", "--predict", "x.json"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "/dev/zero: must be at most 5,000,000 bytes, got 'more than 5,000,000 bytes'", err
+    p = argparse.ArgumentParser()
+    p.add_argument("-o", "--output")
+    mark_outputs(p, "output", folders=("output",))
+    check_outputs(p.parse_args(["-o", str(tmp_path)]))  # a folder: allowed here
+    q = argparse.ArgumentParser()
+    q.add_argument("-o", "--output")
+    with pytest.raises(OutputError, match="is a folder"):
+        check_outputs(q.parse_args(["-o", str(tmp_path)]))
