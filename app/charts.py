@@ -17,6 +17,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from tsdownsample import MinMaxLTTBDownsampler
 
+from app.text import plot
 from schedules.curve import Curve
 
 XAxis = Literal["step", "epoch", "samples", "tokens"]
@@ -209,10 +210,10 @@ def lr_figure(
             "type": "scatter",
             "x": x_all[idx],
             "y": y_all[idx],
-            "name": col,
+            "name": plot(col),  # lr/<group name>: the user's text, never Plotly's HTML
             "mode": "lines",
             "line": {"color": COLORS[i % len(COLORS)], "width": 2},
-            "hovertemplate": f"{_hover_x(x_axis)}<br>{col} %{{y:.4g}}<extra></extra>",
+            "hovertemplate": f"{_hover_x(x_axis)}<br>{plot(col)} %{{y:.4g}}<extra></extra>",
         }
         if x_axis != "step":
             trace["customdata"] = steps[idx]  # the step number, for hover
@@ -412,15 +413,15 @@ def compare_figure(
                 x=x_all[idx],
                 y=y_all[idx],
                 customdata=None if x_axis == "step" else s.frame["step"].to_numpy()[idx],
-                name=s.name,
-                legendgroup=s.group or s.name,
+                name=plot(s.name),
+                legendgroup=plot(s.group or s.name),
                 mode="lines",
                 line={
                     "color": s.color or COLORS[i % len(COLORS)],
                     "dash": s.dash,
                     "width": 2 if s.dash == "solid" else 2.5,
                 },
-                hovertemplate=f"<b>{s.name}</b><br>{_hover_x(x_axis) if x_axis != 'samples' else '%{x:,} samples (step %{customdata})'}"
+                hovertemplate=f"<b>{plot(s.name)}</b><br>{_hover_x(x_axis) if x_axis != 'samples' else '%{x:,} samples (step %{customdata})'}"
                 "<br>lr %{y:.4g}<extra></extra>",
                 connectgaps=False,
             )
@@ -458,10 +459,10 @@ def add_stack_overlay(
             x=x_all[idx],
             y=y_all[idx],
             customdata=steps[idx],
-            name=name,
+            name=plot(name),
             mode="lines",
             line={"color": STACK_COLOR, "dash": "dash", "width": 2.5},
-            hovertemplate=f"<b>{name}</b><br>step %{{customdata}}<br>lr %{{y:.4g}}<extra></extra>",
+            hovertemplate=f"<b>{plot(name)}</b><br>step %{{customdata}}<br>lr %{{y:.4g}}<extra></extra>",
         )
     )
     return fig

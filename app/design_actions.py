@@ -23,7 +23,7 @@ def file_name(config: ScheduleConfig) -> str:
 def open_in_designer(config: ScheduleConfig, source: str) -> None:
     """Make ``config`` the current design and go to the Designer, which says where it came from."""
     state.set_design(config)
-    state.add_notice("success", f"Opened {ui.md_text(config.name)} from {source}.")
+    state.add_notice("success", f"Opened {ui.md(config.name)} from {source}.")
     st.switch_page(DESIGNER_PAGE)
 
 
@@ -43,13 +43,13 @@ def design_actions(config: ScheduleConfig, key: str, source: str, container=None
         open_in_designer(config, source)
     if b.button("Save to Library", key=f"{key}_save", icon=":material/bookmark_add:", width="stretch"):
         problem = save(config)
-        name = ui.md_text(config.name)
+        name = ui.md(config.name)
         if problem is None:
             box.success(f"Saved {name} to the Library.", icon=":material/check_circle:")
         else:
             box.warning(
                 f"Saved {name} for this session only (Compare): the workspace could not be written: "
-                f"{ui.md_text(problem)}",
+                f"{ui.md(problem)}",
                 icon=":material/warning:",
             )
     c.download_button(

@@ -11,6 +11,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from app.charts import COLORS, TEMPLATE, downsample
+from app.text import plot
 from schedules.forecast import Run, law_curve
 
 MAX_POINTS = 1500
@@ -66,7 +67,7 @@ def fitted_figure(fit: dict, runs: list[Run]) -> go.Figure:
                 x=x[keep],
                 y=y[keep],
                 mode="lines",
-                name=f"{run.name} (logged)",
+                name=f"{plot(run.name)} (logged)",
                 line={"color": _rgba(color, 0.35), "width": 1},
             )
         )
@@ -78,7 +79,7 @@ def fitted_figure(fit: dict, runs: list[Run]) -> go.Figure:
                 x=rows[keep],
                 y=curve[keep],
                 mode="lines",
-                name=f"{run.name} (fitted)",
+                name=f"{plot(run.name)} (fitted)",
                 line={"color": color, "width": 2},
             )
         )
@@ -109,7 +110,7 @@ def prediction_figure(frames: dict[str, pd.DataFrame]) -> go.Figure:
                 line={"width": 0},
                 showlegend=False,
                 hoverinfo="skip",
-                legendgroup=name,
+                legendgroup=plot(name),
             )
         )
         fig.add_trace(
@@ -120,10 +121,10 @@ def prediction_figure(frames: dict[str, pd.DataFrame]) -> go.Figure:
                 line={"width": 0},
                 fill="tonexty",
                 fillcolor=_rgba(color, 0.18),
-                name=f"{name} band",
+                name=f"{plot(name)} band",
                 showlegend=False,
                 hoverinfo="skip",
-                legendgroup=name,
+                legendgroup=plot(name),
             )
         )
         fig.add_trace(
@@ -131,9 +132,9 @@ def prediction_figure(frames: dict[str, pd.DataFrame]) -> go.Figure:
                 x=x[keep],
                 y=pred[keep],
                 mode="lines",
-                name=name,
+                name=plot(name),
                 line={"color": color, "width": 2},
-                legendgroup=name,
+                legendgroup=plot(name),
             )
         )
         values.append(pred)

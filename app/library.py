@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from app.text import md, plot
 from schedules.design import ScheduleConfig
 from schedules.logs import RunLog
 from schedules.workspace import Workspace, WorkspaceError, WorkspaceSink, workspace_path
@@ -97,13 +98,15 @@ def show_sink_status(run) -> None:
     if not isinstance(sink, WorkspaceSink):
         _, problem = try_workspace()
         if problem:
-            st.caption(f":orange[Not saved to the Library: {problem}]")
+            st.caption(f":orange[Not saved to the Library: {md(problem)}]")
         return
     if sink.errors:
-        st.warning("Not all of this run was saved to the Library:\n\n" + "\n\n".join(sink.errors))
+        st.warning(
+            "Not all of this run was saved to the Library:\n\n" + "\n\n".join(md(e) for e in sink.errors)
+        )
     elif sink.run_ids:
         st.caption(
-            f"Saved to the **Library** as it records: *{sink.name}* ({len(sink.run_ids)} "
+            f"Saved to the **Library** as it records: *{md(sink.name)}* ({len(sink.run_ids)} "
             f"run{'s' if len(sink.run_ids) != 1 else ''})."
         )
 
@@ -164,7 +167,7 @@ def save_log_button(log: RunLog, name: str, file_id: str) -> None:
     ):
         run_id, problem = save_run_log(log, name)
         if problem is not None:
-            st.warning(f"Not saved: {problem}")
+            st.warning(f"Not saved: {md(problem)}")
         else:
             saved[file_id] = run_id
             st.caption(f"Saved to the Library as run {run_id}.")
@@ -192,7 +195,11 @@ def runs_figures(frames: dict[str, pd.DataFrame], max_points: int = 2000):
             if col in part.columns and part[col].notna().any():
                 rows = part[part[col].notna()]
                 fig.add_scatter(
-                    x=rows["step"], y=rows[col], mode="lines", name=label, line={"color": color, "width": 2}
+                    x=rows["step"],
+                    y=rows[col],
+                    mode="lines",
+                    name=plot(label),
+                    line={"color": color, "width": 2},
                 )
     for fig, title, y in ((loss_fig, "Training loss", "loss"), (lr_fig, "Learning rate", "lr")):
         fig.update_layout(

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import html
-import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -18,6 +17,7 @@ import pandas as pd
 import streamlit as st
 
 from app import configs, state
+from app.text import md, plot  # noqa: F401 - the pages' escaping helpers, re-exported here
 from schedules.budget import APP_CURVE_SECONDS, BytesLRU
 from schedules.curve import Curve, ProgressFn, compute_curve
 from schedules.design import ConfigError
@@ -192,34 +192,27 @@ def upload_label(what: str, mb: int) -> str:
     return f"{what} (up to {mb} MB)"
 
 
-#: Characters Markdown (and Streamlit's :colour[...] / $latex$ / :emoji: extensions) gives a meaning.
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
-
-
-def md_text(text: str) -> str:
-    """``text`` for a Markdown element (st.warning, st.caption ...) shown exactly as written: every
-    character Markdown gives a meaning is backslash-escaped (a param group's name is the user's)."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", str(text)).replace("\n", " ")
-
-
 def show_sanity(warnings: list[Any]) -> None:
     """The design's sanity warnings (``schedules.design.sanity``) in one box above the chart: the field
     path in code style, the text as plain text."""
     if not warnings:
         return
     body = ["**Valid, but probably not what you meant:**"]
-    body += [f"- `{w.path}`: {md_text(w.text)}" for w in warnings]
+    body += [f"- `{w.path}`: {md(w.text)}" for w in warnings]
     st.warning("\n".join(body), icon=":material/report:")
 
 
 def show_problems(title: str, error: ConfigError | list[str], kind: str = "error") -> None:
-    """An error (or warning) box with one line per problem, the field path in code style."""
+    """An error (or warning) box with one line per problem, the field path in code style.
+
+    The title and the lines are shown as text (:func:`app.text.md`): a problem echoes the value given,
+    which may be anyone's (a shared link, an uploaded file), and must never render as a link or image."""
     lines = error.lines() if isinstance(error, ConfigError) else list(error)
-    body = [f"**{title}**"] if title else []
+    body = [f"**{md(title)}**"] if title else []
     for line in lines:
         path, sep, rest = line.partition(": ")
-        problem = sep and kind in ("error", "warning") and " " not in path
-        body.append(f"- `{path}`: {rest}" if problem else f"- {line}")
+        problem = sep and kind in ("error", "warning") and " " not in path and "`" not in path
+        body.append(f"- `{path}`: {md(rest)}" if problem else f"- {md(line)}")
     box: Callable[..., Any] = {
         "error": st.error,
         "warning": st.warning,

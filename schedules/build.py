@@ -28,6 +28,7 @@ from torch.optim import lr_scheduler as tls
 
 from .design import (
     MAX_EVALUATIONS,
+    MAX_LR,
     MAX_TOTAL_STEPS,
     OPTIMIZERS,
     ConfigError,
@@ -38,7 +39,7 @@ from .design import (
     join_path,
 )
 from .design.decay import resolved_eta_min
-from .design.expr import LrExpression, check_expression
+from .design.expr import LrExpression, check_expression, largest_factor
 from .design.parse import parse_design_json, read_design
 from .design.wsd import wsd_factor
 
@@ -598,6 +599,63 @@ def _guard(path: str, value: Any, fn: Callable[[], Any]) -> Any:
         raise ConfigError(Problem(path, f"rejected by torch: {why}", value)) from None
 
 
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _kwarg_problem(opt_cls: type, param: Any, value: Any) -> str | None:
+    """What is wrong with ``value`` for the optimizer argument ``param`` (an ``inspect.Parameter``),
+    judged by its default and annotation in torch's own signature; None when it fits (or when the
+    signature says too little to judge: torch then judges it)."""
+    text = str(param.annotation).replace("<class '", "").replace("'>", "").replace("typing.", "")
+    default = param.default
+    whose = f"torch.optim.{opt_cls.__name__}'s {param.name}"
+    optional = default is None or "None" in text or "Optional" in text
+    if value is None:
+        return None if optional else f"must be given a value ({whose} has no null)"
+    if isinstance(default, bool) or text in ("bool", "bool | None", "Optional[bool]"):
+        return None if isinstance(value, bool) else f"must be true or false ({whose} is a bool)"
+    if isinstance(default, tuple):
+        if not isinstance(value, list) or len(value) != len(default):
+            return f"must be a list of {len(default)} numbers ({whose}, default {list(default)})"
+        for v, d in zip(value, default, strict=True):
+            if not (_is_number(v) or (v is None and d is None)):
+                return f"must be a list of {len(default)} numbers ({whose}, default {list(default)})"
+        return None
+    if text in ("int", "int | None", "Optional[int]"):
+        return (
+            None
+            if isinstance(value, int) and not isinstance(value, bool)
+            else f"must be an integer ({whose})"
+        )
+    if text in ("str", "str | None", "Optional[str]") or isinstance(default, str):
+        return None if isinstance(value, str) else f"must be a string ({whose})"
+    if _is_number(default) or text in ("float", "float | None", "Optional[float]"):
+        return None if _is_number(value) else f"must be a number ({whose})"
+    return None
+
+
+def _check_lambda_peak(
+    config: ScheduleConfig, expression: str, constants: dict[str, float], name: str
+) -> None:
+    """Refuse an lr_lambda whose factor takes the lr over optimizer.lr's cap (a factor of 1e16 would
+    give an lr of 1e13 although optimizer.lr <= 10)."""
+    factor, at = largest_factor(
+        expression, constants, int(constants["n"]), cumulative=name == "MultiplicativeLR"
+    )
+    peak = config.optimizer.lr * factor
+    if not peak <= MAX_LR:
+        what = "the product of its factors up to" if name == "MultiplicativeLR" else "its factor at"
+        raise ConfigError(
+            Problem(
+                "decay.kwargs.lr_lambda",
+                f"must keep the lr <= {MAX_LR:g} (the cap of optimizer.lr): {what} step={at} is {factor:.3g}, "
+                f"so the lr would be {config.optimizer.lr:g} x {factor:.3g} = {peak:.3g}",
+                expression,
+            )
+        )
+
+
 def check_buildable(config: ScheduleConfig) -> None:
     """Raise ConfigError if torch would reject the optimizer or scheduler arguments."""
     import inspect
@@ -627,6 +685,11 @@ def check_buildable(config: ScheduleConfig) -> None:
                         value,
                     )
                 )
+    for key, value in config.optimizer.kwargs.items():
+        if key in params:
+            problem = _kwarg_problem(opt_cls, params[key], value)
+            if problem is not None:
+                raise ConfigError(Problem(join_path(["optimizer", "kwargs", key]), problem, value))
     _guard("optimizer.kwargs", config.optimizer.kwargs, lambda: dummy_optimizer(config))
     plan = config.plan
     if config.decay is not None:
@@ -634,6 +697,7 @@ def check_buildable(config: ScheduleConfig) -> None:
         name = config.decay.scheduler
         if name in ("LambdaLR", "MultiplicativeLR"):
             check_expression(kwargs["lr_lambda"], expression_constants(plan), "decay.kwargs.lr_lambda")
+            _check_lambda_peak(config, kwargs["lr_lambda"], expression_constants(plan), name)
         if name == "OneCycleLR":
             pct = kwargs.get("pct_start", 0.3)
             if float(pct * kwargs["total_steps"]) - 1 == 0:

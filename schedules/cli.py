@@ -16,7 +16,18 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import presets, report, rescale, resume
-from .command import COMMANDS, EXIT_ERROR, EXIT_INVALID, EXIT_OK, command, open_out, write_frame
+from .command import (
+    COMMANDS,
+    EXIT_ERROR,
+    EXIT_INVALID,
+    EXIT_OK,
+    OutputError,
+    check_outputs,
+    command,
+    open_out,
+    seconds,
+    write_frame,
+)
 from .design import ConfigError
 from .design.sanity import sanity_warnings
 from .forecast import cli as forecast_cli
@@ -37,6 +48,10 @@ CAPABILITIES = (
     stacks_cli,
     workspace_cli,
 )
+
+
+#: Arguments that name a design file (read as a file whatever its name ends in, at most 1 MB).
+CONFIG_FILES = ("config", "base", "design")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -72,11 +87,12 @@ def _other_format(path: str) -> str | None:
     """A one-line hint when ``path`` holds HF TrainingArguments or a DeepSpeed config, not a design."""
     import json
 
+    from .design import MAX_CONFIG_BYTES, read_bounded, text_of
     from .interop.detect import NAMES, looks_like
 
     try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError):
+        doc = json.loads(text_of(read_bounded(path, MAX_CONFIG_BYTES), str(path)))
+    except (ConfigError, ValueError, RecursionError):
         return None
     kind = looks_like(doc)
     if kind == "hf":
@@ -134,7 +150,7 @@ def _curve_args(p: argparse.ArgumentParser) -> None:
     _config_and_output(p, "CSV file to write (default: stdout)")
     p.add_argument(
         "--time-limit",
-        type=float,
+        type=seconds,
         default=CLI_CURVE_SECONDS,
         metavar="SECONDS",
         help=f"stop with exit 2 when computing takes longer (default {CLI_CURVE_SECONDS:g}; 0: no limit)",
@@ -180,9 +196,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns its exit code.  Every failure a user can cause ends in a line naming
+    the field or the file (exit 2); the last handler below is for the studio's own bugs."""
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
+        for name in CONFIG_FILES:  # a design named on the command line is always a file, read as one
+            value = getattr(args, name, None)
+            if isinstance(value, str) and value not in ("", "-"):
+                setattr(args, name, Path(value))
+        check_outputs(args)
         return args.handler(args)
     except SystemExit as exc:
         return int(exc.code) if isinstance(exc.code, int) else EXIT_ERROR
@@ -190,11 +213,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         for line in exc.lines():
             print(line, file=sys.stderr)
         return EXIT_INVALID
+    except OutputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return EXIT_OK
-    except Exception as exc:  # the CLI never shows a traceback
-        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+    except MemoryError:
+        print("error: out of memory (the input is too large for this machine)", file=sys.stderr)
+        return EXIT_ERROR
+    except OSError as exc:  # a file named on the command line: missing, a folder, not writable ...
+        where = exc.filename if exc.filename is not None else "a file"
+        print(f"error: {where}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_INVALID if exc.filename is not None else EXIT_ERROR
+    except Exception as exc:  # the studio's own bug: one line, never a traceback
+        print(f"error: internal error, please report it ({type(exc).__name__}: {exc})", file=sys.stderr)
         return EXIT_ERROR

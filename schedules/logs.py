@@ -29,6 +29,7 @@ import math
 import os
 import re
 import tempfile
+import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -43,8 +44,16 @@ from .design.base import MAX_METRIC_VALUES
 #: One limit, in decimal megabytes as the browser counts them (Streamlit's uploader refuses a file over
 #: server.maxUploadSize = 16 "MB" = 16,000,000 bytes): the browser, the server and the library agree.
 MAX_LOG_BYTES = 16_000_000
-#: Most rows kept per series (longer series are refused with a message, not truncated silently).
+#: Most rows of a log: a CSV's lines after the header, a JSON log's records (counted before parsing, so
+#: a file of 15 million empty lines is refused at once); also the most values of one series.
 MAX_LOG_ROWS = 2_000_000
+#: Longest text of one number (a step, lr or loss); a 5,000-digit step is refused naming its row.
+MAX_NUMBER_CHARS = 64
+#: Cells that mean "no value here" in a sparse log (pandas' missing-value words, without NaN: a logged
+#: NaN is a value, dropped and counted).
+NULL_WORDS = ["", "#N/A", "#N/A N/A", "#NA", "<NA>", "N/A", "NA", "NULL", "None", "n/a", "null"]
+#: How a non-finite number is written in logs (counted as "inf or NaN" when dropped).
+_NONFINITE_WORDS = {"nan", "-nan", "+nan", "inf", "-inf", "+inf", "infinity", "-infinity", "+infinity"}
 
 Kind = Literal["lr", "loss", "val_loss"]
 KINDS: tuple[Kind, ...] = ("lr", "loss", "val_loss")
@@ -163,18 +172,104 @@ def match_columns(names: list[str]) -> dict[str, str]:
     return found
 
 
-def _series(frame: pd.DataFrame, step_col: str, col: str, what: str) -> pd.DataFrame:
-    steps = pd.to_numeric(frame[step_col], errors="coerce")
-    values = pd.to_numeric(frame[col], errors="coerce")
-    # A step must be a finite whole number in int64's range ("inf", "1e300" are skipped like text).
-    keep = steps.notna() & values.notna() & np.isfinite(values) & np.isfinite(steps) & (steps.abs() < 2**53)
+#: A cell that is a number (or inf / NaN), as text.
+_NUMBER = r"\s*[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?|inf|infinity|nan)\s*"
+#: Rows converted per call when a column holds text (each call holds the GIL; between them the server's
+#: other threads, /_stcore/health among them, get it back).
+_CHUNK_ROWS = 100_000
+
+
+def _chunks(series: pd.Series) -> list[pd.Series]:
+    return [series.iloc[i : i + _CHUNK_ROWS] for i in range(0, len(series), _CHUNK_ROWS)]
+
+
+def _numbers(series: pd.Series) -> pd.Series:
+    """The column as float64 (NaN where it is not a number); a text column in chunks (see _CHUNK_ROWS)."""
+    if series.dtype.kind in "iuf":
+        return series.astype(np.float64)
+    if not len(series):
+        return pd.Series(dtype=np.float64, index=series.index)
+    parts = []
+    for part in _chunks(series):
+        # Only cells that look like numbers are converted: to_numeric spends microseconds on each cell
+        # it cannot convert, and a hostile file is all such cells.
+        looks = part.astype("string").str.fullmatch(_NUMBER, case=False).fillna(False).astype(bool)
+        out = pd.Series(np.nan, index=part.index, dtype=np.float64)
+        if looks.any():
+            out[looks] = pd.to_numeric(part[looks], errors="coerce").astype(np.float64)
+        parts.append(out)
+        time.sleep(0)  # hand the GIL over between chunks
+    return pd.concat(parts)
+
+
+def _series(frame: pd.DataFrame, step_col: str, col: str, what: str) -> tuple[pd.DataFrame, str | None]:
+    """``(series, note)``: the column's values by step, and what was dropped and why (None: nothing).
+
+    Empty cells are not values (sparse logs leave them empty).  Dropped and counted: inf or NaN values,
+    text that is not a number, rows without a whole step in int64's range, and repeated steps (the last
+    value logged at a step is kept).  A number written with more than :data:`MAX_NUMBER_CHARS`
+    characters is refused (ConfigError naming its row and column)."""
+    raw_steps, raw_values = frame[step_col], frame[col]
+    for raw, name in ((raw_steps, step_col), (raw_values, col)):
+        if raw.dtype == object or pd.api.types.is_string_dtype(raw.dtype):
+            lengths = raw.astype("string").str.len().fillna(0)
+            if len(lengths) and int(lengths.max()) > MAX_NUMBER_CHARS:
+                row = int(lengths.to_numpy().argmax())
+                raise ConfigError(
+                    Problem(
+                        f"{what}: row {row + 1}, column '{name}'",
+                        f"must be a number of at most {MAX_NUMBER_CHARS} characters; it has "
+                        f"{int(lengths.iloc[row]):,}",
+                        None,
+                        has_value=False,
+                    )
+                )
+    steps = _numbers(raw_steps)
+    values = _numbers(raw_values)
+    given = raw_values.notna()
+    if raw_values.dtype == object or pd.api.types.is_string_dtype(raw_values.dtype):  # some text in it
+        words = (
+            pd.concat(
+                [
+                    part.astype("string").str.strip().str.lower().isin(_NONFINITE_WORDS).fillna(False)
+                    for part in _chunks(raw_values)
+                ]
+            )
+            if len(raw_values)
+            else pd.Series(False, index=raw_values.index)
+        )
+        nonfinite = given & (words | np.isinf(values.fillna(0.0)))
+    else:  # numbers only: a NaN is an empty cell (a CSV's logged NaN was read as inf)
+        nonfinite = given & np.isinf(values.fillna(0.0))
+    not_number = given & values.isna() & ~nonfinite
+    numeric = values.notna() & np.isfinite(values.fillna(0.0))
+    # A step must be a finite whole number in int64's range ("inf", "1e300" cannot be steps).
+    good_step = steps.notna() & np.isfinite(steps.fillna(0.0)) & (steps.abs() < 2**53)
+    good_step &= steps.fillna(0.0) == np.floor(steps.fillna(0.0))
+    bad_step = numeric & ~good_step
+    keep = numeric & good_step
     out = pd.DataFrame({"step": steps[keep].astype(np.int64), "value": values[keep].astype(np.float64)})
-    out = out.sort_values("step", kind="stable").drop_duplicates("step", keep="last").reset_index(drop=True)
+    out = out.sort_values("step", kind="stable")
+    repeated = int(out.duplicated("step", keep="last").sum())
+    out = out.drop_duplicates("step", keep="last").reset_index(drop=True)
     if len(out) > MAX_LOG_ROWS:
         raise ConfigError(
-            Problem(f"{what} column '{col}'", f"must have at most {MAX_LOG_ROWS} values", len(out))
+            Problem(f"{what} column '{col}'", f"must have at most {MAX_LOG_ROWS:,} values", len(out))
         )
-    return out
+    counts = {
+        "inf or NaN": int(nonfinite.sum()),
+        "not a number": int(not_number.sum()),
+        "without a whole step": int(bad_step.sum()),
+        "at a step logged again (the last value there is kept)": repeated,
+    }
+    dropped = {k: v for k, v in counts.items() if v}
+    note = None
+    if dropped:
+        total = sum(dropped.values())
+        note = f"column '{col}': {total:,} value{'s' if total != 1 else ''} dropped: " + ", ".join(
+            f"{v:,} {k}" for k, v in dropped.items()
+        )
+    return out, note
 
 
 def _from_frame(frame: pd.DataFrame, source: str, name: str) -> RunLog:
@@ -200,7 +295,9 @@ def _from_frame(frame: pd.DataFrame, source: str, name: str) -> RunLog:
     columns: dict[str, str] = {}
     for kind in KINDS:
         if kind in found:
-            s = _series(frame, found["step"], found[kind], name)
+            s, dropped = _series(frame, found["step"], found[kind], name)
+            if dropped:
+                notes.append(dropped)
             if len(s):
                 series[kind] = s
                 columns[kind] = found[kind]
@@ -223,10 +320,58 @@ def _from_frame(frame: pd.DataFrame, source: str, name: str) -> RunLog:
 # readers
 
 
-def _parse_csv(data: bytes | str, name: str) -> pd.DataFrame:
-    text = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else data
+#: How a logged NaN is written in a CSV cell.
+_NAN_CELLS = ("nan", "NaN", "NAN", "-nan", "-NaN", "+nan", "+NaN")
+
+
+def _nan_as_inf(body: str, sep: str) -> str:
+    """The CSV's rows with every NaN cell written "inf": parsed as NaN it would look like an empty cell,
+    so it is counted with the infinities ("inf or NaN").  Plain ``str.replace`` calls (C, about 10 ms
+    each on 16 MB), so the server's other threads are never held up by a regex over the whole file."""
+    if "nan" not in body.lower():
+        return body
+    body = "\n" + body + "\n"
+    for word in _NAN_CELLS:
+        for before, after in ((sep, sep), (sep, "\n"), (sep, "\r\n"), ("\n", sep)):
+            cell = f"{before}{word}{after}"
+            while cell in body:  # twice for neighbours: ",nan,nan," shares a separator
+                body = body.replace(cell, f"{before}inf{after}")
+    return body[1:-1]
+
+
+def _check_rows(rows: int, name: str, what: str) -> None:
+    if rows > MAX_LOG_ROWS:
+        raise ConfigError(Problem(name, f"must have at most {MAX_LOG_ROWS:,} {what}", f"{rows:,} {what}"))
+
+
+def _delimiter(text: str) -> str:
+    """The CSV's delimiter, sniffed from its first lines (``,`` when unclear)."""
+    head = text[:65536]
+    if "\n" in head and len(text) > len(head):
+        head = head[: head.rindex("\n")]
     try:
-        frame = pd.read_csv(io.StringIO(text), sep=None, engine="python")
+        return csv.Sniffer().sniff(head, delimiters=",;\t|").delimiter
+    except csv.Error:
+        return ","
+
+
+def _parse_csv(data: bytes | str, name: str) -> pd.DataFrame:
+    """The CSV as text cells (empty ones missing); its lines are counted first (:data:`MAX_LOG_ROWS`)."""
+    text = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else data
+    lines = text.count("\n") + (0 if text.endswith("\n") else 1)
+    _check_rows(lines - 1, name, "rows")
+    sep = _delimiter(text)
+    head, newline, body = text.partition("\n")
+    text = head + newline + _nan_as_inf(body, sep)
+    try:
+        frame = pd.read_csv(
+            io.StringIO(text),
+            sep=sep,
+            engine="c",
+            keep_default_na=False,
+            na_values=NULL_WORDS,
+            skipinitialspace=True,
+        )
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, csv.Error) as exc:
         raise ConfigError(
             Problem(name, f"must be a CSV file with a header row ({exc})", None, has_value=False)
@@ -289,18 +434,34 @@ def read_csv(data: bytes | str, name: str = "log.csv", setting: str | None = Non
     return log
 
 
+def _long_number(text: str) -> float | str:
+    """A JSON number as a float, or its text when it is absurdly long (refused later by row and column)."""
+    return float(text) if len(text) <= MAX_NUMBER_CHARS else text
+
+
+#: JSON numbers as _series reads them: NaN and Infinity as their words (counted when dropped), a number
+#: longer than MAX_NUMBER_CHARS as its text (refused naming its row), never a 5,000-digit int.
+_JSON_NUMBERS: dict[str, Any] = {
+    "parse_constant": str,
+    "parse_int": lambda t: int(t) if len(t) <= MAX_NUMBER_CHARS else t,
+    "parse_float": _long_number,
+}
+
+
 def read_json(data: bytes | str, name: str = "trainer_state.json") -> RunLog:
     text = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else data
+    # Every record is an object: more "{" than the row cap means too many records (counted unparsed).
+    _check_rows(text.count("{"), name, "records")
     records: Any
     try:
-        records = json.loads(text)
+        records = json.loads(text, **_JSON_NUMBERS)
     except RecursionError:
         raise ConfigError(
             Problem(name, "is nested too deeply to be a run log", None, has_value=False)
         ) from None
     except json.JSONDecodeError:
         try:
-            records = [json.loads(line) for line in text.splitlines() if line.strip()]
+            records = [json.loads(line, **_JSON_NUMBERS) for line in text.splitlines() if line.strip()]
         except RecursionError:
             raise ConfigError(
                 Problem(name, "is nested too deeply to be a run log", None, has_value=False)

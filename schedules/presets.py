@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from .build import load_config
-from .command import EXIT_OK, command
+from .command import EXIT_OK, command, write_text
 from .design import ConfigError, PlateauConfig, Problem, ScheduleConfig
 from .design.plan import accounting
 from .design.wsd import hf_cosine_warmup_with_min_lr_section, hf_cosine_with_min_lr_section, hf_wsd_section
@@ -426,11 +425,7 @@ def cmd_presets(args: argparse.Namespace) -> int:
         return EXIT_OK
     cfg = apply_preset(args.name, load_config(args.base) if args.base else None)
     text = cfg.to_json() + "\n"
-    if args.output:
-        with open(args.output, "w", encoding="utf-8") as fh:
-            fh.write(text)
-    else:
-        sys.stdout.write(text)
+    write_text(text, args.output)
     return EXIT_OK
 
 

@@ -358,7 +358,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
         raise ConfigError(Problem("--dpi", "must be an integer in [50, 600]", args.dpi))
     if args.at is not None and (args.mistake or "") not in ("resume_fresh", "resume_wrong_order"):
         raise ConfigError(Problem("--at", "goes with --mistake resume_fresh or resume_wrong_order", args.at))
-    config = load_config(args.config if not isinstance(args.config, Path) else str(args.config))
+    config = load_config(args.config)
     path = plot(config, args.output, args.axis, args.log, args.mistake, args.dpi, at=args.at)
     note = mistake_note(config, args.mistake)
     if note is not None:

@@ -502,10 +502,13 @@ def _args(p) -> None:
     )
     p.add_argument("-o", "--output", default=None, help="write the new design JSON here (default: stdout)")
     p.add_argument("--curve", default=None, help="also write old and new curves on a samples axis (CSV)")
+    from .command import mark_outputs
+
+    mark_outputs(p, "output", "curve")
 
 
 def _register() -> None:
-    from .command import EXIT_OK, command, write_frame
+    from .command import EXIT_OK, command, write_frame, write_text
 
     @command(
         "rescale",
@@ -535,8 +538,7 @@ def _register() -> None:
         result = rescale(args.config, rule=args.rule, ema=args.ema_momentum, **batch)
         text = result.new.to_json() + "\n"
         if args.output:
-            with open(args.output, "w", encoding="utf-8") as fh:
-                fh.write(text)
+            write_text(text, args.output)
             for line in result.summary():
                 print(line)
         else:

@@ -63,6 +63,19 @@ CHROMIUM_ARGS = [
     "--disable-dev-shm-usage",
 ]
 VIEWPORT = {"width": 1400, "height": 900}
+#: Test servers key the per-client live-run cap on this header (LR_STUDIO_CLIENT_HEADER, as a trusted
+#: proxy would set it): every browser context of the tests sends its own value (:func:`client_headers`),
+#: so each stands for a user on a machine of their own, as before the cap.  All of them come from
+#: 127.0.0.1, which without the header is one client ("ip:local").
+CLIENT_HEADER = "X-Studio-Test-Client"
+
+
+def client_headers(client: str | None = None) -> dict[str, str]:
+    """``extra_http_headers`` for a browser context: a client of its own (or ``client``)."""
+    import uuid
+
+    return {CLIENT_HEADER: client or uuid.uuid4().hex}
+
 
 # Streamlit's root element reports the websocket and script-run state; "notRunning" only appears
 # once a run has happened (before the first run it says "initial").
@@ -158,7 +171,12 @@ def app_server(
             cwd=REPO_ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+            env={
+                **os.environ,
+                "PYTHONUNBUFFERED": "1",
+                "LR_STUDIO_CLIENT_HEADER": CLIENT_HEADER,
+                **(env or {}),
+            },
         )
         try:
             _wait_for_health(proc, base_url, log_path, start_timeout_s)
@@ -198,7 +216,9 @@ def browser() -> Iterator[Browser]:
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
     """A fresh browser context (own cookies and storage) and page per test."""
-    context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
+    context = browser.new_context(
+        viewport=VIEWPORT, accept_downloads=True, extra_http_headers=client_headers()
+    )
     watch_runs(context)
     try:
         yield context.new_page()

@@ -140,8 +140,8 @@ def test_identical_curves_are_said_identical_and_dashed() -> None:
     [info] = [i.value for i in at.info if "Identical curves" in i.value]
     assert info == (
         "Identical curves, drawn on top of each other (the later ones dashed so each shows): *Current design* = "
-        "*Current design · A\\=1 \\(b\\=4\\)* = *Current design · A\\=2 \\(b\\=2\\)*"
-    ).replace("\\=", "=")
+        "*Current design · A=1 (b=4)* = *Current design · A=2 (b=2)*"
+    )
     spec = spec_of(at.get("plotly_chart")[0])
     dashes = [trace(spec, name)["line"]["dash"] for name in ("Current design", "Current design · A=1 (b=4)")]
     assert dashes == ["solid", "dash"]

@@ -46,7 +46,7 @@ def test_the_designer_shows_validates_warnings_above_the_chart_and_drops_them_wh
     [warning] = sanity_warnings(design(at))
     assert warning.path == "warmup.steps"
     assert box.splitlines()[1].startswith(
-        "- `warmup.steps`: the warmup \\(5,000 optimizer steps\\) is as long as"
+        "- `warmup.steps`: the warmup (5,000 optimizer steps) is as long as"
     )
     # above the chart: the box comes before the summary card and the plotly chart in the right column
     order = [
@@ -75,7 +75,7 @@ def test_several_warnings_and_a_group_name_shown_as_text() -> None:
     [box] = sanity_boxes(at)
     lines = box.splitlines()[1:]
     assert [line.split("`")[1] for line in lines] == ["plateau.mode", "decay.kwargs.eta_min"]
-    assert "param group '\\*bold\\* \\[x\\]\\(y\\)'" in lines[1]  # escaped: shown as typed, not as Markdown
+    assert "param group '\\*bold\\* \\[x\\](y)'" in lines[1]  # escaped: shown as typed, not as Markdown
 
 
 def test_a_note_under_plateau_when_the_decay_pulls_a_cut_lr_back_up() -> None:
@@ -95,7 +95,7 @@ def test_a_note_under_plateau_when_the_decay_pulls_a_cut_lr_back_up() -> None:
     assert curve.lrs[109, 0] > curve.lrs[90, 0]
     at = start(cut_up)
     [shown] = [w.value for w in at.warning if "rises after the cut" in w.value]
-    assert "eta\\_min \\(1e\\-4\\) is above the cut lr" in shown
+    assert "eta_min (1e-4) is above the cut lr" in shown
     # eta_min 0: the cut stays cut, no note
     at.number_input(key=state.decay_key("CosineAnnealingLR", "eta_min")).set_value(0.0).run()
     assert not [w for w in at.warning if "rises after the cut" in w.value]

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import APP_IDLE_SELECTOR, app_server, watch_runs
+from conftest import APP_IDLE_SELECTOR, app_server, client_headers, watch_runs
 
 from schedules.workspace import Workspace
 
@@ -47,7 +47,9 @@ def test_saved_design_and_live_run_survive_a_server_restart(
     browser, tmp_path: Path, artifacts_dir: Path
 ) -> None:
     workspace = tmp_path / "workspace"
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context = browser.new_context(
+        viewport={"width": 1400, "height": 1000}, extra_http_headers=client_headers()
+    )
     watch_runs(context)
     page = context.new_page()
     try:

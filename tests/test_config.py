@@ -221,7 +221,12 @@ def test_several_problems_are_all_reported():
             "optimizer.lr: must be a finite number (JSON has no NaN: NaN and Infinity are not allowed), got 'NaN'",
         ),
         ('{"optimizer": {"lr": 1e999}}', "optimizer.lr: must be a finite number > 0 and <= 10, got inf"),
-        (b"\xff\xfe", "(file): must be UTF-8 text, got 'byte 0'"),
+        (b"\xff\xfe", "(file): must be UTF-8 text; it is UTF-16 (save it as UTF-8)"),
+        (b"\x80abc", "(file): must be UTF-8 text (is it a binary file?), got 'byte 0x80 at offset 0'"),
+        (
+            b'{"name": "a", "name": "b"}',
+            "name: must appear once in its object (JSON with a repeated key is ambiguous: which value is meant?)",
+        ),
         ("[" * 100_000 + "]" * 100_000, "(file): is nested too deeply"),
     ],
 )

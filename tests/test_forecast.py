@@ -443,6 +443,6 @@ def test_cli_forecast_invalid_input_exits_2(tmp_path, capsys) -> None:
     assert "cannot identify the annealing term" in capsys.readouterr().err
     assert main(["forecast", "--fit", str(tmp_path / "nope.csv"), "--predict", fits[1]]) == 2
     err = capsys.readouterr().err
-    assert "nope.csv: must be a readable file" in err and "Traceback" not in err
+    assert "nope.csv: cannot read the file (No such file or directory)" in err and "Traceback" not in err
     assert main(["forecast", "--fit", *fits, "--predict", fits[1], "--bootstrap", "-1"]) == 2
     assert "bootstrap: must be an integer between 0 and 200, got -1" in capsys.readouterr().err

@@ -376,7 +376,7 @@ def batch_hint(figures: dict[str, tuple[float, int]], configs: dict[str, Schedul
     (lr, small), (_, large) = figures[a], figures[b]
     more = f" ({len(pairs) - 1} more pair{'s' if len(pairs) > 2 else ''} like it)" if len(pairs) > 1 else ""
     st.info(
-        f"*{ui.md_text(a)}* and *{ui.md_text(b)}* have different effective batches ({small:,} and {large:,}) but "
+        f"*{ui.md(a)}* and *{ui.md(b)}* have different effective batches ({small:,} and {large:,}) but "
         f"the same peak lr ({lr:.3g}){more}: the lr usually changes with the batch (linear rule for SGD, "
         "square root for Adam). The batch-size assistant proposes the lr and lengths for the new batch.",
         icon=":material/calculate:",
@@ -504,7 +504,7 @@ def main() -> None:
     for group in same:
         st.info(
             "Identical curves, drawn on top of each other (the later ones dashed so each shows): "
-            + " = ".join(f"*{ui.md_text(name)}*" for name in group),
+            + " = ".join(f"*{ui.md(name)}*" for name in group),
             icon=":material/join:",
         )
     for stack_label, matches, diagnosis, fix in diagnoses:

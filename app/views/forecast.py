@@ -292,7 +292,7 @@ if problems:
     ui.show_problems("Some runs could not be used", problems)
 st.caption(
     f"{len(runs)} run(s) selected: "
-    + ", ".join(f"{r.name} ({r.steps} steps, {len(r.loss)} losses)" for r in runs)
+    + ", ".join(f"{ui.md(r.name)} ({r.steps} steps, {len(r.loss)} losses)" for r in runs)
     if runs
     else "No runs selected yet."
 )
@@ -334,6 +334,9 @@ st.dataframe(
     hide_index=True,
     key="forecast_error_table",
 )
+for run in fitted_runs:  # what reading each run left out, and why (inf/NaN losses, repeated steps ...)
+    for note in run.notes:
+        st.caption(f"{ui.md(run.name)}: {ui.md(note)}")
 for line in scope_notes(fit) + ([ONE_RUN] if fit.get("scope", {}).get("runs", 2) < 2 else []):
     st.warning(line[:1].upper() + line[1:] + ".", icon=":material/warning:")
 a, b, c = st.columns([2, 1, 1], vertical_alignment="bottom")
@@ -349,9 +352,9 @@ if b.button("Save to the Library", key="forecast_save_fit", icon=":material/book
             raise OSError(why)
         save_forecast_fit(ws, name, fit, picked)
     except Exception as exc:  # the workspace is optional: say why, keep the fit on the page
-        st.warning(f"The fit was not saved: {exc}", icon=":material/warning:")
+        st.warning(f"The fit was not saved: {ui.md(exc)}", icon=":material/warning:")
     else:
-        st.success(f"Saved the fit {name!r} to the Library.", icon=":material/check_circle:")
+        st.success(f"Saved the fit {ui.md(repr(name))} to the Library.", icon=":material/check_circle:")
 c.download_button(
     "Download the fit (JSON)",
     json.dumps(fit, indent=1),
@@ -441,7 +444,7 @@ if suggestion is not None and len(suggestion):
     best = suggestion.iloc[0]
     current_final = float(table.loc[table.design == CURRENT, "loss_pred"].iloc[0])
     st.markdown(
-        f"Lowest predicted final loss: **{best['name']}**, {best.loss_pred:.4f} "
+        f"Lowest predicted final loss: **{ui.md(best['name'])}**, {best.loss_pred:.4f} "
         f"(band {best.loss_low:.4f} to {best.loss_high:.4f}; current design {current_final:.4f})."
     )
     best_config = load_config(best.config)

@@ -146,7 +146,7 @@ def import_section(config) -> None:
     ):
         if upload is not None and not upload.name.lower().endswith(".json"):
             st.error(
-                f"{upload.name} was not imported: only JSON files are read here (HF "
+                f"{ui.md(upload.name)} was not imported: only JSON files are read here (HF "
                 "TrainingArguments.to_json_string() output, or a DeepSpeed ds_config.json).",
                 icon=":material/error:",
             )
@@ -172,7 +172,7 @@ def import_section(config) -> None:
     result = ss.get(K_RESULT)
     if result is not None:
         name, warnings = result
-        st.success(f"Imported “{name}”: it is the current design now.", icon=":material/check_circle:")
+        st.success(f"Imported “{ui.md(name)}”: it is the current design now.", icon=":material/check_circle:")
         if warnings:
             ui.show_problems("Import notes", warnings, "warning")
         st.page_link("views/designer/page.py", label="Open it in the designer", icon=":material/show_chart:")
@@ -180,7 +180,7 @@ def import_section(config) -> None:
 
 config = state.current_config()
 st.title("Import / export")
-st.caption(f"Current design: **{config.name}**")
+st.caption(f"Current design: **{ui.md(config.name)}**")
 export_tab, import_tab = st.tabs(["Export", "Import"])
 with export_tab:
     export_section(config)

@@ -4,6 +4,7 @@ import / export the whole workspace as one file.  Logic: schedules/workspace (ap
 
 from __future__ import annotations
 
+import functools
 import tempfile
 import time
 from pathlib import Path
@@ -139,12 +140,23 @@ def _prepare_export() -> None:
         ss[K_EXPORT] = path.read_bytes()
 
 
+def _run_csv(run_id: int) -> bytes:
+    """A stored run as CSV bytes (the download button calls this when clicked)."""
+    try:
+        return library.workspace().run_frame(run_id).to_csv(index=False).encode()
+    except (WorkspaceError, OSError) as exc:  # e.g. deleted meanwhile: the file says why
+        return f"error\n{exc}\n".encode()
+
+
 # -- the pieces every tab draws ---------------------------------------------------------------------
 
 
 def _none(what: str, search: str, how: str, icon: str) -> None:
     """A tab without records: none match the search, or there are none yet (``how``: how to make one)."""
-    st.info(f"No {what}" + (f" matching {search!r}." if search else f" yet{how}."), icon=f":material/{icon}:")
+    st.info(
+        f"No {what}" + (f" matching {ui.md(repr(search))}." if search else f" yet{how}."),
+        icon=f":material/{icon}:",
+    )
 
 
 def _pick(label: str, records: list, key: str, name=lambda r: r.name):
@@ -172,7 +184,7 @@ def _rename_row(key: str, button_key: str, kind: str, record) -> None:
 st.title("Library")
 ws, problem = library.try_workspace()
 if ws is None:
-    st.error(f"The workspace could not be opened: {problem}")
+    st.error(f"The workspace could not be opened: {ui.md(problem)}")
     st.caption(
         "Designs saved on the Designer stay available to this session's Compare page. Set STUDIO_WORKSPACE "
         "to another folder to use a different workspace."
@@ -181,18 +193,21 @@ if ws is None:
 
 counts = ws.counts()
 st.caption(
-    f"Designs, runs and forecast fits kept in `{ws.path}` ({ws.size_bytes() / 1e6:.1f} MB; STUDIO_WORKSPACE "
+    f"Designs, runs and forecast fits kept in {ui.md(ws.path)} ({ws.size_bytes() / 1e6:.1f} MB; STUDIO_WORKSPACE "
     "moves it). They outlive the browser tab and server restarts; live runs are saved as they record."
 )
 
 notice = ss.pop(K_NOTICE, None)
 if notice is not None:
     kind, text = notice
-    {"success": st.success, "info": st.info, "error": st.error, "warning": st.warning}[kind](text)
+    {"success": st.success, "info": st.info, "error": st.error, "warning": st.warning}[kind](ui.md(text))
 if ss.get(K_UNDO):
     kind, _, name = ss[K_UNDO]
     st.button(
-        f"Undo: restore {kind} {name!r}", key="library_undo_button", icon=":material/undo:", on_click=_undo
+        f"Undo: restore {kind} {ui.md(repr(name))}",
+        key="library_undo_button",
+        icon=":material/undo:",
+        on_click=_undo,
     )
 
 search = st.text_input("Search", key=K_SEARCH, placeholder="name, notes, tags, device…")
@@ -269,7 +284,7 @@ with t_designs:
             args=(d.id, tags_key, notes_key),
         )
         st.caption(
-            f"**{d.name}**: created {_when(d.created)}, updated {_when(d.updated)}; sha256 of the canonical "
+            f"**{ui.md(d.name)}**: created {_when(d.created)}, updated {_when(d.updated)}; sha256 of the canonical "
             f"config `{d.hash}`."
         )
 
@@ -319,8 +334,13 @@ with t_runs:
             key=K_RUNS,
             placeholder="Choose runs…",
         )
-        if overlay:
-            frames = {f"{run_by_id[i].name} (#{i})": ws.run_frame(i) for i in overlay}
+        frames = {}
+        for i in overlay:
+            try:  # a block damaged on disk (or stored by an older version) is named, never decoded unbounded
+                frames[f"{run_by_id[i].name} (#{i})"] = ws.run_frame(i)
+            except WorkspaceError as exc:
+                st.error(f"Run #{i} cannot be shown: {ui.md(exc)}", icon=":material/error:")
+        if frames:
             loss_fig, lr_fig = library.runs_figures(frames)
             f1, f2 = st.columns(2)
             f1.plotly_chart(loss_fig, key="library_runs_loss", config={"displaylogo": False})
@@ -328,13 +348,15 @@ with t_runs:
             st.dataframe(library.runs_summary(frames), hide_index=True, key="library_runs_summary")
 
         r = _pick("Run", runs, K_RUN, name=lambda x: f"{x.name} (#{x.id})")
-        st.caption(
-            f"{r.kind} run, {r.state}{': ' + r.message if r.message else ''}; {r.n_rows} steps"
-            + (f" on {r.device}" if r.device else "")
-            + f"; optimizer {library.run_optimizer(r)}"
-            + (f"; stack {r.stack}" if r.stack else "")
-            + f"; design {library.run_design(r, design_names)}"
-            + f"; created {_when(r.created)}."
+        st.caption(  # every part is the run record's (an imported file's): shown as text
+            ui.md(
+                f"{r.kind} run, {r.state}{': ' + r.message if r.message else ''}; {r.n_rows} steps"
+                + (f" on {r.device}" if r.device else "")
+                + f"; optimizer {library.run_optimizer(r)}"
+                + (f"; stack {r.stack}" if r.stack else "")
+                + f"; design {library.run_design(r, design_names)}"
+                + f"; created {_when(r.created)}."
+            )
         )
         a, b, c = st.columns(3)
         if r.config is not None and a.button(
@@ -342,9 +364,9 @@ with t_runs:
         ):
             state.set_design(load_config(r.config))
             st.switch_page("views/designer/page.py")
-        b.download_button(
+        b.download_button(  # built when clicked, never on a rerun (a run may be millions of rows)
             "Download CSV",
-            data=ws.run_frame(r.id).to_csv(index=False).encode(),
+            data=functools.partial(_run_csv, r.id),
             file_name=f"run-{r.id}.csv",
             mime="text/csv",
             key="library_run_csv",

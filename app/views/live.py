@@ -14,7 +14,7 @@ import hashlib
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from app import library, state
+from app import library, state, ui
 from app.live_charts import (
     FINAL_LOSS,
     MAX_POINTS,
@@ -31,7 +31,18 @@ from schedules.design import ConfigError, ScheduleConfig
 from schedules.train.base import DEVICES, LIVE_RUN_SLOTS, MAX_LIVE_STEPS
 from schedules.train.models import MODELS
 from schedules.train.range_test import MAX_RANGE_STEPS, RULES, range_columns, suggest, sweep, with_lr
-from schedules.train.runs import LAST_RUN_KEPT_S, LiveRun, last_run_of, live_run_for, run_of, xsrf_token
+from schedules.train.runs import (
+    LAST_RUN_KEPT_S,
+    LiveRun,
+    client_key,
+    last_run_of,
+    live_run_for,
+    ranks_in_use,
+    run_of,
+    runs_per_client,
+    server_ranks,
+    xsrf_token,
+)
 from schedules.train.schedule_free import KINDS as SF_KINDS
 from schedules.train.schedule_free import SOURCE as SF_SOURCE
 from schedules.train.schedule_free import available as sf_available
@@ -152,11 +163,35 @@ def adopt_orphans() -> None:
             st.session_state[ADOPTED] = "finished"
 
 
+def client_id() -> str | None:
+    """Who counts as one client for the per-client cap (:func:`schedules.train.runs.client_key`): a
+    header your proxy sets (``LR_STUDIO_CLIENT_HEADER``), else the connection's address; a new cookie
+    or a private window is the same client.  None under AppTest (no server, no connection)."""
+    if _served_session_id() is None:
+        return None
+    try:
+        headers = dict(st.context.headers)
+        address = st.context.ip_address
+    except Exception:  # no request context
+        return None
+    return client_key(headers, address)
+
+
 def _refused(run: LiveRun) -> list[str]:
     if run.refused == "owner":
         return [
             "This browser already has a live run going (started before a reload?): it is shown on this "
             "page; stop it first. One live run per browser."
+        ]
+    if run.refused == "client":
+        return [
+            f"Your address already has {runs_per_client()} live run(s) going (in another tab, browser or "
+            "private window): stop it first, or wait for it to end."
+        ]
+    if run.refused == "ranks":
+        return [
+            f"The server's rank processes are in use by other live runs ({ranks_in_use()} of {server_ranks()}): "
+            "try again in a minute, or untick the settings on real processes."
         ]
     return [f"The server is busy: it already runs {LIVE_RUN_SLOTS} live runs. Please try again in a minute."]
 
@@ -198,6 +233,7 @@ def _start_training(config: ScheduleConfig) -> None:
             max_steps=int(ss.get("live_steps", min(config.plan.total_steps, MAX_LIVE_STEPS))),
             owner=browser_id(),
             schedule_free=sf,
+            client=client_id(),
         )
     except ConfigError as exc:
         ss[ERROR] = exc.lines()
@@ -220,7 +256,7 @@ def _start_range(config: ScheduleConfig) -> None:
     ss.pop(APPLIED, None)
     if _any_running():
         return
-    run = LiveRun(owner=browser_id(), kind="range")
+    run = LiveRun(owner=browser_id(), kind="range", client=client_id())
     try:
         swept = sweep(
             config,
@@ -297,7 +333,7 @@ def _run_status(key: str, idle: str, was_running: bool, steps: str, help: str | 
     st.progress(snap.progress, text=f"{snap.done:,} / {snap.total:,} {steps}")
     st.markdown(_status_line(snap), help=help)
     for line in snap.messages:
-        st.warning(line)
+        st.warning(ui.md(line))
     return run, snap
 
 
@@ -313,7 +349,9 @@ def training_view(was_running: bool) -> None:
         return
     run, snap = shown
     if snap.status == "stopped" and run.stop_reason != "stopped":
-        st.info(run.stop_reason)
+        st.info(ui.md(run.stop_reason))
+    for note in run.notes:  # e.g. a setting's ranks emulated in one process
+        st.caption(ui.md(note))
     loss_fig, lr_fig, loss_lr_fig = run_figures(snap.frames, LIVE_POINTS if was_running else MAX_POINTS)
     left, right = st.columns(2)
     left.plotly_chart(loss_fig, key="live_loss_chart")
@@ -378,10 +416,10 @@ def range_view(was_running: bool) -> None:
         suggestions, notes = suggest(frame, job.total)
         reason = getattr(job.records, "stop_reason", "")
         if reason:
-            st.caption(f"Sweep: {reason}.")
+            st.caption(f"Sweep: {ui.md(reason)}.")
     st.plotly_chart(range_figure(frame, suggestions), key="range_chart")
     for note in notes:
-        st.info(note)
+        st.info(ui.md(note))
 
 
 def range_suggestions(run: LiveRun, config: ScheduleConfig) -> None:
@@ -444,7 +482,7 @@ def run_controls(
             key=f"{prefix}_download",
         )
     if st.session_state.get(error_key):
-        st.error("\n\n".join(st.session_state[error_key]))
+        st.error("\n\n".join(ui.md(line) for line in st.session_state[error_key]))
     return run if isinstance(run, LiveRun) else None, running
 
 
@@ -496,12 +534,12 @@ elif adopted == "finished":
     )
 config, source, problems = current_design()
 if config is None:
-    st.error("The design cannot be run:\n\n" + "\n".join(f"- {p}" for p in problems))
+    st.error("The design cannot be run:\n\n" + "\n".join(f"- {ui.md(p)}" for p in problems))
     st.stop()
 plan = config.plan
 t = config.training
 st.caption(
-    f"Training with {source}: **{config.name}** · {config.optimizer.name} lr {config.optimizer.lr:g} · "
+    f"Training with {source}: **{ui.md(config.name)}** · {config.optimizer.name} lr {config.optimizer.lr:g} · "
     f"micro-batch x accumulation {split_label(t.micro_batch_size, t.accumulation_steps, t.world_size)} "
     f"(effective batch {plan.effective_batch}) · {t.dataset_size:,} synthetic samples · "
     f"{plan.total_steps:,} optimizer steps. Synthetic, seeded data; nothing is downloaded."

@@ -65,22 +65,22 @@ if len(settings) > 1:
 try:
     log = caches.cached_log(upload.getvalue(), upload.name, setting)
 except ConfigError as exc:
-    ui.show_problems(f"{upload.name} could not be read", exc)
+    ui.show_problems(f"{upload.name} could not be read", exc)  # shown as text by show_problems
     st.stop()
 
 config = state.current_config()
 curve = ui.curve_of(config)
 cols = st.columns([3, 2])
 with cols[0]:
-    st.markdown("\n".join(f"- {line}" for line in log.summary()))
+    st.markdown("\n".join(f"- {ui.md(line)}" for line in log.summary()))
     if log.convention == "rows":
         st.caption("Steps are curve rows (python -m schedules train output).")
     else:
         st.caption(
             "Steps count completed optimizer steps (HF, Lightning, TensorBoard): the lr logged at step s is row s."
         )
-    for note in log.notes:
-        st.caption(note)
+    for note in log.notes:  # what was dropped and why; column names are the file's: shown as text
+        st.caption(ui.md(note))
 with cols[1]:
     agreement = lr_agreement(log, curve.frame)
     if agreement is not None and agreement["rows"]:

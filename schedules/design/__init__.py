@@ -5,9 +5,9 @@ Data flows down from here: :mod:`schedules.build` makes the real torch scheduler
 everything else (curves, live runs, stacks, exports, forecasts, the workspace) takes a design from it.
 """
 
-from .base import FORMAT, MAX_CONFIG_BYTES, MAX_EVALUATIONS, MAX_TOTAL_STEPS, StrictModel
+from .base import FORMAT, MAX_CONFIG_BYTES, MAX_EVALUATIONS, MAX_LR, MAX_TOTAL_STEPS, StrictModel
 from .decay import DECAY_KWARGS, DecayConfig
-from .parse import json_schema, parse_design_json, read_design, schema_text
+from .parse import json_schema, parse_design_json, read_bounded, read_design, schema_text, text_of
 from .plan import Plan, Window, make_plan
 from .problems import ConfigError, Problem, join_path
 from .sanity import SanityWarning, sanity_warnings
@@ -30,6 +30,7 @@ __all__ = [
     "FORMAT",
     "MAX_CONFIG_BYTES",
     "MAX_EVALUATIONS",
+    "MAX_LR",
     "MAX_TOTAL_STEPS",
     "OPTIMIZERS",
     "ConfigError",
@@ -53,7 +54,9 @@ __all__ = [
     "json_schema",
     "make_plan",
     "parse_design_json",
+    "read_bounded",
     "read_design",
     "sanity_warnings",
     "schema_text",
+    "text_of",
 ]

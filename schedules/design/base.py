@@ -24,6 +24,8 @@ MAX_MILESTONES = 1_000
 MAX_RAMP_STAGES = 64
 #: Largest config file accepted (uploads, CLI, API): a design is a small JSON document.
 MAX_CONFIG_BYTES = 1_000_000
+#: Largest ``optimizer.lr``; an lr_lambda decay may not take the lr above it either.
+MAX_LR = 10
 #: Smallest nonzero start factor: LinearLR's recursive form divides by it.
 MIN_FACTOR = 1e-6
 #: Most lrs one curve records: total optimizer steps x param groups (2,000,000 steps x 2 groups, or

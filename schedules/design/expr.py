@@ -487,6 +487,31 @@ def _check(expression: str, constants: tuple[tuple[str, float], ...], path: str,
     return None
 
 
+def largest_factor(
+    expression: str, constants: dict[str, float], last: int, cumulative: bool = False
+) -> tuple[float, int]:
+    """``(largest factor, step)`` over steps ``0..last`` of an expression :func:`check_expression`
+    accepted.  ``cumulative``: MultiplicativeLR's view, the running product of the factors at steps
+    ``1..k`` (its lr over its initial lr), largest over ``k`` (``inf`` when it overflows)."""
+    fn = _vectorised(expression)
+    env: NpEnv = {**CONSTANTS, **{k: float(v) for k, v in constants.items()}}
+    hi = max(int(last), 1)
+    best, at = (1.0, 0) if cumulative else (-math.inf, 0)
+    carry = 1.0
+    with np.errstate(all="ignore"):
+        for start in range(1 if cumulative else 0, hi + 1, CHECK_CHUNK):
+            steps = np.arange(start, min(hi + 1, start + CHECK_CHUNK), dtype=np.float64)
+            env["step"] = steps
+            values = np.broadcast_to(np.asarray(fn(env), dtype=np.float64), steps.shape)
+            if cumulative:
+                values = carry * np.cumprod(values)
+                carry = float(values[-1])
+            k = int(np.argmax(values))
+            if float(values[k]) > best:
+                best, at = float(values[k]), int(steps[k])
+    return best, at
+
+
 def _shown(value: float) -> str:
     if math.isnan(value):
         return "nan"

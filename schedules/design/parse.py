@@ -34,13 +34,16 @@ def read_design(source: str | os.PathLike | dict[str, Any] | ScheduleConfig) -> 
         return source
     if isinstance(source, os.PathLike) or (isinstance(source, str) and _names_json_file(source)):
         path = Path(source)
+        data = read_bounded(path, MAX_CONFIG_BYTES, "a config is a small JSON document")
         try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
+            return parse_design_json(data)
+        except ConfigError as exc:  # the file's own problems name the file, not "(file)"
             raise ConfigError(
-                Problem(str(path), f"cannot read the file ({exc.strerror or exc})", None, has_value=False)
+                [
+                    Problem(str(path), p.allowed, p.got, p.has_value) if p.path == "(file)" else p
+                    for p in exc.problems
+                ]
             ) from None
-        return parse_design_json(text)
     if isinstance(source, str):
         if not source.lstrip().startswith("{"):
             shown = source if len(source) <= 60 else source[:57] + "..."
@@ -71,6 +74,60 @@ def _names_json_file(text: str) -> bool:
     )
 
 
+def read_bounded(path: str | os.PathLike, limit: int, why: str = "") -> bytes:
+    """The bytes of the file ``path``, reading at most ``limit + 1`` of them: ConfigError naming the
+    file when it holds more (``/dev/zero`` stops after ``limit + 1`` bytes), is a folder, or cannot be
+    read.  ``why``: said after the limit (``"a config is a small JSON document"``)."""
+    path = Path(path)
+    try:
+        if path.is_dir():
+            raise ConfigError(Problem(str(path), "must be a file, not a folder", None, has_value=False))
+        with open(path, "rb") as fh:
+            data = fh.read(limit + 1)
+    except OSError as exc:
+        raise ConfigError(
+            Problem(str(path), f"cannot read the file ({exc.strerror or exc})", None, has_value=False)
+        ) from None
+    if len(data) > limit:
+        raise ConfigError(
+            Problem(
+                str(path),
+                f"must be at most {limit:,} bytes" + (f" ({why})" if why else ""),
+                f"more than {limit:,} bytes",
+            )
+        )
+    return data
+
+
+#: Byte-order marks of encodings that are not UTF-8 (a file saved as UTF-16 by an editor).
+_BOMS = (
+    (b"\xff\xfe\x00\x00", "UTF-32"),
+    (b"\x00\x00\xfe\xff", "UTF-32"),
+    (b"\xff\xfe", "UTF-16"),
+    (b"\xfe\xff", "UTF-16"),
+)
+
+
+def text_of(data: bytes, what: str) -> str:
+    """``data`` as UTF-8 text (a UTF-8 byte-order mark dropped); ConfigError naming ``what`` for a
+    binary file or another encoding (UTF-16 is named as such)."""
+    for bom, name in _BOMS:
+        if data.startswith(bom):
+            raise ConfigError(
+                Problem(what, f"must be UTF-8 text; it is {name} (save it as UTF-8)", None, has_value=False)
+            )
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            Problem(
+                what,
+                "must be UTF-8 text (is it a binary file?)",
+                f"byte 0x{data[exc.start]:02x} at offset {exc.start}",
+            )
+        ) from None
+
+
 def parse_design_json(text: str | bytes) -> ScheduleConfig:
     """Parse and validate design JSON text (as uploaded or read from a file; no torch)."""
     if len(text) > MAX_CONFIG_BYTES:
@@ -83,12 +140,11 @@ def parse_design_json(text: str | bytes) -> ScheduleConfig:
             )
         )
     if isinstance(text, bytes):
-        try:
-            text = text.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise ConfigError(Problem("(file)", "must be UTF-8 text", f"byte {exc.start}")) from None
+        text = text_of(text, "(file)")
     try:
-        data = json.loads(text, parse_constant=_NotANumber, parse_int=_json_int)
+        data = json.loads(
+            text, parse_constant=_NotANumber, parse_int=_json_int, object_pairs_hook=_no_repeats
+        )
     except json.JSONDecodeError as exc:
         raise ConfigError(
             Problem(
@@ -104,7 +160,11 @@ def parse_design_json(text: str | bytes) -> ScheduleConfig:
         raise ConfigError(Problem("(config)", "must be a JSON object", type(data).__name__))
     markers = list(_markers(data, ()))
     if isinstance(data, dict):  # under an unknown top-level key: read_design names the key itself
-        markers = [(path, m) for path, m in markers if path and path[0] in ScheduleConfig.model_fields]
+        markers = [
+            (path, m)
+            for path, m in markers
+            if path and (path[0] in ScheduleConfig.model_fields or isinstance(m, _RepeatedKey))
+        ]
     if markers:  # NaN, Infinity or a huge integer: named by its field, never "(file)"
         raise ConfigError([marker.problem(path) for path, marker in markers[:20]])
     if not isinstance(data, dict):
@@ -140,6 +200,25 @@ class _HugeInteger(_NotANumber):
             f"must be a number of at most {_MAX_INT_DIGITS} digits",
             self.name,
         )
+
+
+class _RepeatedKey(_NotANumber):
+    """What a key given twice in one object parses to: reported by field, never resolved silently."""
+
+    def problem(self, path: tuple[Any, ...]) -> Problem:
+        return Problem(
+            join_path(path) if path else "(file)",
+            "must appear once in its object (JSON with a repeated key is ambiguous: which value is meant?)",
+            self.name,
+            has_value=False,
+        )
+
+
+def _no_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        out[key] = _RepeatedKey(key) if key in out else value
+    return out
 
 
 def _json_int(text: str) -> int | _HugeInteger:

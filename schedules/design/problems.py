@@ -123,7 +123,7 @@ def _split(path: str) -> list[str | int]:
                     parts.append(path[i + 2 : j])
                 i = j + 2
                 continue
-            if inner.lstrip("-").isdigit():
+            if inner.lstrip("-").isdigit() and inner.isascii():
                 parts.append(int(inner))
             elif inner:
                 parts.append(inner)

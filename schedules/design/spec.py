@@ -23,6 +23,7 @@ from .base import (
     FORMAT,
     MAX_CURVE_CELLS,
     MAX_EVALUATIONS,
+    MAX_LR,
     MAX_METRIC_VALUES,
     MAX_NAME_CHARS,
     MAX_PARAM_GROUPS,
@@ -77,7 +78,7 @@ class ParamGroup(StrictModel):
 
 class OptimizerConfig(StrictModel):
     name: str = Field("AdamW", description="A torch.optim optimizer class name.")
-    lr: float = Field(3e-4, gt=0, le=10, description="Base (peak) learning rate.")
+    lr: float = Field(3e-4, gt=0, le=MAX_LR, description="Base (peak) learning rate.")
     kwargs: dict[str, JsonValue] = Field(default_factory=dict, description="Passed to the optimizer class.")
     param_groups: list[ParamGroup] | None = Field(
         None, min_length=1, max_length=MAX_PARAM_GROUPS, description="Default: one group named 'default'."

@@ -17,8 +17,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..command import EXIT_OK, command, write_frame
+from ..command import EXIT_OK, command, mark_outputs, write_frame, write_text
 from ..design import ConfigError, Problem
+from ..design.parse import read_bounded
 from .fit import BOOTSTRAP, LAWS, check_fit, fit_runs, predict
 from .runs import design_batch, run_from_file, target_lr
 from .validity import caveats, scope_notes
@@ -71,16 +72,15 @@ def _args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
     p.add_argument("--save-fit", default=None, metavar="FIT.json", help="also write the fit as JSON")
+    mark_outputs(p, "output", "save_fit", folders=("output",))
 
 
 def read_fit(path: str) -> dict[str, Any]:
     """A saved fit, checked (:func:`schedules.forecast.fit.check_fit`)."""
     p = Path(path)
     try:
-        size = p.stat().st_size
-        if size > MAX_FIT_BYTES:
-            raise ConfigError(Problem(str(path), f"must be at most {MAX_FIT_BYTES:,} bytes", size))
-        data = json.loads(p.read_text(encoding="utf-8"))
+        raw = read_bounded(p, MAX_FIT_BYTES)  # at most the cap plus one byte (/dev/zero stops there)
+        data = json.loads(raw.decode("utf-8"))
     except OSError as exc:
         raise ConfigError(
             Problem(str(path), f"must be a readable file ({exc.strerror})", None, has_value=False)
@@ -149,8 +149,7 @@ def cmd_forecast(args: argparse.Namespace) -> int:
             print(f"warning: {Path(target).name}: {line}", file=sys.stderr)
         write_frame(predict(fit, lr, steps, name=target), out)
     if args.save_fit:
-        with open(args.save_fit, "w", encoding="utf-8") as fh:
-            json.dump(fit, fh, indent=1)
+        write_text(json.dumps(fit, indent=1), args.save_fit)
     return EXIT_OK
 
 
@@ -206,6 +205,7 @@ def _cooldown_args(p: argparse.ArgumentParser) -> None:
         metavar="DIR/",
         help="folder for branches.csv (the forecasts) and one <branch>.json design per branch",
     )
+    mark_outputs(p, "output", "save_fit", folders=("output",))
 
 
 @command(
@@ -236,6 +236,5 @@ def cmd_cooldown(args: argparse.Namespace) -> int:
     for line in recommend(result.table):
         print(line)
     if args.save_fit:
-        with open(args.save_fit, "w", encoding="utf-8") as fh:
-            json.dump(fit, fh, indent=1)
+        write_text(json.dumps(fit, indent=1), args.save_fit)
     return EXIT_OK

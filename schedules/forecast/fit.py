@@ -38,7 +38,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import least_squares, nnls
 
 from ..design import ConfigError, Problem
 from .laws import (
@@ -323,6 +322,8 @@ class _Problem:
 def _solve(law: str, problem: _Problem, x0: np.ndarray, bounds, max_nfev: int) -> Any:
     lo, hi = bounds
     x0 = np.clip(x0, lo + 1e-9 * (hi - lo), hi - 1e-9 * (hi - lo))
+    from scipy.optimize import least_squares  # imported when first used (seconds to import)
+
     return least_squares(
         problem.fun,
         x0,
@@ -364,6 +365,8 @@ def _screen(law: str, pts: list[Points]) -> list[np.ndarray]:
                 s2, _ = momentum_area(p.seq, lam)
                 g.append(np.interp(p.rows, np.arange(len(s2), dtype=np.float64), s2))
             feats.append(((lam,), np.concatenate(g)))
+    from scipy.optimize import nnls  # imported when first used (seconds to import)
+
     scored = []
     for alpha in alphas:
         f = np.exp(-alpha * log_area)

@@ -41,7 +41,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.signal import lfilter
+
+
+def lfilter(b: list[float], a: list[float], x: np.ndarray) -> np.ndarray:
+    """``scipy.signal.lfilter``, imported when first used (scipy takes seconds to import; the CLI
+    starts faster without it)."""
+    from scipy.signal import lfilter as scipy_lfilter
+
+    return scipy_lfilter(b, a, x)
+
 
 #: Smallest lr (relative to the peak) used in ``lr[k] ** -gamma``.
 LR_FLOOR = 1e-9

@@ -23,11 +23,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..design import ConfigError, Problem
-from ..logs import RunLog, read_csv, read_log
+from ..design import ConfigError, Problem, read_bounded
+from ..logs import MAX_LOG_BYTES, RunLog, read_csv, read_log
 
 #: Longest lr sequence accepted for a fit run or a prediction target (steps).
 MAX_FORECAST_STEPS = 2_000_000
+#: Largest logged loss a fit accepts: the laws fit log loss, and a loss of 1e300 is a diverged run or a
+#: unit mistake, never a point to fit (it used to be fitted without a word).
+MAX_LOSS = 1e12
+#: Largest lr a run or target may have (a design's lr is at most 10, times a group's scale of at most 1000).
+MAX_FORECAST_LR = 1e4
 
 
 @dataclass
@@ -53,6 +58,8 @@ class Run:
                 Problem(f"{self.name}: loss", "needs one row per loss value", len(self.loss_rows))
             )
         keep = np.isfinite(self.loss)
+        if not keep.all():
+            self.notes.append(f"{int((~keep).sum())} loss value(s) that are inf or NaN were left out")
         self.loss_rows, self.loss = self.loss_rows[keep], self.loss[keep]
         order = np.argsort(self.loss_rows, kind="stable")
         self.loss_rows, self.loss = self.loss_rows[order], self.loss[order]
@@ -65,6 +72,17 @@ class Run:
                 Problem(
                     f"{self.name}: loss",
                     f"must be > 0 at every logged step (the laws fit log loss); at step {int(self.loss_rows[i])}",
+                    float(self.loss[i]),
+                )
+            )
+        huge = self.loss > MAX_LOSS
+        if huge.any():
+            i = int(np.argmax(huge))
+            raise ConfigError(
+                Problem(
+                    f"{self.name}: loss",
+                    f"must be <= {MAX_LOSS:g} at every logged step (a larger loss is a diverged run or a unit "
+                    f"mistake, not a point to fit); at step {int(self.loss_rows[i])}",
                     float(self.loss[i]),
                 )
             )
@@ -126,10 +144,14 @@ def check_lr(lr: np.ndarray, name: str) -> None:
         raise ConfigError(
             Problem(f"{name}: lr", f"must have at most {MAX_FORECAST_STEPS} optimizer steps", len(lr))
         )
-    bad = ~np.isfinite(lr) | (lr < 0)
+    bad = ~np.isfinite(lr) | (lr < 0) | (lr > MAX_FORECAST_LR)
     if bad.any():
         i = int(np.argmax(bad))
-        raise ConfigError(Problem(f"{name}: lr", f"must be finite and >= 0; at step {i}", float(lr[i])))
+        raise ConfigError(
+            Problem(
+                f"{name}: lr", f"must be finite, >= 0 and <= {MAX_FORECAST_LR:g}; at step {i}", float(lr[i])
+            )
+        )
     if not (lr > 0).any():
         raise ConfigError(Problem(f"{name}: lr", "must be > 0 at some step", 0.0))
 
@@ -201,13 +223,7 @@ def run_from_log(log: RunLog, design: Any = None, name: str | None = None) -> Ru
 def run_from_file(path: str | Path, design: Any = None) -> Run:
     """A run from a log file (any format :func:`schedules.logs.read_log` reads)."""
     p = Path(path)
-    try:
-        data = p.read_bytes()
-    except OSError as exc:
-        raise ConfigError(
-            Problem(str(path), f"must be a readable file ({exc.strerror})", None, has_value=False)
-        ) from None
-    return run_from_log(read_log(data, p.name), design)
+    return run_from_log(read_log(read_bounded(p, MAX_LOG_BYTES, "a run log"), p.name), design)
 
 
 def run_from_frame(frame: pd.DataFrame, name: str) -> Run:
@@ -222,17 +238,21 @@ def run_from_frame(frame: pd.DataFrame, name: str) -> Run:
 def target_lr(path: str | Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """``(steps, lr, notes)`` of a prediction target: a design JSON or a CSV with ``step,lr``."""
     p = Path(path)
-    try:
-        data = p.read_bytes()
-    except OSError as exc:
-        raise ConfigError(
-            Problem(str(path), f"must be a readable file ({exc.strerror})", None, has_value=False)
-        ) from None
+    data = read_bounded(p, MAX_LOG_BYTES, "a run log or a design")
     if p.suffix.lower() == ".json" or data.lstrip()[:1] == b"{":
-        from ..build import load_config
+        from ..build import parse_config_json
         from ..curve import lr_curve
 
-        frame = lr_curve(load_config(str(p)))
+        try:
+            config = parse_config_json(data)
+        except ConfigError as exc:  # the file's own problems name the file
+            raise ConfigError(
+                [
+                    Problem(p.name, q.allowed, q.got, q.has_value) if q.path == "(file)" else q
+                    for q in exc.problems
+                ]
+            ) from None
+        frame = lr_curve(config)
         lr = frame["lr"].to_numpy(dtype=np.float64)
         check_lr(lr, p.name)
         return frame["step"].to_numpy(dtype=np.int64), lr, []

@@ -5,19 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
-from ..command import EXIT_OK, command
-from ..design import ConfigError, Problem
+from ..command import EXIT_OK, command, write_text
+from ..design import ConfigError, Problem, read_bounded
 
 
 def _write(text: str, output: str | None) -> None:
-    if output in (None, "-"):
-        sys.stdout.write(text)
-        return
-    path = Path(output)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    write_text(text, output)
 
 
 def _export_args(p: argparse.ArgumentParser) -> None:
@@ -75,23 +69,27 @@ def _import_args(p: argparse.ArgumentParser) -> None:
 
 @command("import", "turn HF TrainingArguments JSON or a DeepSpeed config into a design", _import_args)
 def cmd_import(args: argparse.Namespace) -> int:
+    from .common import MAX_IMPORT_BYTES
     from .deepspeed_import import from_deepspeed
     from .hf_import import from_hf
 
+    data = read_bounded(args.file, MAX_IMPORT_BYTES)
     try:
-        data = Path(args.file).read_bytes()
-    except OSError as exc:
+        if args.source == "hf":
+            cfg, warnings = from_hf(
+                data, dataset_size=args.dataset_size, world_size=args.world_size, base=args.base
+            )
+        else:
+            cfg, warnings = from_deepspeed(
+                data, base=args.base, default_total_steps=args.total_steps, exact=not args.editable
+            )
+    except ConfigError as exc:  # the file's own problems name the file, not "(file)"
         raise ConfigError(
-            Problem(args.file, f"cannot read the file ({exc.strerror or exc})", None, has_value=False)
+            [
+                Problem(args.file, p.allowed, p.got, p.has_value) if p.path == "(file)" else p
+                for p in exc.problems
+            ]
         ) from None
-    if args.source == "hf":
-        cfg, warnings = from_hf(
-            data, dataset_size=args.dataset_size, world_size=args.world_size, base=args.base
-        )
-    else:
-        cfg, warnings = from_deepspeed(
-            data, base=args.base, default_total_steps=args.total_steps, exact=not args.editable
-        )
     _write(cfg.to_json() + "\n", args.output)
     for line in warnings:
         print(f"warning: {line}", file=sys.stderr)

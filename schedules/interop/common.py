@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from ..design import ConfigError, Problem
+from ..design import ConfigError, Problem, text_of
 from ..design.expr import in_language
 
 #: Relative tolerance of "exact": the targets compute the same closed forms with a different
@@ -278,10 +278,7 @@ def read_json_object(source: str | bytes | dict[str, Any], what: str) -> dict[st
             raise ConfigError(
                 Problem("(file)", f"must be at most {MAX_IMPORT_BYTES} bytes", f"{len(source)} bytes")
             )
-        try:
-            source = source.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise ConfigError(Problem("(file)", "must be UTF-8 text", f"byte {exc.start}")) from None
+        source = text_of(source, "(file)")
     if len(source) > MAX_IMPORT_BYTES:
         raise ConfigError(
             Problem("(file)", f"must be at most {MAX_IMPORT_BYTES} characters", f"{len(source)} characters")

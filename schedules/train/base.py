@@ -60,6 +60,36 @@ IDLE_TIMEOUT_S = 120.0
 #: A run whose browser session has ended (``LiveRun.watch``) is stopped after this many seconds (a
 #: reload within it adopts the run instead).
 SESSION_GONE_S = 10.0
+#: How often a run's watchdog checks its session and its idle time (also while its ranks are starting).
+WATCH_S = 0.25
+#: Live runs one client (see :data:`CLIENT_HEADER_ENV`) may have going at once; a new cookie (another
+#: browser profile, a private window) is the same client.  Environment: :data:`RUNS_PER_CLIENT_ENV`.
+LIVE_RUNS_PER_CLIENT = 1
+RUNS_PER_CLIENT_ENV = "LR_STUDIO_RUNS_PER_CLIENT"
+#: A request header naming the client, set by a reverse proxy you trust (e.g. ``X-Real-IP``); unset,
+#: the client is the connection's IP address (all loopback connections are one client, ``local``).
+CLIENT_HEADER_ENV = "LR_STUDIO_CLIENT_HEADER"
+#: Rank *processes* all live runs of the server may have at once (each setting of a run with
+#: ``world_size`` W as processes counts W), checked before any is started.  Environment:
+#: :data:`MAX_SERVER_RANKS_ENV`.
+MAX_SERVER_RANKS = 4
+MAX_SERVER_RANKS_ENV = "LR_STUDIO_MAX_SERVER_RANKS"
+
+
+def positive_setting(name: str, default: int, env: dict[str, str] | None = None) -> int:
+    """The positive integer in the environment variable ``name``, else ``default`` (ConfigError
+    naming the variable when it is set to anything else)."""
+    raw = (os.environ if env is None else env).get(name, "")
+    if raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ConfigError(Problem(name, "must be a positive integer", raw))
+    return value
+
 
 CORRECT = "correct"
 PER_MICRO_BATCH = "scheduler_per_micro_batch"

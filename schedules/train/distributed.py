@@ -45,7 +45,8 @@ process per optimizer step (``W`` times), so the schedule runs ``W`` times too f
 **Stop.** The parent sends "stop" down every rank's pipe; each rank polls its pipe once per optimizer
 step and the flag goes through the step's all-reduce, so all ranks end after the same step, without
 taking the half-accumulated one.  Ranks still alive :data:`STOP_GRACE_S` after Stop (e.g. still
-starting up) are terminated, then killed.  **A rank that dies** (killed, crashed, or raised) ends
+starting up) are terminated, then killed; a Stop while the ranks are being started starts no
+further rank.  **A rank that dies** (killed, crashed, or raised) ends
 the run: the others are terminated and iterating raises :class:`RankFailed` naming the rank and the
 steps recorded; the records yielded before stay valid.  Workers die with their parent (Linux
 ``PR_SET_PDEATHSIG``) and notice a closed pipe, so no process is left behind.
@@ -514,6 +515,9 @@ class DistributedTraining:
         try:
             self.started_at = time.time()
             for rank in range(self.world_size):
+                if self._stop():  # stopped while the ranks start (a closed tab): start no more of them
+                    self.stopped = True
+                    return
                 ours, theirs = ctx.Pipe(duplex=True)
                 proc = ctx.Process(
                     target=_worker, args=(rank, spec, theirs), name=f"lr-studio-rank-{rank}", daemon=True

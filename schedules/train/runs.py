@@ -9,6 +9,7 @@ background thread (the app's Live page), :func:`live_run_for` makes one from com
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time
 from collections import OrderedDict
@@ -20,15 +21,22 @@ import pandas as pd
 
 from ..design import ConfigError, Problem, ScheduleConfig
 from .base import (
+    CLIENT_HEADER_ENV,
     CORRECT,
     DEFAULT_THREADS,
     IDLE_TIMEOUT_S,
     LIVE_RUN_SLOTS,
+    LIVE_RUNS_PER_CLIENT,
+    MAX_SERVER_RANKS,
+    MAX_SERVER_RANKS_ENV,
     PER_PROCESS,
+    RUNS_PER_CLIENT_ENV,
     SESSION_GONE_S,
+    WATCH_S,
     Diverged,
     LiveRunError,
     lower_thread_priority,
+    positive_setting,
     record_columns,
 )
 from .distributed import MAX_RANKS_ENV, DistributedTraining, max_ranks, select_backend, train_processes
@@ -60,6 +68,7 @@ def start_training(
     schedule_free: str | None = None,
     world_size: int | None = None,
     say: Callable[[str], None] | None = None,
+    processes: bool | None = None,
     **run: Any,
 ) -> Training | DistributedTraining:
     """The training of ``config``, in one process or as ranks; ``run``: the other arguments of
@@ -72,6 +81,8 @@ def start_training(
     - The per-process mistake always needs processes (``ConfigError`` when it cannot have them).
     - The design's own ``W > 1`` runs as processes within the cap, else it is emulated in one process
       (as before processes existed), with a note through ``say``.
+    - ``processes=False``: a design's ``W > 1`` is emulated in one process (a live run whose budget of
+      rank processes went to other settings, see :func:`live_run_for`), with a note through ``say``.
     """
     if schedule_free is not None:
         if world_size is not None:
@@ -95,11 +106,18 @@ def start_training(
             )
         config = with_world_size(config, world_size)
     w = config.training.world_size
-    if variant == PER_PROCESS or (w > 1 and (world_size is not None or runs_as_processes(config, device))):
+    if variant == PER_PROCESS or (
+        w > 1 and processes is not False and (world_size is not None or runs_as_processes(config, device))
+    ):
         if say is not None:
             say(f"starting {w} processes (torch.distributed)")
         return train_processes(config, device=device, variant=variant, **run)
-    if w > 1 and say is not None:
+    if w > 1 and processes is False and say is not None:
+        say(
+            f"note: world_size {w} is emulated in one process: this live run's rank processes went to the "
+            "settings listed before it"
+        )
+    elif w > 1 and say is not None:
         cap = max_ranks(select_backend(device, w))
         say(
             f"note: world_size {w} is over the cap of {cap} processes per run ({MAX_RANKS_ENV}): "
@@ -114,12 +132,48 @@ def start_training(
 _SERVER_SLOTS = threading.BoundedSemaphore(LIVE_RUN_SLOTS)
 #: owner (a browser's id, see the Live page) -> the run holding that owner's one slot.
 _BY_OWNER: dict[str, LiveRun] = {}
+#: Every run started and not yet ended (for the per-client and rank-process caps).
+_ACTIVE: set[LiveRun] = set()
 _OWNERS_LOCK = threading.Lock()
 #: owner -> the last run it started (running or ended), so a reloaded page shows it again; at most
 #: :data:`LAST_RUNS_KEPT` owners (the oldest go first), an ended run for :data:`LAST_RUN_KEPT_S` seconds.
 _LAST_BY_OWNER: OrderedDict[str, LiveRun] = OrderedDict()
 LAST_RUNS_KEPT = 8
 LAST_RUN_KEPT_S = 1800.0
+
+
+def client_key(headers: dict[str, str], address: str | None, env: dict[str, str] | None = None) -> str:
+    """The key of the per-client cap: ``header:<value>`` of the request header named by
+    :data:`~.base.CLIENT_HEADER_ENV` when it is set and the request has it (a header your reverse proxy
+    sets, e.g. ``X-Real-IP``; of a list such as ``X-Forwarded-For`` the last entry, the one the proxy
+    added; never name one a client can send to the server directly), else
+    ``ip:<address>`` (``ip:local`` for loopback, which Streamlit reports as no address).  A browser's
+    cookies play no part: another cookie jar is the same client."""
+    name = (os.environ if env is None else env).get(CLIENT_HEADER_ENV, "").strip()
+    if name:
+        wanted = name.lower()
+        for key, value in headers.items():
+            if key.lower() == wanted and str(value).strip():
+                return "header:" + str(value).split(",")[-1].strip()[:200]  # the entry the proxy added
+    return f"ip:{address or 'local'}"
+
+
+def runs_per_client(env: dict[str, str] | None = None) -> int:
+    """Live runs one client may have going at once (:data:`~.base.LIVE_RUNS_PER_CLIENT`, or
+    :data:`~.base.RUNS_PER_CLIENT_ENV`)."""
+    return positive_setting(RUNS_PER_CLIENT_ENV, LIVE_RUNS_PER_CLIENT, env)
+
+
+def server_ranks(env: dict[str, str] | None = None) -> int:
+    """Rank processes all live runs may have at once (:data:`~.base.MAX_SERVER_RANKS`, or
+    :data:`~.base.MAX_SERVER_RANKS_ENV`)."""
+    return positive_setting(MAX_SERVER_RANKS_ENV, MAX_SERVER_RANKS, env)
+
+
+def ranks_in_use() -> int:
+    """Rank processes the server's live runs have now (started and not ended)."""
+    with _OWNERS_LOCK:
+        return sum(r.ranks for r in _ACTIVE)
 
 
 def xsrf_token(cookie: str) -> str:
@@ -179,6 +233,7 @@ class Job:
     #: True when the records are computed in other processes (real ranks), whose own clock (the
     #: records' ``wall_time``) is the job's time; ``busy`` is then only the waiting for them.
     own_clock: bool = False
+    ranks: int = 0  # rank processes this job starts (0: it trains in the run's thread)
 
 
 @dataclass
@@ -209,10 +264,14 @@ class LiveRun:
     step); records land in a thread-safe buffer.
 
     ``start()`` takes one of the server's :data:`LIVE_RUN_SLOTS` (a module-level semaphore shared by
-    every session in the process); when none is free it returns ``False`` and the status is
-    ``"busy"``.  ``stop()`` sets the event every job checks before each micro-batch, so the thread
-    ends within one micro-batch.  ``snapshot()`` copies the buffer (and counts as someone watching:
-    a run nobody has looked at for ``idle_timeout`` seconds stops itself).  A job that diverges ends
+    every session in the process); when none is free, when the run's ``owner`` (a browser) or
+    ``client`` (its address, :func:`runs_per_client`) already has a run going, or when its rank
+    processes would take the server over :func:`server_ranks`, it returns ``False``, starts nothing,
+    and the status is ``"busy"`` (``refused`` says which).  ``stop()`` sets the event every job checks
+    before each micro-batch, so the thread ends within one micro-batch.  ``snapshot()`` copies the
+    buffer (and counts as someone watching: a run nobody has looked at for ``idle_timeout`` seconds
+    stops itself).  A watchdog thread checks that and the session (:meth:`watch`) every
+    :data:`~.base.WATCH_S` seconds, also while a job is starting its ranks.  A job that diverges ends
     with its message and the others go on.  When the run ends, a job that never took a step (the run
     was stopped first) is ``"not run"``.
     """
@@ -224,12 +283,16 @@ class LiveRun:
         idle_timeout: float = IDLE_TIMEOUT_S,
         owner: str | None = None,
         kind: str = "train",
+        client: str | None = None,
     ):
         self.owner = owner
+        self.client = client
         self.kind = kind  # "train" | "range": which part of the Live page shows it
+        #: What the run's making said (a setting's ranks emulated in one process, ...).
+        self.notes: list[str] = []
         self._alive: Callable[[], bool] | None = None
         self._gone_since: float | None = None
-        self.refused = ""  # why start() returned False: "server" (all slots busy) | "owner"
+        self.refused = ""  # why start() returned False: "server" | "owner" | "client" | "ranks"
         self.stop_event = threading.Event()
         self.jobs: list[Job] = []
         self._slots = slots if slots is not None else _SERVER_SLOTS
@@ -244,7 +307,6 @@ class LiveRun:
         self._stop_requested: float | None = None
         self._busy = False
         self._last_seen = time.monotonic()
-        self._last_checked = 0.0
         self.stop_reason = ""
         #: Optional recorder, set before start(): ``sink.start(job)``, ``sink.row(job, row)`` for every
         #: row, ``sink.end(job)`` once the outcome is set; it must not raise (schedules.workspace.sink).
@@ -257,28 +319,43 @@ class LiveRun:
         total: int,
         columns: list[str],
         meta: dict[str, Any] | None = None,
+        ranks: int = 0,
     ) -> Job:
         if self._thread is not None:
             raise RuntimeError("cannot add a job to a run that has started")
         if any(j.label == label for j in self.jobs):
             raise ValueError(f"job labels must be unique, got {label!r} twice")
-        job = Job(label, records, total, dict(meta or {}), list(columns))
+        job = Job(label, records, total, dict(meta or {}), list(columns), ranks=ranks)
         self.jobs.append(job)
         self._columns[label] = {c: [] for c in columns}
         return job
 
     # -- control -----------------------------------------------------------------------------------
+    @property
+    def ranks(self) -> int:
+        """Rank processes the run's jobs start (0: it trains in its own thread only)."""
+        return sum(j.ranks for j in self.jobs)
+
     def start(self) -> bool:
-        """Take a slot and run; ``False`` (status "busy", ``refused`` says why) when the server's slots
-        are all taken, or when this run's ``owner`` already holds one (one slot per browser)."""
+        """Take a slot and run; ``False`` (status "busy", ``refused`` says why, nothing started) when
+        this run's ``owner`` (``"owner"``) or ``client`` (``"client"``) already has a run going, when
+        its rank processes would take the server over :func:`server_ranks` (``"ranks"``), or when the
+        server's slots are all taken (``"server"``).  Every cap is checked before any process starts."""
         if self._thread is not None:
             raise RuntimeError("a LiveRun starts once")
+        per_client, rank_cap = runs_per_client(), server_ranks()
         with _OWNERS_LOCK:
             if self.owner:
                 held = _BY_OWNER.get(self.owner)
                 if held is not None and held is not self and held._holds_slot():
                     self._busy, self.refused = True, "owner"
                     return False
+            if self.client and sum(1 for r in _ACTIVE if r.client == self.client) >= per_client:
+                self._busy, self.refused = True, "client"
+                return False
+            if self.ranks and sum(r.ranks for r in _ACTIVE) + self.ranks > rank_cap:
+                self._busy, self.refused = True, "ranks"
+                return False
             if not self._slots.acquire(blocking=False):
                 self._busy, self.refused = True, "server"
                 return False
@@ -288,11 +365,27 @@ class LiveRun:
                 _LAST_BY_OWNER.move_to_end(self.owner)
                 while len(_LAST_BY_OWNER) > LAST_RUNS_KEPT:
                     _LAST_BY_OWNER.popitem(last=False)
+            _ACTIVE.add(self)
             self._started = time.perf_counter()
             self._last_seen = time.monotonic()
             self._thread = threading.Thread(target=self._work, name="live-run", daemon=True)
             self._thread.start()
+            threading.Thread(target=self._watchdog, name="live-run-watch", daemon=True).start()
         return True
+
+    def _watchdog(self) -> None:
+        """Stop the run when nobody watched it for ``idle_timeout`` s or its session has ended, checked
+        every :data:`~.base.WATCH_S` s whatever the jobs are doing (a job starting its ranks takes no
+        step for seconds; before, the check ran only after a step)."""
+        thread = self._thread
+        while thread is not None and thread.is_alive():
+            thread.join(WATCH_S)
+            if self.stop_event.is_set() or not thread.is_alive():
+                continue
+            if time.monotonic() - self._last_seen > self._idle_timeout:
+                self.stop(f"stopped: nobody watched the run for {self._idle_timeout:.0f} s")
+            elif self._session_gone():
+                self.stop("stopped: its browser session ended")
 
     def _holds_slot(self) -> bool:
         return self._thread is not None and self._finished is None
@@ -387,6 +480,7 @@ class LiveRun:
                     self._current = None
                 if self.owner and _BY_OWNER.get(self.owner) is self:
                     del _BY_OWNER[self.owner]
+                _ACTIVE.discard(self)
                 self._slots.release()
 
     def _step_job(self, job: Job) -> bool:
@@ -418,13 +512,6 @@ class LiveRun:
                 self._done += 1
             if self.sink is not None:
                 self.sink.row(job, row)
-            now = time.monotonic()
-            if now - self._last_seen > self._idle_timeout:
-                self.stop(f"stopped: nobody watched the run for {self._idle_timeout:.0f} s")
-            if now - self._last_checked >= 0.5:
-                self._last_checked = now
-                if self._session_gone():
-                    self.stop("stopped: its browser session ended")
             return True
         with self._lock:
             if outcome == "stopped" and job.rows == 0:
@@ -497,13 +584,23 @@ def live_run_for(
     idle_timeout: float = IDLE_TIMEOUT_S,
     owner: str | None = None,
     schedule_free: str | None = None,
+    client: str | None = None,
 ) -> LiveRun:
     """A :class:`LiveRun` with one training job per setting (validated now: ConfigError on problems).
 
     ``schedule_free``: every setting trains with that schedule-free optimizer (see :func:`train`; the
-    world is then emulated in one process)."""
-    run = LiveRun(slots=slots, idle_timeout=idle_timeout, owner=owner)
-    for s in settings:
+    world is then emulated in one process).
+
+    **Rank processes** are counted, not settings: settings that are about processes
+    (``needs_processes``, the per-process bug) get theirs (refused with a ConfigError naming
+    ``settings`` when together they need more than :func:`server_ranks`); a design's ``W > 1`` (the
+    other settings) runs as ``W`` processes while those settings together stay within
+    :func:`~.distributed.max_ranks`, else its ranks are emulated in one process (a note in
+    ``run.notes``).  So one run starts at most ``max_ranks`` processes for its designs plus those of its
+    process settings; :meth:`LiveRun.start` checks the server's total before any starts."""
+    run = LiveRun(slots=slots, idle_timeout=idle_timeout, owner=owner, client=client)
+    plan = _process_plan(settings, device, schedule_free)
+    for s, processes in zip(settings, plan, strict=True):
         training = start_training(
             s.config,
             device=device,
@@ -515,6 +612,8 @@ def live_run_for(
             stop=run.stop_event,
             dtype=dtype,
             threads=threads,
+            processes=processes,
+            say=lambda line, label=s.label: run.notes.append(f"{label}: {line}"),
         )
         b, a = s.split
         meta = {
@@ -533,6 +632,44 @@ def live_run_for(
             training.steps,
             record_columns(training.group_names, schedule_free is not None),
             meta,
+            ranks=training.world_size if isinstance(training, DistributedTraining) else 0,
         )
         job.own_clock = isinstance(training, DistributedTraining)  # real ranks: their own clock
     return run
+
+
+def _process_plan(settings: list[Setting], device: str, schedule_free: str | None) -> list[bool | None]:
+    """Per setting: True (processes), False (ranks emulated in one process) or None (one process
+    anyway); see :func:`live_run_for`.  ConfigError when the settings that need processes need more
+    than one run may start."""
+    if schedule_free is not None:
+        return [None] * len(settings)
+    needed = [s.needs_processes or s.variant == PER_PROCESS for s in settings]
+    try:
+        room = max_ranks(select_backend(device, 2))
+    except ConfigError:  # e.g. device cuda with one GPU: no run of this machine has rank processes
+        if any(needed):
+            raise
+        room = 0
+    required = sum(s.config.training.world_size for s, need in zip(settings, needed, strict=True) if need)
+    cap = server_ranks()
+    if required > cap:
+        raise ConfigError(
+            Problem(
+                "settings",
+                f"the settings on real processes need {required} rank processes together; the server runs at "
+                f"most {cap} ({MAX_SERVER_RANKS_ENV} sets the cap): tick fewer of them",
+                [s.label for s, need in zip(settings, needed, strict=True) if need],
+            )
+        )
+    plan: list[bool | None] = []
+    for s, need in zip(settings, needed, strict=True):
+        w = s.config.training.world_size
+        if need:
+            plan.append(True)
+        elif w > 1 and w <= room and runs_as_processes(s.config, device):
+            plan.append(True)
+            room -= w
+        else:
+            plan.append(False if w > 1 else None)
+    return plan

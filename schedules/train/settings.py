@@ -13,11 +13,15 @@ from .base import BEFORE_OPTIMIZER, CORRECT, PER_MICRO_BATCH, PER_PROCESS
 
 @dataclass(frozen=True)
 class Setting:
-    """One run of a comparison: a label, a config and a loop variant."""
+    """One run of a comparison: a label, a config and a loop variant.
+
+    ``needs_processes``: the setting is about real processes (the 2-process side of "same samples on
+    1 and 2 processes", the per-process bug); a live run refuses rather than emulate its ranks."""
 
     label: str
     config: ScheduleConfig
     variant: str = CORRECT
+    needs_processes: bool = False
 
     @property
     def split(self) -> tuple[int, int]:
@@ -142,9 +146,13 @@ def distributed_settings(
                 Setting(f"{split_label(w * b, a)} on 1 process", with_world_size(config, 1, w * b))
             )
         elif two_ranks is not None:
-            settings.append(Setting(f"{split_label(b // 2, a, 2)} on 2 processes", two_ranks))
+            settings.append(
+                Setting(f"{split_label(b // 2, a, 2)} on 2 processes", two_ranks, needs_processes=True)
+            )
     if per_process_bug and two_ranks is not None:
         tb = two_ranks.training
         label = split_label(tb.micro_batch_size, a, tb.world_size)
-        settings.append(Setting(f"{label} bug: sched per process", two_ranks, PER_PROCESS))
+        settings.append(
+            Setting(f"{label} bug: sched per process", two_ranks, PER_PROCESS, needs_processes=True)
+        )
     return settings, notes

@@ -9,11 +9,22 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 import sys
 import time
 from pathlib import Path
 
-from ..command import EXIT_ERROR, EXIT_INVALID, EXIT_OK, command, write_frame
+from ..command import (
+    EXIT_ERROR,
+    EXIT_INVALID,
+    EXIT_OK,
+    OutputError,
+    command,
+    mark_outputs,
+    seconds,
+    write_frame,
+    write_text,
+)
 from .connection import FILE_NAME, workspace_path
 from .errors import WorkspaceError
 from .store import Workspace
@@ -97,12 +108,14 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 def _cmd_show(args: argparse.Namespace) -> int:
     ws = _open(args)
+    if args.output and Path(args.output).expanduser().resolve() in (
+        ws.path.resolve(),
+        Path(f"{ws.path}-wal").resolve(),
+    ):
+        raise OutputError(f"--output {args.output}: is the workspace itself; choose another output file")
     if args.what == "design":
         d = ws.design(args.ref)
-        if args.output:
-            Path(args.output).write_text(d.config + "\n", encoding="utf-8")
-        else:
-            print(d.config)
+        write_text(d.config + "\n", args.output)
         print(
             f"design {d.id} {d.name!r}: created {_when(d.created)}, updated {_when(d.updated)}, "
             f"sha256 {d.hash}"
@@ -138,7 +151,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
         else:
             print(json.dumps(info, indent=2))
         return EXIT_OK
-    if not str(args.ref).isdigit():
+    if not str(args.ref).isdecimal():
         raise WorkspaceError(f"fit: must be a fit id (a number), got {args.ref!r}", invalid=True)
     f = ws.fit(int(args.ref))
     print(
@@ -257,6 +270,7 @@ def _add(p: argparse.ArgumentParser) -> None:
 
     q = new("export", "write the whole workspace to one file (a consistent SQLite snapshot)", _cmd_export)
     q.add_argument("file")
+    mark_outputs(q, "file")
     q.add_argument("-f", "--force", action="store_true", help="overwrite an existing file")
 
     q = new("import", "merge an exported workspace file in (records already here are skipped)", _cmd_import)
@@ -274,7 +288,7 @@ def _add(p: argparse.ArgumentParser) -> None:
     q.add_argument("--model", choices=tuple(MODELS), default="mlp")
     q.add_argument("--dtype", choices=tuple(DTYPES), default="float32")
     q.add_argument("--flush-rows", type=int, default=256, help="write a block every N rows (default 256)")
-    q.add_argument("--flush-seconds", type=float, default=0.5, help="... or every S seconds (default 0.5)")
+    q.add_argument("--flush-seconds", type=seconds, default=0.5, help="... or every S seconds (default 0.5)")
     q.add_argument("--progress", action="store_true", help="print 'flushed N' on stdout after every block")
 
     new("path", "print the workspace file's path", _cmd_path)
@@ -286,6 +300,10 @@ def _dispatch(args: argparse.Namespace) -> int:
     except WorkspaceError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INVALID if exc.invalid else EXIT_ERROR
+    except sqlite3.Error as exc:  # e.g. locked past the busy timeout, disk full: not the input's fault
+        where = args.workspace or "the workspace"
+        print(f"error: {where}: SQLite could not complete this ({exc})", file=sys.stderr)
+        return EXIT_ERROR
 
 
 command("workspace", "the saved designs, runs and forecast fits: list, show, export, import, train", _add)(

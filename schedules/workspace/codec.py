@@ -8,6 +8,12 @@ series such as ``step``, ``samples`` and ``lr`` have.  Values round-trip exactly
 
 Layout: ``b"LRC1"``, a 4-byte little-endian header length, the header (JSON: ``[[name, kind,
 nbytes], ...]`` and the row count), then zlib of the concatenated column payloads.
+
+**Decoding is bounded** (a stored block may come from an imported file): the header is at most
+:data:`MAX_HEADER_BYTES`, a block at most :data:`MAX_BLOCK_ROWS` rows and :data:`MAX_BLOCK_COLUMNS`
+columns, a numeric column exactly ``8 * rows`` bytes, and the header's sizes add up to at most
+:data:`MAX_BLOCK_BYTES`; zlib inflates at most that many bytes (``decompressobj`` with
+``max_length``), so a zip bomb is refused after inflating its stated size, never more.
 """
 
 from __future__ import annotations
@@ -24,6 +30,14 @@ import pandas as pd
 
 MAGIC = b"LRC1"
 _KINDS = {"i8": np.dtype("<i8"), "f8": np.dtype("<f8")}
+#: Largest block header (JSON) in bytes.
+MAX_HEADER_BYTES = 1_000_000
+#: Most rows in one block (a live run flushes 256, an imported log 4096).
+MAX_BLOCK_ROWS = 65_536
+#: Most columns in one block (a live run with 32 param groups has about 50).
+MAX_BLOCK_COLUMNS = 256
+#: Most bytes one block decodes to (all its columns together).
+MAX_BLOCK_BYTES = 64 * 2**20
 
 
 class CodecError(ValueError):
@@ -87,35 +101,110 @@ def encode_columns(columns: Mapping[str, Sequence[Any] | np.ndarray], level: int
     return MAGIC + struct.pack("<I", len(head)) + head + zlib.compress(b"".join(payload), level)
 
 
-def decode_columns(blob: bytes) -> tuple[int, dict[str, np.ndarray | list]]:
-    """``(rows, {name: array or list})`` from :func:`encode_columns`'s blob."""
+def block_header(blob: bytes) -> tuple[int, list[tuple[str, str, int]], int]:
+    """``(rows, [(name, kind, nbytes), ...], offset of the zlib body)`` of a block, checked against the
+    caps (CodecError otherwise); nothing is inflated."""
+    if not isinstance(blob, bytes | bytearray | memoryview):
+        raise CodecError(f"a stored run block must be bytes, got {type(blob).__name__}")
+    if bytes(blob[:4]) != MAGIC:
+        raise CodecError("not a run block (bad magic)")
+    if len(blob) < 8:
+        raise CodecError("a stored run block is damaged (truncated header)")
+    (hlen,) = struct.unpack("<I", bytes(blob[4:8]))
+    if hlen > MAX_HEADER_BYTES or 8 + hlen > len(blob):
+        raise CodecError(f"a stored run block is damaged (header of {hlen} bytes)")
     try:
-        if blob[:4] != MAGIC:
-            raise CodecError("not a run block (bad magic)")
-        (hlen,) = struct.unpack("<I", blob[4:8])
-        head = json.loads(blob[8 : 8 + hlen])
-        body = zlib.decompress(blob[8 + hlen :])
-        n = int(head["rows"])
-        out: dict[str, np.ndarray | list] = {}
-        pos = 0
-        for name, kind, nbytes in head["columns"]:
-            raw = body[pos : pos + nbytes]
-            pos += nbytes
-            if kind == "json":
-                out[name] = json.loads(raw)
-            else:
-                out[name] = _unshuffle(raw, _KINDS[kind], n)
-        return n, out
-    except CodecError:
-        raise
-    except (ValueError, KeyError, TypeError, struct.error, zlib.error) as exc:
-        raise CodecError(f"a stored run block is damaged ({type(exc).__name__}: {exc})") from None
+        head = json.loads(bytes(blob[8 : 8 + hlen]))
+    except (ValueError, RecursionError):
+        raise CodecError("a stored run block is damaged (its header is not JSON)") from None
+    if not isinstance(head, dict) or not isinstance(head.get("columns"), list):
+        raise CodecError("a stored run block is damaged (its header has no column list)")
+    n = head.get("rows")
+    if not isinstance(n, int) or isinstance(n, bool) or not 0 <= n <= MAX_BLOCK_ROWS:
+        raise CodecError(f"a stored run block must have 0 to {MAX_BLOCK_ROWS} rows, its header says {n!r}")
+    if len(head["columns"]) > MAX_BLOCK_COLUMNS:
+        raise CodecError(
+            f"a stored run block must have at most {MAX_BLOCK_COLUMNS} columns, got {len(head['columns'])}"
+        )
+    columns: list[tuple[str, str, int]] = []
+    total = 0
+    for entry in head["columns"]:
+        ok = isinstance(entry, list) and len(entry) == 3
+        name, kind, nbytes = entry if ok else (None, None, None)
+        if not (
+            isinstance(name, str)
+            and kind in ("i8", "f8", "json")
+            and isinstance(nbytes, int)
+            and not isinstance(nbytes, bool)
+            and nbytes >= 0
+        ):
+            raise CodecError(f"a stored run block is damaged (bad column entry {str(entry)[:80]})")
+        if kind != "json" and nbytes != 8 * n:
+            raise CodecError(
+                f"a stored run block is damaged (column {name[:80]!r} has {nbytes} bytes for {n} rows)"
+            )
+        total += nbytes
+        columns.append((name, kind, nbytes))
+    if total > MAX_BLOCK_BYTES:
+        raise CodecError(
+            f"a stored run block must decode to at most {MAX_BLOCK_BYTES:,} bytes, its header says {total:,}"
+        )
+    return n, columns, 8 + hlen
 
 
-def frame_from_blocks(blobs: Sequence[bytes], columns: Sequence[str]) -> pd.DataFrame:
-    """The run's frame: blocks in order, with ``columns`` in this order (missing ones NaN)."""
+def _inflate(body: bytes, size: int) -> bytes:
+    """zlib of exactly ``size`` bytes; CodecError when it holds more or less (never inflates past it)."""
+    d = zlib.decompressobj()
+    try:
+        out = d.decompress(body, size + 1)
+    except zlib.error as exc:
+        raise CodecError(f"a stored run block is damaged (zlib: {exc})") from None
+    if len(out) > size or d.unconsumed_tail:
+        raise CodecError(f"a stored run block decodes to more than the {size:,} bytes its header states")
+    if len(out) < size or not d.eof:
+        raise CodecError(f"a stored run block is damaged (it decodes to {len(out):,} of {size:,} bytes)")
+    return out
+
+
+def decode_columns(blob: bytes) -> tuple[int, dict[str, np.ndarray | list]]:
+    """``(rows, {name: array or list})`` from :func:`encode_columns`'s blob (bounded: module docstring)."""
+    n, columns, start = block_header(blob)
+    body = _inflate(bytes(blob[start:]), sum(c[2] for c in columns))
+    out: dict[str, np.ndarray | list] = {}
+    pos = 0
+    for name, kind, nbytes in columns:
+        raw = body[pos : pos + nbytes]
+        pos += nbytes
+        if kind == "json":
+            try:
+                values = json.loads(raw)
+            except (ValueError, RecursionError):
+                raise CodecError(
+                    f"a stored run block is damaged (column {name[:80]!r} is not JSON)"
+                ) from None
+            if not isinstance(values, list) or len(values) != n:
+                raise CodecError(f"a stored run block is damaged (column {name[:80]!r} is not {n} values)")
+            if any(isinstance(v, list | dict) for v in values):
+                raise CodecError(f"a stored run block is damaged (column {name[:80]!r} holds nested values)")
+            out[name] = values
+        else:
+            out[name] = _unshuffle(raw, _KINDS[kind], n)
+    return n, out
+
+
+def frame_from_blocks(
+    blobs: Sequence[bytes], columns: Sequence[str], max_rows: int | None = None
+) -> pd.DataFrame:
+    """The run's frame: blocks in order, with ``columns`` in this order (missing ones NaN).
+
+    CodecError when a block is damaged or the blocks hold more than ``max_rows`` rows together."""
     parts = []
+    rows = 0
     for blob in blobs:
+        n, _, _ = block_header(blob)
+        rows += n
+        if max_rows is not None and rows > max_rows:
+            raise CodecError(f"a stored run must have at most {max_rows:,} rows, its blocks hold more")
         n, cols = decode_columns(blob)
         parts.append(pd.DataFrame({c: cols[c] if c in cols else np.full(n, np.nan) for c in columns}))
     if not parts:

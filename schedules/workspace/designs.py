@@ -20,6 +20,7 @@ from .records import (
     Design,
     check_name,
     check_tags,
+    check_text,
     config_hash,
     like_escape,
     new_uid,
@@ -66,6 +67,8 @@ class DesignStore(Store):
         """Save ``config`` under ``name``: a new design, or a new version of the design of that name
         (its config, hash and ``updated`` change; ``created``, and notes/tags unless given, stay)."""
         name = check_name(name, "design name")
+        if notes is not None:
+            check_text(notes, "notes")
         cfg = config if isinstance(config, ScheduleConfig) else load_config(config)
         text, digest, now = cfg.to_json(), config_hash(cfg), timestamp()
         with self._write() as conn:
@@ -115,7 +118,7 @@ class DesignStore(Store):
     def design(self, ref: int | str) -> Design:
         """A design by id, or by name (not deleted); WorkspaceError when there is none."""
         with self._read() as conn:
-            if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
+            if isinstance(ref, int) or (isinstance(ref, str) and ref.isdecimal()):
                 found = DESIGNS.first(conn, "id = ?", (int(ref),))
                 if found is None and isinstance(ref, str):
                     found = DESIGNS.first(conn, "name = ? AND deleted IS NULL", (ref,))
@@ -144,6 +147,8 @@ class DesignStore(Store):
     def update_design(
         self, design_id: int, *, notes: str | None = None, tags: Sequence[str] | None = None
     ) -> Design:
+        if notes is not None:
+            check_text(notes, "notes")
         with self._write() as conn:
             if notes is not None:
                 conn.execute(

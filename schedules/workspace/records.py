@@ -27,7 +27,13 @@ from .errors import WorkspaceError
 __all__ = [
     "DESIGNS",
     "FITS",
+    "MAX_JSON_BYTES",
     "MAX_NAME",
+    "MAX_RUN_CELLS",
+    "MAX_RUN_COLUMNS",
+    "MAX_RUN_ROWS",
+    "MAX_TAGS",
+    "MAX_TEXT",
     "RUNS",
     "Design",
     "Fit",
@@ -36,6 +42,7 @@ __all__ = [
     "Table",
     "check_name",
     "check_tags",
+    "check_text",
     "config_hash",
     "like_escape",
     "new_uid",
@@ -44,8 +51,20 @@ __all__ = [
     "to_json",
 ]
 
-#: Longest design / run name.
+#: Longest design / run / fit name (and tag, column name, stack, device, law).
 MAX_NAME = 200
+#: Longest notes or run message.
+MAX_TEXT = 10_000
+#: Most tags on one record.
+MAX_TAGS = 50
+#: Largest JSON column (a config, a run's meta, a fit's parameters and meta) in characters.
+MAX_JSON_BYTES = 1_000_000
+#: Most rows of one run (a live run has at most 20,000; a run log at most 2,000,000 per series).
+MAX_RUN_ROWS = 2_000_000
+#: Most columns of one run.
+MAX_RUN_COLUMNS = 256
+#: Most values (rows x columns) of one run: its frame is at most 128 MB of float64.
+MAX_RUN_CELLS = 16_000_000
 
 R = TypeVar("R")
 
@@ -79,15 +98,33 @@ def check_name(name: Any, what: str) -> str:
 
 
 def check_tags(tags: Sequence[str] | None) -> list[str]:
-    """The tags tidied (whitespace collapsed, empty and repeated ones dropped, order kept)."""
+    """The tags tidied (whitespace collapsed, empty and repeated ones dropped, order kept); at most
+    :data:`MAX_TAGS` of at most :data:`MAX_NAME` characters each."""
     out: list[str] = []
     for t in tags or []:
         if not isinstance(t, str):
             raise WorkspaceError(f"tags: must be strings, got {t!r}", invalid=True)
         t = " ".join(t.split())
+        if len(t) > MAX_NAME:
+            raise WorkspaceError(
+                f"tags: each must be at most {MAX_NAME} characters, got {len(t)} characters", invalid=True
+            )
         if t and t not in out:
             out.append(t)
+    if len(out) > MAX_TAGS:
+        raise WorkspaceError(f"tags: must be at most {MAX_TAGS}, got {len(out)}", invalid=True)
     return out
+
+
+def check_text(text: Any, what: str) -> str:
+    """Notes or a message: text of at most :data:`MAX_TEXT` characters (WorkspaceError otherwise)."""
+    if not isinstance(text, str):
+        raise WorkspaceError(f"{what}: must be text, got {type(text).__name__}", invalid=True)
+    if len(text) > MAX_TEXT:
+        raise WorkspaceError(
+            f"{what}: must be at most {MAX_TEXT:,} characters, got {len(text):,} characters", invalid=True
+        )
+    return text
 
 
 # --------------------------------------------------------------------------------------------------
@@ -211,8 +248,16 @@ class Table(Generic[R]):
         return f"Table({self.name!r}, {self.record_type.__name__})"
 
     def decode(self, column: str, value: Any) -> Any:
-        """A stored value of ``column`` as the record holds it (a JSON column parsed)."""
-        return json.loads(value) if column in self.json_columns else value
+        """A stored value of ``column`` as the record holds it (a JSON column parsed); WorkspaceError
+        when a JSON column does not parse (a damaged file)."""
+        if column not in self.json_columns:
+            return value
+        try:
+            return json.loads(value)
+        except (TypeError, ValueError, RecursionError):
+            raise WorkspaceError(
+                f"{self.noun}: its {column} is damaged (not JSON) in this workspace file"
+            ) from None
 
     def record(self, row: sqlite3.Row) -> R:
         """The record of a whole row."""
@@ -221,7 +266,10 @@ class Table(Generic[R]):
     def first(self, conn: sqlite3.Connection, where: str, args: Sequence[Any] = ()) -> R | None:
         """The record of the first row of ``SELECT * FROM <table> WHERE <where>`` (``where`` may end
         in ``ORDER BY ... LIMIT 1``), or None."""
-        row = conn.execute(f"SELECT * FROM {self.name} WHERE {where}", args).fetchone()
+        try:
+            row = conn.execute(f"SELECT * FROM {self.name} WHERE {where}", args).fetchone()
+        except OverflowError:  # an id beyond SQLite's 64-bit integers: there is no such record
+            return None
         return None if row is None else self.record(row)
 
     def get(self, conn: sqlite3.Connection, record_id: int) -> R:

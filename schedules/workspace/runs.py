@@ -18,22 +18,27 @@ import pandas as pd
 
 from ..build import load_config
 from ..design import ScheduleConfig
-from .codec import encode_columns, frame_from_blocks
+from .codec import CodecError, encode_columns, frame_from_blocks
 from .connection import Store
 from .designs import latest_design
 from .errors import WorkspaceError
 from .records import (
+    MAX_RUN_CELLS,
+    MAX_RUN_COLUMNS,
+    MAX_RUN_ROWS,
+    MAX_TEXT,
     RUNS,
     RunInfo,
     check_name,
     check_tags,
+    check_text,
     config_hash,
     new_uid,
     timestamp,
     to_json,
 )
 
-__all__ = ["IMPORT_BLOCK_ROWS", "RUN_KINDS", "RUN_STATUSES", "RunStore", "add_block"]
+__all__ = ["IMPORT_BLOCK_ROWS", "RUN_KINDS", "RUN_STATUSES", "RunStore", "add_block", "check_size"]
 
 #: Rows per block when a whole frame is stored at once (an imported log).
 IMPORT_BLOCK_ROWS = 4096
@@ -50,6 +55,24 @@ def add_block(
         "INSERT INTO run_chunks (run_id, seq, first_row, n_rows, data) VALUES (?, ?, ?, ?, ?)",
         (run_id, seq, first_row, n_rows, data),
     )
+
+
+def check_size(rows: int, columns: int) -> None:
+    """Refuse (WorkspaceError) a run over :data:`~.records.MAX_RUN_ROWS` rows,
+    :data:`~.records.MAX_RUN_COLUMNS` columns or :data:`~.records.MAX_RUN_CELLS` values."""
+    if columns > MAX_RUN_COLUMNS:
+        raise WorkspaceError(
+            f"run columns: a run has at most {MAX_RUN_COLUMNS} columns, got {columns}", invalid=True
+        )
+    if rows > MAX_RUN_ROWS:
+        raise WorkspaceError(
+            f"run rows: a run holds at most {MAX_RUN_ROWS:,} rows, got {rows:,}", invalid=True
+        )
+    if rows * columns > MAX_RUN_CELLS:
+        raise WorkspaceError(
+            f"run rows: a run holds at most {MAX_RUN_CELLS:,} values (rows x columns), got {rows:,} x {columns}",
+            invalid=True,
+        )
 
 
 def _check_one_of(what: str, value: str, choices: tuple[str, ...]) -> None:
@@ -77,6 +100,7 @@ class RunStore(Store):
         name = check_name(name, "run name")
         _check_one_of("kind", kind, RUN_KINDS)
         _check_one_of("status", status, RUN_STATUSES)
+        check_size(0, len(columns))
         text = digest = None
         if config is not None:
             cfg = config if isinstance(config, ScheduleConfig) else load_config(config)
@@ -118,10 +142,11 @@ class RunStore(Store):
             seq = conn.execute(
                 "SELECT coalesce(max(seq) + 1, 0) FROM run_chunks WHERE run_id = ?", (run_id,)
             ).fetchone()[0]
-            add_block(conn, run_id, seq, row["n_rows"], n, blob)
             known = RUNS.decode("columns", row["columns"])
             cols = known + [c for c in columns if c not in known]
             total = row["n_rows"] + n
+            check_size(total, len(cols))
+            add_block(conn, run_id, seq, row["n_rows"], n, blob)
             conn.execute(
                 "UPDATE runs SET n_rows = ?, columns = ?, updated = ? WHERE id = ?",
                 (total, to_json(cols), timestamp(), run_id),
@@ -129,7 +154,11 @@ class RunStore(Store):
             return total
 
     def finish_run(self, run_id: int, status: str, message: str = "") -> None:
+        """Set the run's outcome; a message over :data:`~.records.MAX_TEXT` characters is cut there."""
         _check_one_of("status", status, RUN_STATUSES)
+        message = str(message)
+        if len(message) > MAX_TEXT:
+            message = message[: MAX_TEXT - 3] + "..."
         with self._write() as conn:
             conn.execute(
                 "UPDATE runs SET status = ?, message = ?, updated = ? WHERE id = ?",
@@ -149,6 +178,7 @@ class RunStore(Store):
         status: str | None = None,
     ) -> int:
         """Store a whole run (e.g. an imported log) at once; returns its id."""
+        check_size(len(frame), len(frame.columns))
         run_id = self.start_run(
             name,
             kind=kind,
@@ -181,7 +211,7 @@ class RunStore(Store):
     def run(self, run_id: int | str) -> RunInfo:
         with self._read() as conn:
             found = None
-            if isinstance(run_id, int) or str(run_id).isdigit():
+            if isinstance(run_id, int) or str(run_id).isdecimal():
                 found = RUNS.first(conn, "id = ?", (int(run_id),))
             if found is None and isinstance(run_id, str):
                 found = RUNS.first(
@@ -196,7 +226,7 @@ class RunStore(Store):
         with self._read() as conn:
             conn.execute("BEGIN")  # one snapshot: the row count and the blocks agree
             try:
-                row = conn.execute("SELECT columns FROM runs WHERE id = ?", (run_id,)).fetchone()
+                row = conn.execute("SELECT columns, n_rows FROM runs WHERE id = ?", (run_id,)).fetchone()
                 blobs = [
                     r[0]
                     for r in conn.execute(
@@ -207,7 +237,12 @@ class RunStore(Store):
                 conn.execute("ROLLBACK")
         if row is None:
             raise WorkspaceError(f"run: no run with id {run_id}", invalid=True)
-        return frame_from_blocks(blobs, RUNS.decode("columns", row["columns"]))
+        columns = RUNS.decode("columns", row["columns"])
+        check_size(row["n_rows"], len(columns))
+        try:
+            return frame_from_blocks(blobs, columns, max_rows=row["n_rows"])
+        except CodecError as exc:
+            raise WorkspaceError(f"run {run_id}: {exc}") from None
 
     def rename_run(self, run_id: int, new_name: str) -> RunInfo:
         new_name = check_name(new_name, "new name")
@@ -220,7 +255,7 @@ class RunStore(Store):
     ) -> RunInfo:
         with self._write() as conn:
             if notes is not None:
-                conn.execute("UPDATE runs SET notes = ? WHERE id = ?", (notes, run_id))
+                conn.execute("UPDATE runs SET notes = ? WHERE id = ?", (check_text(notes, "notes"), run_id))
             if tags is not None:
                 conn.execute("UPDATE runs SET tags = ? WHERE id = ?", (to_json(check_tags(tags)), run_id))
         return self.run(run_id)

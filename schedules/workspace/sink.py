@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..design import ScheduleConfig
+from .codec import MAX_BLOCK_ROWS
 from .store import Workspace
 
 FLUSH_ROWS = 256
@@ -50,7 +51,7 @@ class WorkspaceSink:
         self.name = name
         self.stack = stack
         self.meta = dict(meta or {})
-        self.flush_rows = max(1, int(flush_rows))
+        self.flush_rows = min(MAX_BLOCK_ROWS, max(1, int(flush_rows)))
         self.flush_seconds = float(flush_seconds)
         self.single = single
         self.on_flush = on_flush

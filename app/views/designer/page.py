@@ -83,7 +83,7 @@ def right_column(right, cfg: ScheduleConfig, problems: ConfigError | None):
 
     The column stays in view while the inputs beside it scroll (:data:`LAYOUT_CSS`)."""
     with right, st.container(key=RIGHT_KEY):
-        st.title(cfg.name or "untitled", anchor=False)
+        st.title(ui.md(cfg.name) if cfg.name else "untitled", anchor=False)
         ui.show_notices()
         if problems is not None:
             ui.show_problems("The design has problems; the chart shows the last valid design.", problems)

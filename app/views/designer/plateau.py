@@ -91,4 +91,4 @@ def show_note(slot, curve: Curve) -> None:
     box = slot.container()
     if note is not None:
         box.caption(note)
-    box.warning(ui.md_text(rise), icon=":material/trending_up:")
+    box.warning(ui.md(rise), icon=":material/trending_up:")

@@ -93,4 +93,4 @@ def share_section(cfg: ScheduleConfig) -> None:
     )
     saved = ss.get(state.SAVED_DESIGNS) or {}
     if saved:
-        st.caption("Saved for Compare: " + ", ".join(f"`{n}`" for n in saved))
+        st.caption("Saved for Compare: " + ", ".join(ui.md(n) for n in saved))
