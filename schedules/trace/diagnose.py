@@ -1,0 +1,872 @@
+"""What happened to a run's schedule: compare it with the intended one and name the causes.
+
+The intended schedule is the design given (``diagnose LOG --design D.json``, or the one stored in a
+trace's sidecar by ``trace --design``); without one it is inferred (:mod:`.infer`): the family the
+run's lrs follow, sized to end at the run's last optimizer step.
+
+**Matches** when every logged lr is the intended one within :data:`schedules.logs.MATCH_TOLERANCE`
+of the peak, on as many optimizer steps, on every rank.  Otherwise each cause is a *model* of a known
+mistake run on the intended design's real torch schedulers (:func:`schedules.stacks.base.record`,
+:mod:`schedules.mistakes`, :mod:`schedules.resume`, :mod:`schedules.stacks`): a model that reproduces
+every logged lr explains the run.
+
+- A **trace** knows how often the scheduler was stepped before each optimizer step, so the stepping
+  is read, not guessed: the lrs are the (possibly re-sized) design's schedulers stepped exactly as the
+  trace counts.  What is left to find is the sizing (``wrong_total_steps``, ``warmup_in_micro_batches``)
+  and the resumes (a scheduler built mid-run without its state).
+- A **log** has only lrs: each stepping model and each sizing model is tried in turn; several may
+  explain a log equally well, in which case all are named (most common first).
+
+Confidence: 0.99 for a trace whose counts and lrs a model reproduces exactly, 0.9 for the first exact
+model of a log (0.6 for the alternatives), less when only the counts or part of the rows agree.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..build import load_config
+from ..curve import compute_curve
+from ..design import ConfigError, ScheduleConfig
+from ..logs import MATCH_TOLERANCE
+from ..stacks.base import (
+    MAX_SCHEDULER_STEPS,
+    calls_after_steps_that_ran,
+    design_windows,
+    exclusive_cumsum,
+    record,
+)
+from .causes import PRIOR, TITLES, fix_line
+from .infer import Family, design_of, infer_family
+from .observed import Observed, peak_of
+
+#: Most alternative sizings tried (each is one pass of the design's schedulers over the run).
+MAX_SIZINGS = 16
+
+
+@dataclass
+class Cause:
+    """One named cause: its code, how sure, the evidence, the fix, the lr it predicts per row."""
+
+    code: str
+    confidence: float
+    evidence: dict[str, Any]
+    fix: str
+    predicted: np.ndarray | None = None  # lr per row 0.. (the model's), for the chart
+
+    @property
+    def title(self) -> str:
+        return TITLES.get(self.code, self.code)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "confidence": round(float(self.confidence), 3),
+            "title": self.title,
+            "evidence": _jsonable(self.evidence),
+            "fix": self.fix,
+        }
+
+
+@dataclass
+class Diagnosis:
+    """The verdict, the causes (most likely first) and what was compared."""
+
+    verdict: str  # matches | differs
+    causes: list[Cause]
+    observed: Observed
+    intended: ScheduleConfig | None  # the design, or the inferred intended design
+    design_given: bool
+    family: Family | None  # the inferred family (no design given)
+    expected: np.ndarray  # the intended lr per row 0.. (design's real schedulers, stepped once per row)
+    stack: str
+    notes: list[str] = field(default_factory=list)
+    fixed_stack: dict[str, Any] | None = None
+
+    @property
+    def matches(self) -> bool:
+        return self.verdict == "matches"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "verdict": self.verdict,
+            "causes": [c.to_dict() for c in self.causes],
+            "log": self.observed.name,
+            "source": self.observed.source,
+            "steps": self.observed.steps,
+            "ranks": len(self.observed.ranks) or 1,
+            "design": "given" if self.design_given else ("inferred" if self.intended is not None else None),
+            "design_steps": self.intended.plan.total_steps if self.intended is not None else None,
+            "family": self.family.to_dict() if self.family is not None else None,
+            "stack": self.stack,
+            "notes": list(self.notes),
+        }
+
+    def lines(self) -> list[str]:
+        """The CLI's text: the verdict, then each cause with its evidence and fix."""
+        o = self.observed
+        what = "the design" if self.design_given else "the inferred schedule"
+        if self.family is not None:
+            what += f" ({self.family.text()})"
+        head = f"{o.name}: {o.steps:,} optimizer steps"
+        if len(o.ranks) > 1:
+            head += f" on {len(o.ranks)} ranks"
+        if self.matches:
+            out = [f"matches: {head}, every lr is {what}'s"]
+        else:
+            out = [f"differs: {head}, compared with {what}"]
+        for i, c in enumerate(self.causes, 1):
+            out.append(f"{i}. {c.code} ({c.title}), confidence {c.confidence:.2f}")
+            out.append(f"   evidence: {c.evidence.get('text', '')}")
+            for line in c.fix.splitlines():
+                out.append(f"   fix: {line}")
+        out += [f"note: {n}" for n in self.notes]
+        return out
+
+    def fixed_design(self) -> ScheduleConfig | None:
+        """The intended design with its ``stack`` section as the fix leaves it (the app's *Apply*)."""
+        if self.intended is None:
+            return None
+        data = self.intended.to_dict()
+        if self.fixed_stack is not None:
+            data["stack"] = self.fixed_stack
+        elif data.get("stack") is None and self.stack in (
+            "plain",
+            "hf",
+            "accelerate",
+            "lightning",
+            "deepspeed",
+        ):
+            data["stack"] = (
+                {"name": self.stack, "lightning_interval": "step"}
+                if self.stack == "lightning"
+                else {"name": self.stack}
+            )
+        try:
+            return load_config(data)
+        except ConfigError:
+            return self.intended
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating, float)):
+        v = float(value)
+        return v if math.isfinite(v) else None
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
+
+
+# --------------------------------------------------------------------------------------------------
+# the models
+
+
+@dataclass
+class _Model:
+    code: str
+    pred: np.ndarray  # lr per row 0..R-1 (NaN where the model says nothing)
+    evidence: dict[str, Any]
+    extra: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # causes named with it
+
+
+class _Engine:
+    """The intended design against the observed rows (see the module docstring)."""
+
+    def __init__(self, observed: Observed, config: ScheduleConfig, stack: str):
+        self.obs = observed
+        self.cfg = config
+        self.plan = config.plan
+        self.T = self.plan.total_steps
+        self.stack = stack
+        self.R = max(observed.steps, self.T, int(observed.rows[-1]) + 1 if len(observed.rows) else 0)
+        self.curve = compute_curve(config)
+        self.c = self.curve.lrs[:, 0]
+        self.peak = max(peak_of(self.c), peak_of(observed.lr)) or 1.0
+        self.tol = MATCH_TOLERANCE * self.peak
+        self._ext: dict[str, np.ndarray] = {}
+
+    # -- the design's schedulers stepped j times ----------------------------------------------
+    def extended(self, cfg: ScheduleConfig, upto: int) -> np.ndarray:
+        """lr (first group) after ``j`` steps of ``cfg``'s real schedulers, ``j = 0 .. upto - 1``."""
+        upto = int(min(max(upto, 1), MAX_SCHEDULER_STEPS))
+        key = cfg.cache_key
+        have = self._ext.get(key)
+        if have is None or len(have) < upto:
+            lrs, _ = record(cfg, np.arange(upto, dtype=np.int64))
+            have = lrs[:, 0]
+            self._ext[key] = have
+        return have
+
+    def stepped(self, cfg: ScheduleConfig, ticks: np.ndarray) -> np.ndarray:
+        """lr per row when ``cfg``'s schedulers have been stepped ``ticks[k]`` times before row ``k``."""
+        ticks = np.asarray(ticks, dtype=np.int64)
+        if len(ticks) == 0:
+            return np.empty(0)
+        e = self.extended(cfg, int(ticks.max()) + 1)
+        out = np.full(len(ticks), np.nan)
+        inside = (ticks >= 0) & (ticks < len(e))
+        out[inside] = e[ticks[inside]]
+        return out
+
+    # -- comparing -----------------------------------------------------------------------------
+    def check(self, pred: np.ndarray) -> tuple[float, int | None]:
+        """(fraction of the observed rows the prediction reproduces, first row it does not)."""
+        rows, got = self.obs.rows, self.obs.lr
+        want = np.full(len(rows), np.nan)
+        inside = rows < len(pred)
+        want[inside] = pred[rows[inside]]
+        ok = np.abs(want - got) <= self.tol
+        if ok.all():
+            return 1.0, None
+        return float(ok.mean()), int(rows[np.argmin(ok)])
+
+    def base_evidence(self, pred: np.ndarray | None = None) -> dict[str, Any]:
+        """The first step where the run differs from the intended schedule, expected vs got."""
+        expected = self.expected()
+        _, first = self.check(expected)
+        ev: dict[str, Any] = {"total_steps": self.T, "warmup_steps": self.plan.warmup_steps}
+        ev["accumulation"] = self.plan.accumulation_steps
+        if first is not None:
+            i = int(np.searchsorted(self.obs.rows, first))
+            ev.update(
+                first_step=first,
+                expected=float(expected[first]) if first < len(expected) else None,
+                got=float(self.obs.lr[i]),
+            )
+        return ev
+
+    def expected(self) -> np.ndarray:
+        """The intended lr per row: the design's curve (its rows), NaN past its end."""
+        out = np.full(self.R, np.nan)
+        out[: self.T] = self.c
+        return out
+
+    # -- variants of the design ----------------------------------------------------------------
+    def resized(self, steps: int) -> ScheduleConfig | None:
+        """The design built for ``steps`` optimizer steps (``training.max_steps``)."""
+        if steps < 1 or steps == self.T or steps > 2_000_000:
+            return None
+        data = self.cfg.to_dict()
+        data["training"]["max_steps"] = int(steps)
+        try:
+            return load_config(data)
+        except ConfigError:
+            return None
+
+    def warmup_scaled(self, factor: int) -> ScheduleConfig | None:
+        w = self.plan.warmup_steps
+        if factor <= 1 or w <= 0:
+            return None
+        data = self.cfg.to_dict()
+        if data.get("wsd"):
+            data["wsd"]["warmup_steps"], data["wsd"]["warmup_ratio"] = w * factor, None
+        elif data.get("warmup"):
+            data["warmup"]["steps"], data["warmup"]["ratio"] = w * factor, None
+        else:
+            return None
+        try:
+            return load_config(data)
+        except ConfigError:
+            return None
+
+    def sizing_factors(self, extra: list[float]) -> list[float]:
+        a, w, e = self.plan.accumulation_steps, self.plan.world_size, self.plan.total_epochs
+        out = [f for f in extra if f > 0]
+        for f in (a, w, a * w, 1 / a, 1 / w, 1 / (a * w), e, 1 / e, 2, 4, 0.5, 0.25, 8, 0.125, 3, 1 / 3):
+            out.append(float(f))
+        seen: set[int] = set()
+        keep: list[float] = []
+        for f in out:
+            steps = int(round(f * self.T))
+            if steps != self.T and steps >= 1 and steps not in seen:
+                seen.add(steps)
+                keep.append(steps / self.T)
+        return keep[:MAX_SIZINGS]
+
+    def sizings(self, extra: list[float]) -> list[tuple[str, ScheduleConfig, dict[str, Any]]]:
+        """Each wrong sizing of the design: ``(code, config, evidence)``."""
+        out: list[tuple[str, ScheduleConfig, dict[str, Any]]] = []
+        a = self.plan.accumulation_steps
+        scaled = self.warmup_scaled(a)
+        if scaled is not None:
+            out.append(
+                (
+                    "warmup_in_micro_batches",
+                    scaled,
+                    {"factor": a, "configured_warmup": scaled.plan.warmup_steps},
+                )
+            )
+        if a > 1:
+            from ..mistakes import unadjusted_config
+
+            try:
+                wrong = unadjusted_config(self.cfg)
+            except ConfigError:
+                wrong = None
+            if wrong is not None and wrong.plan.total_steps != self.T:
+                t = wrong.plan.total_steps
+                out.append(("wrong_total_steps", wrong, {"factor": t / self.T, "configured_steps": t}))
+        done = {cfg.plan.total_steps for code, cfg, _ in out if code == "wrong_total_steps"}
+        for f in self.sizing_factors(extra):
+            steps = int(round(f * self.T))
+            if steps in done:
+                continue
+            cfg = self.resized(steps)
+            if cfg is not None:
+                done.add(steps)
+                out.append(("wrong_total_steps", cfg, {"factor": steps / self.T, "configured_steps": steps}))
+        return out
+
+
+# --------------------------------------------------------------------------------------------------
+# traces: the stepping is counted
+
+
+def _resume_points(obs: Observed) -> list[tuple[int, bool]]:
+    """``(step, state loaded)`` for each scheduler built on the traced optimizer after step 0."""
+    built = sorted({int(s.get("step", 0)) for s in obs.schedulers() if int(s.get("step", 0)) > 0})
+    loaded = {
+        int(e.get("step", 0)) for e in obs.states_loaded() if e.get("event") == "scheduler_state_loaded"
+    }
+    return [(r, r in loaded) for r in built]
+
+
+def _effective_ticks(obs: Observed, restored_first_row: bool = False) -> tuple[np.ndarray, list[int]]:
+    """The trace's ticks, restarting from 0 where a scheduler was rebuilt without its state.
+
+    ``restored_first_row``: the resumed run's first step used the lr the optimizer's restored state
+    carried (``optimizer.load_state_dict`` after the scheduler was built), so the restart shows from
+    the step after; its row is marked with the tick ``-1`` ("the lr before the restart")."""
+    ticks = obs.ticks.copy()
+    resets = []
+    for r, loaded in _resume_points(obs):
+        if not loaded and r < len(ticks):
+            before = ticks[r - 1] + int(obs.counts["scheduler_steps"].iloc[r]) if r > 0 else 0
+            ticks[r:] -= before
+            resets.append(r)
+    ticks = np.maximum(ticks, 0)
+    if restored_first_row:
+        for r in resets:
+            ticks[r] = -1
+    return ticks, resets
+
+
+def _stepping_causes(
+    obs: Observed, ticks: np.ndarray, world_size: int = 1
+) -> list[tuple[str, dict[str, Any]]]:
+    """What the trace's counts say about the stepping (independent of the lrs)."""
+    counts = obs.counts
+    n = len(counts)
+    sched = counts["scheduler_steps"].to_numpy()
+    micro = counts["micro_batches"].to_numpy()
+    skipped = counts["skipped"].to_numpy().astype(bool)
+    out: list[tuple[str, dict[str, Any]]] = []
+    if n == 0 or np.array_equal(ticks, np.arange(n)):
+        return out
+    rest = sched[1:] if n > 1 else sched
+    typical = int(np.median(rest)) if len(rest) else 0
+    ranks = max(1, len(obs.ranks))
+    if sched[0] >= 1 and typical == 1:
+        out.append(("scheduler_before_optimizer", {"factor": 1, "row0_scheduler_steps": int(sched[0])}))
+        return out
+    if skipped.any():
+        lag = int(np.sum(skipped & (np.append(sched[1:], 0) == 0)))
+        if lag:
+            out.append(
+                ("amp_skipped_steps", {"skipped_steps": int(skipped.sum()), "lag": lag, "factor": lag})
+            )
+    if typical > 1:
+        m = int(np.median(micro[micro > 0])) if (micro > 0).any() else 0
+        if m > 1 and np.mean(sched[1:] == micro[1:]) >= 0.9:
+            out.append(("scheduler_per_micro_batch", {"factor": m, "accumulation": m}))
+        elif typical == ranks or typical == world_size:
+            out.append(("scheduler_per_process", {"factor": typical, "processes": typical}))
+        else:
+            out.append(("scheduler_rate", {"factor": typical}))
+    elif typical == 0 and sched.sum() > 0:
+        at = np.flatnonzero(sched > 0)
+        every = int(np.median(np.diff(at))) if len(at) > 1 else int(at[0]) + 1
+        out.append(("epoch_interval", {"factor": every, "steps_per_epoch": every}))
+    return out
+
+
+def _plateau_cause(eng: _Engine, obs: Observed) -> tuple[str, dict[str, Any]] | None:
+    if obs.counts is None:
+        return None
+    plateau = obs.counts["plateau_steps"].to_numpy()
+    got = np.repeat(np.arange(len(plateau)), plateau)
+    cfg = eng.cfg
+    if cfg.plateau is None:
+        if len(got) >= 0.9 * len(plateau) and len(plateau) > 2:
+            return "plateau_cadence", {"plateau_steps": int(len(got)), "every": 1}
+        return None
+    want = eng.plan.eval_steps(cfg.plateau.eval_every) + 1
+    want = want[want < len(plateau)]
+    if np.array_equal(got, want):
+        return None
+    every = int(np.median(np.diff(got))) if len(got) > 1 else (int(got[0]) if len(got) else 0)
+    ev = cfg.plateau.eval_every
+    design_every = eng.plan.steps_per_epoch if ev == "epoch" else int(ev)
+    return "plateau_cadence", {
+        "plateau_steps": int(len(got)),
+        "every": every,
+        "design_evaluations": int(len(want)),
+        "eval_every": design_every,
+        "factor": design_every / every if every else None,
+    }
+
+
+def _ranks_cause(eng: _Engine, obs: Observed) -> tuple[str, dict[str, Any]] | None:
+    if len(obs.ranks) < 2:
+        return None
+    first = min(obs.ranks)
+    base = obs.ranks[first]
+    for r, lr in obs.ranks.items():
+        n = min(len(lr), len(base))
+        bad = np.flatnonzero(~(np.abs(lr[:n] - base[:n]) <= eng.tol))
+        if len(lr) != len(base) or len(bad):
+            k = int(bad[0]) if len(bad) else n
+            return "ranks_differ", {
+                "rank": r,
+                "first_step": k,
+                "expected": float(base[k]) if k < len(base) else None,
+                "got": float(lr[k]) if k < len(lr) else None,
+                "rows": {str(first): len(base), str(r): len(lr)},
+            }
+    return None
+
+
+# --------------------------------------------------------------------------------------------------
+# logs: the stepping is modelled
+
+
+def _log_models(eng: _Engine, first_bad: int | None) -> list[_Model]:
+    plan, R, cfg = eng.plan, eng.R, eng.cfg
+    k = np.arange(R, dtype=np.int64)
+    models: list[_Model] = []
+    a, w, s = plan.accumulation_steps, plan.world_size, plan.steps_per_epoch
+    models.append(_Model("scheduler_before_optimizer", eng.stepped(cfg, k + 1), {"factor": 1}))
+    if a > 1:
+        win = np.full(R, a, dtype=np.int64)
+        win[: eng.T] = design_windows(plan)
+        models.append(
+            _Model(
+                "scheduler_per_micro_batch",
+                eng.stepped(cfg, exclusive_cumsum(win) + win - 1),
+                {"factor": a, "accumulation": a},
+            )
+        )
+    for n in sorted({w, 2, 4, 8} - {1}):
+        models.append(_Model("scheduler_per_process", eng.stepped(cfg, n * k), {"factor": n, "processes": n}))
+    if 1 < s < eng.T:
+        models.append(_Model("epoch_interval", eng.stepped(cfg, k // s), {"factor": s, "steps_per_epoch": s}))
+    if first_bad is not None and first_bad > 0:
+        c0 = eng.c[0]
+        obs = eng.obs
+        same = np.abs(obs.lr - c0) <= eng.tol
+        lead = int(np.argmin(same)) if not same.all() else len(same)
+        design_lead = (
+            int(np.argmax(np.abs(eng.c - c0) > eng.tol)) if (np.abs(eng.c - c0) > eng.tol).any() else eng.T
+        )
+        skipped_rows = int(obs.rows[lead]) - design_lead if lead < len(obs.rows) else 0
+        if skipped_rows > 0:
+            skipped = np.zeros(R, dtype=bool)
+            skipped[:skipped_rows] = True
+            ticks, _ = calls_after_steps_that_ran(skipped)
+            models.append(
+                _Model(
+                    "amp_skipped_steps",
+                    eng.stepped(cfg, ticks),
+                    {"skipped_steps": skipped_rows, "factor": skipped_rows},
+                )
+            )
+        r = first_bad
+        models.append(_Model("resume_reset", eng.stepped(cfg, np.where(k < r, k, k - r)), {"resume_step": r}))
+        if r >= 2:  # the optimizer's restored state set the resumed run's first lr: it restarts one row later
+            models.append(
+                _Model(
+                    "resume_reset", eng.stepped(cfg, np.where(k < r, k, k - r + 1)), {"resume_step": r - 1}
+                )
+            )
+        if r <= eng.T - 1:
+            from ..resume import resumed_lrs
+
+            wrong = np.full(R, np.nan)
+            wrong[: eng.T] = resumed_lrs(cfg, r, "torch_wrong_order")[:, 0]
+            models.append(_Model("resume_wrong_order", wrong, {"resume_step": r}))
+    return models
+
+
+# --------------------------------------------------------------------------------------------------
+# the diagnosis
+
+
+def _cause(
+    code: str, confidence: float, evidence: dict[str, Any], stack: str, pred: np.ndarray | None
+) -> Cause:
+    ev = dict(evidence)
+    ev["text"] = _text(code, ev)
+    return Cause(code, confidence, ev, fix_line(code, stack, ev), pred)
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:.6g}" if isinstance(v, float) else str(v)
+
+
+def _text(code: str, ev: dict[str, Any]) -> str:
+    f = ev.get("factor")
+    first = ev.get("first_step")
+    where = (
+        f"; first differs at step {first}: expected lr {_fmt(ev.get('expected'))}, got {_fmt(ev.get('got'))}"
+        if first is not None
+        else ""
+    )
+    t = ev.get("total_steps")
+    body = {
+        "scheduler_per_micro_batch": f"scheduler.step() ran {f}x per optimizer step (once per micro-batch, accumulation {ev.get('accumulation', f)}): the schedule runs {f}x too fast",
+        "scheduler_per_process": f"the scheduler was stepped {f}x per optimizer step (once per process, {ev.get('processes', f)} processes): the schedule runs {f}x too fast",
+        "scheduler_rate": f"the scheduler was stepped {f}x per optimizer step",
+        "wrong_total_steps": f"the scheduler was built for {ev.get('configured_steps')} steps, the run takes {t} (factor {_fmt(f)})",
+        "warmup_in_micro_batches": f"the warmup lasts {ev.get('configured_warmup')} steps, not {ev.get('warmup_steps')} (counted in micro-batches: factor {f})",
+        "scheduler_before_optimizer": "scheduler.step() ran before the first optimizer.step(): every step used the next step's lr",
+        "resume_reset": f"the schedule restarted from its step 0 at step {ev.get('resume_step')} (a scheduler rebuilt without its state)",
+        "resume_wrong_order": f"at the resume (step {ev.get('resume_step')}) torch's schedulers were built after the optimizer was restored: the constructors' lr was used",
+        "amp_skipped_steps": f"GradScaler skipped {ev.get('skipped_steps')} steps and the scheduler was not stepped on them: the schedule lags {f} steps and never reaches its last {f}",
+        "plateau_cadence": f"ReduceLROnPlateau.step() ran {ev.get('plateau_steps')} times (every {ev.get('every')} steps)"
+        + (
+            f" where the design evaluates {ev.get('design_evaluations')} times (every {ev.get('eval_every')})"
+            if "design_evaluations" in ev
+            else ": patience counts optimizer steps, not evaluations"
+        ),
+        "epoch_interval": f"the scheduler stepped once every {f} optimizer steps (once per epoch) where the design steps it every optimizer step",
+        "run_length": f"the run took {ev.get('run_steps')} optimizer steps, the design {t} (factor {_fmt(f)})",
+        "ranks_differ": f"rank {ev.get('rank')} used other lrs than rank 0 from step {ev.get('first_step')}",
+        "unexplained": "no model of a known mistake reproduces the run's lrs",
+    }.get(code, code)
+    if code == "ranks_differ":
+        return body + f" (expected {_fmt(ev.get('expected'))}, got {_fmt(ev.get('got'))})"
+    return body + where
+
+
+def _order(causes: list[Cause]) -> list[Cause]:
+    return sorted(causes, key=lambda c: (-round(c.confidence, 3), PRIOR.get(c.code, 99)))
+
+
+def _meta_lengths(obs: Observed) -> list[int]:
+    """Lengths the trace's schedulers were built with (transformers' num_training_steps, T_max ...)."""
+    out: list[int] = []
+    names = ("num_training_steps", "T_max", "total_iters", "total_steps")
+    for s in obs.schedulers():
+        kwargs = s.get("kwargs") or {}
+        stack = [kwargs]
+        while stack:
+            d = stack.pop()
+            if isinstance(d, dict):
+                for key, value in d.items():
+                    if key in names and isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                        out.append(value)
+                    elif isinstance(value, (dict, list)):
+                        stack.append(value)
+            elif isinstance(d, list):
+                stack.extend(d)
+    return out
+
+
+def _diagnose_trace(eng: _Engine, extra: list[float]) -> list[Cause]:
+    obs, stack = eng.obs, eng.stack
+    ticks, resets = _effective_ticks(obs)
+    base = eng.base_evidence()
+    variants: list[tuple[str | None, ScheduleConfig, dict[str, Any]]] = [(None, eng.cfg, {})]
+    lengths = _meta_lengths(obs)
+    extra = extra + [n / eng.T for n in lengths] + [(n + eng.plan.warmup_steps) / eng.T for n in lengths]
+    variants += eng.sizings(extra)
+    stepping = _stepping_causes(obs, ticks, eng.plan.world_size)
+    tick_sets = [ticks]
+    if resets:
+        tick_sets.append(_effective_ticks(obs, restored_first_row=True)[0])
+    for (code, cfg, ev), ticks in ((v, t) for v in variants for t in tick_sets):
+        pred_rows = _with_restored(eng.stepped(cfg, np.maximum(ticks, 0)), ticks, obs, eng)
+        fit, _ = eng.check(_rows_to_pred(obs, pred_rows, eng.R))
+        if fit < 1.0:
+            continue
+        causes = [_cause(c, 0.99, {**base, **e}, stack, None) for c, e in stepping]
+        for r in resets:
+            causes.append(_cause("resume_reset", 0.99, {**base, "resume_step": r}, stack, None))
+        if code is not None:
+            causes.append(_cause(code, 0.99, {**base, **ev, "factor": _round(ev.get("factor"))}, stack, None))
+        if causes:
+            pred = _rows_to_pred(obs, pred_rows, eng.R)
+            causes[0].predicted = pred
+            return causes
+    # no model reproduces every lr: the counts still say what the stepping was
+    causes = [_cause(c, 0.7, {**base, **e}, stack, None) for c, e in stepping]
+    causes += [_cause("resume_reset", 0.7, {**base, "resume_step": r}, stack, None) for r in resets]
+    return causes
+
+
+def _with_restored(pred: np.ndarray, ticks: np.ndarray, obs: Observed, eng: _Engine) -> np.ndarray:
+    """Rows marked ``-1`` (see :func:`_effective_ticks`) keep the lr the run had before the restart:
+    the previous run's next lr, i.e. the design's at that row's uninterrupted tick count."""
+    marked = np.flatnonzero(ticks < 0)
+    if len(marked):
+        pred = pred.copy()
+        pred[marked] = eng.stepped(eng.cfg, obs.ticks[marked])  # the ticks before the restart
+    return pred
+
+
+def _rows_to_pred(obs: Observed, values: np.ndarray, R: int) -> np.ndarray:
+    """A trace's per-step values (its own rows) as an array over rows 0..R-1."""
+    out = np.full(max(R, len(values)), np.nan)
+    out[: len(values)] = values
+    return out
+
+
+def _round(f: Any) -> Any:
+    if isinstance(f, float):
+        r = round(f)
+        return int(r) if abs(f - r) < 1e-9 else round(f, 6)
+    return f
+
+
+def _diagnose_log(eng: _Engine, extra: list[float]) -> list[Cause]:
+    stack = eng.stack
+    _, first_bad = eng.check(eng.expected())
+    base = eng.base_evidence()
+    models = _log_models(eng, first_bad)
+    k = np.arange(eng.R, dtype=np.int64)
+    for code, cfg, ev in eng.sizings(extra):
+        models.append(_Model(code, eng.stepped(cfg, k), {**ev, "factor": _round(ev.get("factor"))}))
+    scored = [(m, *eng.check(m.pred)) for m in models]
+    exact = [m for m, fit, _ in scored if fit == 1.0]
+    if exact:
+        exact.sort(key=lambda m: PRIOR.get(m.code, 99))
+        return [
+            _cause(m.code, 0.9 if i == 0 else 0.6, {**base, **m.evidence}, stack, m.pred)
+            for i, m in enumerate(exact)
+        ]
+    best = max(scored, key=lambda t: t[1], default=None)
+    causes = []
+    if best is not None and best[1] >= 0.5:
+        m, fit = best[0], best[1]
+        causes.append(
+            _cause(m.code, 0.5 * fit, {**base, **m.evidence, "rows_explained": round(fit, 4)}, stack, m.pred)
+        )
+    return causes
+
+
+def diagnose(
+    observed: Observed,
+    design: ScheduleConfig | dict[str, Any] | str | None = None,
+    *,
+    stack: str | None = None,
+) -> Diagnosis:
+    """Compare ``observed`` with ``design`` (or its sidecar's, or the inferred one); see the module
+    docstring.  ``stack``: the user's stack for the fix lines (default: the design's ``stack``
+    section, else what the trace saw, else ``plain``)."""
+    notes = list(observed.notes)
+    cfg = None
+    given = design is not None
+    if design is not None:
+        cfg = load_config(design)
+    elif observed.design_json() is not None:
+        cfg = load_config(observed.design_json())
+        given = True
+        notes.append("compared with the design stored in the trace (trace --design)")
+    family = None
+    if stack is None:
+        stack = cfg.stack.name if cfg is not None and cfg.stack is not None else observed.stack
+    if cfg is None:
+        cfg, family, more = infer_intended(observed)
+        notes += more
+        if cfg is None:
+            return _no_design(observed, family, stack, notes)
+    eng = _Engine(observed, cfg, stack)
+    return _judge(eng, observed, cfg, given, family, stack, notes)
+
+
+def _judge(
+    eng: _Engine,
+    observed: Observed,
+    cfg: ScheduleConfig,
+    given: bool,
+    family: Family | None,
+    stack: str,
+    notes: list[str],
+) -> Diagnosis:
+    expected = eng.expected()
+    fit, first_bad = eng.check(expected)
+    causes: list[Cause] = []
+    extra = [family.end / eng.T] if family is not None and family.end else []
+    ranks = _ranks_cause(eng, observed)
+    plateau = _plateau_cause(eng, observed)
+    if plateau is not None:
+        causes.append(
+            _cause(
+                plateau[0],
+                0.9 if cfg.plateau is not None else 0.6,
+                {**eng.base_evidence(), **plateau[1]},
+                stack,
+                None,
+            )
+        )
+    if fit == 1.0:
+        run_steps = observed.steps
+        known = observed.is_trace or observed.total is not None
+        if (known and run_steps != eng.T) or run_steps > eng.T:
+            causes.append(
+                _cause(
+                    "run_length",
+                    0.95,
+                    {**eng.base_evidence(), "run_steps": run_steps, "factor": _round(run_steps / eng.T)},
+                    stack,
+                    None,
+                )
+            )
+    else:
+        found = _diagnose_trace(eng, extra) if observed.is_trace else _diagnose_log(eng, extra)
+        causes += [c for c in found if c.code not in {x.code for x in causes}]
+        if not any(c.confidence >= 0.9 for c in causes) and plateau is None:
+            causes.append(
+                _cause(
+                    "unexplained", 0.5, {**eng.base_evidence(), "rows_explained": round(fit, 4)}, stack, None
+                )
+            )
+    if ranks is not None:
+        causes.append(_cause(ranks[0], 0.95, ranks[1], stack, None))
+    causes = _order(causes)
+    verdict = "matches" if not causes else "differs"
+    return Diagnosis(
+        verdict,
+        causes,
+        observed,
+        cfg,
+        given,
+        family,
+        expected,
+        stack,
+        notes,
+        fixed_stack=_fixed_stack(cfg, causes, stack, observed),
+    )
+
+
+def _no_design(observed: Observed, family: Family | None, stack: str, notes: list[str]) -> Diagnosis:
+    """No design and no family fits: only a trace's counts can say something."""
+    causes: list[Cause] = []
+    if observed.is_trace:
+        ticks, resets = _effective_ticks(observed)
+        for code, ev in _stepping_causes(observed, ticks, len(observed.ranks) or 1):
+            causes.append(_cause(code, 0.6, ev, stack, None))
+        for r in resets:
+            causes.append(_cause("resume_reset", 0.6, {"resume_step": r}, stack, None))
+    notes.append("no known family fits the lrs: only the stepping could be checked")
+    return Diagnosis(
+        "matches" if not causes else "differs",
+        _order(causes),
+        observed,
+        None,
+        False,
+        family,
+        np.full(observed.steps, np.nan),
+        stack,
+        notes,
+    )
+
+
+def _fixed_stack(
+    cfg: ScheduleConfig, causes: list[Cause], stack: str, observed: Observed
+) -> dict[str, Any] | None:
+    """The design's stack section as the fix leaves it, verified with :func:`schedules.stacks.stack_curve`
+    where the stack model knows the mistake (accelerate's processes, Lightning's interval)."""
+    codes = {c.code for c in causes}
+    if stack == "accelerate" and "scheduler_per_process" in codes:
+        from ..stacks import stack_curve
+
+        n = next(int(c.evidence.get("processes") or 2) for c in causes if c.code == "scheduler_per_process")
+        run = stack_curve(cfg, {"name": "accelerate", "num_processes": n})
+        if run.fix is not None:
+            return run.fix.settings.model_dump()
+    if stack == "lightning" and "epoch_interval" in codes:
+        return {"name": "lightning", "lightning_interval": "step", "lightning_frequency": 1}
+    return None
+
+
+# --------------------------------------------------------------------------------------------------
+# no design: the intended schedule, inferred
+
+
+def infer_intended(observed: Observed) -> tuple[ScheduleConfig | None, Family | None, list[str]]:
+    """The design the run most likely meant: the family its lrs follow per optimizer step, sized to
+    end at its last step; from a trace, the family of the scheduler's own steps (the configured
+    schedule, before any stepping mistake).  ``(None, family, notes)`` when no family fits."""
+    notes: list[str] = []
+    n = observed.steps
+    x = observed.rows.astype(float)
+    y = observed.lr
+    family = infer_family(x, y, end_at=float(n))
+    configured = family
+    if observed.is_trace:
+        ticks, resets = _effective_ticks(observed)
+        if resets:  # read the family from the steps before the first restart
+            keep = observed.rows < resets[0]
+            configured = infer_family(ticks[observed.rows[keep]].astype(float), y[keep], end_at=float(n))
+        elif not np.array_equal(ticks, np.arange(len(ticks))):
+            configured = infer_family(ticks[observed.rows].astype(float), y, end_at=float(n))
+    else:
+        r = _restart(y)
+        if not family.fits and r is not None:
+            configured = infer_family(x[:r], y[:r], end_at=float(n))
+            notes.append(
+                f"the lrs restart at step {int(observed.rows[r])}: the family is read from the steps before"
+            )
+    if not configured.fits:
+        return None, configured, notes
+    a = 1
+    if observed.is_trace:
+        micro = observed.counts["micro_batches"].to_numpy()
+        a = max(1, int(np.median(micro))) if len(micro) else 1
+    world = max(1, len(observed.ranks))
+    optimizer = "AdamW"
+    for r in (observed.meta or {}).get("ranks", []):
+        for p in r.get("processes", []):
+            cls = (p.get("optimizer") or {}).get("class")
+            if cls:
+                optimizer = cls
+    scales = None
+    if observed.groups:
+        base = peak_of(y)
+        scales = {g: (peak_of(v) / base if base else 1.0) for g, v in observed.groups.items()}
+    design = design_of(
+        configured, n, accumulation=a, world_size=world, optimizer=optimizer, group_scales=scales
+    )
+    try:
+        cfg = load_config(design)
+    except ConfigError:
+        design["optimizer"]["name"] = "AdamW"
+        try:
+            cfg = load_config(design)
+        except ConfigError as exc:
+            notes.append(f"the inferred schedule is not a valid design ({exc})")
+            return None, configured, notes
+    return cfg, configured, notes
+
+
+def _restart(y: np.ndarray) -> int | None:
+    """The first index ``r > 1`` where the lrs start over (``y[r], y[r+1] == y[0], y[1]``)."""
+    if len(y) < 4:
+        return None
+    peak = float(np.max(np.abs(y))) or 1.0
+    tol = MATCH_TOLERANCE * peak
+    for r in range(2, len(y) - 1):
+        if abs(y[r] - y[0]) <= tol and abs(y[r + 1] - y[1]) <= tol and abs(y[r] - y[r - 1]) > tol:
+            return r
+    return None
