@@ -387,42 +387,51 @@ def _stepping_causes(
             )
     if typical > 1:
         m = int(np.median(micro[micro > 0])) if (micro > 0).any() else 0
-        if m > 1 and np.mean(sched[1:] == micro[1:]) >= 0.9:
+        per_process = typical == ranks or typical == world_size
+        # Stepped per micro-batch, the scheduler already moved during the first window (before the
+        # first optimizer step); stepped per process, only after each optimizer step.
+        if per_process and sched[0] == 0:
+            out.append(("scheduler_per_process", {"factor": typical, "processes": typical}))
+        elif m > 1 and np.mean(sched[1:] == micro[1:]) >= 0.9:
             out.append(("scheduler_per_micro_batch", {"factor": m, "accumulation": m}))
-        elif typical == ranks or typical == world_size:
+        elif per_process:
             out.append(("scheduler_per_process", {"factor": typical, "processes": typical}))
         else:
             out.append(("scheduler_rate", {"factor": typical}))
     elif typical == 0 and sched.sum() > 0:
         at = np.flatnonzero(sched > 0)
-        every = int(np.median(np.diff(at))) if len(at) > 1 else int(at[0]) + 1
+        every = int(np.median(np.diff(at))) if len(at) > 1 else int(at[0])
         out.append(("epoch_interval", {"factor": every, "steps_per_epoch": every}))
     return out
 
 
-def _plateau_cause(eng: _Engine, obs: Observed) -> tuple[str, dict[str, Any]] | None:
+def _plateau_cause(obs: Observed, cfg: ScheduleConfig | None) -> tuple[str, dict[str, Any]] | None:
+    """``plateau_cadence`` from a trace's plateau counts: against the design's evaluations, or
+    (no design) a plateau stepped after (nearly) every optimizer step."""
     if obs.counts is None:
         return None
     plateau = obs.counts["plateau_steps"].to_numpy()
     got = np.repeat(np.arange(len(plateau)), plateau)
-    cfg = eng.cfg
-    if cfg.plateau is None:
-        if len(got) >= 0.9 * len(plateau) and len(plateau) > 2:
-            return "plateau_cadence", {"plateau_steps": int(len(got)), "every": 1}
+    total = len(got) + obs.trailing("plateau_steps")
+    every = int(np.median(np.diff(got))) if len(got) > 1 else (int(got[0]) if len(got) else 0)
+    if cfg is None or cfg.plateau is None:
+        if len(plateau) > 2 and len(got) >= 0.9 * len(plateau):
+            return "plateau_cadence", {"plateau_steps": total, "every": every}
         return None
-    want = eng.plan.eval_steps(cfg.plateau.eval_every) + 1
+    plan = cfg.plan
+    evals = plan.eval_steps(cfg.plateau.eval_every)
+    want = evals + 1
     want = want[want < len(plateau)]
     if np.array_equal(got, want):
         return None
-    every = int(np.median(np.diff(got))) if len(got) > 1 else (int(got[0]) if len(got) else 0)
     ev = cfg.plateau.eval_every
-    design_every = eng.plan.steps_per_epoch if ev == "epoch" else int(ev)
+    design_every = plan.steps_per_epoch if ev == "epoch" else int(ev)
     return "plateau_cadence", {
-        "plateau_steps": int(len(got)),
+        "plateau_steps": total,
         "every": every,
-        "design_evaluations": int(len(want)),
+        "design_evaluations": int(len(evals)),
         "eval_every": design_every,
-        "factor": design_every / every if every else None,
+        "factor": _round(design_every / every) if every else None,
     }
 
 
@@ -672,7 +681,35 @@ def diagnose(
 ) -> Diagnosis:
     """Compare ``observed`` with ``design`` (or its sidecar's, or the inferred one); see the module
     docstring.  ``stack``: the user's stack for the fix lines (default: the design's ``stack``
-    section, else what the trace saw, else ``plain``)."""
+    section, else what the trace saw, else ``plain``).
+
+    A log (not a trace) is also read one row earlier: transformers' Trainer logs at
+    ``global_step`` s the lr that step s - 1 used.  The reading that matches wins; else the one a
+    model explains exactly (the log as written first)."""
+    found = _diagnose_aligned(observed, design, stack)
+    if observed.is_trace or (found.matches and found.intended is not None):
+        return found
+    early = _one_row_earlier(observed)
+    if early is None:
+        return found
+    again = _diagnose_aligned(early, design, stack)
+    exact = any(c.confidence >= 0.9 for c in found.causes)
+    if (
+        (again.matches and (again.intended is not None or found.intended is None))
+        or (not exact and found.intended is None and again.intended is not None)
+        or (not exact and any(c.confidence >= 0.9 for c in again.causes))
+    ):
+        again.notes.append(
+            "the log records each step's lr at the step after it (as transformers' Trainer logs "
+            "learning_rate at global_step s for the step s - 1 took): read one row earlier"
+        )
+        return again
+    return found
+
+
+def _diagnose_aligned(
+    observed: Observed, design: ScheduleConfig | dict[str, Any] | str | None, stack: str | None
+) -> Diagnosis:
     notes = list(observed.notes)
     cfg = None
     given = design is not None
@@ -690,8 +727,22 @@ def diagnose(
         notes += more
         if cfg is None:
             return _no_design(observed, family, stack, notes)
-    eng = _Engine(observed, cfg, stack)
-    return _judge(eng, observed, cfg, given, family, stack, notes)
+    return _judge(_Engine(observed, cfg, stack), observed, cfg, given, family, stack, notes)
+
+
+def _one_row_earlier(observed: Observed) -> Observed | None:
+    keep = observed.rows >= 1
+    if keep.sum() < 2:
+        return None
+    return Observed(
+        name=observed.name,
+        source=observed.source,
+        rows=observed.rows[keep] - 1,
+        lr=observed.lr[keep],
+        meta=observed.meta,
+        total=observed.total,
+        notes=list(observed.notes),
+    )
 
 
 def _judge(
@@ -708,7 +759,7 @@ def _judge(
     causes: list[Cause] = []
     extra = [family.end / eng.T] if family is not None and family.end else []
     ranks = _ranks_cause(eng, observed)
-    plateau = _plateau_cause(eng, observed)
+    plateau = _plateau_cause(observed, cfg)
     if plateau is not None:
         causes.append(
             _cause(
@@ -768,6 +819,9 @@ def _no_design(observed: Observed, family: Family | None, stack: str, notes: lis
             causes.append(_cause(code, 0.6, ev, stack, None))
         for r in resets:
             causes.append(_cause("resume_reset", 0.6, {"resume_step": r}, stack, None))
+        plateau = _plateau_cause(observed, None)
+        if plateau is not None:
+            causes.append(_cause(plateau[0], 0.6, plateau[1], stack, None))
     notes.append("no known family fits the lrs: only the stepping could be checked")
     return Diagnosis(
         "matches" if not causes else "differs",
@@ -814,7 +868,10 @@ def infer_intended(observed: Observed) -> tuple[ScheduleConfig | None, Family | 
     y = observed.lr
     family = infer_family(x, y, end_at=float(n))
     configured = family
-    if observed.is_trace:
+    sized = family.exact and (family.end is None or abs(family.end - n) < 0.5)
+    if observed.is_trace and sized and not _effective_ticks(observed)[1]:
+        pass  # the lr per optimizer step is a known schedule ending with the run: that was meant
+    elif observed.is_trace:
         ticks, resets = _effective_ticks(observed)
         if resets:  # read the family from the steps before the first restart
             keep = observed.rows < resets[0]

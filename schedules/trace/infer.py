@@ -362,6 +362,10 @@ def infer_family(x: np.ndarray, y: np.ndarray, end_at: float | None = None) -> F
         return Family("unknown", float(y.max()) if len(y) else 0.0)
     order = np.argsort(x, kind="stable")
     x, y = x[order], y[order]
+    x, first = np.unique(x, return_index=True)  # a scheduler not stepped between rows: one point
+    y = y[first]
+    if len(y) < 3:
+        return Family("unknown", float(y.max()))
     peak = float(y.max())
     top = int(np.argmax(y >= peak * (1 - 1e-12)))
     line = _warmup_line(x, y, top)

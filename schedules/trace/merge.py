@@ -213,6 +213,7 @@ def merge_parts(parts: list[Part]) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
                         if e.get("optimizer") in (opt, None)
                     ],
                     "modules": p.modules,
+                    "trailing": {"scheduler_steps": carry[0], "plateau_steps": carry[1]},
                     "backward_calls": (p.end or {}).get("backward_calls"),
                     "finished": p.end is not None,
                 }

@@ -81,6 +81,13 @@ class Observed:
                 return [s for p in r.get("processes", []) for s in p.get("schedulers", [])]
         return []
 
+    def trailing(self, kind: str, rank: int = 0) -> int:
+        """``scheduler_steps`` or ``plateau_steps`` taken after the last optimizer step (sidecar)."""
+        for r in (self.meta or {}).get("ranks", []):
+            if r.get("rank") == rank and r.get("processes"):
+                return int((r["processes"][-1].get("trailing") or {}).get(kind, 0))
+        return 0
+
     def states_loaded(self, rank: int = 0) -> list[dict[str, Any]]:
         for r in (self.meta or {}).get("ranks", []):
             if r.get("rank") == rank:
