@@ -53,7 +53,7 @@ def meta_path(csv_path: Any) -> str:
     return stem + META_SUFFIX
 
 
-def session(path: Any = None, *, design: Any = None) -> Any:
+def open_trace(path: Any = None, *, design: Any = None) -> Any:
     """``with schedules.trace(path, design=...) as t:``: trace the optimizer steps of this process.
 
     Args:
@@ -69,10 +69,10 @@ def session(path: Any = None, *, design: Any = None) -> Any:
 
 
 class _Package(types.ModuleType):
-    """This package, callable: ``schedules.trace(path, design=...)`` is :func:`session`."""
+    """This package, callable: ``schedules.trace(path, design=...)`` is :func:`open_trace`."""
 
     def __call__(self, path: Any = None, *, design: Any = None) -> Any:
-        return session(path, design=design)
+        return open_trace(path, design=design)
 
 
 sys.modules[__name__].__class__ = _Package
@@ -80,4 +80,4 @@ sys.modules[__name__].__class__ = _Package
 #: name means the same object however it was reached first.
 trace = sys.modules[__name__]
 
-__all__ = ["ENV_DIR", "META_SUFFIX", "TRACE_COLUMNS", "meta_path", "session", "trace"]
+__all__ = ["ENV_DIR", "META_SUFFIX", "TRACE_COLUMNS", "meta_path", "open_trace", "trace"]

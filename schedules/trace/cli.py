@@ -41,6 +41,7 @@ def _trace_args(p: argparse.ArgumentParser) -> None:
     _trace_args,
 )
 def cmd_trace(args: argparse.Namespace) -> int:
+    """Run a command unchanged with the tracer in every Python process it starts."""
     from .session import CommandError, run_traced
 
     cmd = list(args.cmd)
@@ -69,6 +70,30 @@ def cmd_trace(args: argparse.Namespace) -> int:
         found = diagnose(from_trace_frame(frame, str(result.csv_path), result.meta))
         print(f"trace: {found.lines()[0]}", file=sys.stderr)
     return result.exit_code
+
+
+def main_trace(argv: list[str]) -> int:
+    """``python -m schedules trace ...`` without the rest of the CLI (see ``schedules/__main__.py``):
+    the same arguments, exit codes and messages as through :func:`schedules.cli.main`."""
+    from ..design import ConfigError
+
+    parser = argparse.ArgumentParser(prog="python -m schedules trace", description=cmd_trace.__doc__)
+    _trace_args(parser)
+    try:
+        args = parser.parse_args(argv)
+        return cmd_trace(args)
+    except SystemExit as exc:
+        return int(exc.code) if isinstance(exc.code, int) else EXIT_ERROR
+    except ConfigError as exc:
+        for line in exc.lines():
+            print(line, file=sys.stderr)
+        return EXIT_INVALID
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # never a traceback
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_ERROR
 
 
 def _diagnose_args(p: argparse.ArgumentParser) -> None:

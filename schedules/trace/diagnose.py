@@ -499,21 +499,36 @@ def _log_models(eng: _Engine, first_bad: int | None) -> list[_Model]:
                     {"skipped_steps": skipped_rows, "factor": skipped_rows},
                 )
             )
-        r = first_bad
-        models.append(_Model("resume_reset", eng.stepped(cfg, np.where(k < r, k, k - r)), {"resume_step": r}))
-        if r >= 2:  # the optimizer's restored state set the resumed run's first lr: it restarts one row later
+        # a restart can show a few rows after the resume (the restarted lrs may equal the design's
+        # for a while): the resume steps up to 4 rows before the first difference are tried
+        starts = list(range(max(1, first_bad - 4), first_bad + 1))
+        for r in starts:
             models.append(
-                _Model(
-                    "resume_reset", eng.stepped(cfg, np.where(k < r, k, k - r + 1)), {"resume_step": r - 1}
-                )
+                _Model("resume_reset", eng.stepped(cfg, np.where(k < r, k, k - r)), {"resume_step": r})
             )
-        if r <= eng.T - 1:
-            from ..resume import resumed_lrs
-
-            wrong = np.full(R, np.nan)
-            wrong[: eng.T] = resumed_lrs(cfg, r, "torch_wrong_order")[:, 0]
-            models.append(_Model("resume_wrong_order", wrong, {"resume_step": r}))
+            if r >= 1:  # the optimizer's restored state set the resumed run's first lr
+                models.append(
+                    _Model("resume_reset", eng.stepped(cfg, np.where(k <= r, k, k - r)), {"resume_step": r})
+                )
+        models += _resume_models(eng, starts)
     return models
+
+
+def _resume_models(eng: _Engine, steps: list[int]) -> list[_Model]:
+    """The studio's resume traps (:func:`schedules.resume.resumed_lrs`) saved after each of ``steps``:
+    a scheduler rebuilt fresh (``resume_reset``) and torch's schedulers built after the optimizer's
+    state was restored (``resume_wrong_order``), on the configured optimizer and schedulers."""
+    from ..resume import resumed_lrs
+
+    out: list[_Model] = []
+    for r in steps:
+        if not 1 <= r <= eng.T - 1:
+            continue
+        for code, order in (("resume_reset", "fresh"), ("resume_wrong_order", "torch_wrong_order")):
+            pred = np.full(eng.R, np.nan)
+            pred[: eng.T] = resumed_lrs(eng.cfg, r, order)[:, 0]
+            out.append(_Model(code, pred, {"resume_step": r}))
+    return out
 
 
 # --------------------------------------------------------------------------------------------------
@@ -617,6 +632,10 @@ def _diagnose_trace(eng: _Engine, extra: list[float]) -> list[Cause]:
             pred = _rows_to_pred(obs, pred_rows, eng.R)
             causes[0].predicted = pred
             return causes
+    for m in _resume_models(eng, resets):  # torch's own resume traps at the restarts the sidecar shows
+        if eng.check(m.pred)[0] == 1.0:
+            causes = [_cause(c, 0.99, {**base, **e}, stack, None) for c, e in stepping]
+            return [*causes, _cause(m.code, 0.99, {**base, **m.evidence}, stack, m.pred)]
     # no model reproduces every lr: the counts still say what the stepping was
     causes = [_cause(c, 0.7, {**base, **e}, stack, None) for c, e in stepping]
     causes += [_cause("resume_reset", 0.7, {**base, "resume_step": r}, stack, None) for r in resets]
@@ -656,7 +675,10 @@ def _diagnose_log(eng: _Engine, extra: list[float]) -> list[Cause]:
     for code, cfg, ev in eng.sizings(extra):
         models.append(_Model(code, eng.stepped(cfg, k), {**ev, "factor": _round(ev.get("factor"))}))
     scored = [(m, *eng.check(m.pred)) for m in models]
-    exact = [m for m, fit, _ in scored if fit == 1.0]
+    exact: list[_Model] = []
+    for m, fit, _ in scored:
+        if fit == 1.0 and m.code not in {e.code for e in exact}:
+            exact.append(m)
     if exact:
         exact.sort(key=lambda m: PRIOR.get(m.code, 99))
         return [

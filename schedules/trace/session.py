@@ -19,12 +19,14 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from . import ENV_DIR, meta_path
-from .merge import merge_directory, write_trace
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# merge (numpy, pandas) is imported once the command has ended: it starts without waiting for them
 
 INJECT_DIR = Path(__file__).resolve().parent / "inject"
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
@@ -77,6 +79,8 @@ def run_traced(
             except KeyboardInterrupt:  # the command got the same Ctrl-C: let it finish, then merge
                 continue
         code = 128 - code if code < 0 else code
+        from .merge import merge_directory, write_trace
+
         frame, meta = merge_directory(directory, command=command, exit_code=code, design=design_json)
         csv = side = None
         if output is not None:
@@ -87,7 +91,7 @@ def run_traced(
 
 
 class TraceSession:
-    """``with schedules.trace(path, design=...) as t:`` (see :func:`schedules.trace.session`).
+    """``with schedules.trace(path, design=...) as t:`` (see :func:`schedules.trace.open_trace`).
 
     After the block: ``t.frame`` (the trace), ``t.meta`` (the sidecar's content), ``t.path`` and
     ``t.meta_path`` when written, and :meth:`diagnose`."""
@@ -119,6 +123,7 @@ class TraceSession:
 
     def __exit__(self, *exc: Any) -> bool:
         from . import hooks
+        from .merge import merge_directory, write_trace
 
         hooks.uninstall()
         try:
