@@ -73,7 +73,7 @@ cols = st.columns([3, 2])
 with cols[0]:
     st.markdown("\n".join(f"- {line}" for line in log.summary()))
     if log.convention == "rows":
-        st.caption("Steps are curve rows (python -m schedules train output).")
+        st.caption("Steps are curve rows (python -m schedules train or trace output).")
     else:
         st.caption(
             "Steps count completed optimizer steps (HF, Lightning, TensorBoard): the lr logged at step s is row s."
