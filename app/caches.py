@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from app import configs
 from schedules.budget import BytesLRU, deep_nbytes
-from schedules.build import load_config
 from schedules.logs import RunLog, read_log
 
 #: Bytes of parsed run logs kept (the uploaded bytes are not kept: the key is their SHA-256).
@@ -42,7 +42,7 @@ def cached_export(cache_key: str, target: str, curve: Any = None) -> tuple[objec
     from schedules.interop import TARGETS
 
     return EXPORTS.get_or_compute(
-        (cache_key, target), lambda: TARGETS[target].export(load_config(cache_key), curve=curve)
+        (cache_key, target), lambda: TARGETS[target].export(configs.config_of(cache_key), curve=curve)
     )
 
 
@@ -52,7 +52,7 @@ def cached_target_curve(cache_key: str, target: str, payload_json: str) -> np.nd
 
     return TARGET_CURVES.get_or_compute(
         (cache_key, target, payload_json),
-        lambda: target_curve(target, load_config(cache_key), json.loads(payload_json)),
+        lambda: target_curve(target, configs.config_of(cache_key), json.loads(payload_json)),
     )
 
 

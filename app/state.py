@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from app.configs import config_of, remember_config
 from schedules.build import load_config
 from schedules.design import (
     DECAY_KWARGS,
@@ -710,10 +711,10 @@ def current_config() -> ScheduleConfig:
     import streamlit as st
 
     try:
-        return load_config(st.session_state[DESIGN_JSON])
+        return config_of(st.session_state[DESIGN_JSON])
     except (ConfigError, KeyError):
         st.session_state[DESIGN_JSON] = default_design_json()
-        return load_config(st.session_state[DESIGN_JSON])
+        return config_of(st.session_state[DESIGN_JSON])
 
 
 def set_design(config: ScheduleConfig) -> bool:
@@ -724,6 +725,7 @@ def set_design(config: ScheduleConfig) -> bool:
     if st.session_state.get(DESIGN_JSON) == text:
         return False
     st.session_state[DESIGN_JSON] = text
+    remember_config(text, config)
     return True
 
 
@@ -744,7 +746,7 @@ def publish_design() -> None:
     if published is not None and published[0] == design and st.query_params.get(QUERY_PARAM) == published[1]:
         return
     try:
-        token = encode_design(design)
+        token = encode_design(config_of(design))
     except ConfigError:
         return
     if not fits_in_link(token):

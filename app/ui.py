@@ -16,9 +16,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app import state
+from app import configs, state
 from schedules.budget import APP_CURVE_SECONDS, BytesLRU
-from schedules.build import load_config
 from schedules.curve import Curve, ProgressFn, compute_curve
 from schedules.design import ConfigError
 from schedules.mistakes import mistake_curve
@@ -92,7 +91,7 @@ def progress_bar(total: int, what: str, unit: str = "") -> Iterator[ProgressFn |
 
 
 def _compute(cache_key: str) -> Curve:
-    cfg = load_config(cache_key)
+    cfg = configs.config_of(cache_key)
     with progress_bar(cfg.plan.total_steps, "the curve") as progress:
         return compute_curve(cfg, progress=progress, time_limit=APP_CURVE_SECONDS)
 
@@ -103,7 +102,7 @@ def cached_mistake(cache_key: str, kind: str, at: int | None = None) -> pd.DataF
     come from here."""
 
     def compute() -> pd.DataFrame:
-        cfg = load_config(cache_key)
+        cfg = configs.config_of(cache_key)
         with progress_bar(cfg.plan.total_steps, "a loop mistake's curve") as progress:
             frame = mistake_curve(cfg, kind, at, time_limit=APP_CURVE_SECONDS, progress=progress)
         compact = pd.DataFrame(
@@ -127,7 +126,7 @@ def cached_snippet(cache_key: str, kind: str) -> str:
     """A loop snippet of a config (``build_scheduler`` or ``plain_torch``), made once per design."""
     from schedules.snippets import build_scheduler_snippet, plain_torch_snippet
 
-    cfg = load_config(cache_key)
+    cfg = configs.config_of(cache_key)
     return plain_torch_snippet(cfg) if kind == "plain_torch" else build_scheduler_snippet(cfg)
 
 
@@ -166,16 +165,16 @@ def cached_stack(cache_key: str, settings_json: str):
     from schedules.stacks import stack_curve
 
     settings = StackConfig.model_validate_json(settings_json)
-    return stack_curve(load_config(cache_key), settings, curve=cached_curve(cache_key))
+    return stack_curve(configs.config_of(cache_key), settings, curve=cached_curve(cache_key))
 
 
 def stack_of(config, settings):
     """What ``settings``' stack does with ``config`` (a :class:`schedules.stacks.StackCurve`)."""
-    return cached_stack(config.cache_key(), settings.model_dump_json())
+    return cached_stack(configs.key_of(config), settings.model_dump_json())
 
 
 def curve_of(config) -> Curve:
-    return cached_curve(config.cache_key())
+    return cached_curve(configs.key_of(config))
 
 
 def show_problems(title: str, error: ConfigError | list[str], kind: str = "error") -> None:

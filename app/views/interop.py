@@ -8,7 +8,7 @@ import json
 
 import streamlit as st
 
-from app import caches, state, ui
+from app import caches, configs, state, ui
 from schedules.design import ConfigError
 from schedules.interop import TARGETS, build_scheduler_variant, from_deepspeed, from_hf
 from schedules.report import overlay_figure
@@ -39,7 +39,7 @@ def export_section(config) -> None:
         results = {}
         for i, key in enumerate(TARGETS):
             try:
-                results[key] = caches.cached_export(config.cache_key(), key, curve)
+                results[key] = caches.cached_export(configs.key_of(config), key, curve)
             except (ConfigError, ValueError) as exc:
                 results[key] = exc
             if progress is not None:
@@ -77,7 +77,7 @@ def export_section(config) -> None:
                 icon=":material/download:",
             )
             if not exact:
-                theirs = caches.cached_target_curve(config.cache_key(), key, json.dumps(payload))
+                theirs = caches.cached_target_curve(configs.key_of(config), key, json.dumps(payload))
                 st.plotly_chart(
                     overlay_figure(curve, {target.short: theirs}),
                     key=f"interop_overlay_{key}",
