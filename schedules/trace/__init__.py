@@ -12,6 +12,7 @@ wrong with the schedule, with the evidence and the fix.  In a notebook::
 
 The modules, lowest first:
 
+- :mod:`.names`     the trace's columns, the environment variable, the sidecar's name
 - :mod:`.writer`    one process's part file (stdlib only: it runs inside the user's processes)
 - :mod:`.hooks`     torch's own hooks, installed when the user's code imports torch
 - :mod:`.inject`    the ``sitecustomize`` put first on the command's ``PYTHONPATH``
@@ -38,19 +39,7 @@ import sys
 import types
 from typing import Any
 
-#: Columns of a trace CSV, in order (``lr/<group>`` columns follow ``lr`` when there are 2+ groups).
-TRACE_COLUMNS = ("rank", "step", "lr", "scheduler_steps", "micro_batches", "skipped", "plateau_steps")
-#: The environment variable that turns the injected tracer on: the folder for the part files.
-ENV_DIR = "LRS_TRACE_DIR"
-#: The sidecar of ``TRACE.csv``: ``TRACE.meta.json`` (schedulers seen, processes, command, design).
-META_SUFFIX = ".meta.json"
-
-
-def meta_path(csv_path: Any) -> str:
-    """The sidecar JSON of a trace CSV: ``run.csv`` -> ``run.meta.json``."""
-    text = str(csv_path)
-    stem = text[:-4] if text.lower().endswith(".csv") else text
-    return stem + META_SUFFIX
+from .names import ENV_DIR, META_SUFFIX, TRACE_COLUMNS, meta_path
 
 
 def open_trace(path: Any = None, *, design: Any = None) -> Any:

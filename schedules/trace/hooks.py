@@ -449,7 +449,7 @@ def _after_fork_in_child() -> None:
 
 def install_from_env() -> Tracer | None:
     """The injected tracer: hook torch when ``LRS_TRACE_DIR`` names a folder (else do nothing)."""
-    from . import ENV_DIR
+    from .names import ENV_DIR
 
     directory = os.environ.get(ENV_DIR)
     if not directory or ACTIVE is not None:

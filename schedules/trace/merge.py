@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import TRACE_COLUMNS
+from .names import TRACE_COLUMNS
 from .writer import PART_SUFFIX
 
 META_FORMAT = "lr-trace/v1"
@@ -260,7 +260,7 @@ def merge_directory(
 
 def write_trace(frame: pd.DataFrame, meta: dict[str, Any], path: str | os.PathLike[str]) -> tuple[Path, Path]:
     """Write ``TRACE.csv`` (floats exact) and ``TRACE.meta.json``; returns both paths."""
-    from . import meta_path
+    from .names import meta_path
 
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)

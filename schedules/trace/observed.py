@@ -152,7 +152,7 @@ def from_trace_frame(frame: pd.DataFrame, name: str, meta: dict[str, Any] | None
 
 
 def _read_meta(path: Path) -> dict[str, Any] | None:
-    from . import meta_path
+    from .names import meta_path
 
     side = Path(meta_path(path))
     if not side.is_file():

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import ENV_DIR, meta_path
+from .names import ENV_DIR, meta_path
 
 if TYPE_CHECKING:
     import pandas as pd
