@@ -160,6 +160,11 @@ def test_save_keeps_the_trace_and_its_diagnosis_in_the_library(traces):
     at.run()
     table = at.dataframe[-1].value  # the expander "Diagnoses in the Library"
     assert table["first cause"].tolist() == ["scheduler_per_micro_batch"]
+    # the Library page lists it as a run of kind 'trace', its CSV the trace itself
+    at.switch_page("views/library.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    [runs] = [d.value for d in at.dataframe if "kind" in d.value.columns and "device" in d.value.columns]
+    assert runs["kind"].tolist() == ["trace"] and runs["steps"].tolist() == [24]
 
 
 def test_a_log_without_lr_and_a_bad_sidecar_get_one_clear_message(traces):
