@@ -19,7 +19,7 @@ from tsdownsample import MinMaxLTTBDownsampler
 
 from schedules.curve import Curve
 
-XAxis = Literal["step", "epoch", "samples"]
+XAxis = Literal["step", "epoch", "samples", "tokens"]
 
 #: Curves longer than this are downsampled for drawing (to this many points per trace).
 MAX_POINTS = 5000
@@ -35,7 +35,12 @@ MAX_RESTART_LINES = 40
 #: restart or reduction at every step would otherwise send one marker and hover text per step).
 MAX_EVENT_MARKERS = 500
 
-X_TITLES: dict[str, str] = {"step": "optimizer step", "epoch": "epoch", "samples": "samples seen"}
+X_TITLES: dict[str, str] = {
+    "step": "optimizer step",
+    "epoch": "epoch",
+    "samples": "samples seen",
+    "tokens": "tokens seen",
+}
 COLORS = ["#2563eb", "#ea580c", "#16a34a", "#9333ea", "#dc2626", "#0891b2", "#ca8a04", "#db2777"]
 EVENT_COLOR = "#64748b"
 METRIC_COLOR = "#9333ea"
@@ -78,16 +83,23 @@ def _downsample(x: np.ndarray, y: np.ndarray, n_out: int) -> np.ndarray:
 
 
 def x_of_steps(curve: Curve, steps: np.ndarray | Sequence[int], axis: XAxis) -> np.ndarray:
-    """Map optimizer-step rows to the chosen x axis (epochs are fractional: ``step / steps_per_epoch``)."""
+    """Map optimizer-step rows to the chosen x axis (epochs are fractional: ``Plan.epoch_positions``,
+    ``step / steps_per_epoch`` without a batch ramp; tokens: samples x ``training.tokens_per_sample``)."""
     steps = np.asarray(steps, dtype=np.int64)
     if axis == "step":
         return steps
+    plan = curve.plan
     if axis == "epoch":
-        return steps / curve.plan.steps_per_epoch
+        if plan.ramp is None:
+            return steps / plan.steps_per_epoch
+        pos = plan.epoch_positions()
+        inside = np.minimum(steps, len(pos) - 1)
+        return pos[inside] + (steps - inside) / plan.steps_per_epoch
     samples = curve.frame["samples"].to_numpy()
     # Event rows can be T (one past the last row): extrapolate by a full step.
     inside = np.minimum(steps, len(samples) - 1)
-    return samples[inside] + (steps - inside) * curve.plan.effective_batch
+    seen = samples[inside] + (steps - inside) * plan.effective_batch
+    return seen * plan.tokens_per_sample if axis == "tokens" and plan.tokens_per_sample else seen
 
 
 def _hover_x(axis: XAxis) -> str:
@@ -95,6 +107,7 @@ def _hover_x(axis: XAxis) -> str:
         "step": "step %{x}",
         "epoch": "epoch %{x:.3f} (step %{customdata})",
         "samples": "%{x:,} samples (step %{customdata})",
+        "tokens": "%{x:,} tokens (step %{customdata})",
     }[axis]
 
 
@@ -210,7 +223,7 @@ def lr_figure(
     if show_epochs:
         shapes += _epoch_lines(curve, x_axis)
     if show_events:
-        marks = [e for e in curve.events if e.kind in ("warmup_end", "hold_end")]
+        marks = [e for e in curve.events if e.kind in ("warmup_end", "hold_end", "ramp_end")]
         for e in marks:
             x = float(x_of_steps(curve, [e.step], x_axis)[0])
             shapes.append(_vline(x, {"color": EVENT_COLOR, "dash": "dash", "width": 1}))
@@ -412,8 +425,10 @@ def add_stack_overlay(
     overlaid; ``fig`` itself (possibly a shared cached figure) is left untouched."""
     fig = go.Figure(fig)
     steps = frame["step"].to_numpy()
-    if x_axis == "samples":
-        x_all = frame["samples"].to_numpy()
+    if x_axis in ("samples", "tokens"):
+        x_all = frame["samples"].to_numpy() * (
+            (curve.plan.tokens_per_sample or 1) if x_axis == "tokens" else 1
+        )
     elif x_axis == "epoch":
         x_all = steps / curve.plan.steps_per_epoch
     else:
@@ -453,3 +468,27 @@ def schedule_free_trace_figure(frame: pd.DataFrame, title: str) -> go.Figure:
         legend={"orientation": "h", "y": -0.25},
     )
     return fig
+
+
+def timescale_figure(frame: pd.DataFrame, label: str) -> go.Figure:
+    """AdamW's timescale in epochs over the samples seen, old design against the timescale rule's design
+    (``schedules.rescale.timescale_frame``), on a log axis."""
+    names = {"old": f"{label} (now)", "new": f"{label} (timescale rule)"}
+    data = []
+    for i, (design, part) in enumerate(frame.groupby("design", sort=False)):
+        x, y = part["samples"].to_numpy(), part["tau_epochs"].to_numpy()
+        idx = downsample(x, y)
+        data.append(
+            {
+                "type": "scatter",
+                "x": x[idx],
+                "y": y[idx],
+                "name": names.get(design, design),
+                "mode": "lines",
+                "line": {"color": COLORS[i % len(COLORS)], "width": 2, "dash": "solid" if i == 0 else "dash"},
+                "hovertemplate": "%{x:,} samples<br>tau %{y:.4g} epochs<extra></extra>",
+            }
+        )
+    layout = _layout("samples", True, 320)
+    layout["yaxis"] = {**layout["yaxis"], "title": {"text": "AdamW timescale (epochs, log)"}}
+    return go.Figure(data=data, layout=layout, _validate=False)

@@ -140,3 +140,91 @@ def prediction_figure(frames: dict[str, pd.DataFrame]) -> go.Figure:
         starts.append(len(pred) // 10)
     fig.update_yaxes(range=_y_range(values, starts))
     return _layout(fig, "Predicted loss (shaded: bootstrap band)")
+
+
+def branches_figure(
+    trunk: pd.DataFrame, predictions: dict[str, pd.DataFrame], starts: list[int]
+) -> go.Figure:
+    """The cooldown fan: the trunk's lr and predicted loss (grey), and every branch from its start step
+    to its end (coloured by shape-and-length, its band shaded), lr above and predicted loss below."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.06, row_heights=[0.35, 0.65])
+    x = trunk["step"].to_numpy(dtype=np.float64)
+    keep = downsample(x, trunk["lr"].to_numpy(), MAX_POINTS)
+    grey = "#94a3b8"
+    fig.add_trace(
+        go.Scatter(x=x[keep], y=trunk["lr"].to_numpy()[keep], name="trunk", line={"color": grey, "width": 2}),
+        row=1,
+        col=1,
+    )
+    pred = trunk["loss_pred"].to_numpy()
+    ok = np.isfinite(pred)
+    keep = downsample(x[ok], pred[ok], MAX_POINTS)
+    fig.add_trace(
+        go.Scatter(
+            x=x[ok][keep], y=pred[ok][keep], name="trunk (predicted loss)", line={"color": grey, "width": 2}
+        ),
+        row=2,
+        col=1,
+    )
+    values, first = [pred[ok]], [len(pred[ok]) // 10]
+    for i, (name, frame) in enumerate(predictions.items()):
+        color = COLORS[i % len(COLORS)]
+        start = min(starts[i], len(frame) - 1)
+        part = frame.iloc[start:]
+        bx = part["step"].to_numpy(dtype=np.float64)
+        keep = downsample(bx, part["lr"].to_numpy(), MAX_POINTS)
+        fig.add_trace(
+            go.Scatter(
+                x=bx[keep],
+                y=part["lr"].to_numpy()[keep],
+                name=name,
+                legendgroup=name,
+                showlegend=False,
+                line={"color": color, "width": 1.5},
+            ),
+            row=1,
+            col=1,
+        )
+        p, lo, hi = (part[c].to_numpy() for c in ("loss_pred", "loss_low", "loss_high"))
+        keep = downsample(bx, p, MAX_POINTS)
+        fig.add_trace(
+            go.Scatter(
+                x=bx[keep],
+                y=hi[keep],
+                line={"width": 0},
+                showlegend=False,
+                hoverinfo="skip",
+                legendgroup=name,
+            ),
+            row=2,
+            col=1,
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=bx[keep],
+                y=lo[keep],
+                line={"width": 0},
+                fill="tonexty",
+                fillcolor=_rgba(color, 0.15),
+                name=f"{name} band",
+                showlegend=False,
+                hoverinfo="skip",
+                legendgroup=name,
+            ),
+            row=2,
+            col=1,
+        )
+        fig.add_trace(
+            go.Scatter(x=bx[keep], y=p[keep], name=name, legendgroup=name, line={"color": color, "width": 2}),
+            row=2,
+            col=1,
+        )
+        values.append(p)
+        first.append(0)
+    _layout(fig, "Cooldown branches off the constant trunk (shaded: bootstrap band)", height=620)
+    fig.update_yaxes(title="lr", row=1, col=1)
+    fig.update_yaxes(title="predicted loss", range=_y_range(values, first), row=2, col=1)
+    fig.update_xaxes(title=None, row=1, col=1)
+    return fig

@@ -42,6 +42,8 @@ from schedules.design.base import MAX_PARAM_GROUPS
 from schedules.design.plan import accounting
 from schedules.share import decode_design, encode_design, fits_in_link
 
+from .ramp_text import ramp_to_text, text_to_ramp
+
 # --------------------------------------------------------------------------------------------------
 # session-state keys
 
@@ -220,6 +222,9 @@ PLAIN: dict[str, str] = {
     "optimizer step sees micro_batch_size x accumulation_steps x world_size samples.",
     "training.drop_last": "With drop_last the short last micro-batch of each epoch is skipped "
     "(DataLoader(drop_last=True)).",
+    "training.batch_ramp": "Stages batch:until_samples, e.g. 256:1000000, 512:3000000: 256 samples per optimizer "
+    "step until 1,000,000 samples are consumed, then 512 until 3,000,000, then the full batch. Each stage "
+    "batch is a multiple of micro-batch x world size (the accumulation changes).",
     "warmup.steps": "The lr rises linearly over this many optimizer steps (not micro-batches). Step k of the "
     "warmup uses start_factor + (1 - start_factor) * k / steps of the lr.",
     "warmup.ratio": "Warmup as a fraction of all optimizer steps, rounded up (as Hugging Face's warmup_ratio).",
@@ -322,8 +327,9 @@ def total_steps_of_widgets(values: Mapping[str, Any]) -> int | None:
     """
     fields = ("dataset_size", "micro_batch_size", "accumulation_steps", "world_size", "epochs", "drop_last")
     try:
-        t = TrainingConfig.model_validate({f: values.get(key(f"training.{f}")) for f in fields})
-        _, _, total = accounting(t)
+        data = {f: values.get(key(f"training.{f}")) for f in fields}
+        data["batch_ramp"] = text_to_ramp(values.get(key("training.batch_ramp")))
+        _, _, total = accounting(TrainingConfig.model_validate(data))
     except (ConfigError, ValueError, TypeError):
         return None
     return int(total)
@@ -363,6 +369,8 @@ def config_to_widgets(config: ScheduleConfig, previous: Mapping[str, Any] | None
     for name in ("dataset_size", "micro_batch_size", "accumulation_steps", "world_size", "epochs"):
         out[key(f"training.{name}")] = int(getattr(t, name))
     out[key("training.drop_last")] = bool(t.drop_last)
+    out[key("training.batch_ramp")] = ramp_to_text(t.batch_ramp)
+    out[key("training.tokens_per_sample")] = t.tokens_per_sample
     try:
         _, _, total = accounting(t)
     except ConfigError:
@@ -562,6 +570,11 @@ def widgets_to_config(values: Mapping[str, Any]) -> ScheduleConfig:
         )
     }
     training["max_steps"] = get("training.max_steps") if get("training.use_max_steps") else None
+    try:
+        training["batch_ramp"] = text_to_ramp(get("training.batch_ramp"))
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+    training["tokens_per_sample"] = get("training.tokens_per_sample")
     data: dict[str, Any] = {
         "format": "lr-schedule/v1",
         "name": get("name") or "",

@@ -177,6 +177,15 @@ def curve_of(config) -> Curve:
     return cached_curve(configs.key_of(config))
 
 
+_MARKDOWN = str.maketrans({c: "\\" + c for c in "\\`*_{}[]()#+-.!|<>~$:"})
+
+
+def md_text(text: str) -> str:
+    """``text`` with every Markdown character escaped, for a user string inside a Markdown message
+    (a design's name shows as typed, never as formatting or a link)."""
+    return str(text).translate(_MARKDOWN).replace("\n", " ")
+
+
 def show_problems(title: str, error: ConfigError | list[str], kind: str = "error") -> None:
     """An error (or warning) box with one line per problem, the field path in code style."""
     lines = error.lines() if isinstance(error, ConfigError) else list(error)

@@ -183,7 +183,7 @@ class Evaluation:
 class Event:
     """Something worth marking on a chart; ``step`` is the first row where it shows."""
 
-    kind: str  # warmup_end | hold_end | epoch | restart | plateau_reduction
+    kind: str  # warmup_end | hold_end | ramp_end | epoch | restart | plateau_reduction
     step: int
     label: str
     data: dict[str, Any] = field(default_factory=dict)

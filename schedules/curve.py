@@ -95,6 +95,14 @@ class Curve:
             ("Final lr" + which, format_lr(float(lr[-1])), "The lr of the last optimizer step."),
         ]
         extra = [f"{s['epochs']} epoch(s)", f"{s['samples']:,} samples"]
+        if self.plan.tokens_per_sample is not None:
+            extra.append(f"{s['samples'] * self.plan.tokens_per_sample:,} tokens")
+        if self.plan.batch_ramp:
+            first = self.plan.batch_ramp[0][0]
+            extra.append(
+                f"batch ramp {first:,} -> {s['effective_batch']:,} over the first "
+                f"{self.plan.batch_ramp[-1][1]:,} samples ({self.plan.ramp_steps:,} steps)"
+            )
         if s["hold_steps"]:
             extra.append(f"hold {s['hold_steps']:,} steps")
         if s["restarts"]:
@@ -142,9 +150,12 @@ def static_events(plan: Plan, max_epoch_marks: int = 500) -> list[Event]:
         out.append(Event("warmup_end", plan.warmup_steps, "warmup end"))
     if plan.hold_steps > 0 and 0 < plan.decay_start < t:
         out.append(Event("hold_end", plan.decay_start, "decay start"))
-    starts = range(plan.steps_per_epoch, t, plan.steps_per_epoch)
+    starts = plan.epoch_end_steps() + 1
+    starts = starts[starts < t]
     if len(starts) <= max_epoch_marks:
-        out.extend(Event("epoch", s, f"epoch {s // plan.steps_per_epoch}") for s in starts)
+        out.extend(Event("epoch", int(s), f"epoch {i + 1}") for i, s in enumerate(starts))
+    if plan.batch_ramp and 0 < plan.ramp_steps < t:
+        out.append(Event("ramp_end", plan.ramp_steps, "batch ramp end"))
     return out
 
 
@@ -245,6 +256,12 @@ def curve_frame(plan: Plan, lrs: np.ndarray, names: list[str]) -> pd.DataFrame:
         "samples": plan.samples_array(),
         "lr": lrs[:, 0],
     }
+    if plan.tokens_per_sample is not None:  # optional column, after samples (CONTRACT.md section 4)
+        data = {
+            **dict(list(data.items())[:3]),
+            "tokens": data["samples"] * plan.tokens_per_sample,
+            "lr": data["lr"],
+        }
     if len(names) > 1:
         for i, name in enumerate(names):
             data[f"lr/{name}"] = lrs[:, i]

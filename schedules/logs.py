@@ -575,7 +575,7 @@ def plateau_from_log(
             f"{int(completed[bad])}, not {int(expected[bad])}): value i is used after step (i + 1) x {every}"
         )
     plan = cfg.plan
-    eval_every: str | int = "epoch" if every == plan.steps_per_epoch else every
+    eval_every: str | int = "epoch" if every == plan.steps_per_epoch and not plan.batch_ramp else every
     data = cfg.to_dict()
     plateau = data.get("plateau") or PlateauConfig().torch_kwargs()  # torch's defaults
     if data.get("plateau") is None:

@@ -108,6 +108,7 @@ def unadjusted_config(config: ScheduleConfig) -> ScheduleConfig:
     data = config.to_dict()
     training = data["training"]
     training["accumulation_steps"] = 1
+    training.pop("batch_ramp", None)  # its stages are batches of the accumulated run
     if training["max_steps"] is not None:
         training["max_steps"] = training["max_steps"] * a
     return load_config(data)
@@ -115,9 +116,7 @@ def unadjusted_config(config: ScheduleConfig) -> ScheduleConfig:
 
 def micro_batches_per_step(plan: Plan) -> np.ndarray:
     """Micro-batches in each optimizer step's accumulation window (``plan.window(k).micro_batches``)."""
-    s = plan.steps() % plan.steps_per_epoch
-    a = plan.accumulation_steps
-    return np.minimum(a, plan.micro_batches_per_epoch - s * a)
+    return plan.micro_batches_array()
 
 
 def _record(

@@ -221,6 +221,15 @@ PRESETS: dict[str, Preset] = {
             _linear,
         ),
         Preset(
+            "d2z",
+            "D2Z: linear decay to zero",
+            "Bergsma et al. 2025, Straight to Zero: Why Linearly Decaying the Learning Rate to Zero Works Best for LLMs",
+            "Linear warmup over the first 5% (the warmup here is the studio's; the paper's point is the decay), then "
+            "LinearLR 1 -> 0 over the rest: the lr ends at 0, not at 10% of the peak (the 10x cosine it beats "
+            "for AdamW LLM pre-training at compute-optimal and longer runs).",
+            _linear,
+        ),
+        Preset(
             "cosine",
             "Cosine with warmup",
             "transformers.get_cosine_schedule_with_warmup (num_cycles=0.5)",
@@ -341,6 +350,8 @@ PRESETS: dict[str, Preset] = {
 
 def apply_preset(name: str, base: ScheduleConfig | dict[str, Any] | None = None) -> ScheduleConfig:
     """A new config: ``base`` (default: the default config) with preset ``name`` applied."""
+    if name not in PRESETS and isinstance(name, str) and name.lower() in PRESETS:
+        name = name.lower()  # "D2Z" as the paper writes it
     if name not in PRESETS:
         raise ConfigError(Problem("preset", f"must be one of {', '.join(PRESETS)}", name))
     cfg = load_config(base) if base is not None else ScheduleConfig()

@@ -35,11 +35,11 @@ MAX_DRAWN = 20_000
 
 
 def x_values(curve: Curve, axis: XAxis) -> np.ndarray:
-    """The x coordinate of every row: step, fractional epoch (step / steps per epoch), or samples."""
+    """The x coordinate of every row: step, fractional epoch (:meth:`Plan.epoch_positions`), or samples."""
     if axis == "step":
         return curve.frame["step"].to_numpy()
     if axis == "epoch":
-        return curve.frame["step"].to_numpy() / curve.plan.steps_per_epoch
+        return curve.plan.epoch_positions()
     if axis == "samples":
         return curve.frame["samples"].to_numpy()
     raise ConfigError(Problem("--x", "must be one of step, epoch, samples", axis))

@@ -42,13 +42,20 @@ def _kwargs(kwargs: dict[str, Any]) -> str:
 
 def _header(config: ScheduleConfig, plan: Plan) -> list[str]:
     t = config.training
-    return [
+    lines = [
         f"# LR Schedule Studio design {config.name!r} ({config.format}).",
         f"# Step accounting: {plan.micro_batches_per_epoch} micro-batches per epoch per rank, "
         f"{plan.steps_per_epoch} optimizer steps per epoch,",
         f"# {plan.total_steps} optimizer steps in all, warmup {plan.warmup_steps}, effective batch "
         f"{t.micro_batch_size} x {t.accumulation_steps} x {t.world_size} = {plan.effective_batch}.",
     ]
+    if plan.batch_ramp:
+        lines.append(
+            "# WARNING: training.batch_ramp is not in this loop, which accumulates a fixed "
+            f"{t.accumulation_steps} micro-batches: the first {plan.ramp_steps} optimizer steps of the design "
+            "take fewer (schedules.load_config(...).plan.window(k).micro_batches)."
+        )
+    return lines
 
 
 def _model_lines(config: ScheduleConfig, with_lr: bool) -> list[str]:

@@ -100,3 +100,72 @@ def test_assistant_design_choice_starts_from_that_designs_batch() -> None:
     m = metrics(at)
     assert m["Effective batch"] == "8" and m["Peak lr"] == "2.000e-01"
     assert m["Warmup steps"] == "4" and m["Warmup ends after"] == "32 samples"
+
+
+#: AdamW 1e-3, wd 0.1, betas (0.9, 0.95): 6,400 samples in micro-batches of 16 x 2 = 32, warmup 20 steps.
+ADAMW = {
+    "name": "adamw run",
+    "optimizer": {"name": "AdamW", "lr": 1e-3, "kwargs": {"betas": [0.9, 0.95], "weight_decay": 0.1}},
+    "training": {"dataset_size": 6400, "micro_batch_size": 16, "accumulation_steps": 2, "epochs": 1},
+    "warmup": {"steps": 20},
+    "decay": {"scheduler": "CosineAnnealingLR"},
+}
+
+
+def test_calculator_puts_every_rule_side_by_side_and_opens_each() -> None:
+    """Batch 32 -> 128 (accumulation 8): kappa 4.  By hand: linear lr 4e-3; square root 2e-3 with betas
+    (1 - 4 x 0.1, 1 - 4 x 0.05) = (0.6, 0.8) and eps 1e-8 / 2; EMA 0.999 ** 4 = 0.996005996; timescale
+    wd 0.1 x 4 x 1e-3 / 2e-3 = 0.2.  Warmup 20 steps (640 samples) -> 5 steps under every rule."""
+    at = compare_page(ADAMW)
+    at.toggle(key="compare_rescale_on").set_value(True).run()
+    at.number_input(key="compare_rescale_a").set_value(8).run()
+    assert not at.exception, [e.value for e in at.exception]
+    table = next(d.value for d in at.dataframe if "quantity" in d.value.columns).set_index("quantity")
+    assert table.loc["peak lr", "Linear scaling rule (SGD)"] == "0.001 -> 0.004"
+    sqrt = "Square-root scaling rule, SDE form (Adam family)"
+    assert table.loc["peak lr", sqrt] == "0.001 -> 0.002"
+    assert (
+        table.loc["optimizer kwargs changed", sqrt] == "betas [0.9, 0.95] -> [0.6, 0.8]; eps 1e-08 -> 5e-09"
+    )
+    assert table.loc["model EMA momentum", "EMA scaling rule (model EMA momentum)"] == "0.999 -> 0.996006"
+    assert (
+        "weight_decay 0.1 -> 0.2" in table.loc["optimizer kwargs changed", "AdamW timescale kept in epochs"]
+    )
+    assert set(table.loc["warmup steps"]) == {"20 -> 5"}
+    # AdamW's timescale at the peak, in epochs: 1 / (1e-3 x 0.1) = 10,000 steps x 32 / 6,400 = 50 before;
+    # linear 1 / (4e-3 x 0.1) x 128 / 6,400 = 50 (kept), square root (and EMA, which uses it)
+    # 1 / (2e-3 x 0.1) x 128 / 6,400 = 100 (doubled), timescale 1 / (2e-3 x 0.2) x 128 / 6,400 = 50
+    tau = table.loc["AdamW timescale at the peak (epochs)"]
+    assert tau["Linear scaling rule (SGD)"] == "50 -> 50"
+    assert tau[sqrt] == tau["EMA scaling rule (model EMA momentum)"] == "50 -> 100"
+    assert tau["AdamW timescale kept in epochs"] == "50 -> 50"
+    assert any(c.value.startswith("AdamW's timescale tau") for c in at.caption)
+    tau = spec_of(next(c for c in at.get("plotly_chart") if "timescale" in str(spec_of(c)["layout"])))
+    assert len(tau["data"]) == 2
+    # every rule's design: Save, then Open (the Designer shows it, and says where it came from)
+    at.button(key="compare_rescale_timescale_save").click().run()
+    assert not at.exception
+    name = "adamw run (batch 128, timescale rule)"
+    assert name in at.session_state[state.SAVED_DESIGNS]
+    at.button(key="compare_rescale_timescale_open").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    opened = load_config(at.session_state[state.DESIGN_JSON])
+    assert opened.name == name and opened.optimizer.kwargs["weight_decay"] == pytest.approx(0.2)
+    assert opened.training.accumulation_steps == 8 and opened.warmup.steps == 5
+    assert at.title[0].value == name
+    assert any("scale-up calculator" in s.value for s in at.success)
+
+
+def test_calculator_says_which_rules_do_not_apply() -> None:
+    """SGD: the timescale rule is AdamW's; its tab says so instead of a design."""
+    at = compare_page()
+    at.toggle(key="compare_rescale_on").set_value(True).run()
+    at.number_input(key="compare_rescale_a").set_value(4).run()
+    assert not at.exception
+    table = next(d.value for d in at.dataframe if "quantity" in d.value.columns).set_index("quantity")
+    assert table.loc["peak lr", "AdamW timescale kept in epochs"].startswith(
+        "does not apply: optimizer.name: must be AdamW for the timescale rule"
+    )
+    assert any("The timescale rule does not apply" in i.value for i in at.info)
+    keys = {b.key for b in at.button}
+    assert "compare_rescale_linear_open" in keys and "compare_rescale_timescale_open" not in keys

@@ -1,7 +1,7 @@
 """The Forecast page in a real browser (Debian chromium) against ``streamlit run``: fit the example
 runs (the project's MLP, constant and cosine lr), see fitted vs logged and the predictions with
-bands, suggest a schedule and apply it to the Designer.  Saves the docs/ screenshot
-(tests/artifacts/forecast.png)."""
+bands, suggest a schedule and save it, branch cooldowns off the constant trunk and open a branch in the
+Designer.  Saves the docs/ screenshots (tests/artifacts/forecast.png, forecast_branches.png)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def no_exception(page) -> None:
     assert exceptions.count() == 0, exceptions.first.inner_text()
 
 
-def test_fit_predict_suggest_apply(page, streamlit_server: str, artifacts_dir: Path) -> None:
+def test_fit_predict_suggest_branch_open(page, streamlit_server: str, artifacts_dir: Path) -> None:
     page.goto(f"{streamlit_server}/forecast?design={encode_design(load_config(str(DESIGN)))}")
     # a cold server imports scipy and the page's modules on its first run: more than the usual 30 s here
     page.get_by_text("1. Runs to fit on").wait_for(timeout=180_000)
@@ -68,11 +68,36 @@ def test_fit_predict_suggest_apply(page, streamlit_server: str, artifacts_dir: P
 
     best = page.get_by_text("Lowest predicted final loss:").inner_text()
     name = best.split("Lowest predicted final loss: ")[1].split(", ")[0]
-    page.get_by_role("button", name="Apply to the Designer").click()
+    # the suggestion is a design: save it, and later open it
+    page.locator(".st-key-forecast_suggestion_save button").click()
     wait_long(page)
     no_exception(page)
-    page.get_by_text(f"The Designer now holds: {name}").wait_for()
-    page.get_by_role("link", name="Designer").click()
+    page.get_by_text("to the Library.").first.wait_for()
+
+    # 5. cooldown branches off the constant trunk: the fan, which branch when, open a branch
+    page.locator(".st-key-forecast_branch_starts input").fill("1500, 2000")
+    page.locator(".st-key-forecast_branch_lengths input").fill("20%")
+    page.locator(".st-key-forecast_branch_lengths input").press("Enter")
+    wait_long(page)
+    page.get_by_role("button", name="Forecast the branches").click()
+    page.get_by_text("Which branch when").wait_for(timeout=300_000)
     wait_long(page)
     no_exception(page)
-    page.get_by_role("heading", name=name).wait_for()
+    page.get_by_text("Stopping at step 1,875:").first.wait_for()
+    traces = page.evaluate(CHARTS_JS)
+    assert any("trunk" in t for t in traces)
+    chart = page.locator('[data-testid="stPlotlyChart"]').nth(2)
+    chart.scroll_into_view_if_needed()
+    wait_long(page)
+    page.set_viewport_size({"width": 1400, "height": 1500})
+    page.get_by_text("5. Cooldown branches").scroll_into_view_if_needed()
+    page.wait_for_timeout(500)
+    page.screenshot(path=artifacts_dir / "forecast_branches.png")
+    page.set_viewport_size({"width": 1400, "height": 900})
+    page.locator(".st-key-forecast_branch_open button").click()
+    wait_long(page)
+    no_exception(page)
+    page.get_by_text("from Forecast's cooldown branches").first.wait_for()
+    branch = page.get_by_role("heading", level=1).first.inner_text()
+    assert "cooldown from step 1,500" in branch
+    assert name  # the suggestion saved above

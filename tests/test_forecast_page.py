@@ -113,7 +113,70 @@ def test_predictions_and_which_ends_lower(fitted) -> None:
     assert table.loc[table.design == "Current design", "final loss"].iloc[0] == pytest.approx(pred)
 
 
-def test_suggest_and_apply_to_the_designer(fitted) -> None:
+def test_designs_outside_the_fitted_runs_are_flagged(fitted) -> None:
+    """The uploaded logs carry no batch (said once); a design at 3x the fitted peak lr is flagged in the
+    ranking, which then never calls it "clearly" higher or lower."""
+    at = fitted
+    warnings = " ".join(w.value for w in at.warning)
+    assert "The effective batch of const.csv, cos.csv is not known" in warnings
+    saved = dict(at.session_state[state.SAVED_DESIGNS])
+    hot = {**DESIGN, "name": "hot", "optimizer": {"name": "AdamW", "lr": 3 * PEAK}}
+    at.session_state[state.SAVED_DESIGNS] = {**saved, "hot": load_config(hot).to_json()}
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    (table,) = [d.value for d in at.dataframe if "caveats" in d.value.columns]
+    row = table.set_index("design").loc["hot"]
+    assert row["caveats"].startswith("peak lr 0.0009 is above the fitted runs' 0.0003")
+    assert row["clearly higher"] in ("cannot tell (see caveats)", "lowest")
+    assert table.set_index("design").loc["Current design", "caveats"] == ""
+    at.session_state[state.SAVED_DESIGNS] = saved
+    at.run()
+
+
+def test_cooldown_branches_fan_recommendation_and_open(fitted) -> None:
+    at = fitted
+    at.text_input(key="forecast_branch_starts").set_value("300, 400").run()
+    at.text_input(key="forecast_branch_lengths").set_value("20%").run()
+    at.button(key="forecast_branches_button").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    result = at.session_state["forecast_branches"]
+    assert len(result.table) == 2 * 4 and set(result.table.end) == {375, 500}
+    spec = spec_of(at.get("plotly_chart")[2])
+    names = {t.get("name") for t in spec["data"]}
+    assert "trunk" in names and set(result.table.branch) <= names
+    lines = [t.value for t in at.text]
+    assert any(line.startswith("Stopping at step 375: ") for line in lines)
+    assert any(line.startswith("Stopping at step 500: ") for line in lines)
+    (table,) = [d.value for d in at.dataframe if "branch" in d.value.columns]
+    assert len(table) == 8
+    pick = result.table.branch.iloc[-1]
+    at.selectbox(key="forecast_branch_pick").set_value(pick).run()
+    at.button(key="forecast_branch_open").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    opened = load_config(at.session_state[state.DESIGN_JSON])
+    assert opened.cache_key() == result.designs[pick].cache_key()
+    # the branch's forecast is the prediction of the opened design's own curve (the last row)
+    row = result.table.set_index("branch").loc[pick]
+    lr = lr_curve(opened)["lr"].to_numpy()
+    from schedules.forecast import predict
+
+    assert predict(at.session_state["forecast_fit"], lr).loss_pred.iloc[-1] == row.loss_pred
+    at.session_state[state.DESIGN_JSON] = load_config(DESIGN).to_json()
+    at.switch_page("views/forecast.py").run()
+    assert not at.exception
+
+
+def test_one_run_fit_says_it_is_not_identifiable() -> None:
+    at = page()
+    upload(at, "cos")
+    at.button(key="forecast_fit_button").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("Fitted on one run: the law's parameters are not identifiable" in w.value for w in at.warning)
+    (table,) = [d.value for d in at.dataframe if "caveats" in d.value.columns]
+    assert table["caveats"].str.startswith("fitted on one run").all()
+
+
+def test_suggest_and_open_in_the_designer(fitted) -> None:
     at = fitted
     at.button(key="forecast_suggest_button").click().run()
     assert not at.exception, [e.value for e in at.exception]
@@ -123,15 +186,19 @@ def test_suggest_and_apply_to_the_designer(fitted) -> None:
     # the winner's score is the library's final loss of its own curve
     lr = lr_curve(load_config(best.config))["lr"].to_numpy()
     assert final_loss(at.session_state["forecast_fit"], lr)[0] == pytest.approx(best.loss_pred)
-    at.button(key="forecast_apply").click().run()
+    at.button(
+        key="forecast_suggestion_save"
+    ).click().run()  # Save to Library: a proposal never ends in a wall
+    assert not at.exception
+    assert best["name"] in at.session_state[state.SAVED_DESIGNS]
+    assert any("Saved" in s.value and "to the Library" in s.value for s in at.success)
+    at.button(key="forecast_suggestion_open").click().run()  # Open in Designer: switches to the Designer
     assert not at.exception
     assert (
         load_config(at.session_state[state.DESIGN_JSON]).cache_key() == load_config(best.config).cache_key()
     )
-    assert any(best["name"] in s.value for s in at.success)
-    at.switch_page("views/designer/page.py").run()
-    assert not at.exception
     assert at.title[0].value == best["name"]
+    assert any("from Forecast" in s.value for s in at.success)
 
 
 def test_refuses_runs_without_decay_and_bad_files() -> None:

@@ -222,6 +222,8 @@ EXPECTED: dict[str, Callable[[ScheduleConfig, int, int], list[float]]] = {
     "sgdr": expect_sgdr,
     "one_cycle": expect_one_cycle,
     "gpt3_cosine": expect_gpt3_cosine,
+    # Bergsma et al. 2025: eta_t = eta_max (T - t) / (T - w) after a linear warmup from 0, i.e. HF's linear
+    "d2z": expect_linear,
 }
 
 #: Base trainings per preset (default: the two HF sizes).
@@ -303,3 +305,13 @@ def test_recipe_hyperparameters(
     cfg = apply_preset(name, base_config("T105"))
     assert (cfg.optimizer.name, cfg.optimizer.lr, cfg.optimizer.kwargs) == (optimizer, lr, kwargs)
     assert cfg.training.epochs == epochs
+
+
+def test_d2z_ends_at_zero_and_is_named_as_in_the_paper() -> None:
+    """D2Z over T = 105 (warmup ceil(0.05 x 105) = 6): row k >= 6 is lr (105 - k) / 99 by hand, so the
+    last row is lr / 99 and the lr after it would be 0; apply_preset also takes the paper's "D2Z"."""
+    cfg = apply_preset("D2Z", base_config("T105"))
+    lr = schedules.lr_curve(cfg)["lr"].to_numpy()
+    assert cfg.name == "D2Z: linear decay to zero" and len(lr) == 105
+    assert lr[6] == pytest.approx(LR) and lr[-1] == pytest.approx(LR / 99, rel=1e-12)
+    assert "Bergsma et al. 2025" in PRESETS["d2z"].source

@@ -134,7 +134,9 @@ def test_bad_values_name_the_field() -> None:
     cfg = schedules.load_config({})
     with pytest.raises(ConfigError, match=r"training.world_size: must be an integer >= 1, got 0"):
         rescale(cfg, world_size=0)
-    with pytest.raises(ConfigError, match=r"rule: must be one of auto, linear, sqrt, got 'cubic'"):
+    with pytest.raises(
+        ConfigError, match=r"rule: must be one of auto, linear, sqrt, ema, timescale, got 'cubic'"
+    ):
         rescale(cfg, rule="cubic")
     with pytest.raises(ConfigError, match=r"optimizer.lr: would be .* outside \(0, 10\]"):
         rescale(schedules.load_config({"optimizer": {"name": "SGD", "lr": 5.0}}), micro_batch_size=3200)

@@ -7,12 +7,13 @@ from __future__ import annotations
 import streamlit as st
 
 from app import charts, library, state, ui
+from app.design_actions import design_actions
 from schedules.build import load_config
 from schedules.compare import accumulation_variant, parameter_diff
 from schedules.design import ConfigError, ScheduleConfig, StackConfig
 from schedules.mistakes import MISTAKES, RESUME_MISTAKES, default_resume_step
 from schedules.presets import PRESETS, apply_preset
-from schedules.rescale import RULES, Rescaled, rescale
+from schedules.rescale import RULES, Rescaled, peak_timescale, rescale_all, rule_for, timescale_frame
 from schedules.stacks.options import STACK_LABELS
 
 ss = st.session_state
@@ -43,6 +44,7 @@ K_RS_ON = "compare_rescale_on"
 K_RS_DESIGN = "compare_rescale_design"
 K_RS_FOR = "compare_rescale_for"
 K_RS_RULE = "compare_rescale_rule"
+K_RS_EMA = "compare_rescale_ema"
 K_RS = {
     "micro_batch_size": "compare_rescale_b",
     "accumulation_steps": "compare_rescale_a",
@@ -187,15 +189,17 @@ def _resume_step(slot, config: ScheduleConfig) -> int | None:
 
 
 def batch_assistant(configs: dict[str, ScheduleConfig], sources: dict) -> tuple[str, Rescaled] | None:
-    """The batch-size assistant: new effective batch -> proposed lr and lengths (schedules.rescale)."""
+    """The scale-up calculator: a new effective batch -> the new design under each published rule, side by
+    side (schedules.rescale); the chosen rule's design is overlaid on the chart."""
     with st.expander(
-        "Batch-size assistant: what lr when the effective batch changes?", icon=":material/calculate:"
+        "Scale-up calculator: the design for a new effective batch, under each rule",
+        icon=":material/calculate:",
     ):
         on = st.toggle(
-            "Propose a design for a new batch",
+            "Propose designs for a new batch",
             key=K_RS_ON,
-            help="Change micro-batch, accumulation or world size; the linear (SGD) or square-root (Adam) rule "
-            "proposes the new peak lr, and every length counted in steps is kept in samples.",
+            help="Change micro-batch, accumulation or world size: each published rule proposes the new design "
+            "(lr, and the optimizer settings it scales), every length counted in steps kept in samples.",
         )
         if not on:
             return None
@@ -207,22 +211,35 @@ def batch_assistant(configs: dict[str, ScheduleConfig], sources: dict) -> tuple[
             for name, k in K_RS.items():
                 ss[k] = int(getattr(cfg.training, name))
             ss[K_RS_FOR] = label
-        a, b, c, d = st.columns(4)
+        a, b, c, d, e = st.columns(5)
         a.number_input("Micro-batch size", min_value=1, max_value=10**6, step=1, key=K_RS["micro_batch_size"])
         b.number_input("Accumulation", min_value=1, max_value=10**5, step=1, key=K_RS["accumulation_steps"])
         c.number_input("World size", min_value=1, max_value=10**5, step=1, key=K_RS["world_size"])
         d.selectbox(
-            "Rule",
+            "Rule drawn",
             ["auto", *RULES],
             key=K_RS_RULE,
             format_func=lambda r: "auto (by optimizer)" if r == "auto" else RULES[r].title,
+            help="The rule whose design is drawn on the chart; the table below has every rule.",
         )
-        try:
-            result = rescale(
-                cfg, rule=ss.get(K_RS_RULE) or "auto", **{n: int(ss[k]) for n, k in K_RS.items()}
-            )
-        except ConfigError as exc:
-            ui.show_problems("No proposal:", exc.lines(), "warning")
+        e.number_input(
+            "Model EMA momentum",
+            min_value=0.0,
+            max_value=0.999999999,
+            value=0.999,
+            step=0.0001,
+            format="%.6g",
+            key=K_RS_EMA,
+            help="For the EMA rule (Busbridge et al. 2023): an EMA of the weights (Polyak averaging, a teacher) "
+            "with this momentum becomes momentum ** kappa.",
+        )
+        batch = {n: int(ss[k]) for n, k in K_RS.items()}
+        proposals = rescale_all(cfg, ema=float(ss.get(K_RS_EMA) or 0.999), **batch)
+        rule = ss.get(K_RS_RULE) or "auto"
+        chosen = rule_for(cfg.optimizer.name).name if rule == "auto" else rule
+        result = proposals[chosen]
+        if isinstance(result, ConfigError):
+            ui.show_problems("No proposal:", result.lines(), "warning")
             return None
         m = st.columns(4)
         m[0].metric(
@@ -242,10 +259,81 @@ def batch_assistant(configs: dict[str, ScheduleConfig], sources: dict) -> tuple[
             delta_color="off",
         )
         r = result.rule
-        st.caption(f"**{r.title}**: lr x kappa^{r.exponent:g}. Source: {r.source}.  \n**Limits:** {r.limits}")
+        st.caption(f"**{r.title}**. Source: {r.source}.  \n**Limits:** {r.limits}")
         for note in result.notes:
             st.caption(f"Note: {note}")
+        rules_side_by_side(proposals, label)
         return label, result
+
+
+def _fmt(value) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(f"{v:.6g}" for v in value) + "]"
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
+def _timescale_cell(p: Rescaled) -> str:
+    old, new = peak_timescale(p.old), peak_timescale(p.new)
+    return f"{old:.4g} -> {new:.4g}" if old is not None and new is not None else ""
+
+
+def side_by_side_table(proposals: dict) -> dict[str, list[str]]:
+    """Rows of the side-by-side table: one column per rule (its title), one row per quantity."""
+    rows = [
+        "peak lr",
+        "optimizer kwargs changed",
+        "model EMA momentum",
+        "AdamW timescale at the peak (epochs)",
+        "warmup steps",
+        "warmup ends after",
+    ]
+    table: dict[str, list[str]] = {"quantity": rows}
+    for name, p in proposals.items():
+        title = RULES[name].title
+        if isinstance(p, ConfigError):
+            table[title] = ["does not apply: " + "; ".join(p.lines())] + [""] * (len(rows) - 1)
+            continue
+        changed = "; ".join(f"{k} {_fmt(a)} -> {_fmt(b)}" for k, (a, b) in p.kwargs_changed.items()) or "none"
+        table[title] = [
+            f"{p.old_lr:.4g} -> {p.new_lr:.4g}",
+            changed,
+            f"{p.ema[0]:.6g} -> {p.ema[1]:.6g}" if p.ema else "",
+            _timescale_cell(p),
+            f"{p.old_warmup_steps:,} -> {p.new_warmup_steps:,}",
+            f"{p.old_warmup_samples:,} -> {p.new_warmup_samples:,} samples",
+        ]
+    return table
+
+
+def rules_side_by_side(proposals: dict, label: str) -> None:
+    """Every rule's design side by side, one tab each with its Open / Save / Download, and AdamW's
+    timescale over the schedule."""
+    st.markdown("**Every rule, side by side**")
+    st.dataframe(side_by_side_table(proposals), hide_index=True, key="compare_rescale_table")
+    names = list(proposals)
+    for name, tab in zip(names, st.tabs([RULES[n].title for n in names]), strict=True):
+        p = proposals[name]
+        with tab:
+            if isinstance(p, ConfigError):
+                ui.show_problems(f"The {name} rule does not apply to this design:", p.lines(), "info")
+                continue
+            st.caption(f"{RULES[name].source}. {RULES[name].limits}")
+            st.text(f"Design: {p.new.name}")  # the user's design name: plain text
+            design_actions(p.new, f"compare_rescale_{name}", "Compare's scale-up calculator")
+    ts = proposals.get("timescale")
+    if isinstance(ts, Rescaled):
+        frame = timescale_frame(ts)
+        if len(frame):
+            st.plotly_chart(
+                charts.timescale_figure(frame, label),
+                key="compare_timescale_chart",
+                config={"displaylogo": False},
+            )
+            st.caption(
+                "AdamW's timescale tau = 1 / (lr x weight_decay) in epochs (x batch / dataset size) at every "
+                "step of the old design and of the timescale rule's design (Wang & Aitchison 2025): the rule "
+                "keeps it where the lr is at its peak; the warmup and decay follow the schedule."
+            )
 
 
 def main() -> None:

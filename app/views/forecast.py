@@ -1,5 +1,6 @@
 """Forecast: fit a loss law on runs you already have, predict the loss of the current and saved
-designs, see which ends lower, and get a suggested schedule.  Logic: schedules.forecast."""
+designs, see which ends lower (and where a design lies outside the fitted runs), get a suggested
+schedule, and branch cooldowns off a constant trunk.  Logic: schedules.forecast."""
 
 from __future__ import annotations
 
@@ -11,10 +12,13 @@ import pandas as pd
 import streamlit as st
 
 from app import forecast_charts, library, state, ui
+from app.design_actions import design_actions
 from schedules.build import load_config
 from schedules.design import ConfigError
 from schedules.forecast import LAWS, Run, fit_runs, predict, run_from_dict, run_from_frame, run_from_log
+from schedules.forecast.branches import DEFAULT_FINAL, SHAPES, branch_grid, forecast_branches, recommend
 from schedules.forecast.suggest import ends_lower, suggest
+from schedules.forecast.validity import ONE_RUN, caveats, scope_notes
 from schedules.logs import MAX_LOG_BYTES, read_log
 
 ss = st.session_state
@@ -31,13 +35,20 @@ K_USE_DESIGN = "forecast_use_design"
 K_LAW = "forecast_law"
 K_ERROR = "forecast_error"
 K_SUGGEST = "forecast_suggestion"
-K_APPLIED = "forecast_applied"
+K_BRANCHES = "forecast_branches"
+K_BR_STARTS = "forecast_branch_starts"
+K_BR_LENGTHS = "forecast_branch_lengths"
+K_BR_SHAPES = "forecast_branch_shapes"
+K_BR_FINAL = "forecast_branch_final"
+K_BR_PICK = "forecast_branch_pick"
 #: The fitted-vs-logged figure, drawn once per fit.
 K_FIGURE = "forecast_fitted_figure"
 LIVE_RUN = "live_run"  # the Live page's LiveRun (app/views/live.py)
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "forecast"
 EXAMPLE_FILES = ("constant.csv", "cosine.csv")
+#: The designs the example runs were trained with (their effective batch is the runs' batch).
+EXAMPLE_DESIGNS = {"constant.csv": "constant_design.json", "cosine.csv": "cosine_design.json"}
 UPLOAD_MB = max(1, min(MAX_LOG_BYTES // (1024 * 1024), int(st.get_option("server.maxUploadSize"))))
 CURRENT = "Current design"
 
@@ -106,7 +117,7 @@ def collect_runs(
     if examples:
         for name in EXAMPLE_FILES:
             path = EXAMPLES / name
-            runs.append(run_from_log(read_log(path.read_bytes(), name)))
+            runs.append(run_from_log(read_log(path.read_bytes(), name), EXAMPLES / EXAMPLE_DESIGNS[name]))
     for up in uploads or []:
         try:
             runs.append(run_from_log(read_log(up.getvalue(), up.name), design))
@@ -141,6 +152,79 @@ def do_fit(runs: list[Run], law: str) -> None:
         ss.pop(K_SUGGEST, None)
     finally:
         bar.empty()
+
+
+def _numbers(text: str) -> list[str]:
+    return [p.strip() for p in str(text or "").replace(";", ",").split(",") if p.strip()]
+
+
+def branches_section(fit: dict) -> None:
+    """5. Cooldown branches off the current design's constant trunk: the fan, the forecasts, which branch
+    when, and any branch as a design."""
+    st.subheader("5. Cooldown branches")
+    st.caption(
+        "From a constant trunk (the current design's optimizer, batch and warmup, then its peak lr), branch "
+        "cooldowns at the steps you choose: each is the run that holds the peak until its start and then "
+        "decays over its length (linear, cosine or 1-sqrt to the final fraction of the peak, or linear to "
+        "zero, D2Z). Lengths are optimizer steps, or P% of the branch's whole run."
+    )
+    total = state.current_config().plan.total_steps
+    ss.setdefault(K_BR_STARTS, f"{round(total * 0.6)}, {round(total * 0.8)}")
+    ss.setdefault(K_BR_LENGTHS, "20%")
+    ss.setdefault(K_BR_SHAPES, list(SHAPES))
+    a, b, c, d = st.columns([1.2, 1, 2, 0.8])
+    a.text_input("Start steps", key=K_BR_STARTS, help="Where the cooldowns leave the trunk, e.g. 4000, 6000.")
+    b.text_input("Lengths", key=K_BR_LENGTHS, help="Optimizer steps (800) or a share of the run (20%).")
+    c.multiselect("Shapes", list(SHAPES), key=K_BR_SHAPES)
+    d.number_input(
+        "Final x peak",
+        min_value=0.0,
+        max_value=0.99,
+        value=DEFAULT_FINAL,
+        step=0.05,
+        key=K_BR_FINAL,
+        help="Where linear, cosine and 1-sqrt end (linear-to-zero ends at 0).",
+    )
+    if st.button("Forecast the branches", key="forecast_branches_button", icon=":material/call_split:"):
+        try:
+            starts = [int(x) for x in _numbers(ss[K_BR_STARTS])]
+        except ValueError:
+            ui.show_problems(
+                "No branches", [f"start: must be whole numbers separated by commas, got {ss[K_BR_STARTS]!r}"]
+            )
+            return
+        with st.spinner("Forecasting the branches…"):
+            try:
+                grid = branch_grid(starts, _numbers(ss[K_BR_LENGTHS]), ss[K_BR_SHAPES], float(ss[K_BR_FINAL]))
+                ss[K_BRANCHES] = forecast_branches(fit, state.current_config(), grid, _lr_of)
+            except ConfigError as exc:
+                ss.pop(K_BRANCHES, None)
+                ui.show_problems("No branches", exc)
+                return
+    result = ss.get(K_BRANCHES)
+    if result is None:
+        return
+    starts = [int(result.table.loc[result.table.branch == n, "start"].iloc[0]) for n in result.predictions]
+    st.plotly_chart(
+        forecast_charts.branches_figure(result.trunk, result.predictions, starts),
+        key="forecast_branches_chart",
+        config={"displaylogo": False},
+    )
+    st.markdown("**Which branch when**")
+    for line in recommend(result.table):
+        st.text(line)
+    st.dataframe(
+        result.table.drop(columns=["file"]).rename(
+            columns={"loss_pred": "final loss", "loss_low": "band low", "loss_high": "band high"}
+        ),
+        hide_index=True,
+        key="forecast_branches_table",
+    )
+    names = list(result.table.branch)
+    if ss.get(K_BR_PICK) not in names:
+        ss[K_BR_PICK] = names[0]
+    pick = st.selectbox("Open a branch as a design", names, key=K_BR_PICK)
+    design_actions(result.designs[pick], "forecast_branch", "Forecast's cooldown branches")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -247,6 +331,8 @@ st.dataframe(
     hide_index=True,
     key="forecast_error_table",
 )
+for line in scope_notes(fit) + ([ONE_RUN] if fit.get("scope", {}).get("runs", 2) < 2 else []):
+    st.warning(line[:1].upper() + line[1:] + ".", icon=":material/warning:")
 a, b, c = st.columns([2, 1, 1], vertical_alignment="bottom")
 a.text_input("Save the fit as", key=K_SAVE_NAME, placeholder=f"{fit['law']} fit")
 if b.button("Save to the Library", key="forecast_save_fit", icon=":material/bookmark_add:"):
@@ -285,11 +371,25 @@ st.plotly_chart(
     forecast_charts.prediction_figure(preds), key="forecast_predicted", config={"displaylogo": False}
 )
 st.markdown("**Which ends lower**")
-table = ends_lower(fit, {name: f["lr"].to_numpy() for name, f in preds.items()})
+table = ends_lower(
+    fit,
+    {name: f["lr"].to_numpy() for name, f in preds.items()},
+    {name: int(cfg.plan.effective_batch) for name, cfg in designs.items()},
+)
+
+
+def _clear(row) -> str:
+    if row.name == 0:
+        return "lowest"
+    if row.clear:
+        return "yes"
+    return "cannot tell (see caveats)" if row.caveats or table.caveats.iloc[0] else "within the band"
+
+
 st.dataframe(
     table.assign(
         vs_best=table.vs_best.map(lambda v: f"{v:+.3%}"),
-        clear=table.clear.map(lambda c: "yes" if c else "within the band"),
+        clear=table.apply(_clear, axis=1),
     ).rename(
         columns={
             "loss_pred": "final loss",
@@ -298,7 +398,19 @@ st.dataframe(
             "vs_best": "vs lowest",
             "clear": "clearly higher",
         }
-    ),
+    )[
+        [
+            "design",
+            "steps",
+            "final_lr",
+            "final loss",
+            "band low",
+            "band high",
+            "vs lowest",
+            "clearly higher",
+            "caveats",
+        ]
+    ],
     hide_index=True,
     key="forecast_ends_lower",
 )
@@ -315,9 +427,6 @@ st.caption(
     "10-50% of the run, to 0 or 0.1 x lr), keeping the current design's optimizer, training and warmup, "
     "and picks the lowest predicted final loss."
 )
-applied = ss.pop(K_APPLIED, None)
-if applied:
-    st.success(f"The Designer now holds: {applied}")
 if st.button("Suggest", key="forecast_suggest_button"):
     with st.spinner("Scoring the candidates…"):
         try:
@@ -332,12 +441,14 @@ if suggestion is not None and len(suggestion):
         f"Lowest predicted final loss: **{best['name']}**, {best.loss_pred:.4f} "
         f"(band {best.loss_low:.4f} to {best.loss_high:.4f}; current design {current_final:.4f})."
     )
+    best_config = load_config(best.config)
+    for line in caveats(fit, _lr_of(best_config), int(best_config.plan.effective_batch)):
+        st.caption(f"Caveat: {line}.")
+    design_actions(best_config, "forecast_suggestion", "Forecast's suggestion")
     st.dataframe(
         suggestion.drop(columns=["config"]).head(10),
         hide_index=True,
         key="forecast_suggest_table",
     )
-    if st.button("Apply to the Designer", type="primary", key="forecast_apply"):
-        state.set_design(load_config(best.config))
-        ss[K_APPLIED] = best["name"]
-        st.rerun()
+
+branches_section(fit)

@@ -20,6 +20,8 @@ MAX_METRIC_VALUES = 100_000
 MAX_NAME_CHARS = 200
 MAX_EXPRESSION_CHARS = 500
 MAX_MILESTONES = 1_000
+#: Most stages of a batch ramp (``training.batch_ramp``).
+MAX_RAMP_STAGES = 64
 #: Largest config file accepted (uploads, CLI, API): a design is a small JSON document.
 MAX_CONFIG_BYTES = 1_000_000
 #: Smallest nonzero start factor: LinearLR's recursive form divides by it.

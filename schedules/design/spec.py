@@ -26,6 +26,7 @@ from .base import (
     MAX_METRIC_VALUES,
     MAX_NAME_CHARS,
     MAX_PARAM_GROUPS,
+    MAX_RAMP_STAGES,
     MAX_TOTAL_STEPS,
     MIN_FACTOR,
     JsonValue,
@@ -119,6 +120,24 @@ class OptimizerConfig(StrictModel):
 # training (the inputs of the step accounting in design/plan.py)
 
 
+class RampStage(StrictModel):
+    """One stage of a batch ramp: ``batch`` samples per optimizer step (all ranks) while fewer than
+    ``until_samples`` samples have been consumed before the step (Megatron-LM's rampup_batch_size
+    counts consumed samples the same way)."""
+
+    batch: int = Field(
+        ge=1,
+        le=10**9,
+        description="Effective batch of this stage (samples per optimizer step, all ranks): a multiple of "
+        "micro_batch_size x world_size.",
+    )
+    until_samples: int = Field(
+        ge=1,
+        le=10**13,
+        description="The stage lasts while fewer than this many samples have been consumed before a step.",
+    )
+
+
 class TrainingConfig(StrictModel):
     dataset_size: int = Field(50_000, ge=1, le=10**10, description="Training samples per epoch (N).")
     micro_batch_size: int = Field(
@@ -138,6 +157,68 @@ class TrainingConfig(StrictModel):
         description="Total optimizer steps; overrides epochs (as in HF Trainer).",
     )
     drop_last: bool = Field(False, description="Drop the short last micro-batch of each epoch.")
+    batch_ramp: list[RampStage] | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_RAMP_STAGES,
+        description="Batch-size warmup: stages of a smaller effective batch over the first samples; after "
+        "the last stage, micro_batch_size x accumulation_steps x world_size.",
+    )
+    tokens_per_sample: int | None = Field(
+        None,
+        ge=1,
+        le=10**7,
+        description="Tokens in one sample (e.g. the sequence length), for a tokens axis; optional.",
+    )
+
+    @model_validator(mode="after")
+    def _ramp_fits(self) -> TrainingConfig:
+        """Each stage takes whole micro-batch rounds (a multiple of b * W), no more than the design's
+        effective batch; stages grow and end in order."""
+        if not self.batch_ramp:
+            return self
+        problems = []
+        round_size = self.micro_batch_size * self.world_size
+        final = round_size * self.accumulation_steps
+        previous = None
+        for i, stage in enumerate(self.batch_ramp):
+            where = f"batch_ramp[{i}]"
+            if stage.batch % round_size:
+                problems.append(
+                    Problem(
+                        f"{where}.batch",
+                        f"must be a multiple of micro_batch_size x world_size = {round_size} "
+                        "(a stage accumulates whole micro-batches)",
+                        stage.batch,
+                    )
+                )
+            if stage.batch > final:
+                problems.append(
+                    Problem(
+                        f"{where}.batch",
+                        f"must be <= the effective batch micro_batch_size x accumulation_steps x world_size "
+                        f"= {final} (the batch the ramp grows to)",
+                        stage.batch,
+                    )
+                )
+            if previous is not None and stage.batch < previous.batch:
+                problems.append(
+                    Problem(
+                        f"{where}.batch", f"must be >= the previous stage's {previous.batch}", stage.batch
+                    )
+                )
+            if previous is not None and stage.until_samples <= previous.until_samples:
+                problems.append(
+                    Problem(
+                        f"{where}.until_samples",
+                        f"must be > the previous stage's {previous.until_samples}",
+                        stage.until_samples,
+                    )
+                )
+            previous = stage
+        if problems:
+            raise ConfigError(problems)
+        return self
 
 
 # --------------------------------------------------------------------------------------------------
@@ -542,10 +623,23 @@ class ScheduleConfig(StrictModel):
                     problems.append(Problem(f"decay.kwargs.{key}", "must be a number in [0, 10]", value))
         if self.wsd is not None:
             problems.extend(self._wsd_problems(plan))
+        if t.batch_ramp:
+            problems.extend(self._ramp_problems())
         if problems:
             raise ConfigError(problems)
         self._plan = plan
         return self
+
+    def _ramp_problems(self) -> list[Problem]:
+        """Lengths counted in epochs are refused with a batch ramp: while the batch grows, an epoch has
+        more optimizer steps than later ones, so "every epoch" is not a fixed number of steps."""
+        why = "with training.batch_ramp (epochs during the ramp have more optimizer steps than later ones)"
+        out = []
+        if self.decay is not None and self.decay.interval == "epoch":
+            out.append(Problem("decay.interval", f"must be 'step' {why}", "epoch"))
+        if self.plateau is not None and self.plateau.eval_every == "epoch":
+            out.append(Problem("plateau.eval_every", f"must be a number of optimizer steps {why}", "epoch"))
+        return out
 
     def _wsd_problems(self, plan: Any) -> list[Problem]:
         out = []
@@ -577,6 +671,9 @@ class ScheduleConfig(StrictModel):
                 group.pop("width_mult", None)  # likewise for groups without a muP width multiplier
         if data.get("stack") is None:  # optional section: files without it stay byte-for-byte the same
             data.pop("stack", None)
+        for name in ("batch_ramp", "tokens_per_sample"):  # optional training fields: likewise
+            if data["training"].get(name) is None:
+                data["training"].pop(name, None)
         return data
 
     def to_json(self, indent: int | None = 2) -> str:

@@ -10,25 +10,36 @@ bootstrap band.  Runs come from every run-log format the studio reads and from L
     fit = fit_runs([run_from_file("constant.csv"), run_from_file("cosine.csv")])
     frame = predict(fit, lr)   # step, lr, loss_pred, loss_low, loss_high
 
-Valid for the model, data, batch size and optimizer of the fitted runs; only the schedule changes.
+Valid for the model, data, batch size and optimizer of the fitted runs; only the schedule changes:
+:mod:`schedules.forecast.validity` says where a target lies outside them.  Cooldown branches off a
+constant trunk, each with its forecast: :mod:`schedules.forecast.branches`.
 """
 
-from .fit import FORMAT, LAWS, check_runs, final_loss, fit_error, fit_runs, law_curve, predict
+from .branches import Branch, branch_grid, forecast_branches, recommend
+from .fit import FORMAT, LAWS, check_fit, check_runs, final_loss, fit_error, fit_runs, law_curve, predict
 from .runs import Run, run_from_dict, run_from_file, run_from_frame, run_from_log, target_lr
+from .validity import caveats, scope_notes
 
 __all__ = [
     "FORMAT",
     "LAWS",
+    "Branch",
     "Run",
+    "branch_grid",
+    "caveats",
+    "check_fit",
     "check_runs",
     "final_loss",
     "fit_error",
     "fit_runs",
+    "forecast_branches",
     "law_curve",
     "predict",
+    "recommend",
     "run_from_dict",
     "run_from_file",
     "run_from_frame",
     "run_from_log",
+    "scope_notes",
     "target_lr",
 ]

@@ -54,6 +54,7 @@ from .laws import (
     prepare,
 )
 from .runs import Run, check_lr
+from .validity import scope_of
 
 FORMAT = "lr-forecast/v1"
 LAWS = ("multi-power", "annealing")
@@ -118,6 +119,58 @@ def theta_of(law: str, params: dict[str, float]) -> np.ndarray:
             ]
         )
     return np.array([p["L0"], math.log(max(p["A"], tiny)), p["alpha"], math.log(max(p["C"], tiny)), p["lam"]])
+
+
+def _check_params(law: str, params: Any, path: str) -> dict[str, float]:
+    names = MP_PARAMS if law == "multi-power" else AN_PARAMS
+    if not isinstance(params, dict) or set(params) != set(names):
+        got = sorted(params) if isinstance(params, dict) else type(params).__name__
+        raise ConfigError(Problem(path, f"must hold exactly {', '.join(names)} ({law} law)", got))
+    for name in names:
+        v = params[name]
+        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+            raise ConfigError(Problem(f"{path}.{name}", "must be a finite number", v))
+    return {n: float(params[n]) for n in names}
+
+
+def check_fit(data: Any, source: str = "fit") -> dict[str, Any]:
+    """A fit read back (``forecast --load-fit``, an upload): the dict :func:`predict` can use, or a
+    ConfigError naming the field (``<source>: params.alpha: must be a finite number, got 'x'``)."""
+    if not isinstance(data, dict):
+        raise ConfigError(
+            Problem(source, "must be a JSON object written by forecast --save-fit", type(data).__name__)
+        )
+    if data.get("format") != FORMAT:
+        raise ConfigError(Problem(f"{source}: format", f"must be {FORMAT!r}", data.get("format")))
+    law = data.get("law")
+    if law not in LAWS:
+        raise ConfigError(Problem(f"{source}: law", f"must be one of {', '.join(LAWS)}", law))
+    out = {**data, "params": _check_params(law, data.get("params"), f"{source}: params")}
+    band = data.get("band")
+    if band is not None:
+        if not isinstance(band, dict) or not isinstance(band.get("params", []), list):
+            raise ConfigError(Problem(f"{source}: band", "must be an object with a params list", band))
+        reps = band.get("params", [])
+        if len(reps) > 200:
+            raise ConfigError(
+                Problem(f"{source}: band.params", "must hold at most 200 replicates", len(reps))
+            )
+        level = band.get("level", list(BAND))
+        if not (
+            isinstance(level, list)
+            and len(level) == 2
+            and all(isinstance(v, int | float) and not isinstance(v, bool) for v in level)
+            and 0 <= level[0] < level[1] <= 100
+        ):
+            raise ConfigError(
+                Problem(f"{source}: band.level", "must be [low, high] with 0 <= low < high <= 100", level)
+            )
+        out["band"] = {
+            **band,
+            "level": [float(v) for v in level],
+            "params": [_check_params(law, r, f"{source}: band.params[{i}]") for i, r in enumerate(reps)],
+        }
+    return out
 
 
 def check_law(law: str) -> str:
@@ -409,6 +462,7 @@ def fit_runs(
             "params": replicates,
         },
         "settings": {"huber_delta": HUBER_DELTA, "points": points, "bins": FIT_BINS},
+        "scope": scope_of(runs),
     }
     result["error"] = fit_error(result, runs)
     say(1.0, "done")

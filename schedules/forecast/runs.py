@@ -39,6 +39,9 @@ class Run:
     loss_rows: np.ndarray
     loss: np.ndarray
     notes: list[str] = field(default_factory=list)
+    #: The run's effective batch (samples per optimizer step) when known: from its design, or from a
+    #: Live run's samples.  A law fitted at one batch does not transfer to another (validity.py).
+    batch: int | None = None
 
     def __post_init__(self) -> None:
         self.lr = np.asarray(self.lr, dtype=np.float64)
@@ -92,11 +95,28 @@ class Run:
             "loss_rows": self.loss_rows.tolist(),
             "loss": self.loss.tolist(),
             "notes": list(self.notes),
+            "batch": self.batch,
         }
 
 
 def run_from_dict(data: dict[str, Any]) -> Run:
-    return Run(data["name"], data["lr"], data["loss_rows"], data["loss"], list(data.get("notes", [])))
+    return Run(
+        data["name"],
+        data["lr"],
+        data["loss_rows"],
+        data["loss"],
+        list(data.get("notes", [])),
+        data.get("batch"),
+    )
+
+
+def design_batch(design: Any) -> int | None:
+    """The effective batch of a design (path, dict or config); None when there is none."""
+    if design is None:
+        return None
+    from ..build import load_config
+
+    return int(load_config(design).plan.effective_batch)
 
 
 def check_lr(lr: np.ndarray, name: str) -> None:
@@ -173,7 +193,9 @@ def run_from_log(log: RunLog, design: Any = None, name: str | None = None) -> Ru
             )
         )
     s = log.series["loss"]
-    return Run(name, lr, s["step"].to_numpy(), s["value"].to_numpy(), notes + list(log.notes))
+    return Run(
+        name, lr, s["step"].to_numpy(), s["value"].to_numpy(), notes + list(log.notes), design_batch(design)
+    )
 
 
 def run_from_file(path: str | Path, design: Any = None) -> Run:
@@ -189,8 +211,12 @@ def run_from_file(path: str | Path, design: Any = None) -> Run:
 
 
 def run_from_frame(frame: pd.DataFrame, name: str) -> Run:
-    """A run from a frame with ``step``, ``lr`` and ``loss`` columns (a Live run's setting)."""
-    return run_from_log(read_csv(frame.to_csv(index=False), name), name=name)
+    """A run from a frame with ``step``, ``lr`` and ``loss`` columns (a Live run's setting); its batch
+    is the most common ``window_samples`` (a Live run records it) when the frame has them."""
+    run = run_from_log(read_csv(frame.to_csv(index=False), name), name=name)
+    if "window_samples" in frame.columns and len(frame):
+        run.batch = int(frame["window_samples"].mode().iloc[0])
+    return run
 
 
 def target_lr(path: str | Path) -> tuple[np.ndarray, np.ndarray, list[str]]:

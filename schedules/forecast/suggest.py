@@ -20,6 +20,7 @@ import pandas as pd
 from ..build import load_config
 from ..design import ScheduleConfig
 from .fit import final_loss
+from .validity import caveats
 
 #: Cooldown lengths (fraction of the run), shapes and final lrs (fraction of the peak) searched.
 DECAY_FRACTIONS = (0.1, 0.2, 0.3, 0.5)
@@ -39,7 +40,7 @@ def _to(final: float) -> str:
     return f"to {final:g} x lr" if final else "to 0"
 
 
-def _decay(shape: str, final: float, peak: float) -> dict[str, Any]:
+def decay_section(shape: str, final: float, peak: float) -> dict[str, Any]:
     if shape == "linear":
         return {"scheduler": "LinearLR", "kwargs": {"start_factor": 1.0, "end_factor": final}}
     if shape == "cosine":
@@ -57,7 +58,7 @@ def candidates(config: ScheduleConfig) -> list[dict[str, Any]]:
     total, warm = plan.total_steps, plan.warmup_steps
     out = []
     for final in FINAL_FACTORS:
-        data = {**base, "decay": {**_decay("cosine", final, peak), "interval": "step"}}
+        data = {**base, "decay": {**decay_section("cosine", final, peak), "interval": "step"}}
         data["name"] = f"warmup + cosine {_to(final)}"
         out.append(
             {
@@ -76,7 +77,7 @@ def candidates(config: ScheduleConfig) -> list[dict[str, Any]]:
             for final in FINAL_FACTORS:
                 data = {
                     **base,
-                    "decay": {**_decay(shape, final, peak), "interval": "step", "hold_steps": hold},
+                    "decay": {**decay_section(shape, final, peak), "interval": "step", "hold_steps": hold},
                 }
                 data["name"] = f"WSD: {shape} cooldown over the last {frac:.0%} {_to(final)}"
                 out.append(
@@ -94,10 +95,14 @@ def candidates(config: ScheduleConfig) -> list[dict[str, Any]]:
     return out
 
 
-def ends_lower(fit: dict[str, Any], lrs: dict[str, np.ndarray]) -> pd.DataFrame:
+def ends_lower(
+    fit: dict[str, Any], lrs: dict[str, np.ndarray], batches: dict[str, int | None] | None = None
+) -> pd.DataFrame:
     """Predicted final loss of each named lr sequence, lowest first: ``design, steps, final_lr,
-    loss_pred, loss_low, loss_high, vs_best`` (relative to the lowest) and ``clear`` (its band does
-    not overlap the lowest one's)."""
+    loss_pred, loss_low, loss_high, vs_best`` (relative to the lowest), ``caveats`` (where the design
+    lies outside the fitted runs, :func:`schedules.forecast.validity.caveats`; ``batches`` gives the
+    designs' effective batches) and ``clear``: its band does not overlap the lowest one's *and* neither
+    has a caveat (a ranking is never more certain than the fit behind it)."""
     rows = []
     for name, lr in lrs.items():
         pred, low, high = final_loss(fit, lr)
@@ -109,13 +114,14 @@ def ends_lower(fit: dict[str, Any], lrs: dict[str, np.ndarray]) -> pd.DataFrame:
                 "loss_pred": pred,
                 "loss_low": low,
                 "loss_high": high,
+                "caveats": "; ".join(caveats(fit, lr, (batches or {}).get(name))),
             }
         )
     frame = pd.DataFrame(rows).sort_values("loss_pred", kind="stable").reset_index(drop=True)
     if len(frame):
         best = frame.iloc[0]
         frame["vs_best"] = frame.loss_pred / best.loss_pred - 1
-        frame["clear"] = frame.loss_low > best.loss_high
+        frame["clear"] = (frame.loss_low > best.loss_high) & (frame.caveats == "") & (best.caveats == "")
         frame.loc[0, "clear"] = False
     return frame
 

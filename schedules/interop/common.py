@@ -116,6 +116,33 @@ def cannot(target: str, what: str, why: str = "") -> str:
     return f"{target} cannot express: {what}" + (f" ({why})" if why else "")
 
 
+def without_ramp(cfg: Any, target: str) -> tuple[Any, list[str]]:
+    """A design with ``training.batch_ramp`` as the frameworks can take it, and the warning that says so.
+
+    The frameworks train with one batch size per run.  The lr curve depends only on the count of
+    optimizer steps (a ramp refuses lengths counted in epochs), so the export is made for the same
+    design with the ramp left out and ``max_steps`` pinned to its total: the same lr at every optimizer
+    step, provided the training loop feeds the ramp's smaller batches itself.  Without a ramp: ``cfg``
+    and no warning."""
+    plan = cfg.plan
+    if not plan.batch_ramp:
+        return cfg, []
+    from ..build import load_config
+
+    data = cfg.to_dict()
+    data["training"].pop("batch_ramp")
+    data["training"]["max_steps"] = plan.total_steps
+    stages = ", ".join(f"{b:,} until {u:,} samples" for b, u in plan.batch_ramp)
+    warning = cannot(
+        target,
+        f"training.batch_ramp=[{stages}]",
+        f"{target} trains with one batch size per run: the export counts the design's {plan.total_steps:,} "
+        f"optimizer steps (max_steps), the first {plan.ramp_steps:,} of them with the ramp's smaller "
+        "batches, so feed those batches yourself (or train each stage as its own run)",
+    )
+    return load_config(data), [warning]
+
+
 def num(value: float) -> str:
     """A float as the shortest text that reads back as the same float."""
     return repr(float(value))

@@ -16,7 +16,7 @@ import numpy as np
 from ..build import decay_kwargs, load_config
 from ..curve import Curve, compute_curve, curve_of
 from ..design import Plan, ScheduleConfig
-from .common import cannot, compare, num, unique
+from .common import cannot, compare, num, unique, without_ramp
 from .deepspeed import deepspeed_curve
 
 __all__ = ["to_deepspeed"]
@@ -254,6 +254,7 @@ def to_deepspeed(
     what DeepSpeed cannot express.  Of the blocks that fit the design's shape, the one whose
     curve (under the engine's stepping) is nearest the design's is returned."""
     cfg = load_config(config)
+    cfg, ramp_notes = without_ramp(cfg, TARGET)
     curve = curve_of(cfg, curve)
     plan = curve.plan
     blocks, warnings = _candidates(cfg, plan, float(curve.lrs[-1, 0]))
@@ -273,6 +274,7 @@ def to_deepspeed(
     mismatch = compare(curve.lrs, deepspeed_curve(best, lrs, plan.total_steps))
     if mismatch is not None:
         warnings.append(mismatch.describe(TARGET))
+    warnings += ramp_notes
     return payload, unique(warnings)
 
 

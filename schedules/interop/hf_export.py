@@ -37,7 +37,7 @@ from ..build import decay_kwargs, load_config
 from ..curve import Curve, curve_of
 from ..design import Plan, ScheduleConfig
 from ..stacks.hf import training_arguments
-from .common import cannot, close, compare, nearest, unique
+from .common import cannot, close, compare, nearest, unique, without_ramp
 from .hf import hf_curve, hf_factor
 
 __all__ = ["HF_OPTIM", "SEARCH_ROWS", "closest", "hf_candidates", "recognize", "to_hf"]
@@ -392,6 +392,7 @@ def to_hf(
     the design, so an empty warning list means the same lr at every optimizer step.
     """
     cfg = load_config(config)
+    cfg, ramp_notes = without_ramp(cfg, "HF")
     curve = curve_of(cfg, curve)
     plan = curve.plan
     args, warnings = _base_args(cfg, plan)
@@ -440,7 +441,7 @@ def to_hf(
                 "Trainer passes metric_for_best_model of each evaluation; the design's values are used here only to compare",
             )
         )
-    warnings += _accounting_warnings(plan)
+    warnings += _accounting_warnings(plan) + ramp_notes
     mismatch = compare(curve.lrs, hf_curve(args, cfg, plan))
     if mismatch is not None:
         warnings.append(mismatch.describe("HF"))

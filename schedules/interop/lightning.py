@@ -44,7 +44,7 @@ from ..build import (
 from ..curve import Curve, curve_of
 from ..design import Plan, ScheduleConfig
 from ..design.expr import LrExpression
-from .common import cannot, compare, plain_expression
+from .common import cannot, compare, plain_expression, without_ramp
 
 TARGET = "Lightning"
 
@@ -392,13 +392,14 @@ def to_lightning(
 ) -> tuple[str, list[str]]:
     """A ``configure_optimizers`` snippet (plain torch) for the design, and what it cannot express."""
     cfg = load_config(config)
+    cfg, ramp_notes = without_ramp(cfg, TARGET)
     curve = curve_of(cfg, curve)
     plan = curve.plan
     spec = _spec(cfg, plan)
     code = render(cfg, plan, spec)
     feed = MetricFeed(cfg.plateau.metric, 1) if cfg.plateau is not None else None
     target = lightning_curve(instantiate(spec, dummy_optimizer(cfg)), plan, feed)
-    warnings = list(spec.warnings)
+    warnings = list(spec.warnings) + ramp_notes
     mismatch = compare(curve.lrs, target)
     if mismatch is not None:
         warnings.append(mismatch.describe(TARGET))

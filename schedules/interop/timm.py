@@ -39,7 +39,7 @@ import numpy as np
 from ..build import decay_kwargs, load_config
 from ..curve import Curve, curve_of
 from ..design import Plan, ScheduleConfig
-from .common import cannot, compare, nearest
+from .common import cannot, compare, nearest, without_ramp
 
 TARGET = "timm"
 TIMM_SCHEDS = ("cosine", "poly", "step", "multistep", "constant", "wsd")
@@ -353,6 +353,7 @@ def to_timm(
     """``create_scheduler_v2`` keyword arguments (without ``optimizer``) for the design, plus the
     param groups to build the optimizer with, and what timm cannot express."""
     cfg = load_config(config)
+    cfg, ramp_notes = without_ramp(cfg, "timm")
     curve = curve_of(cfg, curve)
     plan = curve.plan
     args, warnings = _mapping(cfg, plan)
@@ -376,4 +377,4 @@ def to_timm(
         ],
         "optimizer": {"name": cfg.optimizer.name, "lr": cfg.optimizer.lr, **cfg.optimizer.kwargs},
     }
-    return payload, list(dict.fromkeys(warnings))
+    return payload, list(dict.fromkeys(warnings + ramp_notes))

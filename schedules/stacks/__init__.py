@@ -268,6 +268,15 @@ def stack_curve(
         settings = cfg.stack or StackConfig()
     elif isinstance(settings, dict):
         settings = load_config({**cfg.to_dict(), "stack": settings}).stack
+    if cfg.training.batch_ramp and settings.name != "plain":
+        raise ConfigError(
+            Problem(
+                "stack.name",
+                f"must be plain with training.batch_ramp: {settings.name} trains with one batch size per run "
+                "(train each ramp stage as its own run, or use a hand-written loop)",
+                settings.name,
+            )
+        )
     run_cfg = run_config(cfg, settings)
     if curve is None or curve.config != run_cfg:
         curve = compute_curve(run_cfg)

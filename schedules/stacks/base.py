@@ -127,9 +127,7 @@ class Ticks:
 
 def design_windows(plan: Plan) -> np.ndarray:
     """Micro-batches in each optimizer step's accumulation window (the design's windows)."""
-    s = plan.steps() % plan.steps_per_epoch
-    a = plan.accumulation_steps
-    return np.minimum(a, plan.micro_batches_per_epoch - s * a)
+    return plan.micro_batches_array()
 
 
 def amp_skipped(steps: int, settings: StackConfig) -> np.ndarray:

@@ -12,14 +12,22 @@ def chart(curve, run=None) -> None:
     """The chart and its view controls: a view toggle reruns only this fragment, not the page."""
     # One horizontal container, not four columns: fewer elements for the browser to redraw per rerun.
     row = st.container(horizontal=True, vertical_alignment="center", gap="medium")
+    axes = ["step", "epoch", "samples"] + (["tokens"] if curve.plan.tokens_per_sample else [])
+    if st.session_state.get("designer_x_axis") not in (None, *axes):  # tokens_per_sample was removed
+        st.session_state["designer_x_axis"] = "step"
     x_axis = row.segmented_control(
         "x axis",
-        ["step", "epoch", "samples"],
+        axes,
         label_visibility="collapsed",
         default="step",
         required=True,
         key="designer_x_axis",
-        format_func=lambda x: {"step": "optimizer steps", "epoch": "epochs", "samples": "samples"}[x],
+        format_func=lambda x: {
+            "step": "optimizer steps",
+            "epoch": "epochs",
+            "samples": "samples",
+            "tokens": "tokens",
+        }[x],
     )
     log_y = row.toggle(
         "log lr", key="designer_log_y", help="Logarithmic lr axis (steps with lr 0 are not drawn)."

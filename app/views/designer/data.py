@@ -1,10 +1,12 @@
-"""The "Data & batching" section: dataset, micro-batch, accumulation, world size, epochs or max steps."""
+"""The "Data & batching" section: dataset, micro-batch, accumulation, world size, epochs or max steps, and
+the optional batch ramp and tokens per sample."""
 
 from __future__ import annotations
 
 import streamlit as st
 
 from app import state
+from app.ramp_text import EXAMPLE
 from app.views.designer.widgets import input_for, number, seeded, ss
 from schedules.design import TrainingConfig
 
@@ -32,3 +34,13 @@ def data_section():
         help=TrainingConfig.model_fields["max_steps"].description,
     )
     input_for(b.toggle, "training.drop_last", "drop_last")
+    input_for(
+        a.text_input,
+        "training.batch_ramp",
+        "Batch ramp (optional)",
+        placeholder=EXAMPLE,
+        help_path="training.batch_ramp",
+    )
+    number(
+        b, "training.tokens_per_sample", "Tokens per sample (optional)", TrainingConfig, "tokens_per_sample"
+    )
