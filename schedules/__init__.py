@@ -4,6 +4,9 @@ import schedules
 config = schedules.load_config("design.json")
 schedule = schedules.build_scheduler(optimizer, config)   # step after every optimizer.step()
 frame = schedules.lr_curve(config)                        # step, epoch, samples, lr, lr/<group>
+with schedules.trace("trace.csv", design=config) as t:   # your own loop, traced
+    train()
+t.diagnose().lines()                                      # what happened to the schedule, and why
 
 The names below are imported when first used, so ``import schedules.design`` (the design as data)
 and the tracer injected into a user's processes do not import torch before the user's code does.
@@ -18,6 +21,7 @@ if TYPE_CHECKING:
     from .build import LRSchedule, build_scheduler, decay_kwargs, load_config, parse_config_json
     from .curve import Curve, compute_curve, lr_curve
     from .design import FORMAT, ConfigError, Plan, Problem, ScheduleConfig, make_plan
+    from .trace import trace
 
 #: public name -> the module that defines it
 _HOME = {
@@ -35,6 +39,7 @@ _HOME = {
     "Curve": "curve",
     "compute_curve": "curve",
     "lr_curve": "curve",
+    "trace": "trace",
 }
 
 __all__ = [
@@ -52,6 +57,7 @@ __all__ = [
     "lr_curve",
     "make_plan",
     "parse_config_json",
+    "trace",
 ]
 __version__ = "0.1.0"
 

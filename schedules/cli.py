@@ -33,6 +33,7 @@ from .design.sanity import sanity_warnings
 from .forecast import cli as forecast_cli
 from .interop import cli as interop_cli
 from .stacks import cli as stacks_cli
+from .trace import cli as trace_cli
 from .train import cli as train_cli
 from .workspace import cli as workspace_cli
 
@@ -46,6 +47,7 @@ CAPABILITIES = (
     rescale,
     forecast_cli,
     stacks_cli,
+    trace_cli,
     workspace_cli,
 )
 

@@ -17,7 +17,9 @@ Accepted files (at most :data:`MAX_LOG_BYTES`):
 log there is the lr the next step uses, i.e. row ``step`` of a design's curve, and an evaluation
 logged at ``step`` ran after row ``step - 1``.  ``python -m schedules train`` writes row indices
 (``step`` = the row, ``val_loss`` on the row after which it was computed); it is recognised by its
-``window_samples`` / ``micro_batches`` columns.  :attr:`RunLog.convention` records which applies.
+``window_samples`` / ``micro_batches`` columns; a trace (``python -m schedules trace``, its
+``scheduler_steps`` / ``micro_batches`` columns) the same way, reading rank 0's steps.
+:attr:`RunLog.convention` records which applies.
 """
 
 from __future__ import annotations
@@ -312,7 +314,12 @@ def _from_frame(frame: pd.DataFrame, source: str, name: str) -> RunLog:
                 f"columns {names[:8]}",
             )
         )
-    own = {"window_samples", "micro_batches"} <= {_norm(n) for n in names}
+    normalized = {_norm(n) for n in names}
+    # python -m schedules train output, or a trace (python -m schedules trace): steps are curve rows
+    own = {"window_samples", "micro_batches"} <= normalized or {
+        "scheduler_steps",
+        "micro_batches",
+    } <= normalized
     return RunLog(source, name, series, columns, "rows" if own else "completed", notes)
 
 
@@ -429,6 +436,11 @@ def read_csv(data: bytes | str, name: str = "log.csv", setting: str | None = Non
                 has_value=False,
             )
         )
+    if "rank" in frame.columns and "scheduler_steps" in frame.columns:  # a trace: rank 0's steps
+        ranks = sorted(pd.to_numeric(frame["rank"], errors="coerce").dropna().unique().tolist())
+        if len(ranks) > 1:
+            frame = frame[pd.to_numeric(frame["rank"], errors="coerce") == ranks[0]].reset_index(drop=True)
+            notes.append(f"a trace of {len(ranks)} ranks: rank {int(ranks[0])}'s steps")
     log = _from_frame(frame, "csv", name)
     log.notes[:0] = notes
     return log

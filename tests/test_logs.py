@@ -251,7 +251,7 @@ def test_page_reads_a_tensorboard_file(cfg, curve, tmp_path) -> None:
     ).run()
     assert not at.exception, [e.value for e in at.exception]
     assert "tensorboard" in at.markdown[0].value or any("tensorboard" in m.value for m in at.markdown)
-    assert len(at.get("plotly_chart")) == 1
+    assert len(at.get("plotly_chart")) == 2  # the log over the design, then Diagnose
 
 
 def test_page_explains_an_unreadable_file(cfg) -> None:

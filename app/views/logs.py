@@ -1,11 +1,12 @@
-"""Run logs: a real run's lr and loss (CSV, HF trainer_state.json, TensorBoard event file) over the
-current design, and its validation loss as the design's plateau metric.  Logic: schedules.logs."""
+"""Run logs: a real run's lr and loss (CSV, HF trainer_state.json, TensorBoard event file, a trace of
+``python -m schedules trace``) over the current design, its validation loss as the design's plateau
+metric, and *Diagnose* (app/diagnose_panel.py).  Logic: schedules.logs, schedules.trace."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from app import caches, library, state, ui
+from app import caches, diagnose_panel, library, state, ui
 from schedules.design import ConfigError
 from schedules.logs import MAX_LOG_BYTES, agreement_figure, log_settings, lr_agreement, plateau_from_log
 from schedules.report import log_figure
@@ -22,8 +23,8 @@ UPLOAD_MB = ui.upload_mb(MAX_LOG_BYTES)
 
 st.title("Run logs")
 st.caption(
-    "Upload a real run's log to see its learning rate and loss over the current design, and use its "
-    "validation loss as the design's plateau metric."
+    "Upload a real run's log or trace to see its learning rate and loss over the current design, "
+    "diagnose what went wrong with its schedule, and use its validation loss as the design's plateau metric."
 )
 upload = st.file_uploader(
     ui.upload_label(
@@ -47,7 +48,8 @@ if applied is not None:
 
 if upload is None:
     st.info(
-        "No log yet. `python -m schedules train DESIGN.json -o run.csv`, an HF `trainer_state.json`, "
+        "No log yet. A trace (`python -m schedules trace -o trace.csv -- python train.py`), "
+        "`python -m schedules train DESIGN.json -o run.csv`, an HF `trainer_state.json`, "
         "a Lightning `metrics.csv` or a TensorBoard event file all work.",
         icon=":material/upload_file:",
     )
@@ -74,7 +76,7 @@ cols = st.columns([3, 2])
 with cols[0]:
     st.markdown("\n".join(f"- {ui.md(line)}" for line in log.summary()))
     if log.convention == "rows":
-        st.caption("Steps are curve rows (python -m schedules train output).")
+        st.caption("Steps are curve rows (python -m schedules train or trace output).")
     else:
         st.caption(
             "Steps count completed optimizer steps (HF, Lightning, TensorBoard): the lr logged at step s is row s."
@@ -112,6 +114,8 @@ with cols[1]:
     library.save_log_button(log, upload.name, upload.file_id)
 
 st.plotly_chart(log_figure(curve, log, log_y=log_y), key="logs_figure", config={"displaylogo": False})
+
+diagnose_panel.render(upload.getvalue(), upload.name, upload.file_id, setting)
 
 st.subheader("Validation loss as the plateau metric")
 if log.has("val_loss"):

@@ -153,7 +153,7 @@ class RunInfo:
     id: int
     uid: str
     name: str
-    kind: str  # live | import
+    kind: str  # live | import | trace
     design_id: int | None
     config: str | None
     hash: str | None

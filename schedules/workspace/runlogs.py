@@ -49,6 +49,8 @@ def log_of_run(workspace: Workspace, run: RunInfo | int) -> RunLog:
     A live run's rows are curve rows (``python -m schedules train`` convention: ``"rows"``)."""
     info = run if isinstance(run, RunInfo) else workspace.run(run)
     frame = workspace.run_frame(info.id)
+    if info.kind == "trace" and "rank" in frame.columns and len(frame):  # a trace: rank 0's steps
+        frame = frame[frame["rank"] == frame["rank"].min()].reset_index(drop=True)
     series = {}
     for kind in KINDS:
         if kind in frame.columns:

@@ -43,7 +43,7 @@ __all__ = ["IMPORT_BLOCK_ROWS", "RUN_KINDS", "RUN_STATUSES", "RunStore", "add_bl
 #: Rows per block when a whole frame is stored at once (an imported log).
 IMPORT_BLOCK_ROWS = 4096
 
-RUN_KINDS = ("live", "import")
+RUN_KINDS = ("live", "import", "trace")
 RUN_STATUSES = ("running", "done", "stopped", "diverged", "failed", "imported")
 
 
