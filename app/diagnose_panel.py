@@ -127,7 +127,7 @@ def _save(data: bytes, name: str, found: Any, meta: dict | None, setting: str | 
         try:
             run_id = save_diagnosed(library.workspace(), data, name, found, meta, setting)
         except Exception as exc:  # a workspace that cannot be written: a message, never a traceback
-            st.warning(f"Not saved: {exc}")
+            st.warning(f"Not saved: {ui.md(exc)}")
         else:
             saved[file_key] = run_id
             st.caption(f"Saved to the Library as run {run_id} (with its diagnosis).")
@@ -138,12 +138,12 @@ def _saved_list() -> None:
 
     ws, problem = library.try_workspace()
     if ws is None:
-        st.caption(f"Library unavailable: {problem}")
+        st.caption(f"Library unavailable: {ui.md(problem)}")
         return
     try:
         runs = diagnosed_runs(ws)
     except Exception as exc:
-        st.caption(f"Library unavailable: {exc}")
+        st.caption(f"Library unavailable: {ui.md(exc)}")
         return
     if not runs:
         st.caption("No diagnosis saved yet.")
@@ -214,8 +214,8 @@ def render(data: bytes, name: str, file_key: str, setting: str | None = None) ->
     st.plotly_chart(diagnosis_figure(found, log_y=log_y), key="diag_figure", config={"displaylogo": False})
     for i, cause in enumerate(found.causes, 1):
         _cause_block(i, cause)
-    for note in found.notes:
-        st.caption(note)
+    for note in found.notes:  # may quote the log's own column names: text
+        st.caption(ui.md(note))
     fixed = found.fixed_design()
     cols = st.columns(2)
     with cols[0]:

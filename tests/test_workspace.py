@@ -159,7 +159,7 @@ def test_bad_names_are_refused_with_the_field_and_value(ws: Workspace) -> None:
         WorkspaceError, match=r"design name: must be at most 200 characters, got 201 characters"
     ):
         ws.save_design("x" * 201, SMALL)
-    with pytest.raises(WorkspaceError, match=r"kind: must be one of live, import, got 'other'"):
+    with pytest.raises(WorkspaceError, match=r"kind: must be one of live, import, trace, got 'other'"):
         ws.start_run("r", kind="other")
 
 
