@@ -202,3 +202,28 @@ def test_accelerate_on_two_gloo_processes(tmp_path, flags, code, factor):
     else:
         assert exit_code == 1 and report["causes"][0]["code"] == code, report
         assert report["causes"][0]["evidence"]["factor"] == factor
+
+
+def test_torchrun_launches_two_traced_ranks(tmp_path):
+    """The user's command is ``torchrun --nproc_per_node 2 accelerate_loop.py``: torchrun's own process
+    and both ranks it starts run the injected tracer; the ranks come from torchrun's RANK variables."""
+    torchrun = Path(sys.executable).with_name("torchrun")
+    if not torchrun.exists():
+        pytest.skip("torchrun is not installed beside this Python")
+    exit_code, report, frame = traced_and_diagnosed(
+        tmp_path,
+        [
+            str(torchrun),
+            "--nproc_per_node",
+            "2",
+            str(SCRIPTS / "accelerate_loop.py"),
+            "--mistake",
+            "per_process",
+        ],
+        SCRIPTS / "accelerate_design.json",
+    )
+    assert sorted(frame["rank"].unique().tolist()) == [0, 1]
+    for rank in (0, 1):
+        assert frame.loc[frame["rank"] == rank, "step"].tolist() == list(range(24))
+    assert exit_code == 1 and report["causes"][0]["code"] == "scheduler_per_process", report
+    assert report["causes"][0]["evidence"]["factor"] == 2
