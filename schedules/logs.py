@@ -560,11 +560,8 @@ def read_tensorboard(data: bytes, name: str = "events.out.tfevents") -> RunLog:
     return log
 
 
-def read_log(data: bytes, name: str, setting: str | None = None) -> RunLog:
-    """Read an uploaded log file, choosing the reader by name and content.
-
-    ``setting``: which run of a multi-run CSV to read (see :func:`read_csv` and :func:`log_settings`).
-    """
+def check_log_size(data: bytes, name: str) -> None:
+    """ConfigError naming the file when ``data`` is over :data:`MAX_LOG_BYTES`."""
     if len(data) > MAX_LOG_BYTES:
         raise ConfigError(
             Problem(
@@ -573,6 +570,14 @@ def read_log(data: bytes, name: str, setting: str | None = None) -> RunLog:
                 f"{len(data) / 1e6:.1f} MB",
             )
         )
+
+
+def read_log(data: bytes, name: str, setting: str | None = None) -> RunLog:
+    """Read an uploaded log file, choosing the reader by name and content.
+
+    ``setting``: which run of a multi-run CSV to read (see :func:`read_csv` and :func:`log_settings`).
+    """
+    check_log_size(data, name)
     if not data:
         raise ConfigError(Problem(name, "is empty", "0 bytes"))
     lower = name.lower()

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ..design import ConfigError, Problem
-from ..logs import ALIASES, MAX_LOG_BYTES, read_log
+from ..logs import ALIASES, check_log_size, read_log
 
 #: Columns that make a CSV a trace.
 TRACE_MARKERS = ("scheduler_steps", "micro_batches")
@@ -182,14 +182,7 @@ def read_observed(
     """A trace or a run log from its bytes (``name`` tells the format, as for the Run logs page).
 
     Raises ConfigError naming the file: empty, unreadable, or without an lr."""
-    if len(data) > MAX_LOG_BYTES:
-        raise ConfigError(
-            Problem(
-                name,
-                f"must be at most {MAX_LOG_BYTES / 1e6:g} MB ({MAX_LOG_BYTES:,} bytes)",
-                f"{len(data) / 1e6:.1f} MB",
-            )
-        )
+    check_log_size(data, name)
     if not data.strip():
         raise ConfigError(Problem(name, "is empty", f"{len(data)} bytes"))
     head = data[:4096].decode("utf-8", errors="replace").splitlines()[0] if data else ""
