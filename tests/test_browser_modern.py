@@ -137,11 +137,11 @@ def test_wsd_schedule_free_and_rescale_controls(open_app, wait_for_app) -> None:
     assert "optimizer.eval()" in code.first.inner_text() and "optimizer.train()" in code.first.inner_text()
     no_exception(page)
 
-    # Compare: the batch-size assistant, accumulation 4 -> effective batch 40, linear rule for SGD.
+    # Compare: the scale-up calculator, accumulation 4 -> effective batch 40, linear rule for SGD.
     page.get_by_role("link", name="Compare").click()
     wait_for_app(page)
-    page.get_by_text("Batch-size assistant: what lr when the effective batch changes?").click()
-    page.get_by_text("Propose a design for a new batch").click()
+    page.get_by_text("Scale-up calculator: the design for a new effective batch, under each rule").click()
+    page.get_by_text("Propose designs for a new batch").click()
     wait_for_app(page)
     box = page.get_by_label("Accumulation", exact=True)
     box.wait_for()  # drawn by the rerun the toggle started (wait_for_app can return before it starts)
