@@ -261,7 +261,7 @@ def test_a_bad_key_in_training_lists_the_training_keys(key):
     path = "training." + key if key.isidentifier() else f'training["{key}"]'
     assert line == (
         f"{path}: is not a known field (allowed: dataset_size, micro_batch_size, accumulation_steps, "
-        "world_size, epochs, max_steps, drop_last), got 1"
+        "world_size, epochs, max_steps, drop_last, batch_ramp, tokens_per_sample), got 1"
     )
 
 
