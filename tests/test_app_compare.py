@@ -149,14 +149,14 @@ def test_identical_curves_are_said_identical_and_dashed() -> None:
 
 def test_lr_per_sample_and_the_assistant_hint_when_the_batch_changes_but_not_the_lr() -> None:
     """Keeping the micro-batch, accumulation 4 makes the effective batch 16 with the same lr 1: the page
-    points to the batch-size assistant, whose button sets it up for that change (SGD: linear rule, lr 4)."""
+    points to the scale-up calculator, whose button sets it up for that change (SGD: linear rule, lr 4)."""
     at = compare_page({**SMALL, "training": {**SMALL["training"], "dataset_size": 64}})  # A=4: 4 steps/epoch
     at.radio(key="compare_keep").set_value("micro_batch").run()
     at.multiselect(key="compare_accumulations").set_value([4]).run()
     rows = {r["design"]: r for r in at.dataframe[-1].value.to_dict("records")}
     assert rows["Current design"]["peak lr / sample"] == pytest.approx(1.0 / 4)  # peak 1 / batch 4
     assert rows["Current design · A=4 (b=4)"]["peak lr / sample"] == pytest.approx(1.0 / 16)
-    [hint] = [i.value for i in at.info if "batch-size assistant" in i.value]
+    [hint] = [i.value for i in at.info if "scale-up calculator" in i.value]
     assert "have different effective batches (4 and 16) but the same peak lr (1)" in hint
     at.button(key="compare_ask_assistant").click().run()
     assert not at.exception, [e.value for e in at.exception]

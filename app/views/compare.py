@@ -358,7 +358,7 @@ def dashed_duplicates(series: list[charts.Series], groups: list[list[str]]) -> l
 
 
 def _ask_assistant(source: str, target: ScheduleConfig) -> None:
-    """The hint's button: the batch-size assistant on, for ``source``, at ``target``'s batch."""
+    """The hint's button: the scale-up calculator on, for ``source``, at ``target``'s batch."""
     ss[K_RS_ON] = True
     ss[K_RS_DESIGN] = ss[K_RS_FOR] = source
     for name, k in K_RS.items():
@@ -367,7 +367,7 @@ def _ask_assistant(source: str, target: ScheduleConfig) -> None:
 
 def batch_hint(figures: dict[str, tuple[float, int]], configs: dict[str, ScheduleConfig]) -> None:
     """When two compared designs differ in effective batch but share their peak lr (``optimizer.lr``,
-    ``figures``: label -> (lr, effective batch)): say so, and offer the batch-size assistant (set up for
+    ``figures``: label -> (lr, effective batch)): say so, and offer the scale-up calculator (set up for
     that change)."""
     pairs = same_lr_other_batch(figures)
     if not pairs:
@@ -378,11 +378,11 @@ def batch_hint(figures: dict[str, tuple[float, int]], configs: dict[str, Schedul
     st.info(
         f"*{ui.md(a)}* and *{ui.md(b)}* have different effective batches ({small:,} and {large:,}) but "
         f"the same peak lr ({lr:.3g}){more}: the lr usually changes with the batch (linear rule for SGD, "
-        "square root for Adam). The batch-size assistant proposes the lr and lengths for the new batch.",
+        "square root for Adam). The scale-up calculator proposes the new design under each rule.",
         icon=":material/calculate:",
     )
     st.button(
-        f"Ask the batch-size assistant: {a} at batch {large:,}",
+        f"Open the scale-up calculator: {a} at batch {large:,}",
         key="compare_ask_assistant",
         icon=":material/calculate:",
         on_click=_ask_assistant,
