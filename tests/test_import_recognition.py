@@ -125,7 +125,7 @@ def test_cli_import_refuses_the_wrong_format(tmp_path, capsys) -> None:
     empty.write_text("{}")
     assert main(["import", str(empty), "--from", "hf", "--dataset-size", "1000"]) == 2
     err = capsys.readouterr().err
-    assert "(file): is not HF TrainingArguments: none of its keys" in err
+    assert f"{empty}: is not HF TrainingArguments: none of its keys" in err  # the file named by its path
     ds = tmp_path / "ds_config.json"
     ds.write_text(json.dumps(DS_CONFIG))
     assert main(["import", str(ds), "--from", "hf", "--dataset-size", "1000"]) == 2

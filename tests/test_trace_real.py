@@ -227,3 +227,34 @@ def test_torchrun_launches_two_traced_ranks(tmp_path):
         assert frame.loc[frame["rank"] == rank, "step"].tolist() == list(range(24))
     assert exit_code == 1 and report["causes"][0]["code"] == "scheduler_per_process", report
     assert report["causes"][0]["evidence"]["factor"] == 2
+
+
+def test_the_users_own_sitecustomize_still_runs(tmp_path):
+    """The tracer's sitecustomize goes first on PYTHONPATH; the one it shadows (the user's) still runs."""
+    user = tmp_path / "user_site"
+    user.mkdir()
+    (user / "sitecustomize.py").write_text('import os\nos.environ["USER_SITECUSTOMIZE_RAN"] = "yes"\n')
+    env = _env()
+    env["PYTHONPATH"] = os.pathsep.join([env["PYTHONPATH"], str(user)])
+    code = "import os, torch; print('user sitecustomize:', os.environ.get('USER_SITECUSTOMIZE_RAN'))"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "schedules",
+            "trace",
+            "-o",
+            str(tmp_path / "t.csv"),
+            "--",
+            sys.executable,
+            "-c",
+            code,
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "user sitecustomize: yes" in done.stdout

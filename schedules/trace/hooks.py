@@ -56,6 +56,18 @@ STACK_MODULES = (
     ("deepspeed", ("deepspeed.runtime.engine",)),
     ("accelerate", ("accelerate.accelerator",)),
 )
+#: The code that steps the optimizer tells the stack better than what is imported (a notebook may have
+#: imported accelerate and still run a plain loop): the packages whose frames call ``optimizer.step``.
+STACK_PACKAGES = {
+    "lightning": ("lightning.", "pytorch_lightning."),
+    "hf": ("transformers.",),
+    "deepspeed": ("deepspeed.",),
+    "accelerate": ("accelerate.",),
+}
+#: Optimizer steps whose callers are looked at (the first ones tell; the look costs a frame walk).
+STACK_LOOKS = 8
+#: Frames walked up from the optimizer's step per look.
+STACK_FRAMES = 40
 #: Rows between two looks for the rank while none is known (torch.distributed may start later).
 RANK_LOOK_EVERY = 64
 _MARK = "_lrs_traced"
@@ -97,6 +109,20 @@ def stack_modules() -> list[str]:
     return [name for name, modules in STACK_MODULES if any(m in sys.modules for m in modules)]
 
 
+def stacks_calling(frame: Any) -> set[str]:
+    """The stacks (:data:`STACK_PACKAGES`) with code among ``frame`` and its callers."""
+    found: set[str] = set()
+    for _ in range(STACK_FRAMES):
+        if frame is None:
+            break
+        module = frame.f_globals.get("__name__") or ""
+        for name, prefixes in STACK_PACKAGES.items():
+            if module.startswith(prefixes):
+                found.add(name)
+        frame = frame.f_back
+    return found
+
+
 class Tracer:
     """The hooks of one process, writing to one :class:`~schedules.trace.writer.PartWriter`."""
 
@@ -113,6 +139,15 @@ class Tracer:
         self._handles: list[Any] = []
         self._patches: list[tuple[Any, str, Any, bool]] = []  # (owner, name, original, had its own)
         self._installed = False
+        self.stack_looks = 0
+        self.stepped_by: set[str] = set()
+
+    def stacks(self) -> list[str]:
+        """The stacks of this process, in :data:`STACK_MODULES` order: those whose code stepped the
+        optimizer; with no optimizer step seen yet, those imported."""
+        if not self.stack_looks:
+            return stack_modules()
+        return [name for name, _ in STACK_MODULES if name in self.stepped_by]
 
     # -- bookkeeping ---------------------------------------------------------------------------
     def _opt(self, optimizer: Any) -> _Opt:
@@ -157,7 +192,7 @@ class Tracer:
         if not self.rank_final and (self.rows < 2 or self.rows % RANK_LOOK_EVERY == 0):
             self._look_for_rank()
         if self.rows == 0:
-            self.writer.event({"event": "stack", "modules": stack_modules()})
+            self.writer.event({"event": "stack", "modules": self.stacks()})
         self.writer.row(
             st.index,
             skipped,
@@ -172,6 +207,9 @@ class Tracer:
 
     # -- hooks ---------------------------------------------------------------------------------
     def pre_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:  # noqa: ARG002
+        if self.stack_looks < STACK_LOOKS:
+            self.stack_looks += 1
+            self.stepped_by |= stacks_calling(sys._getframe(1))
         st = self._opt(optimizer)
         if st.depth == 0:
             st.lrs = [float(g["lr"]) for g in st.groups]
@@ -406,7 +444,7 @@ class Tracer:
                         str(s.index): [s.sched - s.last_sched, s.plateau - s.last_plateau]
                         for s in self.opts.values()
                     },
-                    "modules": stack_modules(),
+                    "modules": self.stacks(),
                 }
             )
         self.writer.close()

@@ -66,10 +66,12 @@ def _shadowed_sitecustomize() -> None:
             continue
         candidate = os.path.join(folder, "sitecustomize.py")
         if os.path.isfile(candidate):
-            try:
-                with open(candidate, encoding="utf-8") as fh:
-                    code = compile(fh.read(), candidate, "exec")
-                exec(code, {"__name__": "sitecustomize", "__file__": candidate})
+            try:  # imported from its own file, as site would have imported it
+                import importlib.util
+
+                spec = importlib.util.spec_from_file_location("sitecustomize", candidate)
+                if spec is not None and spec.loader is not None:
+                    spec.loader.exec_module(importlib.util.module_from_spec(spec))
             except Exception as exc:  # as site.execsitecustomize reports it
                 sys.stderr.write(f"Error in sitecustomize ({candidate}); set PYTHONVERBOSE for traceback:\n")
                 sys.stderr.write(f"{type(exc).__name__}: {exc}\n")
