@@ -222,16 +222,22 @@ def test_a_closed_session_stops_its_ranks_within_the_stated_time_while_they_star
     """The session ends right after Start: the watchdog (not a step, none has come yet) stops the run,
     the ranks already started are ended and no further rank starts.  Measured: from the session's end
     to the last rank process gone."""
-    settings, _ = distributed_settings(config(), pair=True, per_process_bug=True)
-    run = live_run_for(settings, max_steps=2000, slots=own_slots(), owner="x", client="ip:x")
+    # 400 epochs of 32 steps, 10,000 of them run: the run cannot end by itself within the bound (the
+    # 64-step design this test had could, on a quick machine, and then no stop was needed).
+    settings, _ = distributed_settings(config(epochs=400), pair=True, per_process_bug=True)
+    run = live_run_for(settings, max_steps=10_000, slots=own_slots(), owner="x", client="ip:x")
     session = {"alive": True}
     run.watch(lambda: session["alive"])
     assert run.start()
     time.sleep(0.5)  # the first job is starting its ranks
     session["alive"] = False
     closed = time.monotonic()
+    dist_jobs = [j for j in run.jobs if isinstance(j.records, DistributedTraining)]
+    while not run.stop_event.is_set() and run.running:
+        time.sleep(0.01)
+    started_at_stop = [bool(j.records.pids) for j in dist_jobs]
     assert run.join(STOP_BOUND_S + 60), "the run did not end"
-    pids = [p for j in run.jobs if isinstance(j.records, DistributedTraining) for p in j.records.pids]
+    pids = [p for j in dist_jobs for p in j.records.pids]
     deadline = time.monotonic() + 30
     while any(_running(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -239,9 +245,9 @@ def test_a_closed_session_stops_its_ranks_within_the_stated_time_while_they_star
     assert not any(_running(p) for p in pids)
     assert run.stop_reason == "stopped: its browser session ended"
     assert gone <= STOP_BOUND_S, f"ranks ended {gone:.1f} s after the session (bound {STOP_BOUND_S:.1f} s)"
-    # the second process setting never started ranks (the first was still starting or running)
-    started = [bool(j.records.pids) for j in run.jobs if isinstance(j.records, DistributedTraining)]
-    assert started.count(True) <= 1, started
+    # no setting started ranks after the stop (whether the second one started before it depends on how
+    # fast the first one's ranks came up: a quick machine starts both within the 10 s grace)
+    assert [bool(j.records.pids) for j in dist_jobs] == started_at_stop
     print(
         f"\nclosed session: last rank gone {gone:.2f} s after the session ended (bound {STOP_BOUND_S:.1f} s)"
     )
