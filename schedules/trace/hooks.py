@@ -49,7 +49,8 @@ from torch.optim.optimizer import register_optimizer_step_post_hook, register_op
 
 from .writer import PartWriter, describe
 
-#: Framework modules whose presence tells the stack (first found wins, in this order).
+#: Framework modules: their order is the precedence of stacks (first found wins), and their presence
+#: tells the stack before any optimizer step has shown whose code steps it (:data:`STACK_PACKAGES`).
 STACK_MODULES = (
     ("lightning", ("lightning.pytorch.trainer.trainer", "pytorch_lightning.trainer.trainer")),
     ("hf", ("transformers.trainer",)),
