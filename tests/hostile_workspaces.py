@@ -8,8 +8,12 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import struct
+import subprocess
+import sys
+import time
 import zlib
 from pathlib import Path
 
@@ -153,3 +157,41 @@ EXPECT = {
     "truncated": "damaged or truncated",
 }
 KINDS = tuple(EXPECT)
+
+
+# --------------------------------------------------------------------------------------------------
+# the CLI in a process of its own (tests/test_hostile_workspaces.py, bench/hostile_refusals.py)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1"}
+
+#: ``python -m schedules ARGS`` that writes the seconds its command took (after the imports) and its
+#: own peak RSS (bytes) to the file named by $MEASURED_FILE.
+MEASURED = (
+    "import os, resource, sys, time\n"
+    "from schedules.cli import main\n"
+    "t0 = time.perf_counter()\n"
+    "code = main(sys.argv[1:])\n"
+    "took = time.perf_counter() - t0\n"
+    "rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024\n"
+    "open(os.environ['MEASURED_FILE'], 'w').write(f'{took} {rss}')\n"
+    "sys.exit(code)\n"
+)
+
+
+def run_measured(
+    args: list[str], out_file: Path, timeout: float = 120
+) -> tuple[subprocess.CompletedProcess, float, float, int]:
+    """The CLI in a process of its own: ``(result, seconds in all, seconds of the command after the
+    imports, peak RSS in bytes)``."""
+    t0 = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-c", MEASURED, *args],
+        cwd=REPO_ROOT,
+        env={**ENV, "MEASURED_FILE": str(out_file)},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    took, rss = out_file.read_text().split()
+    return result, time.perf_counter() - t0, float(took), int(rss)

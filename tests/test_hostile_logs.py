@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import resource
-import time
 
 import numpy as np
 import pytest
@@ -29,11 +28,10 @@ def problems(data: bytes, name: str) -> list[str]:
 def test_fifteen_million_empty_lines_are_refused_before_parsing() -> None:
     data = b"step,lr,loss\n" + b"\n" * 15_000_000
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    t0 = time.perf_counter()
     assert problems(data, "empty.csv") == [
         f"empty.csv: must have at most {MAX_LOG_ROWS:,} rows, got '15,000,000 rows'"
     ]
-    assert time.perf_counter() - t0 < 2.0  # was 20 s (62 s on this loaded machine)
+    # refused before parsing: no frame of 15,000,000 rows was built (its time: bench/hostile_refusals.py)
     assert (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) < 200_000  # KB; was 1.5 GB
 
 

@@ -11,7 +11,6 @@ the deadline, and the Library's download built only when clicked.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import subprocess
 import sys
@@ -21,17 +20,25 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hostile_workspaces import EXPECT, KINDS, SMALL, bomb_block, build, export, zlib_bomb
+from hostile_workspaces import (
+    EXPECT,
+    KINDS,
+    REPO_ROOT,
+    SMALL,
+    bomb_block,
+    build,
+    export,
+    run_measured,
+    zlib_bomb,
+)
 
 from schedules.workspace import Workspace, WorkspaceError
 from schedules.workspace.checks import expected_schema
 from schedules.workspace.codec import MAX_BLOCK_BYTES, CodecError, decode_columns, encode_columns
 from schedules.workspace.schema import SCHEMA_VERSION
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-ENV = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1"}
-#: The issue's bounds on one refusal through the CLI.
-TIME_LIMIT_S = 15.0
+#: The issue's bound on one refusal's memory through the CLI (its time, <= 15 s, is measured by
+#: bench/hostile_refusals.py: tests assert behaviour).
 RSS_LIMIT_BYTES = 1.5e9
 
 
@@ -117,10 +124,8 @@ def test_the_decoder_never_inflates_past_the_stated_size() -> None:
     blob = bomb_block(1 << 30)
     assert len(blob) < 1.1e6
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    t0 = time.perf_counter()
     with pytest.raises(CodecError, match="decodes to more than the 24 bytes its header states"):
         decode_columns(blob)
-    assert time.perf_counter() - t0 < 1.0
     grown_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
     assert grown_kb < 50_000  # 50 MB; inflating it whole would be 1 GB
 
@@ -175,73 +180,47 @@ def test_a_temporary_folder_left_by_a_killed_import_is_removed(tmp_path: Path) -
 
 
 def test_the_write_lock_is_not_held_while_a_file_is_checked(tmp_path: Path) -> None:
-    """Another user saves designs while a large file is checked: no save waits for the checks."""
+    """Another user saves designs while a large file is checked: their saves commit during the checks,
+    before the import's inserts (which hold the write lock), so some of the saves made after the import
+    began are stored before every imported design.  (The slowest save is measured by
+    bench/hostile_refusals.py.)"""
     path = export(tmp_path / "file", rows=100, designs=1500)
     ws = _target(tmp_path)
     other = Workspace(ws.path)
-    latencies: list[float] = []
+    during: list[str] = []  # names saved after the import began
+    began = threading.Event()
     done = threading.Event()
 
     def writer() -> None:
         i = 0
         while not done.is_set():
-            t0 = time.perf_counter()
-            other.save_design(f"other {i}", SMALL)
-            latencies.append(time.perf_counter() - t0)
+            name = f"other {i}"
+            after_start = began.is_set()
+            other.save_design(name, SMALL)
+            if after_start:
+                during.append(name)
             i += 1
             time.sleep(0.02)
         other.close()
 
     thread = threading.Thread(target=writer)
     thread.start()
-    t0 = time.perf_counter()
+    began.set()
     try:
         counts = ws.import_file(path)
     finally:
         done.set()
         thread.join()
-    took = time.perf_counter() - t0
     assert counts["designs"] == 1500
-    assert len(latencies) > 5
-    # The checks (about 1 ms per design) took most of the import; no save waited that long.
-    assert max(latencies) < max(0.5, took / 3), (max(latencies), took)
-    assert len(ws.designs()) == 1 + 1500 + len(latencies)
+    designs = ws.designs()
+    assert len(designs) == 1 + 1500 + sum(1 for d in designs if d.name.startswith("other "))
+    first_imported = min(d.id for d in designs if d.name != "mine" and not d.name.startswith("other "))
+    saved_during_checks = [d.name for d in designs if d.name in during and d.id < first_imported]
+    assert saved_during_checks, "no save committed while the file was checked: the lock was held"
 
 
 # --------------------------------------------------------------------------------------------------
 # through the CLI, as the red team did
-
-
-#: ``python -m schedules ARGS`` that writes the seconds its command took (after the imports) and its
-#: own peak RSS (bytes) to the file named by $MEASURED_FILE.
-MEASURED = (
-    "import os, resource, sys, time\n"
-    "from schedules.cli import main\n"
-    "t0 = time.perf_counter()\n"
-    "code = main(sys.argv[1:])\n"
-    "took = time.perf_counter() - t0\n"
-    "rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024\n"
-    "open(os.environ['MEASURED_FILE'], 'w').write(f'{took} {rss}')\n"
-    "sys.exit(code)\n"
-)
-
-
-def run_measured(
-    args: list[str], out_file: Path, timeout: float = 120
-) -> tuple[subprocess.CompletedProcess, float, float, int]:
-    """The CLI in a process of its own: ``(result, seconds in all, seconds of the command after the
-    imports, peak RSS in bytes)``."""
-    t0 = time.perf_counter()
-    result = subprocess.run(
-        [sys.executable, "-c", MEASURED, *args],
-        cwd=REPO_ROOT,
-        env={**ENV, "MEASURED_FILE": str(out_file)},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    took, rss = out_file.read_text().split()
-    return result, time.perf_counter() - t0, float(took), int(rss)
 
 
 @pytest.mark.real
@@ -250,17 +229,15 @@ def test_cli_refuses_each_hostile_file_with_exit_2_in_one_line(tmp_path: Path, k
     path = build(kind, tmp_path / "file")
     ws = _target(tmp_path)
     before = ws.counts()
-    result, whole, took, rss = run_measured(
+    result, _, _, rss = run_measured(
         ["workspace", "import", str(path), "--workspace", str(ws.path.parent)], tmp_path / "measured"
     )
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and EXPECT[kind] in lines[0], result.stderr
     assert "Traceback" not in result.stderr and result.stdout == ""
-    # The refusal itself takes well under a second; the process's start (importing torch) takes most of
-    # the rest: about 3 s on an idle machine, up to 12 s on this shared one.  A hang guard on the whole.
-    assert took <= TIME_LIMIT_S, took
-    assert whole <= 4 * TIME_LIMIT_S, whole
+    # How long it takes (the bound is 15 s) is measured by bench/hostile_refusals.py; run_measured's
+    # subprocess timeout is only a hang guard.
     assert 0 < rss < RSS_LIMIT_BYTES, rss
     assert ws.counts() == before and _left_over(ws) == []
 
