@@ -57,19 +57,15 @@ def test_start_shows_progress_and_stop_stops_within_a_second(
     assert wait_until(lambda: page.locator('[data-testid="stPlotlyChart"]').count() >= 3, 20)
 
     stop = page.get_by_role("button", name="Stop", exact=True).first
-    t0 = time.monotonic()
     stop.click()
     assert wait_until(lambda: status(page)[0] == "stopped", 30), status(page)  # generous: hangs only
-    shown_after = time.monotonic() - t0
     latency = float(re.search(r"ended ([\d.]+) s after Stop", status_line(page).string).group(1))
     wait_for_app(page)
     done = status(page)[1]
     page.wait_for_timeout(1000)
     assert status(page) == ("stopped", done), "steps kept coming after Stop"
     assert 0 < done < 60_000
-    print(
-        f"stop: thread ended {latency:.3f} s after Stop; the page showed it {shown_after:.2f} s after the click"
-    )
+    print(f"stop: thread ended {latency:.3f} s after Stop (bench/run.py measures the stop latency)")
 
     exceptions = page.locator('[data-testid="stException"]')
     assert exceptions.count() == 0, exceptions.first.inner_text()

@@ -218,10 +218,10 @@ def _running(pid: int) -> bool:
 
 
 @pytest.mark.real
-def test_a_closed_session_stops_its_ranks_within_the_stated_time_while_they_start() -> None:
+def test_a_closed_session_stops_its_ranks_while_they_start() -> None:
     """The session ends right after Start: the watchdog (not a step, none has come yet) stops the run,
-    the ranks already started are ended and no further rank starts.  Measured: from the session's end
-    to the last rank process gone."""
+    the ranks already started are ended and no further rank starts.  How long from the session's end
+    to the last rank gone (bound 13 s) is measured by bench/hostile_refusals.py."""
     # 400 epochs of 32 steps, 10,000 of them run: the run cannot end by itself within the bound (the
     # 64-step design this test had could, on a quick machine, and then no stop was needed).
     settings, _ = distributed_settings(config(epochs=400), pair=True, per_process_bug=True)
@@ -231,7 +231,6 @@ def test_a_closed_session_stops_its_ranks_within_the_stated_time_while_they_star
     assert run.start()
     time.sleep(0.5)  # the first job is starting its ranks
     session["alive"] = False
-    closed = time.monotonic()
     dist_jobs = [j for j in run.jobs if isinstance(j.records, DistributedTraining)]
     while not run.stop_event.is_set() and run.running:
         time.sleep(0.01)
@@ -241,15 +240,11 @@ def test_a_closed_session_stops_its_ranks_within_the_stated_time_while_they_star
     deadline = time.monotonic() + 30
     while any(_running(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.05)
-    gone = time.monotonic() - closed
     assert not any(_running(p) for p in pids)
     assert run.stop_reason == "stopped: its browser session ended"
     # no setting started ranks after the stop (whether the second one started before it depends on how
     # fast the first one's ranks came up: a quick machine starts both within the 10 s grace)
     assert [bool(j.records.pids) for j in dist_jobs] == started_at_stop
-    print(
-        f"\nclosed session: last rank gone {gone:.2f} s after the session ended (bound {STOP_BOUND_S:.1f} s)"
-    )
 
 
 @pytest.mark.real
